@@ -1,0 +1,169 @@
+"""Pieces shared by every command-line script: logging flags, common options, path prompts, error handling.
+
+Every script's ``main`` goes through ``run``: a ``DlToolsError`` (bad input) prints ``error: <message>`` on one line
+and returns 2; ``-v`` adds the traceback. Ctrl-C returns 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..errors import DlToolsError, InputError
+
+log = logging.getLogger("dl_tools")
+
+
+def build_base_parser(prog: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    """An ArgumentParser with ``-v/--verbose`` and ``-q/--quiet``; the docstring-style description is kept as is."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", action="store_true", help="more messages, and tracebacks on errors")
+    group.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors; no progress bars")
+    return parser
+
+
+def add_overwrite(parser: argparse.ArgumentParser, what: str = "existing outputs") -> None:
+    """Add ``--overwrite``."""
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {what} (refused otherwise)")
+
+
+def add_seed(parser: argparse.ArgumentParser, default: int | None = 0) -> None:
+    """Add ``--seed N`` (random seed for reproducible runs)."""
+    parser.add_argument("--seed", type=int, default=default,
+                        help=f"random seed, for reproducible results (default {default})")
+
+
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """Log to stderr: INFO by default, DEBUG with -v, WARNING with -q. Quiet also hides tqdm bars."""
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    root = logging.getLogger("dl_tools")
+    root.handlers.clear()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s" if not verbose else "%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+    if quiet:
+        os.environ["DL_TOOLS_NO_PROGRESS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def progress(iterable=None, **kwargs):
+    """A tqdm progress bar on stderr, hidden with ``-q`` (environment DL_TOOLS_NO_PROGRESS=1)."""
+    from tqdm.auto import tqdm
+
+    kwargs.setdefault("disable", os.environ.get("DL_TOOLS_NO_PROGRESS") == "1")
+    kwargs.setdefault("file", sys.stderr)
+    kwargs.setdefault("dynamic_ncols", True)
+    return tqdm(iterable, **kwargs)
+
+
+def run(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int | None],
+        argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, set up logging and call ``body(args)``; turn expected errors into exit code 2."""
+    args = parser.parse_args(argv)
+    setup_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
+    try:
+        result = body(args)
+    except DlToolsError as exc:
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0 if result is None else int(result)
+
+
+def display_available() -> bool:
+    """True when a graphical display can show a dialog (Windows, macOS, or an X/Wayland DISPLAY)."""
+    if os.environ.get("DL_TOOLS_NO_DIALOG") == "1":
+        return False
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def ask_path(value: str | os.PathLike | None, flag: str, kind: str = "file", title: str | None = None,
+             filetypes: Sequence[tuple[str, str]] | None = None) -> Path:
+    """Return ``value`` as a Path; when it is None, ask with a Tk dialog if a display exists, else name ``flag``.
+
+    kind: "file" (open an existing file), "dir" (choose a folder) or "save" (choose a new file name).
+    """
+    if value is not None:
+        return Path(value)
+    if not display_available():
+        raise InputError(f"{flag} is required (no display for a file dialog): give {flag} PATH")
+    try:
+        import tkinter
+        from tkinter import filedialog
+    except ImportError as exc:
+        raise InputError(f"{flag} is required (tkinter is not installed for a dialog): give {flag} PATH") from exc
+    root = tkinter.Tk()
+    root.withdraw()
+    title = title or f"Select {flag.lstrip('-')}"
+    try:
+        if kind == "dir":
+            chosen = filedialog.askdirectory(title=title)
+        elif kind == "save":
+            chosen = filedialog.asksaveasfilename(title=title)
+        else:
+            chosen = filedialog.askopenfilename(title=title, filetypes=list(filetypes or [("all files", "*")]))
+    finally:
+        root.destroy()
+    if not chosen:
+        raise InputError(f"no {kind} chosen for {flag}; give {flag} PATH")
+    return Path(chosen)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer > 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {value}")
+    return value
+
+
+def unit_fraction(text: str) -> float:
+    """argparse type: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return value
+
+
+def band_list(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated 1-based band numbers, e.g. ``3,2,1``."""
+    try:
+        bands = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be band numbers separated by commas, e.g. 3,2,1; got {text!r}") from None
+    if len(bands) not in (1, 3) or min(bands) < 1:
+        raise argparse.ArgumentTypeError(f"give one or three band numbers from 1, e.g. 3,2,1; got {text!r}")
+    return bands

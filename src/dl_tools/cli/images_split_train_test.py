@@ -1,0 +1,39 @@
+"""create_library/images_split_train_test.py: tutorial step 1, split a folder of images into train/ and test/."""
+
+from __future__ import annotations
+
+from .common import add_overwrite, add_seed, ask_path, build_base_parser, fraction, run
+
+DESCRIPTION = """\
+Split a folder of images at random into train/ and test/ folders beside it
+(demo_data/jpg -> demo_data/train and demo_data/test). Files are copied (or moved with --move);
+files that are not images are ignored. The split is reproducible with --seed.
+
+example:
+  python create_library/images_split_train_test.py -p 0.5 --input demo_data/jpg
+"""
+
+
+def build_parser():
+    parser = build_base_parser("images_split_train_test.py", DESCRIPTION)
+    parser.add_argument("-p", "--proportion", type=fraction, default=0.5,
+                        help="share of the images that go to train/, between 0 and 1 (default 0.5)")
+    parser.add_argument("-i", "--input", help="folder of images (a folder dialog opens if omitted and a display exists)")
+    parser.add_argument("--move", action="store_true", help="move the images instead of copying them")
+    add_seed(parser)
+    add_overwrite(parser, "the images already in train/ and test/")
+    return parser
+
+
+def _body(args):
+    from ..workflows.split import SplitParams, split_images
+
+    input_dir = ask_path(args.input, "--input", kind="dir", title="Select the folder of images")
+    params = SplitParams(train_fraction=args.proportion, seed=args.seed, move=args.move, overwrite=args.overwrite)
+    result = split_images(input_dir, params)
+    print(f"train: {len(result.train)} images in {result.train_dir}")
+    print(f"test:  {len(result.test)} images in {result.test_dir}")
+
+
+def main(argv=None) -> int:
+    return run(build_parser(), _body, argv)

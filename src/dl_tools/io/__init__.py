@@ -1,0 +1,1 @@
+"""Reading and writing files: the only part of the library (with ``workflows``) that touches the file system."""

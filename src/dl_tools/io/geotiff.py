@@ -1,0 +1,75 @@
+"""GeoTIFF reading and writing with rasterio, keeping the georeferencing (CRS and affine transform)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, require
+from .atomic import atomic_path
+
+#: Value of label GeoTIFF pixels that carry no class.
+LABEL_NODATA = 255
+
+
+@dataclass(frozen=True)
+class GeoInfo:
+    """Georeferencing of a raster: ``crs`` (rasterio CRS or None), ``transform`` (affine.Affine), size in pixels."""
+
+    crs: Any
+    transform: Any
+    width: int
+    height: int
+
+    @property
+    def is_georeferenced(self) -> bool:
+        """True when the source has a CRS or a non-identity transform."""
+        from affine import Affine
+
+        return self.crs is not None or self.transform != Affine.identity()
+
+
+def read_raster(path: str | os.PathLike) -> tuple[np.ndarray, GeoInfo]:
+    """Read every band of a raster file: ((H, W, B) array in the file's dtype, GeoInfo)."""
+    rasterio = require("rasterio", "rasterio", "read TIFF and GeoTIFF files")
+    path = Path(path)
+    try:
+        with rasterio.open(path) as src:
+            array = src.read()  # (B, H, W)
+            info = GeoInfo(crs=src.crs, transform=src.transform, width=src.width, height=src.height)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"{path} is not a readable image or GeoTIFF ({exc}); give a valid TIFF file") from exc
+    return np.moveaxis(array, 0, -1), info
+
+
+def read_geoinfo(path: str | os.PathLike) -> GeoInfo | None:
+    """The georeferencing of a TIFF, or None when the file is not a georeferenced TIFF."""
+    path = Path(path)
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        return None
+    rasterio = require("rasterio", "rasterio", "read TIFF and GeoTIFF files")
+    with rasterio.open(path) as src:
+        info = GeoInfo(crs=src.crs, transform=src.transform, width=src.width, height=src.height)
+    return info if info.is_georeferenced else None
+
+
+def write_label_geotiff(path: str | os.PathLike, label_image: np.ndarray, geo: GeoInfo,
+                        nodata: int = LABEL_NODATA) -> Path:
+    """Write an (H, W) class-index map as a one-band uint8 GeoTIFF on the grid of ``geo`` (atomically).
+
+    Pixel value = 0-based class index; ``nodata`` marks pixels without a class. The shape must equal the source's.
+    """
+    rasterio = require("rasterio", "rasterio", "write GeoTIFF files")
+    label_image = np.asarray(label_image)
+    if label_image.shape != (geo.height, geo.width):
+        raise ValueError(f"label map {label_image.shape} does not match the raster {(geo.height, geo.width)}")
+    profile = dict(driver="GTiff", width=geo.width, height=geo.height, count=1, dtype="uint8", crs=geo.crs,
+                   transform=geo.transform, nodata=nodata, compress="deflate")
+    with atomic_path(path) as tmp:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(label_image.astype(np.uint8), 1)
+    return Path(path)

@@ -1,0 +1,148 @@
+"""Label ``.mat`` files (MATLAB v5, as scipy writes them): the manual ``*_mres.mat`` and automatic ``*_ares*.mat``.
+
+Variables (reference/legacy_behaviour.md section 1.2):
+
+- ``class``  (H, W) 0-based class index per pixel. Required.
+- ``sparse`` (H, W) strokes or tile predictions: 0 = none, k = class k-1. Optional (absent in old CCR files).
+- ``labels`` class names. Legacy files hold a space-padded char matrix, a cell array, or (the 2020 labeller)
+  a 1x1 struct whose field names are the classes. Required.
+- ``preds``  (h, w, N) per-class probabilities, possibly on a smaller grid than ``class``. Optional.
+
+Files written here use uint8 (or uint16 beyond 255 classes) maps, float32 probabilities and compression, and are
+written atomically. Their ``labels`` char matrix is read back with trailing padding removed (inner spaces kept).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .atomic import atomic_path, check_can_write
+from .text import check_class_names
+
+
+@dataclass
+class LabelFile:
+    """The content of a label ``.mat`` file.
+
+    label_image : (H, W) integer, 0-based class index per pixel (the ``class`` variable).
+    labels      : class names, index = class index.
+    sparse      : (H, W) integer or None; 0 = none, k = class k-1.
+    probs       : (h, w, N) float32 or None; per-class probabilities, possibly on a coarser grid.
+    """
+
+    label_image: np.ndarray
+    labels: list[str]
+    sparse: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W) of the class map."""
+        return tuple(self.label_image.shape[:2])
+
+
+def _labels_from_mat(value, path: Path) -> list[str]:
+    """Class names from any legacy form of the ``labels`` variable."""
+    if isinstance(value, str):
+        names = [value]
+    elif isinstance(value, np.ndarray) and value.dtype.names:  # 1x1 struct: field names are the classes
+        names = list(value.dtype.names)
+    elif isinstance(value, np.ndarray) and value.dtype.kind in "US":
+        names = [str(v) for v in np.atleast_1d(value).ravel()]
+    elif isinstance(value, np.ndarray) and value.dtype == object:  # cell array of strings
+        names = [str(np.asarray(v).ravel()[0]) if np.asarray(v).size else "" for v in value.ravel()]
+    else:
+        raise InputError(f"{path}: variable 'labels' has an unknown form ({type(value).__name__}); "
+                         "it should hold the class names")
+    names = [name.rstrip() for name in names]
+    return check_class_names(names, f"{path} (variable 'labels')")
+
+
+def _as_class_map(array: np.ndarray, name: str, path: Path) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise InputError(f"{path}: variable {name!r} has shape {array.shape}; it must be a 2-D map")
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
+            raise InputError(f"{path}: variable {name!r} must hold whole class numbers")
+    if array.size and array.min() < 0:
+        raise InputError(f"{path}: variable {name!r} holds negative values; class indices start at 0")
+    return array.astype(np.int64 if array.size and array.max() > 65535 else _compact_dtype(int(array.max(initial=0))))
+
+
+def _compact_dtype(max_value: int):
+    return np.uint8 if max_value <= 255 else np.uint16
+
+
+def read_label_mat(path: str | os.PathLike) -> LabelFile:
+    """Read a label ``.mat`` file of any legacy variant (see module doc)."""
+    from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"label file {path} does not exist; check the path")
+    try:
+        data = loadmat(path, squeeze_me=True, chars_as_strings=True)
+    except (MatReadError, ValueError, OSError) as exc:
+        raise InputError(f"{path} is not a readable MATLAB .mat file ({exc})") from exc
+    if "class" not in data:
+        raise InputError(f"{path} has no variable 'class' (the class of each pixel); "
+                         "it is not a DL tools label file: make one with create_groundtruth/label_1image_crf.py")
+    if "labels" not in data:
+        raise InputError(f"{path} has no variable 'labels' (the class names); it is not a DL tools label file")
+    labels = _labels_from_mat(data["labels"], path)
+    label_image = _as_class_map(data["class"], "class", path)
+    if label_image.size and int(label_image.max()) >= len(labels):
+        raise InputError(f"{path}: 'class' holds value {int(label_image.max())} but only {len(labels)} class "
+                         "names are given in 'labels'")
+    sparse = data.get("sparse")
+    if sparse is not None:
+        sparse = _as_class_map(sparse, "sparse", path)
+        if sparse.shape != label_image.shape:
+            sparse = None  # legacy files may store a downscaled or empty sparse map; it is informative only
+    probs = data.get("preds")
+    if probs is not None:
+        probs = np.asarray(probs, dtype=np.float32)
+        if probs.ndim == 2:
+            probs = probs[:, :, None]
+    extra = {k: v for k, v in data.items() if not k.startswith("__") and k not in ("class", "labels", "sparse", "preds")}
+    return LabelFile(label_image=label_image, labels=labels, sparse=sparse, probs=probs, extra=extra)
+
+
+def write_label_mat(path: str | os.PathLike, label_file: LabelFile, overwrite: bool = True) -> Path:
+    """Write ``label_file`` as a compressed MAT v5 file that legacy scripts can read, atomically.
+
+    Raises InputError when the file exists and ``overwrite`` is false.
+    """
+    from scipy.io import savemat
+
+    path = check_can_write(path, overwrite)
+    n = len(label_file.labels)
+    check_class_names(list(label_file.labels), f"labels for {path}")
+    label_image = np.asarray(label_file.label_image)
+    if label_image.ndim != 2:
+        raise ValueError(f"label_image must be (H, W), got {label_image.shape}")
+    if label_image.size and (label_image.min() < 0 or label_image.max() >= n):
+        raise ValueError(f"label_image values must lie in 0..{n - 1}")
+    variables = {
+        "class": label_image.astype(_compact_dtype(n - 1)),
+        "labels": list(label_file.labels),  # savemat stores a space-padded char matrix, as the legacy did
+    }
+    if label_file.sparse is not None:
+        sparse = np.asarray(label_file.sparse)
+        if sparse.shape != label_image.shape:
+            raise ValueError(f"sparse {sparse.shape} must have the shape of label_image {label_image.shape}")
+        variables["sparse"] = sparse.astype(_compact_dtype(n))
+    if label_file.probs is not None:
+        variables["preds"] = np.asarray(label_file.probs, dtype=np.float32)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            savemat(handle, variables, do_compression=True, oned_as="column")
+    return path

@@ -1,0 +1,1 @@
+"""One function per tutorial step: paths + a parameter dataclass in, a small result object out."""
