@@ -1,0 +1,44 @@
+"""Shared fixtures: paths to the repository, demo data and shared data; tiny synthetic images."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "demo_data"
+SHARED = REPO.parent / "shared"
+LEGACY_MAT = SHARED / "data" / "legacy_mat" / "D800_20160308_221735-0_mres.mat"
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["DL_TOOLS_NO_DIALOG"] = "1"  # never open a Tk dialog in tests, even where a display exists
+
+
+def run_script(script: str, *args, cwd=None, check_rc: int | None = 0, timeout: float = 900):
+    """Run a tutorial script (path relative to the repository) with this Python; returns CompletedProcess."""
+    env = dict(os.environ, DL_TOOLS_NO_DIALOG="1", PYTHONUNBUFFERED="1")
+    proc = subprocess.run([sys.executable, str(REPO / script), *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check_rc is not None:
+        assert proc.returncode == check_rc, f"{script} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+@pytest.fixture
+def quadrants():
+    """A 4-class test image: (image (80, 120, 3) uint8, truth (80, 120) int) with four coloured quadrants and
+    seeded noise (std 20)."""
+    rng = np.random.default_rng(0)
+    truth = np.zeros((80, 120), dtype=np.int64)
+    truth[:40, 60:] = 1
+    truth[40:, :60] = 2
+    truth[40:, 60:] = 3
+    colors = np.array([[200, 40, 40], [40, 180, 40], [40, 40, 200], [210, 210, 60]])
+    image = np.clip(colors[truth] + rng.normal(0, 20, truth.shape + (3,)), 0, 255).astype(np.uint8)
+    return image, truth
