@@ -1,0 +1,110 @@
+"""Frozen classifier graphs (``.pb``): the one model file that retrain.py writes and every later step reads.
+
+Contract (the legacy retrain's, kept): a binary ``GraphDef`` with every weight stored as a constant; input
+placeholder ``Placeholder`` float32 (None, h, w, 3) with pixel values in [0, 1]; output ``final_result``, the
+softmax (None, N). The class names are in the labels file written beside it (line k = class k). Graphs written by the
+legacy TensorFlow 1 retrain.py follow the same contract and load here too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import InputError
+
+INPUT_NAME = "Placeholder"
+OUTPUT_NAME = "final_result"
+
+
+def export_frozen_graph(probs_fn: Callable, input_size: tuple[int, int], path: str | os.PathLike) -> Path:
+    """Freeze ``probs_fn`` (a TensorFlow callable: (B, h, w, 3) float32 in [0, 1] -> (B, N) softmax) into ``path``.
+
+    Variables (also those of modules loaded with tensorflow_hub) become constants; the file is written atomically.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    height, width = input_size
+
+    @tf.function(input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32, name=INPUT_NAME)])
+    def serve(Placeholder):  # noqa: N803 - the argument name becomes the input op's name
+        return tf.identity(probs_fn(Placeholder), name=OUTPUT_NAME)
+
+    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    graph_def = frozen.graph.as_graph_def()
+    names = {node.name for node in graph_def.node}
+    if INPUT_NAME not in names or OUTPUT_NAME not in names:  # a bug, not bad input
+        raise RuntimeError(f"frozen graph lacks {INPUT_NAME!r} or {OUTPUT_NAME!r}")
+    from ..io.atomic import write_bytes_atomic
+
+    return write_bytes_atomic(path, graph_def.SerializeToString())
+
+
+def _static_dim(value) -> int | None:
+    return None if value is None or value < 0 else int(value)
+
+
+class FrozenClassifier:
+    """A frozen ``.pb`` classifier (see the module doc), loaded with TensorFlow 2.
+
+    input_size : (h, w) of the input images, from the placeholder's shape.
+    n_classes  : N, the length of the softmax.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        import tensorflow as tf
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"model file {self.path} does not exist; give the .pb written by retrain.py")
+        graph_def = tf.compat.v1.GraphDef()
+        try:
+            graph_def.ParseFromString(self.path.read_bytes())
+        except Exception as exc:  # protobuf raises DecodeError, a plain Exception subclass
+            raise InputError(f"model file {self.path} is not a frozen TensorFlow graph (.pb): {exc}") from exc
+        nodes = {node.name: node for node in graph_def.node}
+        for name in (INPUT_NAME, OUTPUT_NAME):
+            if name not in nodes:
+                raise InputError(f"model file {self.path} has no node {name!r}; give a .pb written by retrain.py")
+        dims = [d.size for d in nodes[INPUT_NAME].attr["shape"].shape.dim]
+        if len(dims) != 4 or _static_dim(dims[1]) is None or _static_dim(dims[2]) is None:
+            raise InputError(f"model file {self.path}: input {INPUT_NAME!r} has shape {dims}, not (None, h, w, 3) "
+                             "with a fixed image size")
+        self.input_size = (int(dims[1]), int(dims[2]))
+
+        def _import():
+            tf.compat.v1.import_graph_def(graph_def, name="")
+
+        wrapped = tf.compat.v1.wrap_function(_import, [])
+        graph = wrapped.graph
+        self._fn = wrapped.prune(graph.get_tensor_by_name(f"{INPUT_NAME}:0"),
+                                 graph.get_tensor_by_name(f"{OUTPUT_NAME}:0"))
+        n_classes = _static_dim(graph.get_tensor_by_name(f"{OUTPUT_NAME}:0").shape[-1])
+        if n_classes is None:
+            n_classes = self._run(np.zeros((1, *self.input_size, 3), np.float32)).shape[1]
+        self.n_classes = int(n_classes)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        return self._fn(tf.constant(batch, dtype=tf.float32)).numpy().astype(np.float32)
+
+    def predict(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Class probabilities (B, N) float32 of ``images`` (B, h, w, 3): uint8 (divided by 255) or float in [0, 1].
+
+        The images must already be ``input_size``; see ``io.images.resize_image``.
+        """
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[1:] != (*self.input_size, 3):
+            raise ValueError(f"images must be (B, {self.input_size[0]}, {self.input_size[1]}, 3), "
+                             f"got {images.shape}")
+        scale = 1.0 / 255.0 if images.dtype == np.uint8 else 1.0
+        out = np.empty((len(images), self.n_classes), np.float32)
+        for start in range(0, len(images), batch_size):
+            batch = images[start:start + batch_size].astype(np.float32) * scale
+            out[start:start + batch_size] = self._run(batch)
+        return out
