@@ -1,0 +1,45 @@
+"""eval_imrecog/test_class_tiles.py: tutorial step 5, score a retrained model on class folders of tiles."""
+
+from __future__ import annotations
+
+from .common import add_seed, ask_path, build_base_parser, positive_int, run
+
+DESCRIPTION = """\
+Classify n random tiles of each class folder (ideally the test/ tiles) with a model written by retrain.py
+and print overall accuracy, per-class precision, recall and F1, macro F1, Cohen's kappa and the mean
+probability of the predicted class. Folder names must equal class names of the labels file exactly; tiles
+of another size are resized to the model input. Writes test_cm.png (confusion matrix, rows = truth) and
+tile_eval.json (every number) into the tile folder.
+
+example:
+  python eval_imrecog/test_class_tiles.py -n 100 --image_dir demo_data/test/tile_96
+      --labels labels.txt --model obx_mobilenetv2_96_1000_001.pb
+"""
+
+
+def build_parser():
+    parser = build_base_parser("test_class_tiles.py", DESCRIPTION)
+    parser.add_argument("-n", "--number", type=positive_int, default=100,
+                        help="tiles drawn at random per class (default 100; all when fewer)")
+    parser.add_argument("--image_dir", help="folder of class subfolders of tiles (a dialog opens if omitted)")
+    parser.add_argument("--labels", help="labels file written by retrain.py (a dialog opens if omitted)")
+    parser.add_argument("--model", help="frozen model .pb written by retrain.py (a dialog opens if omitted)")
+    add_seed(parser)
+    return parser
+
+
+def _body(args):
+    from ..metrics import format_scores
+    from ..workflows.eval_tiles import EvalTilesParams, evaluate_tiles
+
+    image_dir = ask_path(args.image_dir, "--image_dir", kind="dir", title="Select a folder of class folders of tiles")
+    labels = ask_path(args.labels, "--labels", title="Select the labels file", filetypes=[("labels", "*.txt")])
+    model = ask_path(args.model, "--model", title="Select the model file", filetypes=[("frozen model", "*.pb")])
+    result = evaluate_tiles(image_dir, labels, model, EvalTilesParams(n=args.number, seed=args.seed))
+    print(format_scores(result.scores, title=f"{len(result.files)} tiles from {image_dir}"))
+    print(f"mean probability of the predicted class {result.mean_posterior:.4f}")
+    print(f"confusion matrix: {result.cm_path}\nall numbers: {result.json_path}")
+
+
+def main(argv=None) -> int:
+    return run(build_parser(), _body, argv)

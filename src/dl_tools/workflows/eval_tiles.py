@@ -1,0 +1,126 @@
+"""Tutorial step 5: score a retrained model on class folders of tiles (ideally the test/ tiles).
+
+Takes n random tiles per class folder (seeded; all when fewer), classifies them in batches (tiles of another size
+are resized to the model's input) and compares with the folder name. Folder names must be class names of the
+labels file exactly (the legacy matched prefixes and scored ``dune`` as ``duneveg``). Writes
+``<image_dir>/test_cm.png`` (row-normalised confusion matrix) and ``<image_dir>/tile_eval.json`` (every number).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+log = logging.getLogger(__name__)
+
+CM_NAME = "test_cm.png"
+JSON_NAME = "tile_eval.json"
+
+
+@dataclass(frozen=True)
+class EvalTilesParams:
+    """n: tiles drawn at random per class (-n, default 100). seed: random seed. batch_size: tiles per model call."""
+
+    n: int = 100
+    seed: int = 0
+    batch_size: int = 64
+
+    def __post_init__(self):
+        if self.n < 1:
+            raise InputError(f"-n must be at least 1, got {self.n}")
+        if self.batch_size < 1:
+            raise InputError(f"batch size must be at least 1, got {self.batch_size}")
+
+
+@dataclass
+class EvalTilesResult:
+    scores: object                 # metrics.Scores over the labels file's classes
+    mean_posterior: float          # mean probability of the predicted class, all tiles
+    class_posterior: dict          # class -> mean probability of the predicted class over its tiles
+    files: list[str]               # tiles scored
+    cm_path: Path
+    json_path: Path
+
+
+def class_folders(image_dir: Path, labels: list[str], labels_path) -> dict[str, list[Path]]:
+    """Class folder name -> its image files; every folder name must be in ``labels`` (InputError lists both)."""
+    from ..io.images import is_image_file
+
+    if not image_dir.is_dir():
+        raise InputError(f"--image_dir: folder {image_dir} does not exist; give a folder of class subfolders of tiles")
+    folders = sorted(p for p in image_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise InputError(f"--image_dir: {image_dir} has no class subfolders; give the tile_<t> folder of retile.py")
+    unknown = [p.name for p in folders if p.name not in labels]
+    if unknown:
+        raise InputError(f"--image_dir: class folders {unknown} are not classes of the labels file {labels_path} "
+                         f"({labels}); folder names must equal class names exactly")
+    tiles = {p.name: sorted(f for f in p.iterdir() if is_image_file(f)) for p in folders}
+    empty = [name for name, files in tiles.items() if not files]
+    if empty:
+        raise InputError(f"--image_dir: class folders {empty} in {image_dir} hold no images; add tiles or remove them")
+    return tiles
+
+
+def evaluate_tiles(image_dir: str | os.PathLike, labels_path: str | os.PathLike, model_path: str | os.PathLike,
+                   params: EvalTilesParams) -> EvalTilesResult:
+    """Classify n random tiles per class folder with the frozen model; score, plot and save (see module doc)."""
+    from ..cli.common import progress
+    from ..io.atomic import write_text_atomic
+    from ..io.images import read_image, resize_image
+    from ..io.text import read_labels
+    from ..metrics import confusion_matrix, scores_from_confusion
+    from ..models.frozen import FrozenClassifier
+    from ..plotting import confusion_figure, save_figure
+
+    image_dir = Path(image_dir)
+    labels = read_labels(labels_path)
+    tiles = class_folders(image_dir, labels, labels_path)
+    model = FrozenClassifier(model_path)
+    if model.n_classes != len(labels):
+        raise InputError(f"model {model_path} has {model.n_classes} classes but labels file {labels_path} has "
+                         f"{len(labels)}; give the labels file written with the model by retrain.py")
+    rng = np.random.default_rng(params.seed)
+    files, truth = [], []
+    for name, paths in tiles.items():
+        pick = np.sort(rng.choice(len(paths), size=min(params.n, len(paths)), replace=False))
+        files += [paths[i] for i in pick]
+        truth += [labels.index(name)] * len(pick)
+    probs = np.empty((len(files), len(labels)), np.float32)
+    resized = 0
+    with progress(total=len(files), desc="classifying tiles", unit="tile") as bar:
+        for start in range(0, len(files), params.batch_size):
+            batch = []
+            for path in files[start:start + params.batch_size]:
+                image = read_image(path)
+                if image.shape[:2] != model.input_size:
+                    resized += 1
+                    image = resize_image(image, model.input_size)
+                batch.append(image)
+            probs[start:start + len(batch)] = model.predict(np.stack(batch), batch_size=params.batch_size)
+            bar.update(len(batch))
+    if resized:
+        log.info("%d tiles resized to the model input of %dx%d px", resized, model.input_size[1], model.input_size[0])
+    truth = np.asarray(truth, dtype=np.int64)
+    estimate = probs.argmax(axis=1)
+    posterior = probs.max(axis=1)
+    scores = scores_from_confusion(confusion_matrix(truth, estimate, len(labels)), labels)
+    class_posterior = {name: float(posterior[truth == labels.index(name)].mean()) for name in tiles}
+    cm_path = save_figure(confusion_figure(np.asarray(scores.confusion), labels,
+                                           title=f"{Path(model_path).name}: {len(files)} tiles, "
+                                                 f"accuracy {scores.accuracy:.3f}"),
+                          image_dir / CM_NAME, dpi=200)
+    report = {"image_dir": str(image_dir), "labels_file": str(labels_path), "model": str(model_path),
+              "n_per_class": params.n, "seed": params.seed, "tiles_per_class": {k: len(v) for k, v in tiles.items()},
+              "mean_posterior": float(posterior.mean()), "class_mean_posterior": class_posterior,
+              "scores": scores.to_dict()}
+    json_path = write_text_atomic(image_dir / JSON_NAME, json.dumps(report, indent=2) + "\n")
+    return EvalTilesResult(scores, float(posterior.mean()), class_posterior, [str(f) for f in files], Path(cm_path),
+                           json_path)

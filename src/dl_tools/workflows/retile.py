@@ -1,0 +1,206 @@
+"""Tutorial step 3: cut labelled images into pure tiles, one folder per class, for retraining.
+
+For every ``<name>_mres.mat`` in a folder and the image named exactly ``<name>`` beside it, t x t windows at a
+stride (default t/2) are scored by the share of their most common class; windows with a share of at least the
+purity threshold become ``<folder>/tile_<t>/<class name>/<name>_<row>_<col>.jpg`` (row and col: pixel position of
+the tile's top-left corner in the image). A random fraction of each class's tiles is kept; a class is never thinned
+below min(its tile count, ``min_tiles``), so small classes are spared (the legacy spared classes of 60 tiles or
+fewer and thinned larger ones without that floor).
+
+The tiles are written to a hidden staging folder and moved into place only when all are written, so a re-run never
+mixes old and new tiles: it refuses an existing ``tile_<t>`` folder unless ``overwrite``, which replaces it whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+log = logging.getLogger(__name__)
+
+MANUAL_SUFFIX = "_mres.mat"
+TILE_SUFFIX = ".jpg"
+JPEG_QUALITY = 95
+
+
+@dataclass(frozen=True)
+class RetileParams:
+    """tile: tile size in px (-t, default 96). purity: least share of the majority class in a kept tile (-a, 0.9).
+    keep: fraction of each class's tiles kept (-b; default 1.0 = all). stride: px between tiles (default tile // 2).
+    min_tiles: a class keeps at least min(its tiles, min_tiles) (default 60, the legacy's limit).
+    seed: random seed of the thinning. jobs: worker processes (default: all cores). overwrite: replace tile_<t>."""
+
+    tile: int = 96
+    purity: float = 0.9
+    keep: float = 1.0
+    stride: int | None = None
+    min_tiles: int = 60
+    seed: int = 0
+    jobs: int | None = None
+    overwrite: bool = False
+
+    def __post_init__(self):
+        if self.tile < 8:
+            raise InputError(f"-t must be a tile size of at least 8 px, got {self.tile}")
+        if not 0.0 < self.purity <= 1.0:
+            raise InputError(f"-a must be in (0, 1], got {self.purity}")
+        if not 0.0 < self.keep <= 1.0:
+            raise InputError(f"-b must be in (0, 1], got {self.keep}")
+        if self.stride is not None and self.stride <= 0:
+            raise InputError(f"--stride must be a positive number of pixels, got {self.stride}")
+        if self.min_tiles < 0:
+            raise InputError(f"--min_tiles must be 0 or more, got {self.min_tiles}")
+
+    @property
+    def step(self) -> int:
+        """Stride in px between neighbouring tiles."""
+        return self.stride if self.stride is not None else max(1, self.tile // 2)
+
+
+@dataclass
+class RetileResult:
+    tile_dir: Path
+    labels: list[str]                      # class names, in order of first appearance
+    found: dict[str, int]                  # pure tiles per class, before thinning
+    kept: dict[str, int]                   # tiles written per class
+    images: list[str] = field(default_factory=list)    # images tiled
+    unmatched: list[str] = field(default_factory=list)  # label files without an image
+
+
+def _check_folder_name(name: str, mat: Path) -> str:
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
+        raise InputError(f"{mat}: class name {name!r} cannot be a folder name; rename the class in the label file")
+    return name
+
+
+def _scan(mat: Path, params: RetileParams):
+    """Worker: (class names of the file, (n, 2) origins of pure tiles, (n,) class index of each)."""
+    from ..io.mat import read_label_mat
+    from ..tiling import tile_origins, tile_purity
+
+    label_file = read_label_mat(mat)
+    origins = tile_origins(label_file.shape, params.tile, params.step)
+    mode, share = tile_purity(label_file.label_image, origins, params.tile, len(label_file.labels))
+    pure = share >= params.purity - 1e-12
+    return label_file.labels, label_file.shape, origins[pure], mode[pure]
+
+
+def _write(image_path: Path, shape: tuple[int, int], origins: np.ndarray, folders: list[str], staging: Path,
+           tile: int) -> int:
+    """Worker: cut the tiles at ``origins`` from the image and write each into staging/<folder>/."""
+    from ..io.images import read_image, write_image
+    from ..tiling import cut_tiles
+
+    image = read_image(image_path)
+    if image.shape[:2] != tuple(shape):
+        raise InputError(f"{image_path} is {image.shape[1]}x{image.shape[0]} px but its label file is "
+                         f"{shape[1]}x{shape[0]}; the label file belongs to another image or size")
+    for (row, col), folder, pixels in zip(origins, folders, cut_tiles(image, origins, tile)):
+        write_image(staging / folder / f"{image_path.stem}_{row}_{col}{TILE_SUFFIX}", pixels, quality=JPEG_QUALITY)
+    return len(origins)
+
+
+def thin(classes: np.ndarray, keep: float, min_tiles: int, seed: int) -> np.ndarray:
+    """Bool mask over candidate tiles (``classes``: (n,) class index of each): per class a seeded random subset of
+    max(int(keep * n_k), min(n_k, min_tiles)) tiles."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(classes), dtype=bool)
+    for k in np.unique(classes):
+        members = np.flatnonzero(classes == k)
+        count = max(int(keep * len(members)), min(len(members), min_tiles))
+        mask[rng.choice(members, size=count, replace=False)] = True
+    return mask
+
+
+def _map(function, jobs: int, tasks: list[tuple], desc: str):
+    from ..cli.common import progress
+
+    if jobs <= 1 or len(tasks) <= 1:
+        return [function(*task) for task in progress(tasks, desc=desc, unit="image")]
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
+        futures = [pool.submit(function, *task) for task in tasks]
+        return [future.result() for future in progress(futures, desc=desc, unit="image")]
+
+
+def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
+    """Cut the labelled images of ``input_dir`` into class tiles under ``input_dir/tile_<t>`` (see module doc)."""
+    from ..io.images import find_image
+
+    input_dir = Path(input_dir)
+    if not input_dir.is_dir():
+        raise InputError(f"--input: folder {input_dir} does not exist; give the folder of images and *{MANUAL_SUFFIX}")
+    tile_dir = input_dir / f"tile_{params.tile}"
+    if tile_dir.exists() and not params.overwrite:
+        raise InputError(f"{tile_dir} already exists; give --overwrite to replace it with new tiles "
+                         "(old and new tiles are never mixed)")
+    mats = sorted(input_dir.glob(f"*{MANUAL_SUFFIX}"))
+    if not mats:
+        raise InputError(f"--input: no *{MANUAL_SUFFIX} label files in {input_dir}; label the images first (step 2) "
+                         "or copy the ground truth with create_library/cp_mat.py")
+    pairs, unmatched = [], []
+    for mat in mats:
+        image = find_image(input_dir, mat.name[: -len(MANUAL_SUFFIX)])
+        (pairs.append((mat, image)) if image is not None else unmatched.append(mat.name))
+    for name in unmatched:
+        log.warning("no image named %s in %s; %s skipped", name[: -len(MANUAL_SUFFIX)], input_dir, name)
+    if not pairs:
+        raise InputError(f"--input: none of the {len(mats)} label files in {input_dir} has an image of the same name")
+    jobs = params.jobs or os.cpu_count() or 1
+
+    scans = _map(_scan, jobs, [(mat, params) for mat, _ in pairs], "scanning label files")
+    labels: list[str] = []
+    for (mat, _), (names, _, _, _) in zip(pairs, scans):
+        labels += [_check_folder_name(n, mat) for n in names if n not in labels]
+    # candidates in a fixed order (file, row, col), classes as global indices, so the thinning is reproducible
+    image_of = np.concatenate([np.full(len(s[2]), i) for i, s in enumerate(scans)]).astype(np.int64)
+    classes = np.concatenate([np.asarray([labels.index(s[0][m]) for m in s[3]], dtype=np.int64) for s in scans])
+    selected = thin(classes, params.keep, params.min_tiles, params.seed)
+    found = {name: int(np.sum(classes == k)) for k, name in enumerate(labels)}
+    kept = {name: int(np.sum(selected & (classes == k))) for k, name in enumerate(labels)}
+    if not selected.any():
+        raise InputError(f"-a {params.purity}: no {params.tile} px tile of {input_dir} is that pure; "
+                         "lower -a or -t")
+
+    staging = Path(tempfile.mkdtemp(prefix=f".tile_{params.tile}.", dir=input_dir))
+    try:
+        for name, count in kept.items():
+            if count:
+                (staging / name).mkdir()
+        tasks = []
+        for i, ((_, image), (_, shape, origins, _)) in enumerate(zip(pairs, scans)):
+            pick = selected[image_of == i]
+            folders = [labels[k] for k in classes[image_of == i][pick]]
+            if folders:
+                tasks.append((image, shape, origins[pick], folders, staging, params.tile))
+        _map(_write, jobs, tasks, "writing tiles")
+        staging.chmod(0o755)
+        if tile_dir.exists():
+            old = tile_dir.with_name(f".{tile_dir.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            tile_dir.rename(old)
+            staging.rename(tile_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(tile_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("%d tiles of %d px from %d images in %s", sum(kept.values()), params.tile, len(pairs), tile_dir)
+    return RetileResult(tile_dir, labels, found, kept, [image.name for _, image in pairs], unmatched)
+
+
+def format_table(result: RetileResult) -> str:
+    """Plain-text table: class, pure tiles found, tiles kept."""
+    width = max([len(name) for name in result.labels] + [5])
+    lines = [f"{'class':<{width}}  {'found':>7}  {'kept':>7}"]
+    lines += [f"{name:<{width}}  {result.found[name]:>7d}  {result.kept[name]:>7d}" for name in result.labels]
+    lines.append(f"{'total':<{width}}  {sum(result.found.values()):>7d}  {sum(result.kept.values()):>7d}")
+    return "\n".join(lines)

