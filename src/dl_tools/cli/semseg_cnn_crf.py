@@ -1,0 +1,103 @@
+"""semseg_crf/semseg_cnn_crf.py: tutorial step 6, hybrid segmentation (tile classifier + dense CRF)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_overwrite, build_base_parser, positive_int, run, unit_fraction
+
+DESCRIPTION = """\
+Segment whole images with the tile classifier of step 4 and a dense CRF (the "hybrid" method of
+Buscombe & Ritchie 2018). Tiles of TILE px are laid on a grid over the whole image (edges completed by
+reflection), every DECIM-th tile in each direction is classified, tiles whose top probability is below
+PROB_THRES are dropped, and a dense CRF run on the image scaled by SCALE spreads the tile classes (held with
+certainty PROB) to every pixel. The result has exactly the input's size.
+
+Writes beside the image (or into --outdir), for an image <name>.jpg:
+  <name>_ares_<TILE>.mat        class (CRF result, 0-based), sparse (tile map, 0 = none, k = class k-1), labels
+  <name>_ares_<TILE>.png        figure: input, tile classes, CRF result, class legend
+  <name>_ares_<TILE>_color.png  the CRF result in the class colours, full size
+  <name>_ares_<TILE>.tif        only for a georeferenced TIFF input: the classes on its grid (GeoTIFF)
+
+examples:
+  python semseg_crf/semseg_cnn_crf.py demo_data/test/IMAGE.jpg obx_mobilenetv2_96.pb labels.txt \\
+      demo_data/data/labeldefs.txt 96 0.5 0.5 8 0.25
+  python semseg_crf/semseg_cnn_crf.py - obx_mobilenetv2_96.pb labels.txt demo_data/data/labeldefs.txt \\
+      96 0.5 0.5 2 0.5 --input-dir demo_data/test
+"""
+
+EPILOG = """\
+notes:
+  COLORS may be a colour file (one colour per line, in the order of LABELS) or a labeldefs file
+  ('name, R, G, B' lines), matched to LABELS by class name; the latter is safer, because retrain.py writes
+  LABELS in alphabetical order.
+  A TILE different from the model's input size is allowed: tiles are cut at TILE px and resized to the model's
+  input size (as retrain.py resized the training tiles); a warning says so. An image smaller than one tile
+  is refused.
+"""
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
+
+
+def build_parser():
+    parser = build_base_parser("semseg_cnn_crf.py", DESCRIPTION, EPILOG)
+    parser.add_argument("image", metavar="IMAGE",
+                        help="the image to segment (JPG, PNG, TIFF/GeoTIFF); '-' together with --input-dir")
+    parser.add_argument("model", metavar="MODEL.pb", help="the frozen model written by retrain.py (step 4)")
+    parser.add_argument("labels", metavar="LABELS", help="its labels file, one class per line (step 4)")
+    parser.add_argument("colors", metavar="COLORS",
+                        help="class colours: a colour file (one per line, LABELS order) or a labeldefs file")
+    parser.add_argument("tile", metavar="TILE", type=positive_int,
+                        help="tile size in pixels; use the size the model was trained on (e.g. 96)")
+    parser.add_argument("prob_thres", metavar="PROB_THRES", type=_probability,
+                        help="tiles whose top class probability is below this are not used, in [0, 1) (e.g. 0.5)")
+    parser.add_argument("prob", metavar="PROB", type=_probability,
+                        help="certainty of a tile's class in the CRF, above 1/number of classes (e.g. 0.5)")
+    parser.add_argument("decim", metavar="DECIM", type=positive_int,
+                        help="classify every DECIM-th tile in each direction; 1 = every tile (e.g. 8)")
+    parser.add_argument("scale", metavar="SCALE", type=unit_fraction,
+                        help="the CRF runs on the image scaled by this factor, in (0, 1] (e.g. 0.25)")
+    parser.add_argument("--input-dir", metavar="DIR",
+                        help="segment every image of DIR instead (give IMAGE as '-'); DL tools' own outputs "
+                             "(names with _ares, _mres, _gtFine) are skipped")
+    parser.add_argument("--outdir", metavar="DIR", help="folder for the outputs (default: beside each image)")
+    parser.add_argument("--batch-size", type=positive_int, default=64,
+                        help="tiles per call of the model (default 64); lower it if memory is short")
+    add_overwrite(parser, "existing _ares outputs")
+    return parser
+
+
+def _body(args):
+    from pathlib import Path
+
+    from ..errors import InputError
+    from ..hybrid import HybridParams
+    from ..workflows.hybrid import images_to_segment, segment_files
+
+    if args.input_dir is not None:
+        if args.image != "-":
+            raise InputError(f"give IMAGE as '-' with --input-dir (got {args.image!r}); "
+                             "either segment one image or a folder")
+        images = images_to_segment(args.input_dir)
+    elif args.image == "-":
+        raise InputError("IMAGE '-' needs --input-dir DIR (the folder of images to segment)")
+    else:
+        images = [Path(args.image)]
+    params = HybridParams(tile=args.tile, prob_thres=args.prob_thres, prob=args.prob, decim=args.decim,
+                          scale=args.scale, batch_size=args.batch_size)
+    outputs = segment_files(images, args.model, args.labels, args.colors, params, outdir=args.outdir,
+                            overwrite=args.overwrite)
+    for out in outputs:
+        print(f"{out.image.name}: {out.n_kept} of {out.n_tiles} tiles used -> {out.mat}")
+
+
+def main(argv=None) -> int:
+    return run(build_parser(), _body, argv)

@@ -1,0 +1,157 @@
+"""Tutorial step 6: hybrid segmentation (tile classifier + dense CRF) of one image or a folder of images.
+
+For each image ``<name>.<ext>`` it writes, into the output folder (default: the image's folder):
+
+- ``<name>_ares_<tile>.mat``: ``class`` (CRF result, 0-based), ``sparse`` (tile map, 0 = none, k = class k-1) and
+  ``labels`` (the model's class names);
+- ``<name>_ares_<tile>.png``: figure with the input, the tile map and the CRF result, with a class legend;
+- ``<name>_ares_<tile>_color.png``: the CRF result painted in the class colours, at full size;
+- ``<name>_ares_<tile>.tif``: for a georeferenced TIFF input, the classes as a GeoTIFF on the input's grid.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..hybrid import HybridParams, HybridResult, segment
+
+log = logging.getLogger(__name__)
+
+#: Stem markers of files DL tools writes; images with them in their name are not photographs to segment.
+OUTPUT_MARKERS = ("_ares", "_mres", "_gtFine")
+#: Longest side, in pixels, of the panels of the figure (large images are shown downsampled).
+FIGURE_MAX_SIDE = 1200
+
+
+@dataclass
+class HybridOutput:
+    """Files written for one image, and its tile counts."""
+
+    image: Path
+    mat: Path
+    figure: Path
+    color: Path
+    geotiff: Path | None
+    n_tiles: int
+    n_kept: int
+
+
+def output_paths(image: Path, tile: int, outdir: Path | None) -> dict[str, Path]:
+    """The output files of ``image`` (keys mat, figure, color, geotiff)."""
+    folder = Path(outdir) if outdir is not None else image.parent
+    stem = f"{image.stem}_ares_{tile}"
+    return {"mat": folder / f"{stem}.mat", "figure": folder / f"{stem}.png",
+            "color": folder / f"{stem}_color.png", "geotiff": folder / f"{stem}.tif"}
+
+
+def images_to_segment(folder: str | os.PathLike) -> list[Path]:
+    """The photographs of ``folder`` (``--input-dir``): every image except DL tools' own outputs."""
+    from ..io.images import list_images
+
+    images = [p for p in list_images(folder, flag="--input-dir") if not any(m in p.stem for m in OUTPUT_MARKERS)]
+    if not images:
+        raise InputError(f"--input-dir: {folder} holds only DL tools outputs ({', '.join(OUTPUT_MARKERS)} files), "
+                         "no photograph; give the folder of photographs")
+    return images
+
+
+def _display(image: np.ndarray) -> np.ndarray:
+    """A copy no larger than FIGURE_MAX_SIDE on its long side (nearest neighbour keeps class values)."""
+    import cv2
+
+    factor = FIGURE_MAX_SIDE / max(image.shape[:2])
+    if factor >= 1:
+        return image
+    size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_NEAREST)
+
+
+def hybrid_figure(image: np.ndarray, result: HybridResult, labels: list[str], colors: np.ndarray,
+                  params: HybridParams, title: str):
+    """Three panels: input, tile map (tiles below PROB_THRES left out) and CRF result, with a class legend."""
+    from ..plotting import label_overlay, panels_figure
+
+    small = _display(image)
+    n = len(labels)
+    tiles = _display(np.where(result.sparse > 0, result.sparse.astype(np.int64) - 1, n))
+    crf = _display(result.label_image)
+    return panels_figure(
+        [("a) Input", small),
+         (f"b) Tile classes (p >= {params.prob_thres:g}, every {params.decim}. tile)",
+          label_overlay(small, tiles, colors)),
+         ("c) CRF result", label_overlay(small, crf, colors))],
+        labels=labels, colors=colors, title=title)
+
+
+def _write_outputs(image_path: Path, image: np.ndarray, result: HybridResult, labels: list[str], colors: np.ndarray,
+                   params: HybridParams, paths: dict[str, Path]) -> HybridOutput:
+    from ..io.geotiff import read_geoinfo, write_label_geotiff
+    from ..io.images import write_image
+    from ..io.mat import LabelFile, write_label_mat
+    from ..plotting import colorize, save_figure
+
+    write_label_mat(paths["mat"], LabelFile(result.label_image, list(labels), sparse=result.sparse))
+    write_image(paths["color"], colorize(result.label_image, colors))
+    fig = hybrid_figure(image, result, labels, colors, params, title=image_path.name)
+    save_figure(fig, paths["figure"])
+    geo = read_geoinfo(image_path)
+    geotiff = write_label_geotiff(paths["geotiff"], result.label_image, geo) if geo is not None else None
+    return HybridOutput(image_path, paths["mat"], paths["figure"], paths["color"], geotiff,
+                        len(result.origins), int(result.kept.sum()))
+
+
+def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path: str | os.PathLike,
+                  colors_path: str | os.PathLike, params: HybridParams, outdir: str | os.PathLike | None = None,
+                  overwrite: bool = False, classifier=None) -> list[HybridOutput]:
+    """Segment each of ``images`` with the frozen model ``model_path`` and write its outputs (see module doc).
+
+    Every input is checked before the model runs: labels and colours read, model and labels of equal class
+    count, no existing output unless ``overwrite``. ``classifier`` replaces the model (tests).
+    """
+    from ..cli.common import progress
+    from ..io.images import read_image
+    from ..io.text import read_class_colors, read_labels
+
+    images = [Path(p) for p in images]
+    labels = read_labels(labels_path)
+    colors = read_class_colors(colors_path, labels, labels_path)
+    params.check_classes(len(labels))
+    outdir = Path(outdir) if outdir is not None else None
+    if outdir is not None and outdir.exists() and not outdir.is_dir():
+        raise InputError(f"--outdir {outdir} is a file; give a folder")
+    plan = []
+    for image in images:
+        if not image.is_file():
+            raise InputError(f"IMAGE {image} does not exist; check the path")
+        paths = output_paths(image, params.tile, outdir)
+        existing = [p for p in paths.values() if p.exists()]
+        if existing and not overwrite:
+            raise InputError(f"{existing[0]} already exists; give --overwrite to replace the outputs")
+        plan.append((image, paths))
+    if classifier is None:
+        from ..models.frozen import FrozenClassifier
+
+        classifier = FrozenClassifier(model_path)
+    if int(classifier.n_classes) != len(labels):
+        raise InputError(f"model {model_path} predicts {classifier.n_classes} classes but labels file {labels_path} "
+                         f"names {len(labels)}; give the labels file written with this model")
+    if tuple(classifier.input_size) != (params.tile, params.tile):
+        log.warning("TILE %d differs from the model's input size %s: tiles are cut at %d px and resized to it",
+                    params.tile, "x".join(map(str, classifier.input_size)), params.tile)
+    outputs = []
+    for image_path, paths in progress(plan, desc="images", unit="image") if len(plan) > 1 else plan:
+        image = read_image(image_path)
+        try:
+            result = segment(image, classifier, params)
+        except InputError as exc:
+            raise InputError(f"{image_path}: {exc}") from exc
+        outputs.append(_write_outputs(image_path, image, result, labels, colors, params, paths))
+        log.info("%s: %d of %d tiles used -> %s", image_path.name, outputs[-1].n_kept, outputs[-1].n_tiles,
+                 paths["mat"])
+    return outputs

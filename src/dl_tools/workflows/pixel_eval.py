@@ -1,0 +1,227 @@
+"""Tutorial step 7: score automatic label files (``*_ares*.mat``) against manual ones (``*_mres.mat``), per pixel.
+
+Pairing is by exact name: the estimate ``<base>_ares<anything>.mat`` (the hybrid's ``<base>_ares_96.mat``, the
+FCN's ``<base>_ares.mat`` or ``<base>_ares_crf.mat``) is scored against ``<base>_mres.mat``; ``IMG_1`` never
+pairs with ``IMG_10``. Classes are matched by name (``io.text.match_class_names``): the scored classes are the
+union of the names in all files, so a class found in only one file is a class the other never has. Scores:
+``metrics.scores_from_confusion`` (rows = truth); nothing is filtered or dropped, and a class absent from both
+truth and estimate of a pair is not scored for that pair. Pairs are pooled per estimate kind (the text after
+``<base>``, e.g. ``_ares_96``), so the hybrid and FCN results in one folder get separate overall scores.
+
+Writes into the estimates' folder: ``<estimate name>_cm.png`` per pair, ``pixel_eval_cm.png`` for the pooled
+pairs (``pixel_eval<kind>_cm.png`` when there are several kinds), ``pixel_eval.json`` and ``pixel_eval.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..metrics import Scores, confusion_matrix, scores_from_confusion
+
+log = logging.getLogger(__name__)
+
+ESTIMATE_MARK = "_ares"
+TRUTH_SUFFIX = "_mres.mat"
+
+
+@dataclass(frozen=True)
+class PixelEvalParams:
+    """truth_dir: folder of the ``*_mres.mat`` files (default: the estimates' folder).
+    resize: nearest-neighbour resize an estimate to its truth's shape instead of refusing a size mismatch."""
+
+    truth_dir: Path | None = None
+    resize: bool = False
+
+
+@dataclass
+class Pair:
+    """One estimate, its truth, and the estimate's kind (the name after the base, e.g. ``_ares_96``)."""
+
+    estimate: Path
+    truth: Path
+    kind: str
+
+
+@dataclass
+class PairResult:
+    pair: Pair
+    scores: Scores
+    figure: Path
+
+
+@dataclass
+class PixelEvalResult:
+    pairs: list[PairResult]
+    overall: dict[str, Scores]      # kind -> pooled scores
+    figures: dict[str, Path]        # kind -> pooled confusion figure
+    unpaired: list[Path]            # estimates without a truth file
+    json_path: Path
+    csv_path: Path
+
+
+def split_estimate_name(path: Path) -> tuple[str, str]:
+    """(base, kind) of an estimate file name: ``a_b_ares_96.mat`` -> (``a_b``, ``_ares_96``)."""
+    stem = path.name[: -len(".mat")]
+    cut = stem.rfind(ESTIMATE_MARK)
+    return stem[:cut], stem[cut:]
+
+
+def find_pairs(input_dir: Path, truth_dir: Path) -> tuple[list[Pair], list[Path]]:
+    """Pairs (estimate, truth) of the folders, and the estimates that have no truth file."""
+    if not input_dir.is_dir():
+        raise InputError(f"--input: folder {input_dir} does not exist; give the folder of *_ares*.mat files")
+    if not truth_dir.is_dir():
+        raise InputError(f"--truth-dir: folder {truth_dir} does not exist; give the folder of *_mres.mat files")
+    estimates = sorted(p for p in input_dir.glob(f"*{ESTIMATE_MARK}*.mat") if p.is_file())
+    if not estimates:
+        raise InputError(f"--input: no *{ESTIMATE_MARK}*.mat files in {input_dir}; run "
+                         "semseg_crf/semseg_cnn_crf.py (or the FCN inference) first, or give the right folder")
+    pairs, unpaired = [], []
+    for estimate in estimates:
+        base, kind = split_estimate_name(estimate)
+        truth = truth_dir / f"{base}{TRUTH_SUFFIX}"
+        if truth.is_file():
+            pairs.append(Pair(estimate, truth, kind))
+        else:
+            unpaired.append(estimate)
+    if not pairs:
+        first = split_estimate_name(estimates[0])[0]
+        raise InputError(f"none of the {len(estimates)} estimates in {input_dir} has a manual label file in "
+                         f"{truth_dir} (e.g. {first}{TRUTH_SUFFIX} for {estimates[0].name}); copy the *_mres.mat "
+                         "files there (create_library/cp_mat.py) or give --truth-dir")
+    for estimate in unpaired:
+        log.warning("%s: no %s%s in %s; not scored", estimate.name, split_estimate_name(estimate)[0], TRUTH_SUFFIX,
+                    truth_dir)
+    return pairs, unpaired
+
+
+def union_labels(label_lists: list[list[str]]) -> list[str]:
+    """All class names of the lists, matched by name, in order of first appearance."""
+    from ..io.text import match_class_names
+
+    union: list[str] = []
+    for labels in label_lists:
+        for name, match in zip(labels, match_class_names(list(labels), union)):
+            if match is None:
+                union.append(name)
+    return union
+
+
+def to_union(label_image: np.ndarray, labels: list[str], union: list[str]) -> np.ndarray:
+    """An (H, W) class map re-indexed from ``labels`` to ``union`` (every name must be in ``union``)."""
+    from ..io.text import match_class_names
+
+    lut = np.asarray(match_class_names(list(labels), union), dtype=np.int64)
+    dtype = np.uint8 if len(union) <= 256 else np.uint16
+    return lut.astype(dtype)[np.asarray(label_image)]
+
+
+def pair_confusion(pair: Pair, union: list[str], truth, estimate, resize: bool) -> np.ndarray:
+    """(N, N) confusion matrix (rows = truth) of two LabelFiles on the ``union`` classes."""
+    est_image = estimate.label_image
+    if est_image.shape != truth.label_image.shape:
+        if not resize:
+            (th, tw), (eh, ew) = truth.label_image.shape, est_image.shape
+            raise InputError(f"{pair.estimate.name} is {ew} x {eh} px but its truth {pair.truth.name} is {tw} x {th} "
+                             "px; give --resize to resize the estimate (nearest neighbour) to the truth's size")
+        from ..io.images import resize_labels
+
+        est_image = resize_labels(est_image, truth.label_image.shape)
+    return confusion_matrix(to_union(truth.label_image, truth.labels, union),
+                            to_union(est_image, estimate.labels, union), len(union))
+
+
+def embed_confusion(confusion: np.ndarray, names: list[str], union: list[str]) -> np.ndarray:
+    """An (n, n) confusion matrix on classes ``names`` spread into the (N, N) matrix of ``union``."""
+    from ..io.text import match_class_names
+
+    index = np.asarray(match_class_names(list(names), union), dtype=np.int64)
+    out = np.zeros((len(union), len(union)), dtype=np.int64)
+    out[np.ix_(index, index)] = confusion
+    return out
+
+
+def _figure(confusion: np.ndarray, union: list[str], title: str, path: Path) -> Path:
+    from ..plotting import confusion_figure, save_figure
+
+    seen = (confusion.sum(axis=0) + confusion.sum(axis=1)) > 0
+    names = [name for name, keep in zip(union, seen) if keep]
+    fig = confusion_figure(confusion[np.ix_(seen, seen)], names, title=title, cmap="Reds")
+    return save_figure(fig, path)
+
+
+def _title(name: str, scores: Scores) -> str:
+    return f"{name}\naccuracy {scores.accuracy:.3f}, macro F1 {scores.macro_f1:.3f}, mean IoU {scores.mean_iou:.3f}"
+
+
+SUMMARY_FIELDS = ("n_samples", "accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_f1", "mean_iou",
+                  "frequency_weighted_iou", "kappa")
+
+
+def _csv_text(rows: list[tuple[str, str, str, Scores]], union: list[str]) -> str:
+    """One row per pair and per pooled kind: summary scores, then F1 and IoU of every class (blank = not scored)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["scope", "kind", "estimate", "truth", *SUMMARY_FIELDS,
+                     *[f"f1:{n}" for n in union], *[f"iou:{n}" for n in union]])
+
+    def fmt(value):
+        return "" if isinstance(value, float) and np.isnan(value) else (f"{value:.6f}" if isinstance(value, float)
+                                                                          else value)
+    for scope, kind, estimate, truth, scores in rows:
+        writer.writerow([scope, kind, estimate, truth, *[fmt(getattr(scores, f)) for f in SUMMARY_FIELDS],
+                         *map(fmt, scores.f1), *map(fmt, scores.iou)])
+    return buffer.getvalue()
+
+
+def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = PixelEvalParams()) -> PixelEvalResult:
+    """Score every estimate of ``input_dir`` that has a truth file; write figures, JSON and CSV (see module doc)."""
+    from ..cli.common import progress
+    from ..io.atomic import write_text_atomic
+    from ..io.mat import read_label_mat
+
+    input_dir = Path(input_dir)
+    truth_dir = Path(params.truth_dir) if params.truth_dir is not None else input_dir
+    pairs, unpaired = find_pairs(input_dir, truth_dir)
+    # one pass over the files: each pair's matrix on the pair's own classes, re-indexed to the union at the end
+    per_pair = []
+    for pair in progress(pairs, desc="pairs", unit="pair") if len(pairs) > 1 else pairs:
+        truth, estimate = read_label_mat(pair.truth), read_label_mat(pair.estimate)
+        names = union_labels([truth.labels, estimate.labels])
+        per_pair.append((pair, names, pair_confusion(pair, names, truth, estimate, params.resize)))
+    union = union_labels([names for _, names, _ in per_pair])
+    results, pooled = [], {}
+    for pair, names, small in per_pair:
+        cm = embed_confusion(small, names, union)
+        scores = scores_from_confusion(cm, union)
+        figure = _figure(cm, union, _title(pair.estimate.name, scores), input_dir / f"{pair.estimate.stem}_cm.png")
+        results.append(PairResult(pair, scores, figure))
+        pooled[pair.kind] = pooled.get(pair.kind, 0) + cm
+    overall = {kind: scores_from_confusion(cm, union) for kind, cm in pooled.items()}
+    figures = {}
+    for kind, cm in pooled.items():
+        name = "pixel_eval_cm.png" if len(pooled) == 1 else f"pixel_eval{kind}_cm.png"
+        n_pairs = sum(r.pair.kind == kind for r in results)
+        figures[kind] = _figure(cm, union, _title(f"all {n_pairs} images ({kind})", overall[kind]), input_dir / name)
+    report = {
+        "classes": union,
+        "pairs": [{"estimate": r.pair.estimate.name, "truth": str(r.pair.truth), "kind": r.pair.kind,
+                   "scores": r.scores.to_dict()} for r in results],
+        "overall": {kind: {"n_pairs": sum(r.pair.kind == kind for r in results), "scores": s.to_dict()}
+                    for kind, s in overall.items()},
+        "unpaired": [p.name for p in unpaired],
+    }
+    json_path = write_text_atomic(input_dir / "pixel_eval.json", json.dumps(report, indent=1) + "\n")
+    rows = [("pair", r.pair.kind, r.pair.estimate.name, r.pair.truth.name, r.scores) for r in results]
+    rows += [("overall", kind, "", "", s) for kind, s in overall.items()]
+    csv_path = write_text_atomic(input_dir / "pixel_eval.csv", _csv_text(rows, union))
+    return PixelEvalResult(results, overall, figures, unpaired, json_path, csv_path)
