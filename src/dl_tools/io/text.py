@@ -122,3 +122,60 @@ def write_labeldefs(path: str | os.PathLike, labels: list[str], colors: np.ndarr
     check_same_length(list(labels), colors, path, path)
     lines = "".join(f"{name}, {r}, {g}, {b}\n" for name, (r, g, b) in zip(labels, colors))
     return write_text_atomic(path, lines)
+
+
+def class_key(name: str) -> str:
+    """A class name reduced to lower-case letters and digits: ``Water_Deep`` and ``water deep`` share a key.
+
+    The legacy retrain.py lower-cased folder names and replaced punctuation by spaces, so a model's labels file
+    may spell a class differently from the label files it was trained on.
+    """
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def match_class_names(names: list[str], reference: list[str]) -> list[int | None]:
+    """For each of ``names``, the index of the same class in ``reference``, or None when it has no match.
+
+    A name matches exactly, else by ``class_key`` when that key is unique in ``reference`` (and in ``names``).
+    """
+    exact = {name: k for k, name in enumerate(reference)}
+    ref_keys: dict[str, list[int]] = {}
+    for k, name in enumerate(reference):
+        ref_keys.setdefault(class_key(name), []).append(k)
+    own_keys: dict[str, int] = {}
+    for name in names:
+        own_keys[class_key(name)] = own_keys.get(class_key(name), 0) + 1
+    matches: list[int | None] = []
+    for name in names:
+        if name in exact:
+            matches.append(exact[name])
+            continue
+        candidates = ref_keys.get(class_key(name), [])
+        unique = len(candidates) == 1 and own_keys[class_key(name)] == 1
+        matches.append(candidates[0] if unique else None)
+    return matches
+
+
+def is_labeldefs_file(path: str | os.PathLike) -> bool:
+    """True when every line of a text file has the ``name, R, G, B`` form of labeldefs.txt (three commas)."""
+    return all(line.count(",") == 3 for line in _read_lines(path, "colour file"))
+
+
+def read_class_colors(path: str | os.PathLike, labels: list[str], labels_path: str | os.PathLike = "labels") -> np.ndarray:
+    """Colours of ``labels``, as (N, 3) uint8 RGB, from a colour file or a labeldefs file (detected by its form).
+
+    - colour file (one colour per line): line k is the colour of class k; the counts must agree.
+    - labeldefs file (``name, R, G, B``): classes are matched by name (``match_class_names``), so the order may
+      differ from the labels file; every class needs a line (extra lines are ignored).
+    """
+    if not is_labeldefs_file(path):
+        colors = read_colors(path)
+        check_same_length(list(labels), colors, labels_path, path)
+        return colors
+    names, colors = read_labeldefs(path)
+    matches = match_class_names(list(labels), names)
+    missing = [name for name, k in zip(labels, matches) if k is None]
+    if missing:
+        raise InputError(f"labeldefs file {path} has no colour for class(es) {', '.join(map(repr, missing))} of "
+                         f"{labels_path} (it names {', '.join(map(repr, names))}); add a 'name, R, G, B' line for each")
+    return colors[np.asarray(matches, dtype=np.int64)]
