@@ -1,0 +1,145 @@
+"""Benchmark of tutorial steps 6-7: hybrid segmentation speed/memory on a 36-megapixel photograph, and pixel
+accuracy of the hybrid method on the demo test images.
+
+1. The tutorial flow in a work folder (bench_out/hybrid_ws, kept between runs so the model is trained once):
+   split -p 0.5 --seed 0, cp_mat, retile -t 96 -a 0.9 -b 0.5 on train/, retrain 1000 steps at 0.01 with the local
+   ImageNet MobileNetV2 module (train_dcnn_tfhub/make_local_module.py --size 96 must have been run).
+2. Accuracy: semseg_cnn_crf.py --input-dir demo_data/test with each setting of SETTINGS, then test_pixels.py;
+   macro F1, mean IoU, accuracy and kappa pooled over the test images.
+3. Speed: a demo image upscaled to 7360 x 4912 (36 MP) segmented with the README's settings (96 0.5 0.5 8 0.25)
+   in a fresh process; wall seconds (whole script, including Python and TensorFlow start-up) and peak resident
+   memory (ru_maxrss of the child).
+Prints a table and writes bench_out/bench_hybrid.md.
+Usage: flock /tmp/dl_tools_bench.lock python benchmarks/bench_hybrid.py [--steps 1000] [--fresh]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "bench_out"
+WORK = OUT / "hybrid_ws"
+TILE = 96
+README_SETTINGS = ("0.5", "0.5", "8", "0.25")              # PROB_THRES PROB DECIM SCALE
+SETTINGS = [README_SETTINGS, ("0.5", "0.5", "2", "0.5"), ("0.5", "0.5", "1", "0.5")]
+BIG_SHAPE = (4912, 7360)
+
+
+def script(name: str, *args, cwd: Path) -> tuple[str, float, float]:
+    """Run a tutorial script in a fresh process; return (stdout, wall seconds, peak RSS of that child in GB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(REPO / name), "-q", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, env=dict(os.environ, DL_TOOLS_NO_DIALOG="1", TF_CPP_MIN_LOG_LEVEL="2"))
+    seconds = time.perf_counter() - start
+    if proc.returncode:
+        sys.exit(f"{name} failed:\n{proc.stdout}\n{proc.stderr}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the largest child so far (KiB on Linux); only a new maximum is this child's own
+    return proc.stdout, seconds, (after / 1e6 if after > before else float("nan"))
+
+
+def train(steps: int) -> tuple[Path, Path]:
+    """The tutorial's steps 1-4 in WORK (skipped when the model already exists); returns (model, labels)."""
+    model, labels = WORK / f"obx_mobilenetv2_{TILE}_{steps}.pb", WORK / "labels.txt"
+    if model.is_file() and labels.is_file():
+        return model, labels
+    shutil.rmtree(WORK, ignore_errors=True)
+    demo = WORK / "demo_data"
+    demo.mkdir(parents=True)
+    for folder in ("jpg", "gt", "labels"):
+        shutil.copytree(REPO / "demo_data" / folder, demo / folder)
+    shutil.copy(REPO / "demo_data" / "data" / "labeldefs.txt", demo / "labels" / "labeldefs.txt")
+    script("create_library/images_split_train_test.py", "-p", "0.5", "--input", "demo_data/jpg", "--seed", "0",
+           cwd=WORK)
+    script("create_library/cp_mat.py", cwd=WORK)
+    script("create_library/retile.py", "-t", TILE, "-a", "0.9", "-b", "0.5", "--input", "demo_data/train", cwd=WORK)
+    script("train_dcnn_tfhub/retrain.py", "--image_dir", f"demo_data/train/tile_{TILE}", "--tfhub_module",
+           f"mobilenet_v2_100_{TILE}", "--how_many_training_steps", steps, "--learning_rate", "0.01",
+           "--output_labels", labels.name, "--output_graph", model.name, "--bottleneck_dir", "bottlenecks",
+           "--summaries_dir", "summaries", cwd=WORK)
+    return model, labels
+
+
+def accuracy(model: Path, labels: Path, setting: tuple[str, ...]) -> dict:
+    """Hybrid on every test image with one setting, then test_pixels; pooled scores and seconds per image."""
+    out = WORK / ("test_" + "_".join(setting))
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    test = WORK / "demo_data" / "test"
+    for mat in test.glob("*_mres.mat"):
+        shutil.copy(mat, out)
+    n_images = len(list(test.glob("*.jpg")))
+    _, seconds, _ = script("semseg_crf/semseg_cnn_crf.py", "-", model.name, labels.name,
+                           "demo_data/labels/labeldefs.txt", TILE, *setting, "--input-dir", "demo_data/test",
+                           "--outdir", out.relative_to(WORK), cwd=WORK)
+    script("eval_semseg/test_pixels.py", "--input", out.relative_to(WORK), cwd=WORK)
+    report = json.loads((out / "pixel_eval.json").read_text())
+    (scores,) = [entry["scores"] for entry in report["overall"].values()]
+    per_image_f1 = [pair["scores"]["macro_f1"] for pair in report["pairs"]]
+    return {"n_images": n_images, "seconds": seconds, "macro_f1": scores["macro_f1"], "mean_iou": scores["mean_iou"],
+            "accuracy": scores["accuracy"], "kappa": scores["kappa"],
+            "median_image_f1": sorted(per_image_f1)[len(per_image_f1) // 2]}
+
+
+def big_image_run(model: Path, labels: Path) -> dict:
+    """Segment a 36 MP upscaled demo image with the README's settings in a fresh process."""
+    from dl_tools.io.images import read_image, resize_image, write_image
+
+    big = WORK / "big" / "big_36mp.jpg"
+    if not big.is_file():
+        big.parent.mkdir(exist_ok=True)
+        source = sorted((REPO / "demo_data" / "jpg").glob("*.jpg"))[0]
+        write_image(big, resize_image(read_image(source), BIG_SHAPE), quality=90)
+    _, seconds, peak = script("semseg_crf/semseg_cnn_crf.py", big.relative_to(WORK), model.name, labels.name,
+                              "demo_data/labels/labeldefs.txt", TILE, *README_SETTINGS, "--overwrite", cwd=WORK)
+    return {"seconds": seconds, "peak_gb": peak}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=1000, help="retrain steps (default 1000, the tutorial's)")
+    parser.add_argument("--fresh", action="store_true", help="retrain even if bench_out/hybrid_ws has a model")
+    args = parser.parse_args()
+    if args.fresh:
+        shutil.rmtree(WORK, ignore_errors=True)
+    model, labels = train(args.steps)
+    speed = big_image_run(model, labels)
+    rows = [(setting, accuracy(model, labels, setting)) for setting in SETTINGS]
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    lines = [
+        f"Hybrid segmentation (step 6) and pixel evaluation (step 7); machine: {machine}; model: retrain "
+        f"{args.steps} steps, lr 0.01, local ImageNet MobileNetV2 96 px, tiles of the demo train split (seed 0).",
+        "",
+        "| measurement | value | target |",
+        "|---|---|---|",
+        f"| 36 MP image (7360 x 4912), `{TILE} {' '.join(README_SETTINGS)}`: wall time of the whole script | "
+        f"{speed['seconds']:.1f} s | <= 30 s |",
+        f"| same run: peak memory (ru_maxrss) | {speed['peak_gb']:.2f} GB | <= 4 GB |",
+        "",
+        "| settings `TILE PROB_THRES PROB DECIM SCALE` | test images | s / image | macro F1 | mean IoU | accuracy "
+        "| kappa | median per-image macro F1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for setting, r in rows:
+        lines.append(f"| `{TILE} {' '.join(setting)}` | {r['n_images']} | {r['seconds'] / r['n_images']:.2f} | "
+                     f"{r['macro_f1']:.3f} | {r['mean_iou']:.3f} | {r['accuracy']:.3f} | {r['kappa']:.3f} | "
+                     f"{r['median_image_f1']:.3f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    OUT.mkdir(exist_ok=True)
+    (OUT / "bench_hybrid.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""Step 6, hybrid segmentation: tile grid, threshold, CRF on a known image, outputs, bad input, --help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, run_script
+from dl_tools.errors import InputError
+from dl_tools.hybrid import HybridParams, cut_padded_tiles, grid_indices, segment, tile_grid, tile_map
+from dl_tools.io.mat import read_label_mat
+from dl_tools.io.text import read_class_colors, write_colors, write_labeldefs, write_labels
+from dl_tools.workflows.hybrid import images_to_segment, segment_files
+
+QUADRANT_COLORS = np.array([[200, 40, 40], [40, 180, 40], [40, 40, 200], [210, 210, 60]], dtype=np.float32)
+LABELS = ["red", "green", "blue", "yellow"]
+
+
+class MeanColourClassifier:
+    """Stand-in for FrozenClassifier: scores each tile by the distance of its mean colour to the quadrant colours.
+
+    ``confidence`` sharpens (large) or flattens (small) the probabilities; ``calls`` counts predict calls.
+    """
+
+    def __init__(self, input_size=(16, 16), confidence=1 / 500, n_classes=4):
+        self.input_size = input_size
+        self.n_classes = n_classes
+        self.confidence = confidence
+        self.calls = 0
+
+    def predict(self, images, batch_size=64):
+        self.calls += 1
+        assert images.shape[1:] == (*self.input_size, 3)
+        means = images.reshape(len(images), -1, 3).astype(np.float32).mean(axis=1)
+        logits = -((means[:, None, :] - QUADRANT_COLORS[None, : self.n_classes]) ** 2).sum(-1) * self.confidence
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def fast_params(**kwargs):
+    kwargs.setdefault("tile", 16)
+    kwargs.setdefault("decim", 1)
+    kwargs.setdefault("scale", 1.0)
+    kwargs.setdefault("prob", 0.6)
+    return HybridParams(**kwargs)
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (32, 48), (16, 17)])
+def test_full_grid_covers_every_pixel_once(shape):
+    origins = tile_grid(shape, 16, decim=1)
+    cover = np.zeros((shape[0] + 16, shape[1] + 16), int)
+    for row, col in origins:
+        cover[row:row + 16, col:col + 16] += 1
+    assert (cover[: shape[0], : shape[1]] == 1).all()
+    assert len(origins) == -(-shape[0] // 16) * -(-shape[1] // 16)
+
+
+def test_decimation_is_a_centred_2d_grid():
+    assert grid_indices(10, 8).tolist() == [0, 8]
+    assert grid_indices(7, 8).tolist() == [3]
+    assert grid_indices(5, 2).tolist() == [0, 2, 4]
+    assert grid_indices(6, 2).tolist() == [0, 2, 4]
+    origins = tile_grid((100, 160), 10, decim=3)  # 10 x 16 tiles -> rows 0,3,6,9; cols 0,3,..,15 (offset 0)
+    assert sorted(set(origins[:, 0].tolist())) == [0, 30, 60, 90]
+    assert sorted(set(origins[:, 1].tolist())) == [0, 30, 60, 90, 120, 150]
+
+
+def test_edge_tiles_are_completed_by_reflection():
+    image = np.arange(20 * 30 * 3, dtype=np.uint8).reshape(20, 30, 3)
+    tiles = cut_padded_tiles(image, np.array([[0, 0], [16, 16]]), 16)
+    assert (tiles[0] == image[:16, :16]).all()
+    expected = np.pad(image[16:, 16:], [(0, 12), (0, 2), (0, 0)], mode="reflect")
+    assert (tiles[1] == expected).all()
+
+
+def test_tile_map_is_one_based_and_skips_dropped_tiles():
+    origins = np.array([[0, 0], [0, 16], [16, 0]])
+    sparse = tile_map((20, 30), origins, 16, np.array([0, 2, 1]), np.array([True, True, False]))
+    assert sparse.shape == (20, 30)
+    assert (sparse[:16, :16] == 1).all() and (sparse[:16, 16:] == 3).all()
+    assert (sparse[16:, :] == 0).all()
+
+
+def test_quadrants_recovered_after_crf(quadrants):
+    image, truth = quadrants
+    classifier = MeanColourClassifier()
+    result = segment(image, classifier, fast_params(decim=2))
+    assert classifier.calls == 1  # all tiles of the image in one batched call
+    assert result.label_image.shape == truth.shape
+    assert (result.label_image == truth).mean() > 0.95
+    # tiles that straddle a quadrant border are wrong somewhere; the CRF does better than the tile map
+    tile_acc = (result.sparse.astype(int) - 1 == truth)[result.sparse > 0].mean()
+    assert (result.label_image == truth).mean() >= tile_acc
+
+
+@pytest.mark.parametrize("shape", [(83, 121), (17, 16)])
+def test_output_shape_is_exact_for_odd_sizes(quadrants, shape):
+    image = np.ascontiguousarray(np.resize(quadrants[0], shape + (3,)))
+    result = segment(image, MeanColourClassifier(), fast_params(scale=0.37))
+    assert result.label_image.shape == shape and result.sparse.shape == shape
+
+
+def test_threshold_drops_uncertain_tiles(quadrants):
+    image, _ = quadrants
+    flat = MeanColourClassifier(confidence=1 / 50000)  # nearly uniform probabilities
+    probs = flat.predict(cut_padded_tiles(image, tile_grid(image.shape, 16), 16))
+    threshold = float(np.median(probs.max(axis=1)))
+    result = segment(image, flat, fast_params(prob_thres=threshold))
+    assert result.kept.tolist() == (result.tile_prob >= threshold).tolist()
+    assert 0 < result.kept.sum() < len(result.kept)
+    for (row, col), kept in zip(result.origins, result.kept):
+        assert (result.sparse[row:row + 16, col:col + 16] > 0).all() == kept
+    with pytest.raises(InputError, match="no tile reached PROB_THRES"):
+        segment(image, flat, fast_params(prob_thres=0.99))
+
+
+def test_tile_is_resized_to_the_model_input(quadrants):
+    image, truth = quadrants
+    result = segment(image, MeanColourClassifier(input_size=(8, 8)), fast_params(tile=20))
+    assert (result.label_image == truth).mean() > 0.9
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(tile=0), "TILE"), (dict(prob_thres=1.0), "PROB_THRES"), (dict(prob=1.0), "PROB"), (dict(decim=0), "DECIM"),
+    (dict(scale=0.0), "SCALE"), (dict(tile=16, scale=0.1), "SCALE 0.1 shrinks"), (dict(batch_size=0), "--batch-size"),
+])
+def test_bad_parameters(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        fast_params(**kwargs)
+
+
+def test_image_smaller_than_a_tile_and_weak_prob_are_refused(quadrants):
+    image, _ = quadrants
+    with pytest.raises(InputError, match="smaller than one 96 px tile"):
+        segment(image[:50], MeanColourClassifier(), fast_params(tile=96))
+    with pytest.raises(InputError, match="must exceed 1/N"):
+        segment(image, MeanColourClassifier(), fast_params(prob=0.25))
+
+
+@pytest.fixture
+def files(tmp_path, quadrants):
+    from dl_tools.io.images import write_image
+
+    image, _ = quadrants
+    write_image(tmp_path / "IMG_1.png", image)
+    write_image(tmp_path / "IMG_2.png", image[:, ::-1].copy())
+    write_labels(tmp_path / "labels.txt", LABELS)
+    # labeldefs in another order than the labels: matched by name
+    order = [2, 0, 3, 1]
+    write_labeldefs(tmp_path / "labeldefs.txt", [LABELS[k] for k in order], QUADRANT_COLORS[order].astype(np.uint8))
+    (tmp_path / "model.pb").write_bytes(b"")  # never read: the classifier is injected
+    return tmp_path
+
+
+def test_segment_files_writes_outputs(files):
+    out = segment_files([files / "IMG_1.png"], files / "model.pb", files / "labels.txt", files / "labeldefs.txt",
+                        fast_params(decim=2), classifier=MeanColourClassifier())
+    (result,) = out
+    assert result.mat == files / "IMG_1_ares_16.mat" and result.geotiff is None
+    assert result.figure.is_file() and result.color.is_file()
+    mat = read_label_mat(result.mat)
+    assert mat.labels == LABELS and mat.shape == (80, 120)
+    assert mat.sparse is not None and set(np.unique(mat.sparse)) <= {0, 1, 2, 3, 4}
+    from dl_tools.io.images import read_image
+
+    color = read_image(result.color)
+    assert (color[5, 5] == QUADRANT_COLORS[0]).all() and (color[75, 115] == QUADRANT_COLORS[3]).all()
+    with pytest.raises(InputError, match="already exists; give --overwrite"):
+        segment_files([files / "IMG_1.png"], files / "model.pb", files / "labels.txt", files / "labeldefs.txt",
+                      fast_params(decim=2), classifier=MeanColourClassifier())
+
+
+def test_geotiff_input_gets_a_geotiff(tmp_path, quadrants):
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    image, truth = quadrants
+    path = tmp_path / "ortho.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=120, height=80, count=3, dtype="uint8", crs="EPSG:32618",
+                       transform=from_origin(400000, 3900000, 0.5, 0.5)) as dst:
+        dst.write(np.moveaxis(image, -1, 0))
+    write_labels(tmp_path / "labels.txt", LABELS)
+    write_colors(tmp_path / "colors.txt", QUADRANT_COLORS.astype(np.uint8))
+    (result,) = segment_files([path], tmp_path / "m.pb", tmp_path / "labels.txt", tmp_path / "colors.txt",
+                              fast_params(), outdir=tmp_path / "out", classifier=MeanColourClassifier())
+    assert result.geotiff == tmp_path / "out" / "ortho_ares_16.tif"
+    with rasterio.open(result.geotiff) as src:
+        assert src.crs.to_epsg() == 32618 and src.transform == from_origin(400000, 3900000, 0.5, 0.5)
+        assert (src.read(1) == truth).mean() > 0.95
+
+
+def test_model_and_labels_must_agree(files):
+    write_labels(files / "labels3.txt", LABELS[:3])
+    with pytest.raises(InputError, match="predicts 4 classes but labels file .* names 3"):
+        segment_files([files / "IMG_1.png"], files / "model.pb", files / "labels3.txt", files / "labeldefs.txt",
+                      fast_params(), classifier=MeanColourClassifier())
+
+
+def test_colour_files(files):
+    colors = read_class_colors(files / "labeldefs.txt", LABELS)
+    assert (colors == QUADRANT_COLORS.astype(np.uint8)).all()
+    write_colors(files / "three.txt", QUADRANT_COLORS[:3].astype(np.uint8))
+    with pytest.raises(InputError, match="has 4 classes but colour file"):
+        read_class_colors(files / "three.txt", LABELS)
+    write_labeldefs(files / "partial.txt", ["red", "green"], QUADRANT_COLORS[:2].astype(np.uint8))
+    with pytest.raises(InputError, match="no colour for class\\(es\\) 'blue', 'yellow'"):
+        read_class_colors(files / "partial.txt", LABELS)
+    # retrain-style spelling ("dry land" for "dry_land") still finds its colour
+    write_labeldefs(files / "spelling.txt", ["dry_land", "Water"], np.array([[1, 2, 3], [4, 5, 6]], np.uint8))
+    assert read_class_colors(files / "spelling.txt", ["water", "dry land"]).tolist() == [[4, 5, 6], [1, 2, 3]]
+
+
+def test_input_dir_skips_dl_tools_outputs(files):
+    (files / "IMG_1_ares_16_color.png").write_bytes((files / "IMG_1.png").read_bytes())
+    (files / "IMG_1_mres.png").write_bytes((files / "IMG_1.png").read_bytes())
+    assert [p.name for p in images_to_segment(files)] == ["IMG_1.png", "IMG_2.png"]
+
+
+def test_cli_bad_input(files):
+    script = "semseg_crf/semseg_cnn_crf.py"
+    tail = ["model.pb", "labels.txt", "labeldefs.txt", "16", "0.5", "0.6", "1", "1.0"]
+    proc = run_script(script, "-", *tail, cwd=files, check_rc=2)
+    assert proc.stderr.startswith("error: IMAGE '-' needs --input-dir")
+    proc = run_script(script, "IMG_1.png", *tail, "--input-dir", ".", cwd=files, check_rc=2)
+    assert "give IMAGE as '-' with --input-dir" in proc.stderr
+    proc = run_script(script, "nope.png", *tail, cwd=files, check_rc=2)
+    assert "IMAGE nope.png does not exist" in proc.stderr
+    proc = run_script(script, "IMG_1.png", *tail[:3], "16", "0.5", "0.6", "1", "0", cwd=files, check_rc=2)
+    assert "SCALE: must be in (0, 1]" in proc.stderr
+
+
+def test_help_imports_no_tensorflow_or_pydensecrf():
+    code = ("import runpy, sys\n"
+            "sys.argv = [sys.argv[1], '--help']\n"
+            "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print('HEAVY', [m for m in ('tensorflow', 'pydensecrf', 'pydensecrf.densecrf') if m in sys.modules])")
+    for script in ("semseg_crf/semseg_cnn_crf.py", "eval_semseg/test_pixels.py"):
+        proc = subprocess.run([sys.executable, "-c", code, str(REPO / script)], capture_output=True, text=True)
+        assert "usage:" in proc.stdout and "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
+
+
+def _tiny_colour_model(path, size=16):
+    """A real frozen .pb: softmax of minus the squared distance of a tile's mean colour to the quadrant colours."""
+    import tensorflow as tf
+
+    from dl_tools.models.frozen import export_frozen_graph
+
+    centres = tf.constant(QUADRANT_COLORS / 255.0)
+
+    def probs(images):
+        means = tf.reduce_mean(images, axis=[1, 2])
+        return tf.nn.softmax(-tf.reduce_sum((means[:, None, :] - centres[None]) ** 2, axis=-1) * 100.0)
+
+    export_frozen_graph(probs, (size, size), path)
+
+
+def test_cli_with_a_real_frozen_model(files):
+    pytest.importorskip("tensorflow")
+    _tiny_colour_model(files / "model.pb")
+    proc = run_script("semseg_crf/semseg_cnn_crf.py", "-", "model.pb", "labels.txt", "labeldefs.txt", "16", "0.5",
+                      "0.6", "2", "0.5", "--input-dir", ".", "--outdir", "out", cwd=files)
+    assert "IMG_1.png:" in proc.stdout and "IMG_2.png:" in proc.stdout
+    mat = read_label_mat(files / "out" / "IMG_1_ares_16.mat")
+    assert mat.labels == LABELS and mat.shape == (80, 120)
+    image_truth = np.zeros((80, 120), int)
+    image_truth[:40, 60:], image_truth[40:, :60], image_truth[40:, 60:] = 1, 2, 3
+    assert (mat.label_image == image_truth).mean() > 0.95
+    write_labels(files / "labels5.txt", LABELS + ["extra"])
+    write_labeldefs(files / "defs5.txt", LABELS + ["extra"], np.zeros((5, 3), np.uint8))
+    proc = run_script("semseg_crf/semseg_cnn_crf.py", "IMG_1.png", "model.pb", "labels5.txt", "defs5.txt", "16",
+                      "0.5", "0.6", "2", "0.5", cwd=files, check_rc=2)
+    assert "predicts 4 classes but labels file labels5.txt names 5" in proc.stderr

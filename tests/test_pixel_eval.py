@@ -1,0 +1,147 @@
+"""Step 7, pixel evaluation: pairing by exact name, classes by name, hand-computed scores, outputs, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_script
+from dl_tools.errors import InputError
+from dl_tools.io.mat import LabelFile, write_label_mat
+from dl_tools.workflows.pixel_eval import PixelEvalParams, evaluate_pixels, split_estimate_name, union_labels
+
+NAMES = ["water", "sand", "veg"]
+
+# 3 x 4 maps: truth and estimate, hand-counted confusion (rows truth: water, sand, veg)
+TRUTH = np.array([[0, 0, 0, 1], [0, 1, 1, 1], [2, 2, 1, 1]])
+ESTIMATE = np.array([[0, 0, 1, 1], [0, 1, 1, 2], [2, 1, 1, 1]])
+CONFUSION = [[3, 1, 0], [0, 5, 1], [0, 1, 1]]
+
+
+def mat(path, label_image, labels=NAMES):
+    write_label_mat(path, LabelFile(np.asarray(label_image), list(labels)))
+
+
+def test_hand_computed_scores(tmp_path):
+    mat(tmp_path / "a_mres.mat", TRUTH)
+    mat(tmp_path / "a_ares_96.mat", ESTIMATE)
+    result = evaluate_pixels(tmp_path)
+    (pair,) = result.pairs
+    scores = pair.scores
+    assert scores.confusion == CONFUSION
+    assert scores.accuracy == pytest.approx(9 / 12)
+    assert scores.precision == pytest.approx([1.0, 5 / 7, 0.5])
+    assert scores.recall == pytest.approx([0.75, 5 / 6, 0.5])
+    assert scores.f1 == pytest.approx([6 / 7, 10 / 13, 0.5])
+    assert scores.iou == pytest.approx([0.75, 5 / 8, 1 / 3])
+    assert scores.macro_f1 == pytest.approx((6 / 7 + 10 / 13 + 0.5) / 3)
+    assert scores.mean_iou == pytest.approx((0.75 + 5 / 8 + 1 / 3) / 3)
+    # kappa: p_o = 9/12; truth counts (4, 6, 2), estimate counts (3, 7, 2)
+    p_e = (4 * 3 + 6 * 7 + 2 * 2) / 144
+    assert scores.kappa == pytest.approx((9 / 12 - p_e) / (1 - p_e))
+    assert result.overall["_ares_96"].confusion == CONFUSION
+    assert pair.figure == tmp_path / "a_ares_96_cm.png" and pair.figure.is_file()
+    assert result.figures["_ares_96"] == tmp_path / "pixel_eval_cm.png" and result.figures["_ares_96"].is_file()
+    report = json.loads(result.json_path.read_text())
+    assert report["classes"] == NAMES and report["pairs"][0]["scores"]["confusion"] == CONFUSION
+    assert report["overall"]["_ares_96"]["n_pairs"] == 1
+    rows = result.csv_path.read_text().splitlines()
+    assert rows[0].startswith("scope,kind,estimate,truth,n_samples,accuracy") and len(rows) == 3
+    assert rows[2].startswith("overall,_ares_96,,,12,0.750000")
+
+
+def test_pooled_confusion_is_the_sum_and_class_absent_from_both_is_not_scored(tmp_path):
+    mat(tmp_path / "a_mres.mat", TRUTH)
+    mat(tmp_path / "a_ares_96.mat", ESTIMATE)
+    only_water_sand = np.array([[0, 1], [1, 1]])
+    mat(tmp_path / "b_mres.mat", only_water_sand)
+    mat(tmp_path / "b_ares_96.mat", only_water_sand)
+    result = evaluate_pixels(tmp_path)
+    b = result.pairs[1].scores
+    assert np.isnan(b.f1[2]) and b.macro_f1 == 1.0  # veg in neither truth nor estimate of b: not scored
+    pooled = np.array(CONFUSION)
+    pooled[:2, :2] += [[1, 0], [0, 3]]
+    assert result.overall["_ares_96"].confusion == pooled.tolist()
+
+
+def test_pairing_is_by_exact_base_name(tmp_path):
+    mat(tmp_path / "IMG_1_mres.mat", TRUTH)
+    mat(tmp_path / "IMG_10_mres.mat", ESTIMATE)
+    mat(tmp_path / "IMG_1_ares_96.mat", TRUTH)
+    mat(tmp_path / "IMG_10_ares_96.mat", ESTIMATE)
+    result = evaluate_pixels(tmp_path)
+    assert [(p.pair.estimate.name, p.pair.truth.name) for p in result.pairs] == [
+        ("IMG_10_ares_96.mat", "IMG_10_mres.mat"), ("IMG_1_ares_96.mat", "IMG_1_mres.mat")]
+    assert all(p.scores.accuracy == 1.0 for p in result.pairs)
+    assert split_estimate_name(tmp_path / "x_ares_y_ares_crf.mat") == ("x_ares_y", "_ares_crf")
+
+
+def test_fcn_names_pair_and_are_pooled_separately(tmp_path):
+    mat(tmp_path / "a_mres.mat", TRUTH)
+    mat(tmp_path / "a_ares.mat", TRUTH)
+    mat(tmp_path / "a_ares_crf.mat", ESTIMATE)
+    result = evaluate_pixels(tmp_path)
+    assert sorted(result.overall) == ["_ares", "_ares_crf"]
+    assert result.overall["_ares"].accuracy == 1.0
+    assert result.overall["_ares_crf"].confusion == CONFUSION
+    assert result.figures["_ares_crf"].name == "pixel_eval_ares_crf_cm.png"
+
+
+def test_classes_matched_by_name_in_any_order(tmp_path):
+    mat(tmp_path / "a_mres.mat", TRUTH)
+    reordered = ["veg", "water", "sand"]  # estimate in another class order: same content
+    new_index = np.array([reordered.index(n) for n in NAMES])
+    mat(tmp_path / "a_ares_96.mat", new_index[ESTIMATE], labels=reordered)
+    assert evaluate_pixels(tmp_path).pairs[0].scores.confusion == CONFUSION
+
+
+def test_class_only_in_one_file_and_retrain_spelling(tmp_path):
+    mat(tmp_path / "a_mres.mat", TRUTH, labels=["water_deep", "sand", "veg"])
+    estimate = ESTIMATE.copy()
+    estimate[0, 0] = 3  # a class the truth does not know
+    mat(tmp_path / "a_ares_96.mat", estimate, labels=["water deep", "sand", "veg", "cloud"])
+    scores = evaluate_pixels(tmp_path).pairs[0].scores
+    assert scores.labels == ["water_deep", "sand", "veg", "cloud"]
+    assert scores.confusion[0] == [2, 1, 0, 1]
+    assert scores.precision[3] == 0.0 and scores.recall[3] == 0.0  # predicted, never true: scored as 0
+    assert union_labels([["a b", "c"], ["A_B", "d"]]) == ["a b", "c", "d"]
+
+
+def test_shape_mismatch_is_an_error_unless_resize(tmp_path):
+    mat(tmp_path / "a_mres.mat", np.kron(TRUTH, np.ones((2, 2), int)))
+    mat(tmp_path / "a_ares_96.mat", TRUTH)
+    with pytest.raises(InputError, match=r"a_ares_96.mat is 4 x 3 px but its truth a_mres.mat is 8 x 6 px; give --resize"):
+        evaluate_pixels(tmp_path)
+    result = evaluate_pixels(tmp_path, PixelEvalParams(resize=True))
+    assert result.pairs[0].scores.accuracy == 1.0
+
+
+def test_folder_problems(tmp_path):
+    with pytest.raises(InputError, match="--input: folder .* does not exist"):
+        evaluate_pixels(tmp_path / "missing")
+    mat(tmp_path / "a_mres.mat", TRUTH)
+    with pytest.raises(InputError, match=r"no \*_ares\*.mat files"):
+        evaluate_pixels(tmp_path)
+    (tmp_path / "a_mres.mat").unlink()
+    mat(tmp_path / "a_ares_96.mat", ESTIMATE)
+    with pytest.raises(InputError, match="none of the 1 estimates .* has a manual label file .* a_mres.mat"):
+        evaluate_pixels(tmp_path)
+    truth_dir = tmp_path / "gt"
+    truth_dir.mkdir()
+    mat(truth_dir / "a_mres.mat", TRUTH)
+    mat(tmp_path / "b_ares_96.mat", ESTIMATE)  # no truth: reported, not scored
+    result = evaluate_pixels(tmp_path, PixelEvalParams(truth_dir=truth_dir))
+    assert [p.name for p in result.unpaired] == ["b_ares_96.mat"] and len(result.pairs) == 1
+
+
+def test_cli(tmp_path):
+    mat(tmp_path / "a_mres.mat", TRUTH)
+    mat(tmp_path / "a_ares_96.mat", ESTIMATE)
+    proc = run_script("eval_semseg/test_pixels.py", "--input", tmp_path)
+    assert "== overall, 1 images (_ares_96*.mat)" in proc.stdout and "macro F1 0.7088" in proc.stdout
+    proc = run_script("eval_semseg/test_pixels.py", "--input", tmp_path / "nope", check_rc=2)
+    assert proc.stderr.startswith("error: --input: folder")
+    proc = run_script("eval_semseg/test_pixels.py", check_rc=2)
+    assert "--input is required" in proc.stderr
