@@ -79,11 +79,12 @@ def hybrid_figure(image: np.ndarray, result: HybridResult, labels: list[str], co
 
     small = _display(image)
     n = len(labels)
-    tiles = _display(np.where(result.sparse > 0, result.sparse.astype(np.int64) - 1, n))
+    sparse = _display(result.sparse).astype(np.int64)
+    tiles = np.where(sparse > 0, sparse - 1, n)  # no tile: left unpainted
     crf = _display(result.label_image)
     return panels_figure(
         [("a) Input", small),
-         (f"b) Tile classes (p >= {params.prob_thres:g}, every {params.decim}. tile)",
+         (f"b) Tile classes (p >= {params.prob_thres:g}, DECIM {params.decim})",
           label_overlay(small, tiles, colors)),
          ("c) CRF result", label_overlay(small, crf, colors))],
         labels=labels, colors=colors, title=title)
