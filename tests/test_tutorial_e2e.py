@@ -62,7 +62,41 @@ def test_step1_split_and_copy_labels(ws):
 
 # @@E2E-STEP2@@ (issue 3: scripted labelling of one image)
 
-# @@E2E-STEP3-5@@ (issue 4: retile, retrain, evaluate tiles)
+def test_step3_retile(ws):
+    for split in ("train", "test"):
+        proc = run_script("create_library/retile.py", "-t", "96", "-a", "0.9", "-b", "0.5", "--input",
+                          f"demo_data/{split}", cwd=ws)
+        tile_dir = ws / "demo_data" / split / "tile_96"
+        counts = {p.name: len(list(p.glob("*.jpg"))) for p in tile_dir.iterdir()}
+        assert set(counts) <= {"water_deep_and_whitewater", "shallow_water_or_saturated_ground", "dry_land"}
+        assert len(counts) >= 2 and min(counts.values()) > 0
+        assert "total" in proc.stdout and str(sum(counts.values())) in proc.stdout
+
+
+def test_step4_retrain(ws):
+    from tiles_helpers import make_tiny_module
+
+    make_tiny_module(ws / "tiny_module", size=96)  # a random stand-in for the ImageNet module of the tutorial
+    proc = run_script("train_dcnn_tfhub/retrain.py", "--image_dir", "demo_data/train/tile_96", "--tfhub_module",
+                      "tiny_module", "--how_many_training_steps", "100", "--learning_rate", "0.5", "--output_labels",
+                      "labels.txt", "--output_graph", "model.pb", "--bottleneck_dir", "bottlenecks",
+                      "--summaries_dir", "summaries", cwd=ws)
+    assert "Final test accuracy = " in proc.stdout
+    assert (ws / "labels.txt").read_text().splitlines() == sorted(
+        p.name for p in (ws / "demo_data" / "train" / "tile_96").iterdir())
+    assert (ws / "model.pb").is_file() and any((ws / "summaries").iterdir())
+
+
+def test_step5_evaluate_tiles(ws):
+    import json
+
+    proc = run_script("eval_imrecog/test_class_tiles.py", "-n", "20", "--image_dir", "demo_data/test/tile_96",
+                      "--labels", "labels.txt", "--model", "model.pb", cwd=ws)
+    assert "overall accuracy" in proc.stdout and "kappa" in proc.stdout
+    tile_dir = ws / "demo_data" / "test" / "tile_96"
+    report = json.loads((tile_dir / "tile_eval.json").read_text())
+    assert 0.0 <= report["scores"]["accuracy"] <= 1.0 and (tile_dir / "test_cm.png").is_file()
+
 
 # @@E2E-STEP6-7@@ (issue 5: hybrid segmentation, pixel evaluation)
 

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -152,7 +153,9 @@ def load_module(spec: ModuleSpec) -> ImageModule:
     import tensorflow as tf
     from ..errors import require
 
-    hub = require("tensorflow_hub", "tensorflow-hub", "load TF-Hub modules")
+    with warnings.catch_warnings():  # tensorflow_hub 0.16 imports the deprecated pkg_resources
+        warnings.simplefilter("ignore", UserWarning)
+        hub = require("tensorflow_hub", "tensorflow-hub", "load TF-Hub modules")
     try:
         obj = hub.load(spec.handle)
     except Exception as exc:  # network errors, bad SavedModels: many types, all reported the same way

@@ -245,8 +245,6 @@ def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str |
             output_labels: str | os.PathLike, bottleneck_dir: str | os.PathLike | None,
             summaries_dir: str | os.PathLike | None, params: RetrainParams) -> RetrainResult:
     """Train a softmax head on the module's outputs for the tiles of ``image_dir``; write the .pb and labels."""
-    import tensorflow as tf
-
     from ..cli.common import progress
     from ..io.text import write_labels
     from ..models.frozen import export_frozen_graph
@@ -261,6 +259,8 @@ def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str |
     if empty:
         raise InputError(f"--image_dir: class(es) {', '.join(empty)} have no training tiles after the "
                          "validation/test split; add tiles or lower --validation_percentage/--testing_percentage")
+    import tensorflow as tf
+
     tf.keras.utils.set_random_seed(params.seed)
     module = load_module(spec)
     log.info("module %s: %dx%d px -> %d values; %d classes, %d tiles (%d train, %d validation, %d test)",

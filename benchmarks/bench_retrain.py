@@ -1,0 +1,117 @@
+"""Benchmark of tutorial steps 3-5 on demo_data: bottleneck throughput, retrain wall time, tile test accuracy.
+
+Runs the tutorial's commands in a temporary folder (split -p 0.5, cp_mat, retile -t 96 -a 0.9 -b 0.5 on train and
+test, retrain 1000 steps at 0.01 with the local ImageNet MobileNetV2 module, test_class_tiles -n 100) and measures
+the module's throughput at 96 px batched (64 tiles per call) versus one tile per call.
+Prints a table and writes bench_out/bench_retrain.md.  Usage: python benchmarks/bench_retrain.py [--steps 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SIZE = 96
+
+
+def script(name: str, *args, cwd: Path) -> tuple[str, float]:
+    """Run a tutorial script; return (stdout, seconds)."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(REPO / name), "-q", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, env=dict(os.environ, DL_TOOLS_NO_DIALOG="1"))
+    if proc.returncode:
+        sys.exit(f"{name} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout, time.perf_counter() - start
+
+
+def throughput(tile_dir: Path, n_tiles: int = 256) -> dict:
+    """Tiles per second of the local module: batched (64) and one at a time, on tiles already in memory; and
+    batched including JPEG decoding (the real bottleneck step without cache)."""
+    import tensorflow as tf
+
+    from dl_tools.models.hub import load_module, local_module_name, resolve_module
+    from dl_tools.workflows.retrain import bottlenecks, load_images
+
+    module = load_module(resolve_module(local_module_name(SIZE)))
+    files = sorted(tile_dir.rglob("*.jpg"))[:n_tiles]
+    images = load_images(files, module.image_size)
+    call = tf.function(module.fn)
+    rates = {}
+    for name, batch in (("batched (64 per call)", 64), ("one tile per call", 1)):
+        call(tf.constant(images[:batch]))  # trace and warm up
+        count = len(images) if batch > 1 else min(len(images), 64)
+        start = time.perf_counter()
+        for i in range(0, count, batch):
+            call(tf.constant(images[i:i + batch])).numpy()
+        rates[name] = count / (time.perf_counter() - start)
+    start = time.perf_counter()
+    bottlenecks(files, module, cache_dir=None)
+    rates["batched incl. JPEG decoding"] = len(files) / (time.perf_counter() - start)
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=1000, help="training steps (default 1000, the tutorial's)")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_retrain_") as tmp:
+        work = Path(tmp)
+        demo = work / "demo_data"
+        (demo).mkdir()
+        shutil.copytree(REPO / "demo_data" / "jpg", demo / "jpg")
+        shutil.copytree(REPO / "demo_data" / "gt", demo / "gt")
+        script("create_library/images_split_train_test.py", "-p", "0.5", "--input", "demo_data/jpg", "--seed", "0",
+               cwd=work)
+        script("create_library/cp_mat.py", cwd=work)
+        tiles = {}
+        for split in ("train", "test"):
+            out, seconds = script("create_library/retile.py", "-t", SIZE, "-a", "0.9", "-b", "0.5", "--input",
+                                  f"demo_data/{split}", cwd=work)
+            tiles[split] = int(re.search(r"^total\s+\d+\s+(\d+)", out, re.M).group(1))
+            rows.append((f"retile {split} ({tiles[split]} tiles kept)", f"{seconds:.1f} s"))
+        module_dir = REPO / "models" / f"mobilenet_v2_100_{SIZE}"
+        if not (module_dir / "saved_model.pb").is_file():
+            script("train_dcnn_tfhub/make_local_module.py", "--size", SIZE, cwd=work)
+        for name, rate in throughput(demo / "train" / f"tile_{SIZE}").items():
+            rows.append((f"bottlenecks at {SIZE} px, {name}", f"{rate:.0f} tiles/s"))
+        retrain = ["--image_dir", f"demo_data/train/tile_{SIZE}", "--tfhub_module", f"mobilenet_v2_100_{SIZE}",
+                   "--how_many_training_steps", args.steps, "--learning_rate", "0.01", "--output_labels", "labels.txt",
+                   "--output_graph", "model.pb", "--bottleneck_dir", "bottlenecks", "--summaries_dir", "summaries"]
+        out, seconds = script("train_dcnn_tfhub/retrain.py", *retrain, cwd=work)
+        internal = re.search(r"Final test accuracy = ([\d.]+)% \(N=(\d+)\)", out)
+        rows.append((f"retrain, {args.steps} steps, {tiles['train']} tiles, empty cache (wall)", f"{seconds:.1f} s"))
+        _, cached = script("train_dcnn_tfhub/retrain.py", *retrain, cwd=work)
+        rows.append(("retrain again, bottlenecks cached (wall)", f"{cached:.1f} s"))
+        rows.append((f"retrain's own test split accuracy (N={internal.group(2)})", f"{float(internal.group(1)) / 100:.3f}"))
+        _, seconds = script("eval_imrecog/test_class_tiles.py", "-n", "100", "--image_dir", f"demo_data/test/tile_{SIZE}",
+                            "--labels", "labels.txt", "--model", "model.pb", cwd=work)
+        report = json.loads((demo / "test" / f"tile_{SIZE}" / "tile_eval.json").read_text())
+        scores = report["scores"]
+        rows.append((f"test_class_tiles -n 100 on test/ tiles (N={scores['n_samples']}): accuracy",
+                     f"{scores['accuracy']:.3f}"))
+        rows.append(("  macro F1 / kappa", f"{scores['macro_f1']:.3f} / {scores['kappa']:.3f}"))
+        rows.append(("  test_class_tiles wall time", f"{seconds:.1f} s"))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"
+    lines = [f"### bench_retrain (steps 3-5, demo_data, {machine})", "", "| measure | value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    table = "\n".join(lines) + "\n"
+    print(table)
+    out_dir = REPO / "bench_out"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "bench_retrain.md").write_text(table)
+
+
+if __name__ == "__main__":
+    main()

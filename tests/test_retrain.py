@@ -1,0 +1,172 @@
+"""Step 4, retrain: split rule, tile listing errors, module resolution, training on coloured tiles with a tiny
+module, the bottleneck cache, TensorBoard runs, and the frozen .pb read back in a fresh process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import run_script
+from dl_tools.errors import InputError
+from dl_tools.io.images import write_image
+from dl_tools.io.text import read_labels
+from dl_tools.workflows import retrain as rt
+from tiles_helpers import COLOURS, TINY_SIZE, make_colour_tiles, make_tiny_module
+
+FAST = dict(how_many_training_steps=40, learning_rate=0.5, train_batch_size=30, eval_step_interval=10,
+            validation_percentage=15, testing_percentage=15)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("retrain")
+    module = make_tiny_module(root / "tiny_module")
+    tiles = make_colour_tiles(root / "tile_32")
+    (root / "summaries").mkdir()
+    (root / "summaries" / "keep.txt").write_text("a person's file\n")
+    result = rt.retrain(tiles, str(module), root / "model.pb", root / "labels.txt", root / "bottlenecks",
+                        root / "summaries", rt.RetrainParams(**FAST))
+    return root, module, tiles, result
+
+
+def test_split_follows_the_legacy_hash_rule():
+    value = int(hashlib.sha1(b"tile_3.jpg").hexdigest(), 16) % 2**27 * (100.0 / (2**27 - 1))
+    expected = "validation" if value < 10 else "testing" if value < 20 else "training"
+    assert rt.split_of("tile_3.jpg", 10, 10) == expected
+    assert rt.split_of("x/tile_3_nohash_7.jpg", 10, 10) == expected  # folder and _nohash_ part ignored
+    shares = [rt.split_of(f"t{i}.jpg", 10, 20) for i in range(3000)]
+    assert abs(shares.count("validation") / 3000 - 0.1) < 0.03 and abs(shares.count("testing") / 3000 - 0.2) < 0.03
+
+
+def test_training_reaches_high_accuracy_and_writes_exact_labels(setup):
+    root, _, _, result = setup
+    assert read_labels(root / "labels.txt") == sorted(COLOURS) == result.labels  # "Blue Water" kept as is
+    assert result.image_size == (TINY_SIZE, TINY_SIZE)
+    assert result.n_test > 0 and result.test_accuracy >= 0.9
+    assert result.history[-1]["validation_accuracy"] >= 0.9
+    assert sum(result.counts["training"].values()) + result.n_test + sum(result.counts["validation"].values()) == 72
+
+
+def test_frozen_graph_gives_the_same_probabilities_in_a_fresh_process(setup):
+    root, module_dir, tiles, result = setup
+    from dl_tools.models.hub import load_module, resolve_module
+
+    files = sorted(tiles.rglob("*.jpg"))[::7]
+    expected = result.head.probs(rt.bottlenecks(files, load_module(resolve_module(str(module_dir))), None))
+    code = ("import json, sys, numpy as np\n"
+            "from dl_tools.models.frozen import FrozenClassifier\n"
+            "from dl_tools.workflows.retrain import load_images\n"
+            f"model = FrozenClassifier(r'{root / 'model.pb'}')\n"
+            "files = json.loads(sys.argv[1])\n"
+            "probs = model.predict(load_images(files, model.input_size), batch_size=4)\n"
+            "print(json.dumps({'size': model.input_size, 'n': model.n_classes, 'probs': probs.tolist()}))")
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps([str(f) for f in files])], capture_output=True,
+                          text=True, check=True)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["size"] == [TINY_SIZE, TINY_SIZE] and out["n"] == 3
+    np.testing.assert_allclose(out["probs"], expected, atol=1e-5)
+
+
+def test_bottleneck_cache_resumes_and_recomputes_changed_tiles(setup, caplog):
+    root, module_dir, tiles, _ = setup
+    cache = root / "bottlenecks"
+    [key_dir] = cache.iterdir()
+    before = {p.name for p in key_dir.iterdir()}
+    assert len(before) == 72
+    from dl_tools.models.hub import load_module, resolve_module
+
+    module = load_module(resolve_module(str(module_dir)))
+    files = sorted(tiles.rglob("*.jpg"))
+    changed = files[0]
+    write_image(changed, np.full((TINY_SIZE, TINY_SIZE, 3), 7, np.uint8))
+    calls = []
+    fn = module.fn
+    module.fn = lambda images: calls.append(int(images.shape[0])) or fn(images)
+    rt.bottlenecks(files, module, cache)
+    assert sum(calls) == 1  # only the changed tile went through the module
+    assert len({p.name for p in key_dir.iterdir()} - before) == 1
+    make_colour_tiles(root / "tile_32")  # restore the tiles for the other tests
+
+
+def test_each_run_gets_a_new_summaries_folder_and_nothing_is_deleted(setup, tmp_path):
+    root, module_dir, tiles, result = setup
+    assert (result.run_dir / "train").is_dir() and (result.run_dir / "validation").is_dir()
+    assert any((result.run_dir / "train").iterdir())
+    proc = run_script("train_dcnn_tfhub/retrain.py", "--image_dir", tiles, "--tfhub_module", module_dir,
+                      "--how_many_training_steps", 10, "--learning_rate", 0.5, "--output_labels",
+                      tmp_path / "labels.txt", "--output_graph", tmp_path / "m.pb", "--bottleneck_dir",
+                      root / "bottlenecks", "--summaries_dir", root / "summaries", "--flip_left_right",
+                      "--random_brightness", 10, "--random_crop", 5, "--print_misclassified_test_images")
+    assert "Final test accuracy = " in proc.stdout
+    runs = sorted(p.name for p in (root / "summaries").iterdir())
+    assert len(runs) == 3 and "keep.txt" in runs
+    assert (tmp_path / "m.pb").is_file() and read_labels(tmp_path / "labels.txt") == sorted(COLOURS)
+
+
+def test_tile_folder_errors(tmp_path):
+    make_colour_tiles(tmp_path / "one", n=3, colours={"only": (1, 2, 3)})
+    with pytest.raises(InputError, match="at least 2 classes"):
+        rt.list_tiles(tmp_path / "one")
+    make_colour_tiles(tmp_path / "two", n=3, colours={"a": (1, 2, 3), "b": (200, 2, 3)})
+    tiles = rt.list_tiles(tmp_path / "two")
+    assert len(tiles.files) == 6  # notes.txt ignored
+    (tmp_path / "two" / "c").mkdir()
+    (tmp_path / "two" / "c" / "readme.md").write_text("x")
+    with pytest.raises(InputError, match="holds no images"):
+        rt.list_tiles(tmp_path / "two")
+    (tmp_path / "two" / "c" / "readme.md").unlink()
+    make_colour_tiles(tmp_path / "two", n=2, size=48, colours={"c": (9, 9, 9)})
+    with pytest.raises(InputError, match="mixed sizes"):
+        rt.list_tiles(tmp_path / "two")
+    with pytest.raises(InputError, match="does not exist"):
+        rt.list_tiles(tmp_path / "nowhere")
+
+
+def test_module_resolution(tmp_path, monkeypatch):
+    from dl_tools.models import hub
+
+    with pytest.raises(InputError, match="no such module"):
+        hub.resolve_module(str(tmp_path / "missing_module"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="saved_model.pb"):
+        hub.resolve_module(str(tmp_path / "empty"))
+    url = "https://tfhub.dev/google/imagenet/mobilenet_v2_100_96/classification/1"
+    spec = hub.resolve_module(url)
+    assert spec.online and "/" not in spec.key and spec.handle == url
+    monkeypatch.setenv("DL_TOOLS_MODELS", str(tmp_path))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "saved_model.pb").write_bytes(b"x")
+    assert hub.resolve_module("mine").handle == str(tmp_path / "mine")
+    with pytest.raises(InputError, match="mine"):  # the error lists the local modules
+        hub.resolve_module("other")
+    import tensorflow_hub
+
+    def offline(handle):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(tensorflow_hub, "load", offline)
+    with pytest.raises(InputError, match="make_local_module"):
+        hub.load_module(spec)
+
+
+def test_module_image_size_from_the_name():
+    from dl_tools.models.hub import _image_size
+
+    assert _image_size(object(), None, "https://tfhub.dev/google/imagenet/mobilenet_v2_100_96/feature_vector/5") \
+        == (96, 96)
+    assert _image_size(object(), None, "/models/mobilenet_v2_100_128") == (128, 128)
+
+
+def test_cli_errors(tmp_path, capsys):
+    from dl_tools.cli.retrain import main
+
+    make_colour_tiles(tmp_path / "t", n=2, colours={"a": (1, 2, 3), "b": (200, 2, 3)})
+    assert main(["--image_dir", str(tmp_path / "t"), "--tfhub_module", str(tmp_path / "no_such_module")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: --tfhub_module")
+    assert main(["--image_dir", str(tmp_path / "t"), "--learning_rate", "-1"]) == 2
+    assert "--learning_rate" in capsys.readouterr().err

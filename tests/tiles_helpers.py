@@ -1,0 +1,37 @@
+"""Synthetic data for the tile tests (steps 3-5): a tiny TF-Hub-format module, class folders of coloured tiles,
+labelled images. Never the real ImageNet weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+TINY_SIZE = 32
+COLOURS = {"Blue Water": (40, 60, 200), "dry_land": (200, 170, 90), "veg": (40, 170, 50)}
+
+
+def make_tiny_module(path: Path, size: int = TINY_SIZE) -> Path:
+    """A random-weights three-layer conv net saved as a TF-Hub-format module at ``size`` px."""
+    from dl_tools.models.backbones import tiny_backbone
+    from dl_tools.models.hub import save_feature_module
+
+    return save_feature_module(tiny_backbone(size, seed=0), path, (size, size))
+
+
+def noisy_tile(colour, size: int, rng) -> np.ndarray:
+    return np.clip(np.asarray(colour) + rng.normal(0, 15, (size, size, 3)), 0, 255).astype(np.uint8)
+
+
+def make_colour_tiles(root: Path, n: int = 24, size: int = TINY_SIZE, colours=COLOURS, seed: int = 0) -> Path:
+    """root/<class>/<class>_<i>.jpg: n noisy tiles of each colour; plus a notes.txt per folder (not an image)."""
+    from dl_tools.io.images import write_image
+
+    rng = np.random.default_rng(seed)
+    for name, colour in colours.items():
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "notes.txt").write_text("not an image\n")
+        for i in range(n):
+            write_image(folder / f"{name.replace(' ', '')}_{i}.jpg", noisy_tile(colour, size, rng))
+    return root
