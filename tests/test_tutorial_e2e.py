@@ -100,4 +100,40 @@ def test_step5_evaluate_tiles(ws):
 
 # @@E2E-STEP6-7@@ (issue 5: hybrid segmentation, pixel evaluation)
 
-# @@E2E-STEP8@@ (issue 6: make_labels, train, infer, infer_crf)
+FCN_RUN = "data_test10"
+FCN_VAL = "demo_data/data/samples/RGB/val/data"
+
+
+def test_step8_make_labels(ws):
+    for split in ("train", "val"):
+        run_script("semseg_fullyconv/make_labels.py", f"demo_data/data/labels/gtFine/{split}/data", cwd=ws)
+        folder = ws / "demo_data" / "data" / "labels" / "gtFine" / split / "data"
+        mats = sorted(p.name[: -len("_mres.mat")] for p in folder.glob("*_mres.mat"))
+        assert sorted(p.name[: -len("_gtFine_labelIds.png")] for p in folder.glob("*_gtFine_labelIds.png")) == mats
+        assert len(list(folder.glob("*_gtFine_color.png"))) == len(mats)
+
+
+def test_step8_train(ws):
+    # the tutorial trains MobileNetV2 for 10 epochs; here a tiny random backbone on small images keeps it fast
+    proc = run_script("semseg_fullyconv/train.py", "--name", FCN_RUN, "--data-source", "data", "--data-dir",
+                      "demo_data/data", "--epochs", "2", "--backbone", "tiny", "--image-size", "64x96", cwd=ws)
+    assert "trained 2 epochs" in proc.stdout
+    for name in ("best.weights.h5", "last.keras", "settings.json", "labeldefs.txt", "training_curves.png"):
+        assert (ws / FCN_RUN / name).is_file()
+
+
+@pytest.mark.parametrize("script, tag, mat", [("infer.py", "", "_ares"), ("infer_crf.py", "_crf", "_ares_crf")])
+def test_step8_infer(ws, script, tag, mat):
+    from dl_tools.io.images import read_image, read_raw
+    from dl_tools.io.mat import read_label_mat
+
+    run_script(f"semseg_fullyconv/{script}", "--name", FCN_RUN, "--samples-dir", FCN_VAL, "--output-dir",
+               "test_output", "--data-source", "data", cwd=ws)
+    samples = sorted((ws / FCN_VAL).iterdir())
+    assert samples
+    for sample in samples:
+        base = sample.stem[: -len("_RGB")]
+        shape = read_image(sample).shape[:2]
+        assert read_raw(ws / "test_output" / f"{base}{tag}_label.png").shape == shape
+        assert (ws / "test_output" / f"{base}{tag}_overlay.png").is_file()
+        assert read_label_mat(ws / "test_output" / f"{base}{mat}.mat").shape == shape

@@ -92,3 +92,23 @@ def save_figure(fig, path, dpi: int = 150):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format=str(path).rsplit(".", 1)[-1])
     return path
+
+
+def training_curves_figure(history: dict[str, list[float]], panels: list[tuple[str, list[str]]], title: str = ""):
+    """One panel per (panel title, [series names]) of per-epoch values in ``history`` (name -> values, epoch 1..n);
+    series missing from ``history`` are skipped."""
+    fig = _new_figure((5.0 * len(panels), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (panel_title, names) in zip(axes, panels):
+        for name in names:
+            values = history.get(name)
+            if values:
+                ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name)
+        ax.set_xlabel("epoch")
+        ax.set_title(panel_title)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig

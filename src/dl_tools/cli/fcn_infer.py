@@ -1,0 +1,51 @@
+"""semseg_fullyconv/infer.py: Method 2 step 8c, label unseen images with a trained fully convolutional network."""
+
+from __future__ import annotations
+
+from .common import add_overwrite, build_base_parser, positive_int, run
+
+DESCRIPTION = """\
+Label every image in --samples-dir (any size; JPG, PNG, TIFF/GeoTIFF, BMP) with the network of the training run
+--name, and write at each image's original size, into --output-dir (created if missing):
+  <name>_label.png    class index per pixel     <name>_color.png    classes in the labeldefs colours
+  <name>_overlay.png  image with colours        <name>_ares.mat     class, labels, preds (for test_pixels.py)
+  <name>_label.tif    georeferenced class map, for a GeoTIFF input
+where <name> is the image name without a trailing _RGB (X_RGB.jpg -> X_label.png, X_ares.mat).
+Each image is shown to the network at the pixel scale of training; images larger than the training images are
+covered by overlapping tiles whose predictions are blended. Existing outputs are kept unless --overwrite.
+
+example:
+  python semseg_fullyconv/infer.py --name data_test10 --samples-dir demo_data/data/samples/RGB/val/data \\
+      --output-dir test_output --data-source data
+"""
+
+
+def build_parser(prog: str = "infer.py", description: str = DESCRIPTION):
+    parser = build_base_parser(prog, description)
+    parser.add_argument("--name", required=True, help="run folder written by train.py")
+    parser.add_argument("--samples-dir", required=True, help="folder of images to label")
+    parser.add_argument("--output-dir", required=True, help="folder for the outputs (created if missing)")
+    parser.add_argument("--data-source", choices=["data"], default="data",
+                        help="kept for the legacy command; only 'data' exists")
+    parser.add_argument("--batch-size", type=positive_int, default=4, help="tiles per network call (default 4)")
+    parser.add_argument("--overlap", type=float, default=0.25,
+                        help="share of a tile overlapping its neighbours, 0-0.9 (default 0.25)")
+    parser.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                        help="weights of the best validation epoch (default) or of the last epoch")
+    add_overwrite(parser, "existing outputs")
+    return parser
+
+
+def infer_and_report(args, crf=None) -> None:
+    """Run the inference workflow on parsed ``args`` (with CRF settings ``crf`` or None) and print a summary."""
+    from ..workflows.fcn_infer import FCNInferParams, infer_fcn
+
+    params = FCNInferParams(batch_size=args.batch_size, overlap=args.overlap, checkpoint=args.checkpoint,
+                            overwrite=args.overwrite, crf=crf)
+    result = infer_fcn(args.samples_dir, args.output_dir, args.name, params)
+    print(f"labelled {result.n_images} images ({result.megapixels:.1f} megapixels; network {result.predict_seconds:.1f} s"
+          + (f", CRF {result.crf_seconds:.1f} s" if crf is not None else "") + f"); outputs in {args.output_dir}")
+
+
+def main(argv=None) -> int:
+    return run(build_parser(), infer_and_report, argv)

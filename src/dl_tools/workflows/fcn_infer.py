@@ -1,0 +1,175 @@
+"""Method 2, step 8c: label images with a trained fully convolutional network (optionally refined by a dense CRF).
+
+Each image (any size, any supported type) is resized by the run's training scale (``train_scale`` in settings.json:
+the network sees the pixel scale it was trained at), covered by overlapping network-size tiles whose probabilities
+are blended (``dl_tools.fcn_tiling``; one tile when the image is no larger than the training images), and the
+probabilities are resized back to the ORIGINAL size. With a CRF, ``dl_tools.crf.crf_from_probs`` refines them
+using the original image.
+
+Outputs in the output folder, for sample ``<name>_RGB.<ext>`` (or ``<name>.<ext>``) and tag ``""`` (infer.py) or
+``"_crf"`` (infer_crf.py):
+
+    <name><tag>_label.png     class index per pixel (uint8), original size
+    <name><tag>_color.png     the classes in the labeldefs colours
+    <name><tag>_overlay.png   the image with the colours blended in (50 %)
+    <name>_ares<tag>.mat      class, labels (class names), preds (probabilities on the network or CRF grid):
+                              what eval_semseg/test_pixels.py pairs with <name>_mres.mat
+    <name><tag>_label.tif     for a georeferenced GeoTIFF input: the class map on the input's grid
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..crf import CRFParams
+from ..errors import InputError
+from ..io.atomic import check_can_write
+from ..io.geotiff import read_geoinfo, write_label_geotiff
+from ..io.images import list_images, read_image, resize_image, write_image
+from ..io.mat import LabelFile, write_label_mat
+from ..plotting import colorize, label_overlay
+from .fcn_train import BEST, LAST, read_run_settings, sample_name
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = {"best": BEST, "last": LAST}
+
+
+@dataclass(frozen=True)
+class FCNInferParams:
+    """batch_size: tiles per network call. overlap: fraction of a tile shared with its neighbours, in [0, 0.9].
+    checkpoint: "best" (highest validation mean IoU) or "last" (end of training). overwrite: replace outputs.
+    crf: CRF settings to refine the network's probabilities, or None for the network alone."""
+
+    batch_size: int = 4
+    overlap: float = 0.25
+    checkpoint: str = "best"
+    overwrite: bool = False
+    crf: CRFParams | None = None
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not 0.0 <= self.overlap <= 0.9:
+            raise InputError(f"--overlap must be between 0 and 0.9, got {self.overlap}")
+        if self.checkpoint not in CHECKPOINTS:
+            raise InputError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got {self.checkpoint!r}")
+
+    @property
+    def tag(self) -> str:
+        """Name tag of the outputs: "" for the network alone, "_crf" with the CRF."""
+        return "_crf" if self.crf is not None else ""
+
+
+@dataclass
+class FCNInferResult:
+    outputs: list[Path] = field(default_factory=list)
+    n_images: int = 0
+    megapixels: float = 0.0
+    predict_seconds: float = 0.0
+    crf_seconds: float = 0.0
+
+
+@dataclass
+class RunModel:
+    """A trained network with what inference needs: labels, (N, 3) uint8 colours, tile (H, W), train scale."""
+
+    model: object
+    labels: list[str]
+    colors: np.ndarray
+    tile_shape: tuple[int, int]
+    scale: tuple[float, float]
+
+
+def load_run(run_dir: str | Path, checkpoint: str = "best") -> RunModel:
+    """Rebuild the network of a training run and load its ``checkpoint`` ("best" or "last") weights."""
+    from ..models.fcn import build_fcn
+
+    run_dir = Path(run_dir)
+    settings = read_run_settings(run_dir)
+    weights = run_dir / CHECKPOINTS[checkpoint]
+    if not weights.is_file():
+        raise InputError(f"--name: {run_dir} has no checkpoint {weights.name} (training stopped before the first "
+                         "epoch ended?); train it with semseg_fullyconv/train.py")
+    params = settings["params"]
+    tile_shape = tuple(int(s) for s in params["image_size"])
+    model = build_fcn(len(settings["labels"]), tile_shape, params["backbone"], pretrained=False)
+    model.load_weights(weights)
+    return RunModel(model=model, labels=list(settings["labels"]), colors=np.asarray(settings["colors"], np.uint8),
+                    tile_shape=tile_shape, scale=tuple(settings["train_scale"]))
+
+
+def network_grid(shape: tuple[int, int], scale: tuple[float, float]) -> tuple[int, int]:
+    """(H, W) of an image times the training scale (rows, cols), rounded, at least 1 x 1."""
+    return max(1, int(round(shape[0] * scale[0]))), max(1, int(round(shape[1] * scale[1])))
+
+
+def predict_probs(run: RunModel, image: np.ndarray, overlap: float = 0.25, batch_size: int = 4) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (h, w, N) float32 probabilities on the network grid (``network_grid``)."""
+    from ..fcn_tiling import predict_tiled
+
+    small = resize_image(image, network_grid(image.shape[:2], run.scale))
+    return predict_tiled(small, run.model.predict_on_batch, run.tile_shape, overlap, batch_size)
+
+
+def output_paths(output_dir: Path, sample: Path, tag: str, georeferenced: bool) -> dict[str, Path]:
+    """The files written for ``sample`` (see module doc), by kind."""
+    base = sample_name(sample)
+    paths = {kind: output_dir / f"{base}{tag}_{kind}.png" for kind in ("label", "color", "overlay")}
+    paths["mat"] = output_dir / f"{base}_ares{tag}.mat"
+    if georeferenced:
+        paths["tif"] = output_dir / f"{base}{tag}_label.tif"
+    return paths
+
+
+def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Path,
+              params: FCNInferParams) -> FCNInferResult:
+    """Label every image directly in ``samples_dir`` and write the outputs of the module doc to ``output_dir``."""
+    from ..cli.common import progress
+    from ..crf import crf_from_probs
+
+    samples = list_images(samples_dir, flag="--samples-dir")
+    output_dir = Path(output_dir)
+    plan = []
+    for sample in samples:
+        paths = output_paths(output_dir, sample, params.tag, read_geoinfo(sample) is not None)
+        for path in paths.values():
+            check_can_write(path, params.overwrite)
+        plan.append((sample, paths))
+    names = [sample_name(s) for s in samples]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InputError(f"--samples-dir: several images share the name {duplicates[0]!r} (e.g. X_RGB.jpg and "
+                         "X.png); their outputs would collide: keep one")
+    run = load_run(run_dir, params.checkpoint)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    result = FCNInferResult()
+    for sample, paths in progress(plan, desc="images", unit="image"):
+        image = read_image(sample)
+        started = time.perf_counter()
+        probs = predict_probs(run, image, params.overlap, params.batch_size)
+        result.predict_seconds += time.perf_counter() - started
+        if params.crf is None:
+            full = resize_image(probs, image.shape[:2])
+            label_image = np.argmax(full, axis=2).astype(np.uint8)
+        else:
+            started = time.perf_counter()
+            label_image, probs = crf_from_probs(image, probs, params.crf)
+            result.crf_seconds += time.perf_counter() - started
+        write_image(paths["label"], label_image)
+        write_image(paths["color"], colorize(label_image, run.colors))
+        write_image(paths["overlay"], label_overlay(image, label_image, run.colors))
+        write_label_mat(paths["mat"], LabelFile(label_image=label_image, labels=run.labels, probs=probs),
+                        overwrite=True)
+        if "tif" in paths:
+            write_label_geotiff(paths["tif"], label_image, read_geoinfo(sample))
+        result.outputs += list(paths.values())
+        result.n_images += 1
+        result.megapixels += image.shape[0] * image.shape[1] / 1e6
+    log.info("labelled %d images (%.1f megapixels) into %s", result.n_images, result.megapixels, output_dir)
+    return result

@@ -1,0 +1,337 @@
+"""Method 2, step 8b: train the fully convolutional network on the tutorial's data layout.
+
+Data layout (the legacy's, under ``data_dir``; any supported image type, any depth of subfolders)::
+
+    samples/RGB/{train,val}/<sub>/<name>_RGB.<ext>
+    labels/gtFine/{train,val}/<sub>/<name>_gtFine_labelIds.png   (make_labels.py writes these)
+
+A sample without a label image is skipped with a warning; a split left empty is an error. Every image and label
+image is resized to ``image_size`` (images: area/bilinear, labels: nearest neighbour, so they stay class indices),
+whatever its own size: images of mixed sizes are allowed, and the median resize factor is recorded so inference
+shows the network the same pixel scale.
+
+The run folder (``--name``) receives::
+
+    settings.json        training settings, class names and colours, image size, backbone, pixel scale
+    labeldefs.txt        the classes (so infer needs no labeldefs)
+    history.json         per-epoch loss, accuracy, mean IoU (train and val) and seconds
+    best.weights.h5      weights of the epoch with the highest validation mean IoU (used by infer)
+    last.keras           the whole model with optimizer state after the last epoch (used by --resume)
+    training_curves.png  loss and mean IoU per epoch
+    tb/                  TensorBoard logs (tensorboard --logdir RUN/tb)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..io.atomic import write_text_atomic
+from ..io.images import is_image_file, read_image, read_raw, resize_image, resize_labels
+from ..io.text import read_labeldefs, write_labeldefs
+from ..models.fcn import BACKBONES, check_image_shape
+
+log = logging.getLogger(__name__)
+
+SAMPLE_SUFFIX = "_RGB"
+LABELIDS_SUFFIX = "_gtFine_labelIds.png"
+SETTINGS = "settings.json"
+HISTORY = "history.json"
+BEST = "best.weights.h5"
+LAST = "last.keras"
+CURVES = "training_curves.png"
+MONITOR = "val_mean_iou"
+
+
+@dataclass(frozen=True)
+class FCNTrainParams:
+    """Training settings (the legacy's in brackets).
+
+    epochs        : total epochs of the run (one epoch = one pass over the training images) [10].
+    batch_size    : images per step [20; 4 here, as a CPU-friendly default].
+    learning_rate : Adam step size [1e-4, hard-coded].
+    image_size    : (H, W) network input in pixels, multiples of 32 [(256, 512)].
+    backbone      : "mobilenetv2" (local ImageNet weights), "vgg16" (ImageNet weights downloaded by Keras) or
+                    "tiny" (random weights; for tests).
+    class_weights : weight each pixel's loss by median-frequency balancing of the training classes.
+    early_stopping: stop after this many epochs without a better validation mean IoU; 0 = never.
+    seed          : random seed of weights, shuffling and augmentation.
+    """
+
+    epochs: int = 10
+    batch_size: int = 4
+    learning_rate: float = 1e-3
+    image_size: tuple[int, int] = (256, 512)
+    backbone: str = "mobilenetv2"
+    class_weights: bool = False
+    early_stopping: int = 0
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "image_size", tuple(int(s) for s in self.image_size))
+        if self.epochs < 1:
+            raise InputError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not 0.0 < self.learning_rate < 1.0:
+            raise InputError(f"--learning-rate must be between 0 and 1, got {self.learning_rate}")
+        if self.backbone not in BACKBONES:
+            raise InputError(f"--backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
+        check_image_shape(self.image_size)
+        if self.early_stopping < 0:
+            raise InputError(f"--early-stopping must be 0 (off) or a number of epochs, got {self.early_stopping}")
+
+
+#: settings that define the network; a resumed run cannot change them
+MODEL_FIELDS = ("backbone", "image_size")
+
+
+@dataclass
+class FCNTrainResult:
+    run_dir: Path
+    epochs_done: int
+    best_epoch: int
+    best_val_mean_iou: float
+    seconds_per_epoch: float
+    history: dict
+
+
+@dataclass
+class Split:
+    """One split at the network size: images (n, H, W, 3) uint8, label_images (n, H, W) uint8, names, and the
+    per-image resize factors (n, 2) = (network rows / image rows, network cols / image cols)."""
+
+    images: np.ndarray
+    label_images: np.ndarray
+    names: list[str]
+    scales: np.ndarray
+
+
+def sample_name(path: Path) -> str:
+    """``X_RGB.jpg`` -> ``X``; a name without the ``_RGB`` suffix is kept whole."""
+    stem = path.stem
+    return stem[: -len(SAMPLE_SUFFIX)] if stem.endswith(SAMPLE_SUFFIX) else stem
+
+
+def find_pairs(data_dir: str | Path, split: str) -> list[tuple[Path, Path]]:
+    """(sample, label image) pairs of ``split`` under ``data_dir`` (see module doc), sorted by sample path.
+
+    Samples without a label image are skipped with a warning; none left is an InputError.
+    """
+    data_dir = Path(data_dir)
+    sample_root = data_dir / "samples" / "RGB" / split
+    label_root = data_dir / "labels" / "gtFine" / split
+    if not sample_root.is_dir():
+        raise InputError(f"--data-dir: {sample_root} does not exist; give the folder holding samples/RGB/{split} "
+                         "and labels/gtFine/{split} (e.g. demo_data/data)")
+    samples = sorted(p for p in sample_root.rglob("*") if is_image_file(p))
+    pairs, unlabelled = [], []
+    for sample in samples:
+        label = label_root / sample.parent.relative_to(sample_root) / f"{sample_name(sample)}{LABELIDS_SUFFIX}"
+        if label.is_file():
+            pairs.append((sample, label))
+        else:
+            unlabelled.append(sample)
+    for sample in unlabelled:
+        log.warning("skipping %s: no label image %s", sample, f"{sample_name(sample)}{LABELIDS_SUFFIX}")
+    if not pairs:
+        raise InputError(f"no {split} sample in {sample_root} has a label image *{LABELIDS_SUFFIX} under "
+                         f"{label_root} ({len(samples)} images found); run semseg_fullyconv/make_labels.py on "
+                         f"{label_root}/<folder> first")
+    return pairs
+
+
+def read_label_ids(path: Path, n_classes: int) -> np.ndarray:
+    """(H, W) uint8 class map from a ``_gtFine_labelIds.png``; values must be class indices 0..N-1."""
+    label_image = read_raw(path)
+    if label_image.ndim != 2:
+        raise InputError(f"{path} has {label_image.shape[2]} bands; a labelIds image has one (class indices): "
+                         "make it with semseg_fullyconv/make_labels.py")
+    if label_image.size and int(label_image.max()) >= n_classes:
+        raise InputError(f"{path} holds class {int(label_image.max())} but labeldefs defines {n_classes} classes "
+                         "(0..{n}); remake the label images with the same labeldefs.txt".format(n=n_classes - 1))
+    return label_image.astype(np.uint8)
+
+
+def load_split(pairs: list[tuple[Path, Path]], image_size: tuple[int, int], n_classes: int) -> Split:
+    """Read and resize every pair to ``image_size`` (see module doc)."""
+    from ..cli.common import progress
+
+    images, label_images, scales = [], [], []
+    for sample, label in progress(pairs, desc="reading images", unit="image", leave=False):
+        image = read_image(sample)
+        label_image = read_label_ids(label, n_classes)
+        if label_image.shape != image.shape[:2]:
+            raise InputError(f"{label} is {label_image.shape[1]} x {label_image.shape[0]} px but its sample {sample} "
+                             f"is {image.shape[1]} x {image.shape[0]} px; they must have the same size")
+        scales.append((image_size[0] / image.shape[0], image_size[1] / image.shape[1]))
+        images.append(resize_image(image, image_size))
+        label_images.append(resize_labels(label_image, image_size))
+    return Split(np.stack(images), np.stack(label_images), [sample_name(s) for s, _ in pairs], np.asarray(scales))
+
+
+def read_run_settings(run_dir: str | Path) -> dict:
+    """The ``settings.json`` of a run folder; InputError when it is not a training run."""
+    path = Path(run_dir) / SETTINGS
+    if not path.is_file():
+        raise InputError(f"--name: {run_dir} is not a training run (no {SETTINGS}); give the --name used with "
+                         "semseg_fullyconv/train.py")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def params_from_settings(settings: dict) -> FCNTrainParams:
+    """The FCNTrainParams stored in a run's settings."""
+    fields = {f.name for f in dataclasses.fields(FCNTrainParams)}
+    return FCNTrainParams(**{key: value for key, value in settings["params"].items() if key in fields})
+
+
+def _atomic_save(path: Path, save) -> None:
+    """Call ``save(tmp)`` with a temporary name in ``path``'s folder ending like ``path``, then rename it."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + path.name, dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)  # Keras wants to create the file itself
+    try:
+        save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    if resume:
+        if not (run_dir / LAST).is_file():
+            raise InputError(f"--resume: no checkpoint {run_dir / LAST} to continue from; train without --resume "
+                             "(add --overwrite to start the run again)")
+        return
+    if run_dir.exists():
+        if not overwrite:
+            raise InputError(f"--name: run folder {run_dir} already exists; give --resume to continue it, "
+                             "--overwrite to start it again, or another --name")
+        if any(run_dir.iterdir()) and not (run_dir / SETTINGS).is_file():
+            raise InputError(f"--overwrite: {run_dir} is not a training run (no {SETTINGS}); refusing to delete it")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+
+
+def _recorder(run_dir: Path, history: dict, total_epochs: int):
+    """A Keras callback that, after every epoch, saves last.keras, best.weights.h5 (when the validation mean IoU
+    improves), history.json and training_curves.png, and advances a progress bar."""
+    import keras
+
+    from ..cli.common import progress
+    from ..plotting import save_figure, training_curves_figure
+
+    class Recorder(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            done = len(history.get("loss", []))
+            self.best = max(history.get(MONITOR, []), default=-np.inf)
+            self.bar = progress(total=total_epochs, initial=done, desc="epochs", unit="epoch")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {}, seconds=time.perf_counter() - self.started)
+            for key, value in logs.items():
+                history.setdefault(key, []).append(float(value))
+            _atomic_save(run_dir / LAST, self.model.save)
+            if logs.get(MONITOR, -np.inf) > self.best:
+                self.best = logs[MONITOR]
+                _atomic_save(run_dir / BEST, self.model.save_weights)
+            write_text_atomic(run_dir / HISTORY, json.dumps(history, indent=1))
+            save_figure(training_curves_figure(
+                history, [("loss", ["loss", "val_loss"]), ("mean IoU", ["mean_iou", "val_mean_iou"])],
+                title=run_dir.name), run_dir / CURVES)
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{logs['loss']:.3f}", val_mIoU=f"{logs.get(MONITOR, float('nan')):.3f}")
+            log.debug("epoch %d: %s", epoch + 1, logs)
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return Recorder()
+
+
+def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path | None, params: FCNTrainParams,
+              resume: bool = False, overwrite: bool = False, cache_dir=None) -> FCNTrainResult:
+    """Train (or, with ``resume``, continue up to ``params.epochs``) the FCN; see the module doc for the files.
+
+    labeldefs: the classes; ignored on resume (the run's own copy is used).
+    cache_dir: where the backbone weights are kept (see ``dl_tools.models.backbones.models_dir``).
+    """
+    from ..models import fcn
+
+    run_dir = Path(run_dir)
+    _prepare_run_dir(run_dir, resume, overwrite)
+    history: dict = {}
+    if resume:
+        stored = params_from_settings(read_run_settings(run_dir))
+        changed = [name for name in MODEL_FIELDS if getattr(stored, name) != getattr(params, name)]
+        if changed:
+            raise InputError(f"--resume: the run was trained with {', '.join(f'{n}={getattr(stored, n)}' for n in changed)}; "
+                             "a resumed run keeps its network (leave those options out)")
+        labeldefs = run_dir / "labeldefs.txt"
+        if (run_dir / HISTORY).is_file():
+            history = json.loads((run_dir / HISTORY).read_text(encoding="utf-8"))
+    elif labeldefs is None:
+        raise InputError("--labeldefs: no labeldefs.txt found; give --labeldefs FILE")
+    labels, colors = read_labeldefs(labeldefs)
+    n_classes = len(labels)
+    done = len(history.get("loss", []))
+    if done >= params.epochs:
+        raise InputError(f"--epochs {params.epochs}: the run has already trained {done} epochs; "
+                         "give a larger --epochs to train more")
+    train = load_split(find_pairs(data_dir, "train"), params.image_size, n_classes)
+    val = load_split(find_pairs(data_dir, "val"), params.image_size, n_classes)
+    weights = fcn.median_frequency_weights(train.label_images, n_classes) if params.class_weights else None
+    settings = {
+        "params": dataclasses.asdict(params), "labels": labels, "colors": colors.tolist(),
+        "train_scale": np.median(train.scales, axis=0).tolist(), "data_dir": str(Path(data_dir).resolve()),
+        "n_train": len(train.names), "n_val": len(val.names),
+        "class_weight_values": None if weights is None else weights.tolist(),
+    }
+    write_labeldefs(run_dir / "labeldefs.txt", labels, colors)
+    write_text_atomic(run_dir / SETTINGS, json.dumps(settings, indent=1))
+    log.info("%d training and %d validation images at %d x %d px, %d classes, backbone %s",
+             len(train.names), len(val.names), params.image_size[1], params.image_size[0], n_classes, params.backbone)
+
+    import keras
+
+    keras.utils.set_random_seed(params.seed)
+    if resume:
+        model = keras.models.load_model(run_dir / LAST)
+        model.optimizer.learning_rate.assign(params.learning_rate)
+    else:
+        model = fcn.build_fcn(n_classes, params.image_size, params.backbone, pretrained=params.backbone != "tiny",
+                              seed=params.seed, cache_dir=cache_dir)
+        fcn.compile_fcn(model, n_classes, params.learning_rate)
+    steps = int(np.ceil(len(train.names) / params.batch_size))
+    train_data = fcn.training_dataset(train.images, train.label_images, params.batch_size, params.seed,
+                                      class_weights=weights, start=done * steps * params.batch_size)
+    val_data = fcn.evaluation_dataset(val.images, val.label_images, params.batch_size)
+    callbacks = [_recorder(run_dir, history, params.epochs)]
+    if importlib.util.find_spec("tensorboard") is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), write_graph=False, profile_batch=0))
+    else:
+        log.warning("no TensorBoard logs: the package tensorboard is not installed (pip install tensorboard)")
+    if params.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=params.early_stopping))
+    model.fit(train_data, steps_per_epoch=steps, epochs=params.epochs, initial_epoch=done, validation_data=val_data,
+              callbacks=callbacks, verbose=0, shuffle=False)
+    scores = history[MONITOR]
+    best = int(np.argmax(scores))
+    return FCNTrainResult(run_dir=run_dir, epochs_done=len(scores), best_epoch=best + 1,
+                          best_val_mean_iou=float(scores[best]),
+                          seconds_per_epoch=float(np.mean(history["seconds"][done:])), history=history)

@@ -1,0 +1,119 @@
+"""Method 2, step 8a: label images for the fully convolutional network from ``*_mres.mat`` label files.
+
+For each ``<name>_mres.mat`` in a folder, writes beside it:
+
+- ``<name>_gtFine_labelIds.png``: one-band uint8 PNG whose pixel values are the class indices in labeldefs order
+  (what train.py reads);
+- ``<name>_gtFine_color.png``: the same map painted in the labeldefs colours (for people).
+
+Classes are matched by name between the .mat ``labels`` and labeldefs.txt (the legacy matched them by position and
+swapped two demo colours). The legacy disk(7) median filter is applied only when asked (``median_radius``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..io.atomic import check_can_write
+from ..io.images import write_image
+from ..io.mat import read_label_mat
+from ..io.text import read_labeldefs
+from ..plotting import colorize
+
+log = logging.getLogger(__name__)
+
+MANUAL_SUFFIX = "_mres.mat"
+LABELIDS_SUFFIX = "_gtFine_labelIds.png"
+COLOR_SUFFIX = "_gtFine_color.png"
+LABELDEFS_NAME = "labeldefs.txt"
+
+
+@dataclass(frozen=True)
+class MakeLabelsParams:
+    """median_radius: radius in pixels of the disk of the optional median filter of the class map (0 = none; the
+    legacy used 7). overwrite: replace existing label images."""
+
+    median_radius: int = 0
+    overwrite: bool = False
+
+    def __post_init__(self):
+        if self.median_radius < 0:
+            raise InputError(f"--median must be 0 (no filter) or a positive radius in pixels, got {self.median_radius}")
+
+
+@dataclass
+class MakeLabelsResult:
+    labeldefs: Path
+    written: list[Path]
+
+
+def find_labeldefs(start: str | Path) -> Path | None:
+    """The first ``labeldefs.txt`` in ``start`` or any folder above it (the tutorial keeps it in ``data/``)."""
+    start = Path(start).resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / LABELDEFS_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def class_index_map(mat_labels: list[str], labeldefs_labels: list[str], mat_path, labeldefs_path) -> np.ndarray:
+    """(M,) int array: index in labeldefs of each .mat class, matched by name; InputError listing both sets."""
+    missing = [name for name in mat_labels if name not in labeldefs_labels]
+    if missing:
+        raise InputError(f"{mat_path} has classes {missing} that are not in {labeldefs_path}; .mat classes: "
+                         f"{mat_labels}; labeldefs classes: {labeldefs_labels}; add the missing classes to "
+                         "labeldefs.txt (name, R, G, B)")
+    return np.asarray([labeldefs_labels.index(name) for name in mat_labels], dtype=np.int64)
+
+
+def median_filter_labels(label_image: np.ndarray, radius: int) -> np.ndarray:
+    """(H, W) uint8 class map -> median of the class indices in a disk of ``radius`` pixels (the legacy filter)."""
+    from skimage.filters.rank import median
+    from skimage.morphology import disk
+
+    return median(np.asarray(label_image, dtype=np.uint8), disk(radius))
+
+
+def make_labels(folder: str | Path, labeldefs: str | Path, params: MakeLabelsParams) -> MakeLabelsResult:
+    """Write the two label images of every ``*_mres.mat`` in ``folder`` (see module doc); returns the files written.
+
+    Every .mat is read and checked before anything is written; existing outputs are refused unless
+    ``params.overwrite``.
+    """
+    from ..cli.common import progress
+
+    folder, labeldefs = Path(folder), Path(labeldefs)
+    if not folder.is_dir():
+        raise InputError(f"DIR: folder {folder} does not exist; give the folder of *{MANUAL_SUFFIX} files")
+    mats = sorted(folder.glob(f"*{MANUAL_SUFFIX}"))
+    if not mats:
+        raise InputError(f"DIR: no *{MANUAL_SUFFIX} files in {folder}; give the folder that holds them "
+                         "(e.g. demo_data/data/labels/gtFine/train/data)")
+    names, colors = read_labeldefs(labeldefs)
+    if len(names) > 255:
+        raise InputError(f"{labeldefs} defines {len(names)} classes; label images hold at most 255")
+    plan = []
+    for mat in mats:
+        base = mat.name[: -len(MANUAL_SUFFIX)]
+        targets = [check_can_write(folder / f"{base}{suffix}", params.overwrite)
+                   for suffix in (LABELIDS_SUFFIX, COLOR_SUFFIX)]
+        class_index_map(read_label_mat(mat).labels, names, mat, labeldefs)  # check every file before writing
+        plan.append((mat, targets))
+    written = []
+    for mat, (ids_path, color_path) in progress(plan, desc="label images", unit="file"):
+        label_file = read_label_mat(mat)
+        lookup = class_index_map(label_file.labels, names, mat, labeldefs)
+        label_image = lookup[label_file.label_image].astype(np.uint8)
+        if params.median_radius:
+            label_image = median_filter_labels(label_image, params.median_radius)
+        write_image(ids_path, label_image)
+        write_image(color_path, colorize(label_image, colors))
+        written += [ids_path, color_path]
+    log.info("wrote %d label images in %s (classes from %s)", len(written), folder, labeldefs)
+    return MakeLabelsResult(labeldefs=labeldefs, written=written)

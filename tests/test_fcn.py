@@ -1,0 +1,169 @@
+"""Method 2 library: make_labels, sample pairing, tiling with blending, the FCN and its input pipeline."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from dl_tools.errors import InputError
+from dl_tools.fcn_tiling import blend_window, predict_tiled, tile_starts
+from dl_tools.io.images import read_raw, write_image
+from dl_tools.io.mat import LabelFile, write_label_mat
+from dl_tools.io.text import write_labeldefs
+from dl_tools.workflows.fcn_train import find_pairs, sample_name
+from dl_tools.workflows.make_labels import MakeLabelsParams, find_labeldefs, make_labels
+
+LABELS = ["water", "sand", "veg"]
+COLORS = np.array([[0, 0, 255], [255, 255, 0], [0, 255, 0]], dtype=np.uint8)
+
+
+# --- make_labels ---------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def gt_folder(tmp_path):
+    """data/labeldefs.txt (water, sand, veg) and data/labels/gtFine/train/data/a_mres.mat whose `labels` are in
+    another order (veg, water, sand)."""
+    write_labeldefs(tmp_path / "data" / "labeldefs.txt", LABELS, COLORS)
+    folder = tmp_path / "data" / "labels" / "gtFine" / "train" / "data"
+    mat_classes = np.array([[0, 1, 2], [2, 1, 0]], dtype=np.uint8)  # indices into the .mat's own order
+    write_label_mat(folder / "a_mres.mat", LabelFile(label_image=mat_classes, labels=["veg", "water", "sand"]))
+    return folder
+
+
+def test_make_labels_maps_classes_by_name(gt_folder):
+    labeldefs = find_labeldefs(gt_folder)
+    assert labeldefs == (gt_folder.parents[3] / "labeldefs.txt").resolve()
+    result = make_labels(gt_folder, labeldefs, MakeLabelsParams())
+    assert len(result.written) == 2
+    ids = read_raw(gt_folder / "a_gtFine_labelIds.png")
+    # .mat order veg, water, sand -> labeldefs order water(0), sand(1), veg(2)
+    np.testing.assert_array_equal(ids, [[2, 0, 1], [1, 0, 2]])
+    color = read_raw(gt_folder / "a_gtFine_color.png")
+    np.testing.assert_array_equal(color[0, 0], [0, 255, 0])  # veg
+    np.testing.assert_array_equal(color[0, 2], [255, 255, 0])  # sand
+    with pytest.raises(InputError, match="--overwrite"):
+        make_labels(gt_folder, labeldefs, MakeLabelsParams())
+    make_labels(gt_folder, labeldefs, MakeLabelsParams(overwrite=True, median_radius=1))
+
+
+def test_make_labels_class_missing_from_labeldefs(gt_folder, tmp_path):
+    short = tmp_path / "short.txt"
+    write_labeldefs(short, ["water", "sand"], COLORS[:2])
+    with pytest.raises(InputError) as info:
+        make_labels(gt_folder, short, MakeLabelsParams())
+    message = str(info.value)
+    assert "['veg']" in message and "['veg', 'water', 'sand']" in message and "['water', 'sand']" in message
+    assert not list(gt_folder.glob("*.png"))  # nothing written
+
+
+def test_make_labels_errors(tmp_path):
+    with pytest.raises(InputError, match="no \\*_mres.mat"):
+        make_labels(tmp_path, tmp_path / "labeldefs.txt", MakeLabelsParams())
+    with pytest.raises(InputError, match="--median"):
+        MakeLabelsParams(median_radius=-1)
+
+
+# --- pairing of samples and label images ---------------------------------------------------------------------------
+
+def test_find_pairs_skips_unlabelled_samples(tmp_path, caplog):
+    samples = tmp_path / "samples" / "RGB" / "train" / "data"
+    labels = tmp_path / "labels" / "gtFine" / "train" / "data"
+    image = np.zeros((4, 4, 3), np.uint8)
+    write_image(samples / "a_RGB.jpg", image)
+    write_image(samples / "b_RGB.png", image)
+    with pytest.raises(InputError, match="make_labels.py"):
+        find_pairs(tmp_path, "train")
+    write_image(labels / "a_gtFine_labelIds.png", np.zeros((4, 4), np.uint8))
+    with caplog.at_level(logging.WARNING):
+        pairs = find_pairs(tmp_path, "train")
+    assert [(s.name, l.name) for s, l in pairs] == [("a_RGB.jpg", "a_gtFine_labelIds.png")]
+    assert "b_RGB.png" in caplog.text
+    assert sample_name(samples / "a_RGB.jpg") == "a" and sample_name(samples / "plain.tif") == "plain"
+    with pytest.raises(InputError, match="samples/RGB/val"):
+        find_pairs(tmp_path, "val")
+
+
+# --- tiling --------------------------------------------------------------------------------------------------------
+
+def test_tile_starts_cover_with_overlap():
+    assert tile_starts(50, 64, 0.25) == [0]
+    starts = tile_starts(300, 64, 0.25)
+    assert starts[0] == 0 and starts[-1] == 300 - 64
+    assert all(0 < b - a <= 48 for a, b in zip(starts, starts[1:]))
+    window = blend_window((8, 10))
+    assert window.shape == (8, 10) and window.min() > 0 and window.max() <= 1
+
+
+@pytest.mark.parametrize("shape", [(20, 30), (64, 96), (150, 333)])
+def test_predict_tiled_reproduces_a_pixelwise_network(shape):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, shape + (3,)).astype(np.uint8)
+    calls = []
+
+    def predict(tiles):  # a "network" whose output is a function of each pixel: blending must give it back
+        calls.append(tiles.shape)
+        return np.concatenate([tiles / 255.0, 1.0 - tiles[..., :1] / 255.0], axis=-1)
+
+    probs = predict_tiled(image, predict, (64, 96), overlap=0.25, batch_size=3)
+    assert probs.shape == shape + (4,)
+    np.testing.assert_allclose(probs[..., :3], image / 255.0, atol=1e-5)
+    assert all(c[1:3] == (64, 96) for c in calls)
+    assert (len(calls) > 1) == (shape == (150, 333))
+
+
+# --- network and pipeline (TensorFlow) -----------------------------------------------------------------------------
+
+def test_bilinear_kernel_upsamples_constant():
+    from dl_tools.models.fcn import bilinear_kernel
+
+    kernel = bilinear_kernel(2, 3)
+    assert kernel.shape == (4, 4, 3, 3)
+    assert kernel[:, :, 0, 1].sum() == 0
+    # each output pixel gets total weight 1 from the input grid (interior), so a constant stays constant
+    assert np.isclose(kernel[0::2, 0::2, 0, 0].sum(), 1.0) and np.isclose(kernel[1::2, 1::2, 0, 0].sum(), 1.0)
+
+
+def test_fcn_builds_and_trains_one_step():
+    from dl_tools.models import fcn
+
+    model = fcn.build_fcn(3, (64, 96), "tiny")
+    assert model.output_shape == (None, 64, 96, 3)
+    with pytest.raises(InputError, match="multiples of 32"):
+        fcn.build_fcn(3, (60, 96), "tiny")
+    fcn.compile_fcn(model, 3, 1e-2)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (2, 64, 96, 3)).astype(np.uint8)
+    labels = np.zeros((2, 64, 96), np.uint8)
+    labels[:, :, 48:] = 2
+    before = [w.copy() for w in model.get_weights()]
+    data = fcn.training_dataset(images, labels, batch_size=2, class_weights=fcn.median_frequency_weights(labels, 3))
+    history = model.fit(data, steps_per_epoch=1, epochs=1, verbose=0, shuffle=False,
+                        validation_data=fcn.evaluation_dataset(images, labels, 2))
+    assert {"loss", "val_loss", "val_mean_iou"} <= set(history.history)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    probs = model.predict_on_batch(images.astype(np.float32))
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-4)
+
+
+def test_pipeline_keeps_integer_labels():
+    from dl_tools.models import fcn
+
+    rng = np.random.default_rng(1)
+    labels = rng.choice(np.array([0, 2, 5], np.uint8), size=(3, 32, 48))
+    images = np.repeat(labels[..., None] * 40, 3, axis=3).astype(np.uint8)
+    seen = set()
+    for image, label in fcn.training_dataset(images, labels, batch_size=3, seed=3).take(4):
+        assert label.dtype.name == "uint8" and tuple(label.shape) == (3, 32, 48)
+        seen |= set(np.unique(label.numpy()).tolist())
+        assert image.dtype.name == "float32" and float(image.numpy().max()) <= 255
+    assert seen <= {0, 2, 5}
+
+
+def test_median_frequency_weights():
+    from dl_tools.models.fcn import median_frequency_weights
+
+    labels = np.array([0] * 6 + [1] * 3 + [2] * 1)
+    # freq 0.6, 0.3, 0.1 -> median 0.3 -> weights 0.5, 1, 3; class 3 absent -> 0
+    np.testing.assert_allclose(median_frequency_weights(labels, 4), [0.5, 1.0, 3.0, 0.0], rtol=1e-6)
