@@ -1,14 +1,21 @@
-"""Fully connected CRF (Krähenbühl & Koltun 2011) on arrays, with pydensecrf.
+"""Dense labels from an image and brush strokes or probabilities: a fully connected CRF (Krähenbühl & Koltun 2011,
+pydensecrf) and a per-image pixel classifier.
 
-Two entry points share one inference routine:
+Entry points:
 
-- ``crf_from_labels``: sparse labels (0 = none, k = class k-1) -> dense labels, as in the labelling tool and the
-  hybrid method. Labelled pixels get probability ``gt_prob`` for their class, unlabelled pixels a uniform unary.
-- ``crf_from_probs``: per-class probabilities (e.g. from a network) -> refined labels.
+- ``crf_from_probs``: per-class probabilities (e.g. from a network) + image -> refined labels.
+- ``crf_from_labels``: sparse labels (0 = none, k = class k-1) -> dense labels: the legacy labelling recipe
+  (reference/legacy_behaviour.md section 1.4): a stroke pixel has probability ``gt_prob`` for its class, other
+  pixels a uniform unary, then the CRF.
+- ``classifier_probs``: a random forest trained on the stroke pixels of this image, on multi-scale intensity,
+  edge and texture features plus the pixel's position, predicts every pixel's class probabilities.
+- ``label_from_strokes``: the annotation engine: strokes -> (label_image, probs) with either engine
+  (``"classifier"``: classifier probabilities as the CRF unary, the default; ``"strokes"``: the legacy recipe).
 
-Unlike the legacy recipe (reference/legacy_behaviour.md section 1.4) there is no phantom class (exactly N labels),
-both pairwise kernels use explicit (row, col) features so non-square images are handled correctly, the CRF runs
-at ``scale`` and the result is returned at exactly the input's (H, W).
+Unlike the legacy recipe there is no phantom class (exactly N labels), both pairwise kernels use explicit
+(row, col) features so non-square images are handled correctly, nothing near-black is taken for a stroke, the
+work runs at ``scale`` and the result is returned at exactly the input's (H, W) by bilinear resizing of the
+probabilities (never by resizing a class map).
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from .errors import InputError, require
 
 log = logging.getLogger(__name__)
 
+#: Names of the annotation engines of ``label_from_strokes``; the first is the default.
+ENGINES = ("classifier", "strokes")
+
 
 @dataclass(frozen=True)
 class CRFParams:
@@ -33,7 +43,7 @@ class CRFParams:
     theta_gaussian  : spatial standard deviation of the smoothness kernel, pixels; 0 disables it.
     compat_gaussian : Potts weight of the smoothness kernel.
     n_iter          : mean-field iterations (legacy 30 for labelling, 20 hybrid, 40 FCN).
-    gt_prob         : certainty of a sparse label, in (1/N, 1) (legacy 0.5).
+    gt_prob         : certainty of a sparse label, in (0, 1) (legacy 0.5).
     scale           : the CRF runs on the image resized by this factor, in (0, 1] (the tutorial's ``-s``).
     """
 
@@ -59,9 +69,72 @@ class CRFParams:
             raise InputError("CRF Gaussian width and compatibilities must not be negative")
 
 
+@dataclass(frozen=True)
+class ClassifierParams:
+    """Settings of the per-image pixel classifier (``classifier_probs``).
+
+    sigma_min, sigma_max : smallest and largest Gaussian scale of the features, in pixels of the working grid.
+    n_estimators, max_depth : size of the random forest.
+    max_samples_per_class : stroke pixels drawn at random (seeded) per class for training.
+    floor   : every probability is mixed with ``floor`` of a uniform distribution, so the CRF can overrule the
+              classifier where colours say otherwise (a zero probability would be an infinite cost).
+    seed    : random seed of the sampling and the forest.
+    n_jobs  : worker threads of the forest (None = one per core).
+    """
+
+    sigma_min: float = 0.5
+    sigma_max: float = 16.0
+    n_estimators: int = 40
+    max_depth: int | None = 14
+    max_samples_per_class: int = 4000
+    floor: float = 0.1
+    seed: int = 0
+    n_jobs: int | None = None
+
+    def __post_init__(self):
+        if not 0 < self.sigma_min < self.sigma_max:
+            raise InputError(f"classifier feature scales must satisfy 0 < sigma_min < sigma_max, "
+                             f"got {self.sigma_min}, {self.sigma_max}")
+        if self.n_estimators < 1 or self.max_samples_per_class < 1:
+            raise InputError("the classifier needs at least one tree and one sample per class")
+        if not 0.0 <= self.floor < 1.0:
+            raise InputError(f"classifier probability floor must be in [0, 1), got {self.floor}")
+
+
+def default_crf_params(engine: str, scale: float) -> CRFParams:
+    """The CRF settings each engine was measured with (benchmarks/bench_labelling.py).
+
+    "strokes": the legacy labelling recipe (bilateral theta 60, colour 1, compat 100, 30 iterations) at ``scale``.
+    "classifier": the classifier's probabilities are already good, so a gentler CRF cleans them up: a bilateral
+    kernel of 60 full-size pixels (colour 13, compat 5), a 3-pixel smoothness kernel (compat 3), 10 iterations.
+    """
+    if engine == "strokes":
+        return CRFParams(scale=scale)
+    return CRFParams(scale=scale, theta_bilateral=max(3.0, 60.0 * scale), theta_color=13.0, compat_bilateral=5.0,
+                     theta_gaussian=3.0, compat_gaussian=3.0, n_iter=10)
+
+
 def scaled_shape(shape: tuple[int, int], scale: float) -> tuple[int, int]:
     """(H, W) times ``scale``, rounded, at least 1 x 1."""
     return max(1, int(round(shape[0] * scale))), max(1, int(round(shape[1] * scale)))
+
+
+def check_strokes(sparse: np.ndarray, image_shape: tuple[int, ...], n_classes: int) -> np.ndarray:
+    """Validate (H, W) strokes (0 = none, k = class k-1) against an image and N classes; return them as an array.
+
+    Raises InputError for another size than the image, a value above N, or no stroke at all.
+    """
+    sparse = np.asarray(sparse)
+    if sparse.shape != tuple(image_shape[:2]):
+        raise InputError(f"the strokes ({sparse.shape[1] if sparse.ndim > 1 else '?'} x {sparse.shape[0]} px) and "
+                         f"the image ({image_shape[1]} x {image_shape[0]} px) differ in size; "
+                         "draw the strokes on this image")
+    if sparse.size and int(sparse.max()) > n_classes:
+        raise InputError(f"the strokes hold value {int(sparse.max())}, but there are only {n_classes} classes "
+                         f"(values must be 0 = none or 1..{n_classes}); check the labels file")
+    if not (sparse > 0).any():
+        raise InputError("there are no strokes: draw at least one stroke (for each class present)")
+    return sparse
 
 
 def unary_from_sparse(sparse: np.ndarray, n_classes: int, gt_prob: float) -> np.ndarray:
@@ -90,6 +163,7 @@ def _inference(image: np.ndarray, probs: np.ndarray, params: CRFParams) -> np.nd
     crf = dcrf.DenseCRF(n_pixels, n_classes)
     unary = -np.log(np.clip(probs, 1e-6, 1.0)).reshape(n_pixels, n_classes).T
     crf.setUnaryEnergy(np.ascontiguousarray(unary, dtype=np.float32))
+    del unary
     rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
     if params.theta_gaussian > 0 and params.compat_gaussian > 0:
         positions = np.stack([rows.ravel(), cols.ravel()]) / params.theta_gaussian
@@ -102,6 +176,30 @@ def _inference(image: np.ndarray, probs: np.ndarray, params: CRFParams) -> np.nd
                           kernel=dcrf.DIAG_KERNEL, normalization=dcrf.NORMALIZE_SYMMETRIC)
     marginals = np.asarray(crf.inference(params.n_iter), dtype=np.float32)
     return marginals.T.reshape(height, width, n_classes)
+
+
+def upsample_argmax(probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Most likely class of (h, w, N) probabilities resized bilinearly to ``shape`` = (H, W) -> (H, W) uint8/uint16.
+
+    One class at a time (a running maximum), so memory stays at two (H, W) float32 maps whatever N.
+    """
+    import cv2
+
+    n_classes = probs.shape[2]
+    label_image = np.zeros(shape, dtype=np.uint8 if n_classes <= 256 else np.uint16)
+    if probs.shape[:2] == tuple(shape):
+        return np.argmax(probs, axis=2).astype(label_image.dtype)
+    best = None
+    for k in range(n_classes):
+        channel = cv2.resize(np.ascontiguousarray(probs[:, :, k]), (int(shape[1]), int(shape[0])),
+                             interpolation=cv2.INTER_LINEAR)
+        if best is None:
+            best = channel
+            continue
+        better = channel > best
+        label_image[better] = k
+        np.maximum(best, channel, out=best)
+    return label_image
 
 
 def crf_from_probs(image: np.ndarray, probs: np.ndarray, params: CRFParams) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +216,6 @@ def crf_from_probs(image: np.ndarray, probs: np.ndarray, params: CRFParams) -> t
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
     probs = np.asarray(probs, dtype=np.float32)
-    n_classes = probs.shape[2]
     grid = scaled_shape(image.shape[:2], params.scale)
     small_image = resize_image(image, grid)
     small_probs = resize_image(probs, grid) if probs.shape[:2] != grid else probs
@@ -126,11 +223,7 @@ def crf_from_probs(image: np.ndarray, probs: np.ndarray, params: CRFParams) -> t
         small_probs = small_probs[:, :, None]
     marginals = _inference(small_image, small_probs, params)
     # bring the marginals back to full size (bilinear), then take the most likely class: exact input shape
-    full = resize_image(marginals, image.shape[:2]) if grid != image.shape[:2] else marginals
-    if full.ndim == 2:
-        full = full[:, :, None]
-    label_image = np.argmax(full, axis=2).astype(np.uint8 if n_classes <= 256 else np.uint16)
-    return label_image, marginals
+    return upsample_argmax(marginals, image.shape[:2]), marginals
 
 
 def crf_from_labels(image: np.ndarray, sparse: np.ndarray, n_classes: int,
@@ -140,11 +233,125 @@ def crf_from_labels(image: np.ndarray, sparse: np.ndarray, n_classes: int,
     The stroke probabilities are brought to the CRF grid by area averaging, so thin strokes survive a strong
     down-scaling (as weaker evidence) instead of vanishing between nearest-neighbour samples.
     """
-    sparse = np.asarray(sparse)
-    if sparse.shape != image.shape[:2]:
-        raise InputError(f"the strokes ({sparse.shape[1]} x {sparse.shape[0]} px) and the image "
-                         f"({image.shape[1]} x {image.shape[0]} px) differ in size; draw the strokes on this image")
-    if not (sparse > 0).any():
-        raise InputError("there are no strokes: draw at least one stroke (for each class present)")
-    probs = unary_from_sparse(sparse, n_classes, params.gt_prob)
-    return crf_from_probs(image, probs, params)
+    sparse = check_strokes(sparse, image.shape, n_classes)
+    grid = scaled_shape(image.shape[:2], params.scale)
+    if grid != sparse.shape:  # per-class area fractions on the grid, without a full-size (H, W, N) stack
+        fractions = stroke_fractions(sparse, n_classes, grid)
+        covered = fractions.sum(axis=2, keepdims=True)
+        uniform = 1.0 / n_classes
+        others = (1.0 - params.gt_prob) / max(n_classes - 1, 1)
+        # a grid cell half covered by class k strokes is half a stroke pixel and half an unlabelled pixel
+        probs = (1.0 - covered) * uniform + covered * others + fractions * (params.gt_prob - others)
+        return crf_from_probs(image, probs.astype(np.float32), params)
+    return crf_from_probs(image, unary_from_sparse(sparse, n_classes, params.gt_prob), params)
+
+
+def stroke_fractions(sparse: np.ndarray, n_classes: int, grid: tuple[int, int]) -> np.ndarray:
+    """(h, w, N) float32: the share of each cell of the (h, w) grid covered by strokes of each class."""
+    import cv2
+
+    fractions = np.zeros(tuple(grid) + (n_classes,), dtype=np.float32)
+    for k in range(n_classes):
+        mask = sparse == k + 1
+        if mask.any():
+            fractions[:, :, k] = cv2.resize(mask.astype(np.float32), (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
+    return fractions
+
+
+def stroke_samples(sparse: np.ndarray, grid: tuple[int, int], max_per_class: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training pixels on the (h, w) working grid from full-size strokes: (rows, cols, classes 0-based).
+
+    Each stroke pixel maps to the grid cell that contains it; a cell claimed by two classes is dropped; at most
+    ``max_per_class`` cells per class are drawn at random.
+    """
+    height, width = sparse.shape
+    rows, cols = np.nonzero(sparse)
+    classes = sparse[rows, cols].astype(np.int64) - 1
+    cell = (rows * grid[0] // height) * grid[1] + cols * grid[1] // width
+    cell_class = np.unique(cell * 65536 + classes)
+    cells, counts = np.unique(cell_class // 65536, return_counts=True)
+    keep = np.isin(cell_class // 65536, cells[counts == 1])
+    cell_class = cell_class[keep]
+    chosen = []
+    for k in np.unique(cell_class % 65536):
+        members = cell_class[cell_class % 65536 == k]
+        if len(members) > max_per_class:
+            members = rng.choice(members, max_per_class, replace=False)
+        chosen.append(members)
+    chosen = np.concatenate(chosen)
+    cells, classes = chosen // 65536, chosen % 65536
+    return cells // grid[1], cells % grid[1], classes
+
+
+def pixel_features(image: np.ndarray, params: ClassifierParams) -> np.ndarray:
+    """(h, w, 3) uint8 image -> (h, w, F) float32 features: scikit-image's multi-scale intensity, edge and texture
+    features of each channel (Gaussian scales ``sigma_min``..``sigma_max`` pixels) plus the row and column of the
+    pixel, each scaled to [0, 1]."""
+    from skimage.feature import multiscale_basic_features
+
+    height, width = image.shape[:2]
+    features = multiscale_basic_features(image.astype(np.float32) / 255.0, channel_axis=-1,
+                                         sigma_min=params.sigma_min, sigma_max=params.sigma_max)
+    rows, cols = np.meshgrid(np.linspace(0, 1, height, dtype=np.float32), np.linspace(0, 1, width, dtype=np.float32),
+                             indexing="ij")
+    return np.concatenate([features.astype(np.float32, copy=False), rows[..., None], cols[..., None]], axis=2)
+
+
+def classifier_probs(image: np.ndarray, sparse: np.ndarray, n_classes: int, params: ClassifierParams,
+                     scale: float = 1.0) -> np.ndarray:
+    """Per-pixel class probabilities from a random forest trained on this image's strokes.
+
+    image  : (H, W, 3) uint8 RGB.  sparse : (H, W) strokes, 0 = none, k = class k-1.
+    scale  : features, training and prediction run on the image resized by this factor, in (0, 1].
+    Returns (h, w, N) float32 probabilities on the grid (H, W) times ``scale``, each mixed with ``params.floor``
+    of a uniform distribution. A class without strokes gets probability floor / N everywhere.
+    """
+    from sklearn.ensemble import RandomForestClassifier
+
+    from .io.images import resize_image
+
+    grid = scaled_shape(image.shape[:2], scale)
+    rng = np.random.default_rng(params.seed)
+    features = pixel_features(resize_image(image, grid), params)
+    rows, cols, classes = stroke_samples(sparse, grid, params.max_samples_per_class, rng)
+    present = np.unique(classes)
+    probs = np.zeros(tuple(grid) + (n_classes,), dtype=np.float32)
+    if len(present) == 1:
+        probs[:, :, present[0]] = 1.0
+    else:
+        forest = RandomForestClassifier(n_estimators=params.n_estimators, max_depth=params.max_depth,
+                                        n_jobs=params.n_jobs, random_state=int(rng.integers(2**31)))
+        forest.fit(features[rows, cols], classes)
+        flat = features.reshape(-1, features.shape[2])
+        out = probs.reshape(-1, n_classes)
+        step = 1 << 18  # predict in blocks: bounded memory on large images
+        for start in range(0, len(flat), step):
+            out[start:start + step, forest.classes_] = forest.predict_proba(flat[start:start + step])
+    probs *= 1.0 - params.floor
+    probs += params.floor / n_classes
+    return probs
+
+
+def label_from_strokes(image: np.ndarray, sparse: np.ndarray, n_classes: int, params: CRFParams,
+                       engine: str = ENGINES[0],
+                       classifier: ClassifierParams | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The annotation engine: image + strokes -> dense labels.
+
+    image  : (H, W, 3) uint8 RGB.  sparse : (H, W) strokes, 0 = none, k = class k-1.
+    engine : ``"classifier"`` (pixel-classifier probabilities as the CRF unary) or ``"strokes"`` (the legacy
+             recipe, unary straight from the strokes).
+    Returns (label_image (H, W) uint8 0-based, probs (h, w, N) float32 CRF marginals on the grid (H, W) times
+    ``params.scale``). Stroke pixels keep their stroke's class in ``label_image``.
+    """
+    sparse = check_strokes(sparse, image.shape, n_classes)
+    if engine == "strokes":
+        label_image, marginals = crf_from_labels(image, sparse, n_classes, params)
+    elif engine == "classifier":
+        probs = classifier_probs(image, sparse, n_classes, classifier or ClassifierParams(), params.scale)
+        label_image, marginals = crf_from_probs(image, probs, params)
+    else:
+        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    stroked = sparse > 0
+    label_image[stroked] = sparse[stroked] - 1
+    return label_image, marginals

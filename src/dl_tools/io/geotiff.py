@@ -57,6 +57,17 @@ def read_geoinfo(path: str | os.PathLike) -> GeoInfo | None:
     return info if info.is_georeferenced else None
 
 
+def read_valid_mask(path: str | os.PathLike) -> np.ndarray:
+    """(H, W) bool: True where a raster has data (rasterio's dataset mask: nodata value, alpha band or mask)."""
+    import warnings
+
+    rasterio = require("rasterio", "rasterio", "read TIFF and GeoTIFF files")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(Path(path)) as src:
+            return src.dataset_mask() > 0
+
+
 def write_label_geotiff(path: str | os.PathLike, label_image: np.ndarray, geo: GeoInfo,
                         nodata: int = LABEL_NODATA) -> Path:
     """Write an (H, W) class-index map as a one-band uint8 GeoTIFF on the grid of ``geo`` (atomically).

@@ -1,0 +1,99 @@
+"""create_groundtruth/label_1image_crf.py: tutorial step 2, a dense label image from brush strokes."""
+
+from __future__ import annotations
+
+from .common import add_overwrite, add_seed, ask_path, band_list, build_base_parser, positive_int, run, unit_fraction
+
+DESCRIPTION = """\
+Label one image from brush strokes: draw a few strokes of each class, window by window, and a pixel classifier
+plus a dense CRF turn them into a label for every pixel.
+
+Interactive (OpenCV windows; keys are printed at start):
+  Esc next class (after the last class: next window)   1-9,q,w,e,r,t,y jump to a class
+  + / - brush size    z undo the last stroke    b back one window    s skip a window
+  f finish now and compute    h help
+The strokes are saved to <name>_scribbles.png after every window and before any computation;
+--resume continues from that file (after the last window holding strokes).
+
+Scripted (no window): --scribbles FILE.png, a one-band uint8 PNG of the image's size, 0 = no stroke,
+k = class k-1 (the legacy 'sparse' convention).
+
+-w counts pixels of the image scaled by -s, as in the legacy tool: -w 500 -s 0.2 gives windows of 2500 x 2500
+pixels of the original image; a window larger than the image gives one window, the whole image. The windows are
+shown fitted to the screen, whatever their size. Windows of one flat colour (e.g. no-data borders) are skipped.
+-s (0 < s <= 1) is also the scale at which the classifier and the CRF run; the result has the image's full size.
+
+Writes next to the image (or in --outdir), <name> = file name without extension:
+  <name>_mres.mat        class (0-based), sparse (strokes), labels, preds (probabilities on the -s grid)
+  <name>_mres.png        image | image and strokes | image and labels, with a legend
+  <name>_report.txt      class proportions, annotation and compute times, image size, parameters
+  <name>_mres_label.png  class index per pixel (0, 1, 2, ...)
+  <name>_mres_color.png  class colours
+An existing <name>_mres.mat (or <name>_scribbles.png) is only replaced with --overwrite.
+
+examples:
+  python create_groundtruth/label_1image_crf.py -w 500 -s 0.2
+  python create_groundtruth/label_1image_crf.py -w 500 -s 0.2 --image demo_data/train/IMG.jpg \\
+      --labels demo_data/labels/obx_labels.txt --colors demo_data/labels/obx_label_colors.txt
+  python create_groundtruth/label_1image_crf.py -s 0.5 --image IMG.jpg --labels L.txt --colors C.txt \\
+      --scribbles IMG_scribbles.png --outdir labelled/
+"""
+
+IMAGE_TYPES = [("images", "*.jpg *.JPG *.jpeg *.JPEG *.png *.PNG *.tif *.TIF *.tiff *.TIFF"), ("all files", "*")]
+
+
+def build_label_parser(prog: str, description: str, scale_default: float, geotiff: bool = False):
+    """The options shared by label_1image_crf.py and label_1geotiff_crf.py."""
+    from ..crf import ENGINES
+
+    parser = build_base_parser(prog, description)
+    parser.add_argument("-w", "--window", type=positive_int, default=500,
+                        help="window side in pixels of the image scaled by -s (default 500)")
+    parser.add_argument("-s", "--scale", type=unit_fraction, default=scale_default,
+                        help=f"scale of the classifier and CRF, 0 < s <= 1 (default {scale_default})")
+    parser.add_argument("--image", help="the image (a file dialog opens if omitted and a display exists)")
+    parser.add_argument("--labels", help="labels file, one class name per line")
+    parser.add_argument("--colors", help="colour file, one colour per class")
+    parser.add_argument("--scribbles", help="scripted mode: strokes PNG (0 = none, k = class k-1); no windows open")
+    parser.add_argument("--resume", action="store_true", help="continue from <name>_scribbles.png")
+    parser.add_argument("--outdir", help="folder for the outputs (default: the image's folder)")
+    parser.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                        help="classifier: pixel classifier + CRF (default); strokes: the legacy recipe")
+    if geotiff:
+        parser.add_argument("--bands", type=band_list, default=None,
+                            help="1-based bands to show and use, e.g. 3,2,1 (default: the first three)")
+    add_seed(parser)
+    add_overwrite(parser, "an existing <name>_mres.mat and its outputs, or <name>_scribbles.png")
+    return parser
+
+
+def label_body(args, geotiff: bool = False) -> None:
+    """Run the labelling workflow for parsed ``args``."""
+    from ..workflows.label import LabelParams, label_image_file
+
+    image = ask_path(args.image, "--image", title="Select the image to label",
+                     filetypes=IMAGE_TYPES if not geotiff else [("GeoTIFF", "*.tif *.TIF *.tiff *.TIFF")])
+    labels = ask_path(args.labels, "--labels", title="Select the labels file", filetypes=[("text", "*.txt")])
+    colors = ask_path(args.colors, "--colors", title="Select the label colours file", filetypes=[("text", "*.txt")])
+    params = LabelParams(window=args.window, scale=args.scale, engine=args.engine,
+                         bands=getattr(args, "bands", None), resume=args.resume, overwrite=args.overwrite,
+                         seed=args.seed)
+    if args.scribbles and args.resume:
+        from ..errors import InputError
+
+        raise InputError("--resume continues an interactive session; leave it out with --scribbles")
+    result = label_image_file(image, labels, colors, params, scribbles_path=args.scribbles, outdir=args.outdir,
+                              geotiff=geotiff)
+    for name, share in result.proportions.items():
+        print(f"{name}: {share:.4f}")
+    print(f"compute time {result.compute_seconds:.1f} s; outputs: {result.outputs['mat'].parent}")
+    for path in result.outputs.values():
+        print(f"  {path.name}")
+
+
+def build_parser():
+    return build_label_parser("label_1image_crf.py", DESCRIPTION, scale_default=0.2)
+
+
+def main(argv=None) -> int:
+    return run(build_parser(), label_body, argv)
