@@ -24,7 +24,11 @@ MODELS=${DL_TOOLS_MODELS:-$S/models}
 python $S/train_dcnn_tfhub/retrain.py --image_dir demo_data/train/tile_96 --tfhub_module mobilenet_v2_100_96 --how_many_training_steps 1000 --learning_rate 0.01 --output_labels labels.txt --output_graph obx_mobilenetv2_96_1000_001.pb --bottleneck_dir bottlenecks --summaries_dir summaries
 echo "== 5) tile classification accuracy on the test tiles"
 python $S/eval_imrecog/test_class_tiles.py -n 100 --image_dir demo_data/test/tile_96 --labels labels.txt --model obx_mobilenetv2_96_1000_001.pb
-# @@STEP6-7@@ (hybrid segmentation and pixel evaluation: issue 5)
+echo "== 6) hybrid segmentation (tile classifier + CRF) of every test image"
+# DECIM 1 and SCALE 0.5 suit the 920 x 614 px demo images (the tutorial's 8 and 0.25 suit 36-megapixel photographs)
+python $S/semseg_crf/semseg_cnn_crf.py - obx_mobilenetv2_96_1000_001.pb labels.txt demo_data/data/labeldefs.txt 96 0.5 0.5 1 0.5 --input-dir demo_data/test --outdir demo_data/test_hybrid
+echo "== 7) pixel accuracy of the hybrid results against the manual labels"
+python $S/eval_semseg/test_pixels.py --input demo_data/test_hybrid --truth-dir demo_data/test
 # @@STEP8@@ (Method 2, fully convolutional network: issue 6)
 
 echo
@@ -36,6 +40,14 @@ import json
 s = json.load(open("demo_data/test/tile_96/tile_eval.json"))["scores"]
 print(f"tile scores ({s['n_samples']} test tiles): accuracy {s['accuracy']:.3f}  macro F1 {s['macro_f1']:.3f}  "
       f"kappa {s['kappa']:.3f}")
+PY
+python - <<'PY'
+import json
+report = json.load(open("demo_data/test_hybrid/pixel_eval.json"))
+for kind, entry in report["overall"].items():
+    s = entry["scores"]
+    print(f"pixel scores ({kind}, {entry['n_pairs']} test images): accuracy {s['accuracy']:.3f}  "
+          f"macro F1 {s['macro_f1']:.3f}  mean IoU {s['mean_iou']:.3f}  kappa {s['kappa']:.3f}")
 PY
 # @@SUMMARY@@
 echo "all outputs are in demo_run/"

@@ -98,7 +98,42 @@ def test_step5_evaluate_tiles(ws):
     assert 0.0 <= report["scores"]["accuracy"] <= 1.0 and (tile_dir / "test_cm.png").is_file()
 
 
-# @@E2E-STEP6-7@@ (issue 5: hybrid segmentation, pixel evaluation)
+def test_step6_hybrid_segmentation(ws):
+    from dl_tools.io.mat import read_label_mat
+    from dl_tools.io.text import read_labels
+    from dl_tools.models.frozen import FrozenClassifier
+
+    tile = FrozenClassifier(ws / "model.pb").input_size[0]
+    test = ws / "demo_data" / "test"
+    images = sorted(test.glob("*.jpg"))
+    # PROB_THRES 0: the end-to-end model is tiny and may be unsure; DECIM 1 and SCALE 0.5 suit 920 px images
+    proc = run_script("semseg_crf/semseg_cnn_crf.py", "-", "model.pb", "labels.txt", "demo_data/data/labeldefs.txt",
+                      tile, "0", "0.5", "1", "0.5", "--input-dir", "demo_data/test", "--outdir", "demo_data/test_hybrid",
+                      cwd=ws)
+    assert proc.stdout.count(" tiles used -> ") == len(images)
+    labels = read_labels(ws / "labels.txt")
+    for image in images:
+        stem = f"{image.stem}_ares_{tile}"
+        for name in (f"{stem}.mat", f"{stem}.png", f"{stem}_color.png"):
+            assert (ws / "demo_data" / "test_hybrid" / name).is_file(), name
+        result = read_label_mat(ws / "demo_data" / "test_hybrid" / f"{stem}.mat")
+        assert result.labels == labels
+        assert result.shape == read_label_mat(test / f"{image.stem}_mres.mat").shape
+
+
+def test_step7_pixel_evaluation(ws):
+    import json
+
+    proc = run_script("eval_semseg/test_pixels.py", "--input", "demo_data/test_hybrid", "--truth-dir", "demo_data/test",
+                      cwd=ws)
+    assert "== overall" in proc.stdout
+    out = ws / "demo_data" / "test_hybrid"
+    report = json.loads((out / "pixel_eval.json").read_text())
+    assert len(report["pairs"]) == len(list((ws / "demo_data" / "test").glob("*.jpg"))) and not report["unpaired"]
+    (overall,) = report["overall"].values()
+    assert 0.0 <= overall["scores"]["accuracy"] <= 1.0
+    assert (out / "pixel_eval_cm.png").is_file() and (out / "pixel_eval.csv").is_file()
+
 
 FCN_RUN = "data_test10"
 FCN_VAL = "demo_data/data/samples/RGB/val/data"
