@@ -13,7 +13,12 @@ echo "== 1) split the images into train and test"
 python $S/create_library/images_split_train_test.py -p 0.5 --input demo_data/jpg --seed 0
 python $S/create_library/cp_mat.py --gt demo_data/gt --train demo_data/train --test demo_data/test
 
-# @@STEP2@@ (labelling from strokes: issue 3)
+echo "== 2) ground truth from brush strokes (scripted: the strokes stored in demo_data/gt)"
+IMG=$(ls demo_data/train/*.jpg | head -1)
+NAME=$(basename "${IMG%.*}")
+python $S/create_groundtruth/label_1image_crf.py -w 500 -s 0.5 --image "$IMG" \
+    --labels demo_data/labels/obx_labels.txt --colors demo_data/labels/obx_label_colors.txt \
+    --scribbles "demo_data/gt/${NAME}_mres.mat" --outdir demo_data/labelled
 echo "== 3) cut the labelled images into 96 px tiles, one folder per class"
 python $S/create_library/retile.py -t 96 -a 0.9 -b 0.5 --input demo_data/train
 python $S/create_library/retile.py -t 96 -a 0.9 -b 0.5 --input demo_data/test
@@ -49,5 +54,6 @@ for kind, entry in report["overall"].items():
     print(f"pixel scores ({kind}, {entry['n_pairs']} test images): accuracy {s['accuracy']:.3f}  "
           f"macro F1 {s['macro_f1']:.3f}  mean IoU {s['mean_iou']:.3f}  kappa {s['kappa']:.3f}")
 PY
+echo "labelled from strokes: $(ls demo_data/labelled/*_mres.mat | wc -l) image in demo_data/labelled/ (figure: *_mres.png)"
 # @@SUMMARY@@
 echo "all outputs are in demo_run/"

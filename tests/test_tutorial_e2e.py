@@ -60,7 +60,25 @@ def test_step1_split_and_copy_labels(ws):
         assert mats == sorted(p.stem for p in folder.glob("*.jpg"))
 
 
-# @@E2E-STEP2@@ (issue 3: scripted labelling of one image)
+def test_step2_label_from_strokes(ws):
+    from dl_tools.io.images import read_image, write_image
+    from dl_tools.io.mat import read_label_mat
+
+    image = sorted((ws / "demo_data" / "train").glob("*.jpg"))[0]
+    truth = read_label_mat(ws / "demo_data" / "gt" / f"{image.stem}_mres.mat")
+    write_image(ws / "strokes.png", truth.sparse.astype(np.uint8))  # the strokes a person drew, as a PNG
+    run_script("create_groundtruth/label_1image_crf.py", "-w", "500", "-s", "0.5", "--image", image,
+               "--labels", "demo_data/labels/obx_labels.txt", "--colors", "demo_data/labels/obx_label_colors.txt",
+               "--scribbles", "strokes.png", "--outdir", "demo_data/labelled", cwd=ws)
+    out = ws / "demo_data" / "labelled"
+    result = read_label_mat(out / f"{image.stem}_mres.mat")
+    assert result.label_image.shape == read_image(image).shape[:2]
+    assert result.labels == (ws / "demo_data" / "labels" / "obx_labels.txt").read_text().split()
+    assert (result.label_image == truth.label_image).mean() > 0.8
+    for suffix in ("_mres.png", "_report.txt", "_mres_label.png", "_mres_color.png"):
+        assert (out / f"{image.stem}{suffix}").is_file()
+    assert not (ws / "demo_data" / "train" / f"{image.stem}_scribbles.png").exists()
+
 
 def test_step3_retile(ws):
     for split in ("train", "test"):

@@ -7,13 +7,9 @@ strokes shown in their class colours). The help text is printed at start.
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
 from .annotation import AnnotationSession
-
-log = logging.getLogger(__name__)
 
 OVERVIEW = "whole image"
 CLASS_WINDOW = "annotate"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from .common import add_overwrite, add_seed, ask_path, band_list, build_base_parser, positive_int, run, unit_fraction
 
 DESCRIPTION = """\
-Label one image from brush strokes: draw a few strokes of each class, window by window, and a pixel classifier
-plus a dense CRF turn them into a label for every pixel.
+Label one image from brush strokes: draw a few strokes of each class, window by window, and a dense CRF
+(conditional random field: colour and position) turns them into a label for every pixel.
 
 Interactive (OpenCV windows; keys are printed at start):
   Esc next class (after the last class: next window)   1-9,q,w,e,r,t,y jump to a class
@@ -16,7 +16,8 @@ The strokes are saved to <name>_scribbles.png after every window and before any 
 --resume continues from that file (after the last window holding strokes).
 
 Scripted (no window): --scribbles FILE.png, a one-band uint8 PNG of the image's size, 0 = no stroke,
-k = class k-1 (the legacy 'sparse' convention).
+k = class k-1 (the legacy 'sparse' convention), or an existing <name>_mres.mat, whose strokes ('sparse') are
+used again (classes matched by name).
 
 -w counts pixels of the image scaled by -s, as in the legacy tool: -w 500 -s 0.2 gives windows of 2500 x 2500
 pixels of the original image; a window larger than the image gives one window, the whole image. The windows are
@@ -54,11 +55,13 @@ def build_label_parser(prog: str, description: str, scale_default: float, geotif
     parser.add_argument("--image", help="the image (a file dialog opens if omitted and a display exists)")
     parser.add_argument("--labels", help="labels file, one class name per line")
     parser.add_argument("--colors", help="colour file, one colour per class")
-    parser.add_argument("--scribbles", help="scripted mode: strokes PNG (0 = none, k = class k-1); no windows open")
+    parser.add_argument("--scribbles", help="scripted mode: strokes PNG (0 = none, k = class k-1) or a _mres.mat "
+                             "holding strokes; no windows open")
     parser.add_argument("--resume", action="store_true", help="continue from <name>_scribbles.png")
     parser.add_argument("--outdir", help="folder for the outputs (default: the image's folder)")
     parser.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
-                        help="classifier: pixel classifier + CRF (default); strokes: the legacy recipe")
+                        help="strokes: CRF on the strokes, the legacy recipe with measured settings (default); "
+                             "classifier: a pixel classifier trained on the strokes, then a CRF")
     if geotiff:
         parser.add_argument("--bands", type=band_list, default=None,
                             help="1-based bands to show and use, e.g. 3,2,1 (default: the first three)")

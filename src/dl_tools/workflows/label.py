@@ -32,7 +32,7 @@ class LabelParams:
     """window : -w, side of the annotation windows in pixels of the image scaled by ``scale`` (as the legacy tool:
                 ``-w 500 -s 0.2`` gives windows of 2500 full-size pixels). Larger than the image: one window.
     scale  : -s, in (0, 1]: features, classifier and CRF run on the image resized by this factor.
-    engine : "classifier" or "strokes" (see dl_tools.crf).
+    engine : "strokes" (default) or "classifier" (see dl_tools.crf).
     bands  : 1-based bands shown and used (GeoTIFFs), None = the first three.
     resume : continue from an existing ``<name>_scribbles.png``.  overwrite : replace existing outputs.
     seed   : random seed of the classifier."""
@@ -104,6 +104,21 @@ def read_scribbles(path: Path) -> np.ndarray:
     return array
 
 
+def strokes_from_mat(path: Path, labels: list[str]) -> np.ndarray:
+    """The ``sparse`` strokes of a label .mat file, renumbered to the order of ``labels`` (classes matched by name)."""
+    from ..io.mat import read_label_mat
+
+    label_file = read_label_mat(path)
+    if label_file.sparse is None or not label_file.sparse.any():
+        raise InputError(f"--scribbles {path}: the file holds no strokes ('sparse'); give a scribbles PNG")
+    if set(label_file.labels) != set(labels):
+        raise InputError(f"--scribbles {path}: its classes ({', '.join(label_file.labels)}) differ from those of "
+                         f"the labels file ({', '.join(labels)}); give the matching labels file")
+    lookup = np.zeros(len(label_file.labels) + 1, np.uint8)
+    lookup[1:] = [labels.index(name) + 1 for name in label_file.labels]
+    return lookup[label_file.sparse]
+
+
 def _write_scribbles(path: Path, sparse: np.ndarray) -> None:
     from ..io.images import write_image
 
@@ -153,7 +168,8 @@ def _figure(image, sparse, label_image, labels, colors, title):
                          labels=labels, colors=colors, title=title)
 
 
-def _report(image_path, shape, labels, proportions, params, annotation_seconds, compute_seconds, n_strokes) -> str:
+def _report(image_path, shape, labels, proportions, params, crf, engine, annotation_seconds, compute_seconds,
+            n_strokes) -> str:
     lines = [f"Image: {image_path}", f"Image size: {shape[1]} x {shape[0]} px ({shape[0] * shape[1]} pixels)",
              "Class proportions (fraction of the pixels):"]
     width = max(len(name) for name in labels)
@@ -162,9 +178,9 @@ def _report(image_path, shape, labels, proportions, params, annotation_seconds, 
               f"Annotation time (s): {annotation_seconds:.1f}",
               f"Compute time (s): {compute_seconds:.1f}",
               f"Parameters: -w {params.window} (windows of {params.window_pixels} full-size px) -s {params.scale} "
-              f"--engine {params.engine} --seed {params.seed}"
+              f"--engine {engine} --seed {params.seed}"
               + (f" --bands {','.join(map(str, params.bands))}" if params.bands else ""),
-              f"CRF: {params.crf}",
+              f"CRF: {crf}",
               f"Machine: {platform.node()} ({platform.machine()}, {platform.system()})"]
     return "\n".join(lines) + "\n"
 
@@ -174,7 +190,7 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
                      geotiff: bool = False, annotate: Callable | None = None) -> LabelResult:
     """Label one image from strokes and write every output (see the module doc).
 
-    scribbles_path : scripted mode, strokes from this PNG; None = interactive (``annotate(image, colors, session)``,
+    scribbles_path : scripted mode, strokes from this PNG (or the ``sparse`` of a label .mat file); None = interactive (``annotate(image, colors, session)``,
                      by default the OpenCV windows).
     geotiff        : also write ``<name>_mres.tif`` on the source's grid (CRS, transform, nodata kept).
     """
@@ -203,12 +219,16 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     check_can_write(paths["mat"], params.overwrite)  # before any annotation: never waste a person's time
     image = read_image(image_path, bands=params.bands)
     warnings = []
+    engine = params.engine
     if not np.ptp(image.reshape(-1, 3), axis=0).any():
-        warnings.append("the image is one flat colour: the labels follow the strokes' positions only")
+        engine = "classifier"  # its position features give each pixel the class of the strokes near it
+        warnings.append("the image is one flat colour: each pixel takes the class of the strokes nearest to it")
     started = time.perf_counter()
     n_windows = 0
     if scribbles_path is not None:
-        sparse = read_scribbles(Path(scribbles_path))
+        scribbles_path = Path(scribbles_path)
+        sparse = (strokes_from_mat(scribbles_path, labels) if scribbles_path.suffix.lower() == ".mat"
+                  else read_scribbles(scribbles_path))
         annotation_seconds = 0.0
     else:
         sparse, n_windows = _interactive_strokes(image, labels, colors, params, paths["scribbles"], annotate)
@@ -222,7 +242,8 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
         log.warning("warning: %s", message)
     log.info("computing the labels (%s engine, -s %g) ...", params.engine, params.scale)
     started = time.perf_counter()
-    label_image, probs = label_from_strokes(image, sparse, len(labels), params.crf, params.engine,
+    crf_params = default_crf_params(engine, params.scale)
+    label_image, probs = label_from_strokes(image, sparse, len(labels), crf_params, engine,
                                             ClassifierParams(seed=params.seed))
     compute_seconds = time.perf_counter() - started
     log.info("labels computed in %.1f s", compute_seconds)
@@ -233,8 +254,9 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     write_image(paths["label"], label_image.astype(np.uint8))
     write_image(paths["color"], colorize(label_image, colors))
     save_figure(_figure(image, sparse, label_image, labels, colors, image_path.name), paths["figure"])
-    write_text_atomic(paths["report"], _report(image_path, image.shape[:2], labels, proportions, params,
-                                               annotation_seconds, compute_seconds, int((sparse > 0).sum())))
+    report = _report(image_path, image.shape[:2], labels, proportions, params, crf_params, engine,
+                     annotation_seconds, compute_seconds, int((sparse > 0).sum()))
+    write_text_atomic(paths["report"], report)
     if geotiff:
         from ..io.geotiff import GeoInfo
 

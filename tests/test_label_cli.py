@@ -1,0 +1,228 @@
+"""Step 2 through the real scripts: scripted labelling, GeoTIFFs, the interactive workflow without a display,
+bad input, --help without heavy imports, and one smoke test of the OpenCV windows under Xvfb."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO, run_script
+from dl_tools.cli import label_1geotiff_crf, label_1image_crf
+from dl_tools.io.images import read_raw, write_image
+from dl_tools.io.mat import read_label_mat
+from test_crf import few_strokes
+
+NAME = "2018-10-06_14.34.03-quad"  # dots in the name: <name> is the file name without its extension
+LABELS = ["red", "green", "blue", "yellow"]
+
+
+@pytest.fixture
+def inputs(tmp_path, quadrants):
+    image, truth = quadrants
+    write_image(tmp_path / f"{NAME}.png", image)
+    (tmp_path / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    (tmp_path / "colors.txt").write_text("r\ng\nb\ny\n")
+    write_image(tmp_path / "strokes.png", few_strokes(truth))
+    return tmp_path, truth
+
+
+def args(folder, *extra, image=None):
+    return ["-s", "1", "--image", str(image or folder / f"{NAME}.png"), "--labels", str(folder / "labels.txt"),
+            "--colors", str(folder / "colors.txt"), "-q", *map(str, extra)]
+
+
+def test_scripted_mode_through_the_script(inputs):
+    folder, truth = inputs
+    run_script("create_groundtruth/label_1image_crf.py", *args(folder, "--scribbles", folder / "strokes.png",
+                                                               "--outdir", folder / "out"))
+    out = folder / "out"
+    label_file = read_label_mat(out / f"{NAME}_mres.mat")
+    assert label_file.labels == LABELS
+    assert label_file.label_image.shape == truth.shape
+    assert (label_file.label_image == truth).mean() > 0.97
+    np.testing.assert_array_equal(label_file.sparse, few_strokes(truth))
+    assert label_file.probs.shape == (80, 120, 4)
+    np.testing.assert_array_equal(read_raw(out / f"{NAME}_mres_label.png"), label_file.label_image)
+    assert read_raw(out / f"{NAME}_mres_color.png").shape == (80, 120, 3)
+    assert (out / f"{NAME}_mres.png").stat().st_size > 1000
+    report = (out / f"{NAME}_report.txt").read_text()
+    for text in ("120 x 80 px", "Annotation time (s): 0.0", "Compute time (s)", "yellow", "-s 1.0"):
+        assert text in report
+    # a person's labels are never replaced without --overwrite
+    assert label_1image_crf.main(args(folder, "--scribbles", folder / "strokes.png", "--outdir", out)) == 2
+    assert label_1image_crf.main(args(folder, "--scribbles", folder / "strokes.png", "--outdir", out,
+                                      "--overwrite", "--engine", "classifier")) == 0
+
+
+def test_geotiff_keeps_crs_transform_and_nodata_with_16bit_bands(tmp_path, quadrants):
+    rasterio = pytest.importorskip("rasterio")
+    from affine import Affine
+
+    image, truth = quadrants
+    bands = np.concatenate([image[:, :, ::-1], image[:, :, :1]], axis=2).astype(np.uint16) * 200 + 1000
+    bands[:5, :] = 0  # no data along the top
+    transform = Affine(0.5, 0, 410000.0, 0, -0.5, 3950000.0)
+    path = tmp_path / "scene.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=120, height=80, count=4, dtype="uint16", crs="EPSG:32618",
+                       transform=transform, nodata=0) as dst:
+        dst.write(np.moveaxis(bands, 2, 0))
+    (tmp_path / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    (tmp_path / "colors.txt").write_text("r\ng\nb\ny\n")
+    write_image(tmp_path / "strokes.png", few_strokes(truth))
+    run_script("create_groundtruth/label_1geotiff_crf.py",
+               *args(tmp_path, "--bands", "3,2,1", "--scribbles", tmp_path / "strokes.png", image=path))
+    with rasterio.open(tmp_path / "scene_mres.tif") as src:
+        assert src.crs == rasterio.crs.CRS.from_epsg(32618)
+        assert src.transform == transform
+        assert src.nodata == 255 and src.count == 1
+        labels = src.read(1)
+    assert (labels[:5] == 255).all()
+    assert (labels[5:] == truth[5:]).mean() > 0.95  # bands 3,2,1 of a BGR+ stack give back the RGB quadrants
+
+
+def test_interactive_session_saves_strokes_before_the_crf_and_resumes(inputs, monkeypatch):
+    from dl_tools.workflows import label as workflow
+
+    folder, truth = inputs
+    strokes = few_strokes(truth)
+
+    def annotate(image, colors, session):  # a person drawing two classes, then pressing f
+        assert len(session.windows) == 1  # -w 1000 is larger than the image: one window
+        session.base[:] = 0
+        session.sparse[:] = np.where(strokes <= 2, strokes, 0)
+        session.handle_key("f")
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(workflow, "label_from_strokes", interrupted)
+    params = workflow.LabelParams(window=1000, scale=1.0)
+    with pytest.raises(KeyboardInterrupt):
+        workflow.label_image_file(folder / f"{NAME}.png", folder / "labels.txt", folder / "colors.txt", params,
+                                  annotate=annotate)
+    saved = read_raw(folder / f"{NAME}_scribbles.png")  # Ctrl-C during the CRF: the strokes are on disk
+    np.testing.assert_array_equal(saved, np.where(strokes <= 2, strokes, 0))
+    assert not (folder / f"{NAME}_mres.mat").exists()
+    monkeypatch.undo()
+    with pytest.raises(workflow.InputError, match="--resume"):  # never start over on top of saved strokes
+        workflow.label_image_file(folder / f"{NAME}.png", folder / "labels.txt", folder / "colors.txt", params,
+                                  annotate=annotate)
+
+    def annotate_rest(image, colors, session):  # resumed: the old strokes are there, add the other two classes
+        assert (session.sparse == saved).all()
+        session.sparse[strokes > 2] = strokes[strokes > 2]
+        session.handle_key("s")
+
+    resumed = workflow.LabelParams(window=1000, scale=1.0, resume=True)
+    result = workflow.label_image_file(folder / f"{NAME}.png", folder / "labels.txt", folder / "colors.txt",
+                                       resumed, annotate=annotate_rest)
+    assert result.n_windows == 1 and not result.warnings
+    assert (read_label_mat(result.outputs["mat"]).label_image == truth).mean() > 0.97
+    np.testing.assert_array_equal(read_raw(folder / f"{NAME}_scribbles.png"), strokes)
+
+
+def _bad_strokes(folder, truth, kind):
+    path = folder / f"bad_{kind}.png"
+    if kind == "size":
+        write_image(path, np.ones((10, 10), np.uint8))
+    elif kind == "value":
+        write_image(path, np.full(truth.shape, 7, np.uint8))
+    elif kind == "none":
+        write_image(path, np.zeros(truth.shape, np.uint8))
+    else:
+        write_image(path, np.dstack([few_strokes(truth), np.zeros_like(truth, np.uint8), few_strokes(truth)]))
+    return path
+
+
+@pytest.mark.parametrize("kind, message", [("size", "differ in size"), ("value", "value 7"),
+                                           ("none", "no strokes"), ("colour", "colour image")])
+def test_bad_strokes_are_clear_errors(inputs, capsys, kind, message):
+    folder, truth = inputs
+    assert label_1image_crf.main(args(folder, "--scribbles", _bad_strokes(folder, truth, kind))) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err
+    assert not (folder / f"{NAME}_mres.mat").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["-s", "0"], "must be in (0, 1]"), (["-s", "1.5"], "must be in (0, 1]"), (["-w", "0"], "positive integer"),
+])
+def test_bad_flags(inputs, capsys, extra, message):
+    folder, _ = inputs
+    with pytest.raises(SystemExit) as exit_info:
+        label_1image_crf.main(args(folder, "--scribbles", folder / "strokes.png") + extra)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_labels_and_colours_of_different_lengths(inputs, capsys):
+    folder, _ = inputs
+    (folder / "colors.txt").write_text("r\ng\n")
+    assert label_1image_crf.main(args(folder, "--scribbles", folder / "strokes.png")) == 2
+    assert "4 classes but colour file" in capsys.readouterr().err
+
+
+def test_flat_image_labels_by_position(inputs, capsys):
+    folder, truth = inputs
+    write_image(folder / "flat.png", np.full((80, 120, 3), 90, np.uint8))
+    assert label_1image_crf.main(args(folder, "--scribbles", folder / "strokes.png", image=folder / "flat.png")) == 0
+    assert (read_label_mat(folder / "flat_mres.mat").label_image == truth).mean() > 0.8
+
+
+def test_geotiff_script_refuses_a_jpeg(inputs, capsys):
+    folder, _ = inputs
+    assert label_1geotiff_crf.main(args(folder, "--scribbles", folder / "strokes.png")) == 2
+    assert "not a TIFF" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script", ["label_1image_crf.py", "label_1geotiff_crf.py"])
+def test_help_imports_neither_tensorflow_nor_pydensecrf(script):
+    code = ("import runpy, sys\n"
+            f"sys.argv = ['{script}', '--help']\n"
+            "try:\n"
+            f"    runpy.run_path(r'{REPO / 'create_groundtruth' / script}', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print('HEAVY', sorted(m for m in ('tensorflow', 'pydensecrf', 'cv2', 'sklearn') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert "-w WINDOW" in out and "HEAVY []" in out
+
+
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")), reason="needs Xvfb and xdotool")
+def test_opencv_windows_under_xvfb(inputs):
+    folder, truth = inputs
+    write_image(folder / f"{NAME}_scribbles.png", few_strokes(truth))
+    display = ":%d" % (90 + os.getpid() % 100)
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    env = dict(os.environ, DISPLAY=display)
+    env.pop("DL_TOOLS_NO_DIALOG", None)
+    try:
+        time.sleep(1)
+        tool = subprocess.Popen([sys.executable, str(REPO / "create_groundtruth/label_1image_crf.py"),
+                                 *args(folder, "--resume", "-w", "50")], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        window = ""
+        for _ in range(120):  # wait for the class window, titled with the first class
+            found = subprocess.run(["xdotool", "search", "--name", "red  \\(class 1/4"], env=env,
+                                   capture_output=True, text=True)
+            if found.stdout.strip():
+                window = found.stdout.split()[0]
+                break
+            time.sleep(0.25)
+        assert window, "the class window did not open"
+        assert subprocess.run(["xdotool", "search", "--name", "whole image"], env=env,
+                              capture_output=True).returncode == 0
+        # resumed after the last window with strokes (-w 50 at -s 1: windows of 50 px, 6 of them): finish now
+        subprocess.run(["xdotool", "key", "--window", window, "f"], env=env, check=True)
+        output, _ = tool.communicate(timeout=120)
+        assert tool.returncode == 0, output
+        assert "Draw on the class window" in output  # help text at start
+    finally:
+        xvfb.terminate()
+        xvfb.wait()
+    assert (folder / f"{NAME}_mres.mat").exists()
