@@ -160,7 +160,7 @@ def _figure(confusion: np.ndarray, union: list[str], title: str, path: Path) -> 
 
 
 def _title(name: str, scores: Scores) -> str:
-    return f"{name}\naccuracy {scores.accuracy:.3f}, macro F1 {scores.macro_f1:.3f}, mean IoU {scores.mean_iou:.3f}"
+    return f"{name}\naccuracy {scores.accuracy:.3f}, macro F1 {scores.macro_f1:.3f}\nmean IoU {scores.mean_iou:.3f}"
 
 
 SUMMARY_FIELDS = ("n_samples", "accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_f1", "mean_iou",
