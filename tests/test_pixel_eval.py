@@ -71,6 +71,7 @@ def test_pairing_is_by_exact_base_name(tmp_path):
     mat(tmp_path / "IMG_10_mres.mat", ESTIMATE)
     mat(tmp_path / "IMG_1_ares_96.mat", TRUTH)
     mat(tmp_path / "IMG_10_ares_96.mat", ESTIMATE)
+    (tmp_path / ".IMG_1_ares_96.abc.tmp.mat").write_bytes(b"")  # left by an interrupted writer: ignored
     result = evaluate_pixels(tmp_path)
     assert [(p.pair.estimate.name, p.pair.truth.name) for p in result.pairs] == [
         ("IMG_10_ares_96.mat", "IMG_10_mres.mat"), ("IMG_1_ares_96.mat", "IMG_1_mres.mat")]
@@ -112,7 +113,8 @@ def test_class_only_in_one_file_and_retrain_spelling(tmp_path):
 def test_shape_mismatch_is_an_error_unless_resize(tmp_path):
     mat(tmp_path / "a_mres.mat", np.kron(TRUTH, np.ones((2, 2), int)))
     mat(tmp_path / "a_ares_96.mat", TRUTH)
-    with pytest.raises(InputError, match=r"a_ares_96.mat is 4 x 3 px but its truth a_mres.mat is 8 x 6 px; give --resize"):
+    with pytest.raises(InputError, match=r"a_ares_96.mat is 4 x 3 px but its truth a_mres.mat is 8 x 6 px; "
+                                         r"give --resize"):
         evaluate_pixels(tmp_path)
     result = evaluate_pixels(tmp_path, PixelEvalParams(resize=True))
     assert result.pairs[0].scores.accuracy == 1.0

@@ -161,7 +161,8 @@ def is_labeldefs_file(path: str | os.PathLike) -> bool:
     return all(line.count(",") == 3 for line in _read_lines(path, "colour file"))
 
 
-def read_class_colors(path: str | os.PathLike, labels: list[str], labels_path: str | os.PathLike = "labels") -> np.ndarray:
+def read_class_colors(path: str | os.PathLike, labels: list[str],
+                      labels_path: str | os.PathLike = "labels") -> np.ndarray:
     """Colours of ``labels``, as (N, 3) uint8 RGB, from a colour file or a labeldefs file (detected by its form).
 
     - colour file (one colour per line): line k is the colour of class k; the counts must agree.

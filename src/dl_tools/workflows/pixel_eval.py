@@ -81,7 +81,9 @@ def find_pairs(input_dir: Path, truth_dir: Path) -> tuple[list[Pair], list[Path]
         raise InputError(f"--input: folder {input_dir} does not exist; give the folder of *_ares*.mat files")
     if not truth_dir.is_dir():
         raise InputError(f"--truth-dir: folder {truth_dir} does not exist; give the folder of *_mres.mat files")
-    estimates = sorted(p for p in input_dir.glob(f"*{ESTIMATE_MARK}*.mat") if p.is_file())
+    # names starting with '.' are temporary files of an interrupted writer, never results
+    estimates = sorted(p for p in input_dir.glob(f"*{ESTIMATE_MARK}*.mat")
+                       if p.is_file() and not p.name.startswith("."))
     if not estimates:
         raise InputError(f"--input: no *{ESTIMATE_MARK}*.mat files in {input_dir}; run "
                          "semseg_crf/semseg_cnn_crf.py (or the FCN inference) first, or give the right folder")
