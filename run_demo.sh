@@ -34,7 +34,13 @@ echo "== 6) hybrid segmentation (tile classifier + CRF) of every test image"
 python $S/semseg_crf/semseg_cnn_crf.py - obx_mobilenetv2_96_1000_001.pb labels.txt demo_data/data/labeldefs.txt 96 0.5 0.5 1 0.5 --input-dir demo_data/test --outdir demo_data/test_hybrid
 echo "== 7) pixel accuracy of the hybrid results against the manual labels"
 python $S/eval_semseg/test_pixels.py --input demo_data/test_hybrid --truth-dir demo_data/test
-# @@STEP8@@ (Method 2, fully convolutional network: issue 6)
+echo "== 8) Method 2: label images, train the fully convolutional network (10 epochs), label the val images"
+python $S/semseg_fullyconv/make_labels.py demo_data/data/labels/gtFine/train/data
+python $S/semseg_fullyconv/make_labels.py demo_data/data/labels/gtFine/val/data
+python $S/semseg_fullyconv/train.py --name data_test10 --data-source data --data-dir demo_data/data --epochs 10
+python $S/semseg_fullyconv/infer.py --name data_test10 --samples-dir demo_data/data/samples/RGB/val/data --output-dir test_output --data-source data
+python $S/semseg_fullyconv/infer_crf.py --name data_test10 --samples-dir demo_data/data/samples/RGB/val/data --output-dir test_output --data-source data
+python $S/eval_semseg/test_pixels.py --input test_output --truth-dir demo_data/data/labels/gtFine/val/data
 
 echo
 echo "== summary"
@@ -55,5 +61,13 @@ for kind, entry in report["overall"].items():
           f"macro F1 {s['macro_f1']:.3f}  mean IoU {s['mean_iou']:.3f}  kappa {s['kappa']:.3f}")
 PY
 echo "labelled from strokes: $(ls demo_data/labelled/*_mres.mat | wc -l) image in demo_data/labelled/ (figure: *_mres.png)"
+python - <<'PY'
+import json
+report = json.load(open("test_output/pixel_eval.json"))
+for kind, entry in report["overall"].items():
+    s = entry["scores"]
+    print(f"Method 2 val scores ({kind}, {entry['n_pairs']} val images): mean IoU {s['mean_iou']:.3f}  "
+          f"macro F1 {s['macro_f1']:.3f}  accuracy {s['accuracy']:.3f}")
+PY
 # @@SUMMARY@@
 echo "all outputs are in demo_run/"

@@ -147,6 +147,21 @@ def test_fcn_builds_and_trains_one_step():
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-4)
 
 
+def test_train_backbone_freezes_layers():
+    from dl_tools.models import fcn
+
+    def trainable(option):
+        model = fcn.build_fcn(3, (64, 64), "tiny", train_backbone=option)
+        return {w.path.split("/")[0] for w in model.trainable_weights}
+
+    head = {"score32", "score16", "score8", "up32", "up16", "up8"}
+    assert trainable("none") == head
+    assert trainable("top") - head == {"tiny_conv4"}
+    assert trainable("all") - head == {f"tiny_conv{k}" for k in range(5)}
+    with pytest.raises(InputError, match="--train-backbone"):
+        fcn.build_fcn(3, (64, 64), "tiny", train_backbone="some")
+
+
 def test_pipeline_keeps_integer_labels():
     from dl_tools.models import fcn
 

@@ -50,6 +50,9 @@ def build_parser():
                         help="network input, rows x columns, multiples of 32 (default 256x512)")
     parser.add_argument("--backbone", choices=["mobilenetv2", "vgg16", "tiny"],
                         help="pretrained feature extractor (default mobilenetv2)")
+    parser.add_argument("--train-backbone", choices=["all", "top", "none"],
+                        help="backbone weights that training changes: all, top (last stage only) or none "
+                             "(frozen; only the FCN head learns) (default all)")
     parser.add_argument("--class-weights", action="store_true", default=None,
                         help="weight rare classes up (median-frequency balancing)")
     parser.add_argument("--early-stopping", type=int, metavar="N",
@@ -62,7 +65,7 @@ def build_parser():
     return parser
 
 
-TUNABLE = ("batch_size", "learning_rate", "image_size", "backbone", "class_weights", "early_stopping", "seed")
+TUNABLE = ("batch_size", "learning_rate", "image_size", "backbone", "train_backbone", "class_weights", "early_stopping", "seed")
 
 
 def _body(args):

@@ -18,7 +18,8 @@ Backbones:
 
 Data (``training_dataset``): (n, H, W, 3) uint8 images and (n, H, W) uint8 class maps already at the network size;
 augmentation = left-right flips, zoom-in by a random crop of 80-100 % of each side resized back (labels with
-nearest neighbour, so they stay class indices), and brightness shifts of up to 10 %.
+nearest neighbour, so they stay class indices), brightness shifts of up to 10 % of the range, and contrast and
+saturation changes of up to 20 %.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 from ..errors import InputError
 
 BACKBONES = ("mobilenetv2", "vgg16", "tiny")
+TRAIN_BACKBONE = ("all", "top", "none")
 
 _TAPS = {
     "mobilenetv2": ("block_6_expand_relu", "block_13_expand_relu", "out_relu"),
@@ -104,23 +106,45 @@ def _vgg16(image_shape, pretrained: bool):
 
 
 def backbone_extractor(backbone: str, image_shape: tuple[int, int], pretrained: bool = True, seed: int = 0,
-                       cache_dir=None):
-    """(Keras model: preprocessed (H, W, 3) -> [stride-8, stride-16, stride-32 features], preprocessing mode)."""
+                       cache_dir=None, train_backbone: str = "all"):
+    """(Keras model: preprocessed (H, W, 3) -> [stride-8, stride-16, stride-32 features], preprocessing mode).
+
+    train_backbone: which backbone weights training may change: "all", "top" (only the layers after the
+    stride-16 tap, i.e. the last stage) or "none" (frozen: only the FCN head learns).
+    """
     import keras
 
+    if train_backbone not in TRAIN_BACKBONE:
+        raise InputError(f"--train-backbone must be one of {', '.join(TRAIN_BACKBONE)}, got {train_backbone!r}")
     if backbone == "tiny":
-        return _tiny_extractor(image_shape, seed), "tf"
+        return _set_trainable(_tiny_extractor(image_shape, seed), "tiny_conv3", train_backbone), "tf"
     if backbone == "mobilenetv2":
         net, mode = _mobilenetv2(image_shape, pretrained, cache_dir), "tf"
     elif backbone == "vgg16":
         net, mode = _vgg16(image_shape, pretrained), "caffe"
     else:
         raise InputError(f"--backbone must be one of {', '.join(BACKBONES)}, got {backbone!r}")
-    for layer in net.layers:
+    taps = [net.get_layer(name).output for name in _TAPS[backbone]]
+    extractor = keras.Model(net.input, taps, name=f"{backbone}_backbone")
+    return _set_trainable(extractor, _TAPS[backbone][1], train_backbone), mode
+
+
+def _set_trainable(extractor, stride16_tap: str, train_backbone: str):
+    """Freeze the layers of ``extractor`` that ``train_backbone`` excludes (see ``backbone_extractor``)."""
+    import keras
+
+    if train_backbone == "none":
+        extractor.trainable = False
+    elif train_backbone == "top":
+        frozen = True
+        for layer in extractor.layers:
+            if frozen:
+                layer.trainable = False
+            frozen = frozen and layer.name != stride16_tap
+    for layer in extractor.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False  # inference-mode statistics: batches here are too small to estimate them
-    taps = [net.get_layer(name).output for name in _TAPS[backbone]]
-    return keras.Model(net.input, taps, name=f"{backbone}_backbone"), mode
+    return extractor
 
 
 def check_image_shape(image_shape: tuple[int, int]) -> None:
@@ -131,12 +155,13 @@ def check_image_shape(image_shape: tuple[int, int]) -> None:
 
 
 def build_fcn(n_classes: int, image_shape: tuple[int, int], backbone: str = "mobilenetv2", pretrained: bool = True,
-              dropout: float = 0.2, seed: int = 0, cache_dir=None):
+              dropout: float = 0.2, seed: int = 0, cache_dir=None, train_backbone: str = "all"):
     """The FCN-8s-style Keras model (see module doc); not compiled.
 
     n_classes   : N >= 2.
     image_shape : (H, W) of the input in pixels, multiples of 32.
     pretrained  : load ImageNet weights into the backbone (False when weights come from a checkpoint afterwards).
+    train_backbone: "all", "top" or "none" (see ``backbone_extractor``).
     """
     import keras
 
@@ -144,7 +169,7 @@ def build_fcn(n_classes: int, image_shape: tuple[int, int], backbone: str = "mob
     if n_classes < 2:
         raise InputError(f"a segmentation needs at least 2 classes, got {n_classes}")
     image_shape = (int(image_shape[0]), int(image_shape[1]))
-    extractor, mode = backbone_extractor(backbone, image_shape, pretrained, seed, cache_dir)
+    extractor, mode = backbone_extractor(backbone, image_shape, pretrained, seed, cache_dir, train_backbone)
     inputs = keras.Input(image_shape + (3,), name="image")
     x = _preprocess_layer(mode)(inputs)
     stride8, stride16, stride32 = extractor(x)
@@ -188,7 +213,7 @@ def _augment(image, label, seed):
     """
     import tensorflow as tf
 
-    seeds = tf.random.experimental.stateless_split(seed, 5)
+    seeds = tf.random.experimental.stateless_split(seed, 7)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     image = tf.cast(image, tf.float32)
     label = label[:, :, None]
@@ -202,6 +227,8 @@ def _augment(image, label, seed):
     image = tf.image.resize(image[top:top + crop_h, left:left + crop_w], (height, width), method="bilinear")
     label = tf.image.resize(label[top:top + crop_h, left:left + crop_w], (height, width), method="nearest")
     image = tf.clip_by_value(image + 25.5 * tf.random.stateless_uniform([], seeds[4], -1.0, 1.0), 0.0, 255.0)
+    image = tf.image.stateless_random_contrast(image, 0.8, 1.2, seeds[5])
+    image = tf.clip_by_value(tf.image.stateless_random_saturation(image, 0.8, 1.2, seeds[6]), 0.0, 255.0)
     return image, label[:, :, 0]
 
 

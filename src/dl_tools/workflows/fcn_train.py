@@ -40,7 +40,7 @@ from ..errors import InputError
 from ..io.atomic import write_text_atomic
 from ..io.images import is_image_file, read_image, read_raw, resize_image, resize_labels
 from ..io.text import read_labeldefs, write_labeldefs
-from ..models.fcn import BACKBONES, check_image_shape
+from ..models.fcn import BACKBONES, TRAIN_BACKBONE, check_image_shape
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class FCNTrainParams:
     image_size    : (H, W) network input in pixels, multiples of 32 [(256, 512)].
     backbone      : "mobilenetv2" (local ImageNet weights), "vgg16" (ImageNet weights downloaded by Keras) or
                     "tiny" (random weights; for tests).
+    train_backbone: backbone weights that training changes: "all", "top" (last stage only) or "none".
     class_weights : weight each pixel's loss by median-frequency balancing of the training classes.
     early_stopping: stop after this many epochs without a better validation mean IoU; 0 = never.
     seed          : random seed of weights, shuffling and augmentation.
@@ -74,6 +75,7 @@ class FCNTrainParams:
     learning_rate: float = 1e-3
     image_size: tuple[int, int] = (256, 512)
     backbone: str = "mobilenetv2"
+    train_backbone: str = "all"
     class_weights: bool = False
     early_stopping: int = 0
     seed: int = 0
@@ -89,12 +91,14 @@ class FCNTrainParams:
         if self.backbone not in BACKBONES:
             raise InputError(f"--backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
         check_image_shape(self.image_size)
+        if self.train_backbone not in TRAIN_BACKBONE:
+            raise InputError(f"--train-backbone must be one of {', '.join(TRAIN_BACKBONE)}, got {self.train_backbone!r}")
         if self.early_stopping < 0:
             raise InputError(f"--early-stopping must be 0 (off) or a number of epochs, got {self.early_stopping}")
 
 
 #: settings that define the network; a resumed run cannot change them
-MODEL_FIELDS = ("backbone", "image_size")
+MODEL_FIELDS = ("backbone", "image_size", "train_backbone")
 
 
 @dataclass
@@ -315,7 +319,7 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
         model.optimizer.learning_rate.assign(params.learning_rate)
     else:
         model = fcn.build_fcn(n_classes, params.image_size, params.backbone, pretrained=params.backbone != "tiny",
-                              seed=params.seed, cache_dir=cache_dir)
+                              seed=params.seed, cache_dir=cache_dir, train_backbone=params.train_backbone)
         fcn.compile_fcn(model, n_classes, params.learning_rate)
     steps = int(np.ceil(len(train.names) / params.batch_size))
     train_data = fcn.training_dataset(train.images, train.label_images, params.batch_size, params.seed,

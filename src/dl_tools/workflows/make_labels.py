@@ -22,7 +22,7 @@ from ..errors import InputError
 from ..io.atomic import check_can_write
 from ..io.images import write_image
 from ..io.mat import read_label_mat
-from ..io.text import read_labeldefs
+from ..io.text import match_class_names, read_labeldefs
 from ..plotting import colorize
 
 log = logging.getLogger(__name__)
@@ -63,13 +63,15 @@ def find_labeldefs(start: str | Path) -> Path | None:
 
 
 def class_index_map(mat_labels: list[str], labeldefs_labels: list[str], mat_path, labeldefs_path) -> np.ndarray:
-    """(M,) int array: index in labeldefs of each .mat class, matched by name; InputError listing both sets."""
-    missing = [name for name in mat_labels if name not in labeldefs_labels]
+    """(M,) int array: index in labeldefs of each .mat class, matched by name (exactly, else ignoring case and
+    punctuation: ``io.text.match_class_names``); InputError listing both sets."""
+    matches = match_class_names(mat_labels, labeldefs_labels)
+    missing = [name for name, k in zip(mat_labels, matches) if k is None]
     if missing:
         raise InputError(f"{mat_path} has classes {missing} that are not in {labeldefs_path}; .mat classes: "
                          f"{mat_labels}; labeldefs classes: {labeldefs_labels}; add the missing classes to "
                          "labeldefs.txt (name, R, G, B)")
-    return np.asarray([labeldefs_labels.index(name) for name in mat_labels], dtype=np.int64)
+    return np.asarray(matches, dtype=np.int64)
 
 
 def median_filter_labels(label_image: np.ndarray, radius: int) -> np.ndarray:
