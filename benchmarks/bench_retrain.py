@@ -35,17 +35,22 @@ def script(name: str, *args, cwd: Path) -> tuple[str, float]:
 
 
 def throughput(tile_dir: Path, n_tiles: int = 256) -> dict:
-    """Tiles per second of the local module: batched (64) and one at a time, on tiles already in memory; and
-    batched including JPEG decoding (the real bottleneck step without cache)."""
+    """Tiles per second of the local module (frozen, as retrain runs it): batched (64) and one at a time, on tiles
+    already in memory; and batched including JPEG decoding (the real bottleneck step without cache)."""
     import tensorflow as tf
 
+    from dl_tools.models.frozen import freeze
     from dl_tools.models.hub import load_module, local_module_name, resolve_module
     from dl_tools.workflows.retrain import bottlenecks, load_images
 
     module = load_module(resolve_module(local_module_name(SIZE)))
     files = sorted(tile_dir.rglob("*.jpg"))[:n_tiles]
     images = load_images(files, module.image_size)
-    call = tf.function(module.fn)
+    frozen = freeze(module.fn, module.image_size, "features")  # as bottlenecks() computes them
+
+    def call(batch):
+        return frozen(batch)[0]
+
     rates = {}
     for name, batch in (("batched (64 per call)", 64), ("one tile per call", 1)):
         call(tf.constant(images[:batch]))  # trace and warm up

@@ -20,11 +20,10 @@ INPUT_NAME = "Placeholder"
 OUTPUT_NAME = "final_result"
 
 
-def export_frozen_graph(probs_fn: Callable, input_size: tuple[int, int], path: str | os.PathLike) -> Path:
-    """Freeze ``probs_fn`` (a TensorFlow callable: (B, h, w, 3) float32 in [0, 1] -> (B, N) softmax) into ``path``.
-
-    Variables (also those of modules loaded with tensorflow_hub) become constants; the file is written atomically.
-    """
+def freeze(fn: Callable, input_size: tuple[int, int], output_name: str = OUTPUT_NAME):
+    """A frozen concrete function of ``fn`` ((B, h, w, 3) float32 -> one tensor) with every variable (also those of
+    modules loaded with tensorflow_hub) turned into a constant, which lets TensorFlow fold batch normalisation into
+    the convolutions (about 10 % faster on a CPU). Its input op is ``Placeholder``, its output op ``output_name``."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
@@ -32,10 +31,15 @@ def export_frozen_graph(probs_fn: Callable, input_size: tuple[int, int], path: s
 
     @tf.function(input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32, name=INPUT_NAME)])
     def serve(Placeholder):  # noqa: N803 - the argument name becomes the input op's name
-        return tf.identity(probs_fn(Placeholder), name=OUTPUT_NAME)
+        return tf.identity(fn(Placeholder), name=output_name)
 
-    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
-    graph_def = frozen.graph.as_graph_def()
+    return convert_variables_to_constants_v2(serve.get_concrete_function())
+
+
+def export_frozen_graph(probs_fn: Callable, input_size: tuple[int, int], path: str | os.PathLike) -> Path:
+    """Freeze ``probs_fn`` (a TensorFlow callable: (B, h, w, 3) float32 in [0, 1] -> (B, N) softmax) into ``path``,
+    written atomically."""
+    graph_def = freeze(probs_fn, input_size).graph.as_graph_def()
     names = {node.name for node in graph_def.node}
     if INPUT_NAME not in names or OUTPUT_NAME not in names:  # a bug, not bad input
         raise RuntimeError(f"frozen graph lacks {INPUT_NAME!r} or {OUTPUT_NAME!r}")

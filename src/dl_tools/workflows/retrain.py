@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,6 +175,7 @@ def bottlenecks(files: list[Path], module, cache_dir: str | os.PathLike | None, 
 
     from ..cli.common import progress
     from ..io.atomic import atomic_path
+    from ..models.frozen import freeze
 
     out = np.empty((len(files), module.dim), np.float32)
     folder = Path(cache_dir) / module.spec.key if cache_dir is not None else None
@@ -193,11 +195,16 @@ def bottlenecks(files: list[Path], module, cache_dir: str | os.PathLike | None, 
         folder.mkdir(parents=True, exist_ok=True)
         log.info("%d of %d bottlenecks cached in %s; computing %d", len(files) - len(todo), len(files), folder,
                  len(todo))
-    call = tf.function(module.fn)
-    with progress(total=len(todo), desc=desc, unit="tile") as bar:
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start:start + batch_size]
-            features = call(tf.constant(load_images([files[i] for i in chunk], module.image_size))).numpy()
+    frozen = freeze(module.fn, module.image_size, "features") if todo else None
+    chunks = [todo[start:start + batch_size] for start in range(0, len(todo), batch_size)]
+    # a thread decodes the next batch while TensorFlow computes this one (OpenCV releases the GIL)
+    with progress(total=len(todo), desc=desc, unit="tile") as bar, ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load_images, [files[i] for i in chunks[0]], module.image_size) if chunks else None
+        for n, chunk in enumerate(chunks):
+            images = pending.result()
+            if n + 1 < len(chunks):
+                pending = pool.submit(load_images, [files[i] for i in chunks[n + 1]], module.image_size)
+            features = frozen(tf.constant(images))[0].numpy()
             for i, vector in zip(chunk, features):
                 out[i] = vector
                 if folder is not None:
