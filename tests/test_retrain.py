@@ -169,3 +169,16 @@ def test_cli_errors(tmp_path, capsys):
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: --tfhub_module")
     assert main(["--image_dir", str(tmp_path / "t"), "--learning_rate", "-1"]) == 2
     assert "--learning_rate" in capsys.readouterr().err
+
+
+def test_balanced_batches_and_distortions():
+    from dl_tools.models.head import balanced_batch, distort
+
+    y = np.array([0] * 90 + [2] * 10 + [5])
+    picked = balanced_batch(y, 3000, np.random.default_rng(0))
+    counts = np.bincount(y[picked])[[0, 2, 5]]
+    assert (abs(counts - 1000) < 100).all() and len(np.unique(picked)) == len(y)
+    images = np.random.default_rng(1).random((4, 16, 16, 3)).astype(np.float32)
+    out = distort(images, np.random.default_rng(2), flip=True, crop=10, scale=10, brightness=20)
+    assert out.shape == images.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+    np.testing.assert_array_equal(distort(images, np.random.default_rng(2)), images)

@@ -36,10 +36,11 @@ class Head:
 def balanced_batch(y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of ``size`` samples drawn with replacement: a class uniformly among those present, then a sample of
     it uniformly. ``y``: (n,) class index of each sample."""
-    classes = np.unique(y)
-    members = {k: np.flatnonzero(y == k) for k in classes}
-    picked = rng.choice(classes, size=size)
-    return np.array([rng.choice(members[k]) for k in picked], dtype=np.int64)
+    order = np.argsort(y, kind="stable")
+    _, starts, counts = np.unique(y[order], return_index=True, return_counts=True)
+    picked = rng.integers(len(starts), size=size)
+    within = np.minimum((rng.random(size) * counts[picked]).astype(np.int64), counts[picked] - 1)
+    return order[starts[picked] + within].astype(np.int64)
 
 
 @dataclass
