@@ -2,4 +2,5 @@
 
 from dl_tools.cli.retile import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # guard: the worker processes re-import this file
+    raise SystemExit(main())

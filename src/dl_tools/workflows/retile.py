@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +127,8 @@ def _map(function, jobs: int, tasks: list[tuple], desc: str):
 
     if jobs <= 1 or len(tasks) <= 1:
         return [function(*task) for task in progress(tasks, desc=desc, unit="image")]
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
+    # spawn (the default on Windows and macOS): clean workers even when the caller has TensorFlow's threads running
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(function, *task) for task in tasks]
         return [future.result() for future in progress(futures, desc=desc, unit="image")]
 
