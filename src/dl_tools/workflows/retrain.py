@@ -248,6 +248,63 @@ def _sample(indices: np.ndarray, y: np.ndarray, size: int, rng) -> np.ndarray:
     return indices[balanced_batch(y[indices], size, rng)]
 
 
+def _batch_sampler(tiles: TileSet, train_idx: np.ndarray, features: np.ndarray, module, params: RetrainParams):
+    """sample_batch(rng) -> (features (B, D), y (B,)) of a class-balanced training batch: cached bottlenecks, or
+    with distortions, tiles distorted and run through the module."""
+    from ..models.head import distort
+
+    if not params.distorted:
+        def sample_batch(rng):
+            picked = _sample(train_idx, tiles.y, params.train_batch_size, rng)
+            return features[picked], tiles.y[picked]
+        return sample_batch
+
+    import tensorflow as tf
+
+    train_images = load_images([tiles.files[i] for i in train_idx], module.image_size)
+    call = tf.function(module.fn)
+    position = {int(i): n for n, i in enumerate(train_idx)}
+
+    def sample_distorted(rng):
+        picked = _sample(train_idx, tiles.y, params.train_batch_size, rng)
+        batch = distort(train_images[[position[int(i)] for i in picked]], rng, params.flip_left_right,
+                        params.random_crop, params.random_scale, params.random_brightness)
+        return call(tf.constant(batch)).numpy(), tiles.y[picked]
+    return sample_distorted
+
+
+def _eval_logger(run_dir: Path | None, params: RetrainParams, n_validation: int):
+    """(on_eval(row), close()): log a row of train/validation scores (about ten lines per run at INFO, the rest at
+    DEBUG) and write them as TensorBoard scalars under run_dir/{train,validation}."""
+    import tensorflow as tf
+
+    writers = {name: tf.summary.create_file_writer(str(run_dir / name)) for name in ("train", "validation")} \
+        if run_dir is not None else {}
+    steps = params.how_many_training_steps
+    report_every = params.eval_step_interval * max(1, steps // (10 * params.eval_step_interval))
+    n_val = n_validation if params.validation_batch_size == -1 else params.validation_batch_size
+
+    def on_eval(row):
+        val = (f", Validation accuracy = {100 * row['validation_accuracy']:.1f}% (N={n_val})"
+               if "validation_accuracy" in row else "")
+        loud = row["step"] % report_every == 0 or row["step"] == steps
+        log.log(logging.INFO if loud else logging.DEBUG, "Step %d: Train accuracy = %.1f%%, Cross entropy = %.4f%s",
+                row["step"], 100 * row["train_accuracy"], row["cross_entropy"], val)
+        scalars = {"train": (row["train_accuracy"], row["cross_entropy"]),
+                   "validation": (row.get("validation_accuracy"), row.get("validation_cross_entropy"))}
+        for name, writer in writers.items():
+            accuracy, loss = scalars[name]
+            if accuracy is not None:
+                with writer.as_default(step=row["step"]):
+                    tf.summary.scalar("accuracy", accuracy)
+                    tf.summary.scalar("cross_entropy", loss)
+
+    def close():
+        for writer in writers.values():
+            writer.close()
+    return on_eval, close
+
+
 def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str | os.PathLike,
             output_labels: str | os.PathLike, bottleneck_dir: str | os.PathLike | None,
             summaries_dir: str | os.PathLike | None, params: RetrainParams) -> RetrainResult:
@@ -255,7 +312,7 @@ def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str |
     from ..cli.common import progress
     from ..io.text import write_labels
     from ..models.frozen import export_frozen_graph
-    from ..models.head import cross_entropy, distort, train_head
+    from ..models.head import cross_entropy, train_head
     from ..models.hub import load_module, resolve_module
 
     spec = resolve_module(tfhub_module)
@@ -278,21 +335,7 @@ def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str |
     features = np.zeros((len(tiles.files), module.dim), np.float32)
     features[cached_idx] = bottlenecks([tiles.files[i] for i in cached_idx], module, bottleneck_dir)
 
-    if params.distorted:
-        train_images = load_images([tiles.files[i] for i in train_idx], module.image_size)
-        call = tf.function(module.fn)
-        position = {int(i): n for n, i in enumerate(train_idx)}
-
-        def sample_batch(rng):
-            picked = _sample(train_idx, tiles.y, params.train_batch_size, rng)
-            batch = distort(train_images[[position[int(i)] for i in picked]], rng, params.flip_left_right,
-                            params.random_crop, params.random_scale, params.random_brightness)
-            return call(tf.constant(batch)).numpy(), tiles.y[picked]
-    else:
-        def sample_batch(rng):
-            picked = _sample(train_idx, tiles.y, params.train_batch_size, rng)
-            return features[picked], tiles.y[picked]
-
+    sample_batch = _batch_sampler(tiles, train_idx, features, module, params)
     val_rng = np.random.default_rng(params.seed + 1)
 
     def evaluate(head):
@@ -300,39 +343,15 @@ def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str |
         probs = head.probs(features[picked])
         return float(np.mean(probs.argmax(1) == tiles.y[picked])), cross_entropy(probs, tiles.y[picked])
 
-    run_dir = writers = None
-    if summaries_dir is not None:
-        run_dir = _new_run_dir(Path(summaries_dir))
-        writers = {name: tf.summary.create_file_writer(str(run_dir / name)) for name in ("train", "validation")}
-
-    report_every = params.eval_step_interval * max(1, params.how_many_training_steps // (10 * params.eval_step_interval))
-
-    def on_eval(row):
-        val = (f", Validation accuracy = {100 * row['validation_accuracy']:.1f}% "
-               f"(N={len(val_idx) if params.validation_batch_size == -1 else params.validation_batch_size})"
-               if "validation_accuracy" in row else "")
-        loud = row["step"] % report_every == 0 or row["step"] == params.how_many_training_steps
-        log.log(logging.INFO if loud else logging.DEBUG, "Step %d: Train accuracy = %.1f%%, Cross entropy = %.4f%s",
-                row["step"], 100 * row["train_accuracy"], row["cross_entropy"], val)
-        if writers is not None:
-            scalars = {"train": (row["train_accuracy"], row["cross_entropy"]),
-                       "validation": (row.get("validation_accuracy"), row.get("validation_cross_entropy"))}
-            for name, (accuracy, loss) in scalars.items():
-                if accuracy is None:
-                    continue
-                with writers[name].as_default(step=row["step"]):
-                    tf.summary.scalar("accuracy", accuracy)
-                    tf.summary.scalar("cross_entropy", loss)
-
+    run_dir = _new_run_dir(Path(summaries_dir)) if summaries_dir is not None else None
+    on_eval, close = _eval_logger(run_dir, params, len(val_idx))
     if not len(val_idx):
         log.warning("no validation tiles (raise --validation_percentage to see validation accuracy)")
     head, history = train_head(sample_batch, module.dim, len(tiles.labels), params.how_many_training_steps,
                                params.learning_rate, seed=params.seed, eval_every=params.eval_step_interval,
                                evaluate=evaluate if len(val_idx) else None, on_eval=on_eval,
                                progress=lambda it: progress(it, desc="training", unit="step"))
-    if writers is not None:
-        for writer in writers.values():
-            writer.close()
+    close()
 
     picked = _sample(test_idx, tiles.y, params.test_batch_size, np.random.default_rng(params.seed + 2)) \
         if len(test_idx) else test_idx
