@@ -43,7 +43,8 @@ def infer_and_report(args, crf=None) -> None:
     params = FCNInferParams(batch_size=args.batch_size, overlap=args.overlap, checkpoint=args.checkpoint,
                             overwrite=args.overwrite, crf=crf)
     result = infer_fcn(args.samples_dir, args.output_dir, args.name, params)
-    print(f"labelled {result.n_images} images ({result.megapixels:.1f} megapixels; network {result.predict_seconds:.1f} s"
+    print(f"labelled {result.n_images} images ({result.megapixels:.1f} megapixels; "
+          f"network {result.predict_seconds:.1f} s"
           + (f", CRF {result.crf_seconds:.1f} s" if crf is not None else "") + f"); outputs in {args.output_dir}")
 
 

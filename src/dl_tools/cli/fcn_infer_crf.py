@@ -18,7 +18,7 @@ example:
 """
 
 # defaults chosen on the demo validation images (benchmarks/bench_fcn.py)
-CRF_DEFAULTS = dict(theta_bilateral=60.0, theta_color=10.0, compat_bilateral=5.0, theta_gaussian=3.0,
+CRF_DEFAULTS = dict(theta_bilateral=120.0, theta_color=10.0, compat_bilateral=10.0, theta_gaussian=3.0,
                     compat_gaussian=3.0, n_iter=10, scale=0.5)
 
 

@@ -12,8 +12,9 @@ upsampling with progressive fusion) on the tutorial's data layout:
   DATA_DIR/samples/RGB/{train,val}/<folder>/<name>_RGB.<jpg|png|tif...>
   DATA_DIR/labels/gtFine/{train,val}/<folder>/<name>_gtFine_labelIds.png   (from make_labels.py)
 Samples without a label image are skipped with a warning. Every image is resized to --image-size (images of
-mixed sizes are fine). Training augments with left-right flips, zoom-ins of up to 25 % and brightness changes,
-and reports the validation loss and mean IoU after each epoch.
+mixed sizes are fine). Training augments with left-right flips, zoom-ins of up to 25 % and brightness,
+contrast and saturation changes, and reports the validation loss and mean IoU after each epoch. By default the
+ImageNet backbone stays frozen and only the FCN head learns (--train-backbone).
 
 The run folder --name gets settings.json, labeldefs.txt, history.json, best.weights.h5 (best validation mean
 IoU, used by infer.py), last.keras (for --resume), training_curves.png and tb/ (tensorboard --logdir NAME/tb).
@@ -45,14 +46,14 @@ def build_parser():
     parser.add_argument("--labeldefs", help="labeldefs.txt (default: the first one in --data-dir or a folder above)")
     parser.add_argument("--epochs", type=positive_int, default=10, help="total epochs of the run (default 10)")
     parser.add_argument("--batch-size", type=positive_int, help="images per training step (default 4)")
-    parser.add_argument("--learning-rate", type=float, help="Adam learning rate (default 0.001)")
+    parser.add_argument("--learning-rate", type=float, help="Adam learning rate (default 0.003)")
     parser.add_argument("--image-size", type=image_size, metavar="HxW",
                         help="network input, rows x columns, multiples of 32 (default 256x512)")
     parser.add_argument("--backbone", choices=["mobilenetv2", "vgg16", "tiny"],
                         help="pretrained feature extractor (default mobilenetv2)")
     parser.add_argument("--train-backbone", choices=["all", "top", "none"],
-                        help="backbone weights that training changes: all, top (last stage only) or none "
-                             "(frozen; only the FCN head learns) (default all)")
+                        help="backbone weights that training changes: none (frozen ImageNet features; only the "
+                             "FCN head learns; default), top (last stage too) or all")
     parser.add_argument("--class-weights", action="store_true", default=None,
                         help="weight rare classes up (median-frequency balancing)")
     parser.add_argument("--early-stopping", type=int, metavar="N",
@@ -65,7 +66,8 @@ def build_parser():
     return parser
 
 
-TUNABLE = ("batch_size", "learning_rate", "image_size", "backbone", "train_backbone", "class_weights", "early_stopping", "seed")
+TUNABLE = ("batch_size", "learning_rate", "image_size", "backbone", "train_backbone", "class_weights", "early_stopping",
+           "seed")
 
 
 def _body(args):
