@@ -137,10 +137,11 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
     output_dir = Path(output_dir)
     plan = []
     for sample in samples:
-        paths = output_paths(output_dir, sample, params.tag, read_geoinfo(sample) is not None)
+        geo = read_geoinfo(sample)
+        paths = output_paths(output_dir, sample, params.tag, geo is not None)
         for path in paths.values():
             check_can_write(path, params.overwrite)
-        plan.append((sample, paths))
+        plan.append((sample, geo, paths))
     names = [sample_name(s) for s in samples]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -149,7 +150,7 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
     run = load_run(run_dir, params.checkpoint)
     output_dir.mkdir(parents=True, exist_ok=True)
     result = FCNInferResult()
-    for sample, paths in progress(plan, desc="images", unit="image"):
+    for sample, geo, paths in progress(plan, desc="images", unit="image"):
         image = read_image(sample)
         started = time.perf_counter()
         probs = predict_probs(run, image, params.overlap, params.batch_size)
@@ -166,8 +167,8 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
         write_image(paths["overlay"], label_overlay(image, label_image, run.colors))
         write_label_mat(paths["mat"], LabelFile(label_image=label_image, labels=run.labels, probs=probs),
                         overwrite=True)
-        if "tif" in paths:
-            write_label_geotiff(paths["tif"], label_image, read_geoinfo(sample))
+        if geo is not None:
+            write_label_geotiff(paths["tif"], label_image, geo)
         result.outputs += list(paths.values())
         result.n_images += 1
         result.megapixels += image.shape[0] * image.shape[1] / 1e6
