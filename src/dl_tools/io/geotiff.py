@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +35,20 @@ class GeoInfo:
         return self.crs is not None or self.transform != Affine.identity()
 
 
+@contextlib.contextmanager
+def _quiet_rasterio(rasterio):
+    """Silence rasterio's warning about TIFFs without georeferencing: plain TIFF photographs are fine."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        yield
+
+
 def read_raster(path: str | os.PathLike) -> tuple[np.ndarray, GeoInfo]:
     """Read every band of a raster file: ((H, W, B) array in the file's dtype, GeoInfo)."""
     rasterio = require("rasterio", "rasterio", "read TIFF and GeoTIFF files")
     path = Path(path)
     try:
-        with rasterio.open(path) as src:
+        with _quiet_rasterio(rasterio), rasterio.open(path) as src:
             array = src.read()  # (B, H, W)
             info = GeoInfo(crs=src.crs, transform=src.transform, width=src.width, height=src.height)
     except rasterio.errors.RasterioIOError as exc:
@@ -52,7 +62,7 @@ def read_geoinfo(path: str | os.PathLike) -> GeoInfo | None:
     if path.suffix.lower() not in (".tif", ".tiff"):
         return None
     rasterio = require("rasterio", "rasterio", "read TIFF and GeoTIFF files")
-    with rasterio.open(path) as src:
+    with _quiet_rasterio(rasterio), rasterio.open(path) as src:
         info = GeoInfo(crs=src.crs, transform=src.transform, width=src.width, height=src.height)
     return info if info.is_georeferenced else None
 

@@ -53,8 +53,8 @@ def _labels_from_mat(value, path: Path) -> list[str]:
         names = [value]
     elif isinstance(value, np.ndarray) and value.dtype.names:  # 1x1 struct: field names are the classes
         names = list(value.dtype.names)
-    elif isinstance(value, np.ndarray) and value.dtype.kind in "US":
-        names = [str(v) for v in np.atleast_1d(value).ravel()]
+    elif isinstance(value, np.ndarray) and value.dtype.kind in "US":  # char matrix: one padded row per name
+        names = [str(v) for v in value.ravel()]
     elif isinstance(value, np.ndarray) and value.dtype == object:  # cell array of strings
         names = [str(np.asarray(v).ravel()[0]) if np.asarray(v).size else "" for v in value.ravel()]
     else:
@@ -89,7 +89,7 @@ def read_label_mat(path: str | os.PathLike) -> LabelFile:
     if not path.is_file():
         raise InputError(f"label file {path} does not exist; check the path")
     try:
-        data = loadmat(path, squeeze_me=True, chars_as_strings=True)
+        data = loadmat(path, squeeze_me=False, chars_as_strings=True)
     except (MatReadError, ValueError, OSError) as exc:
         raise InputError(f"{path} is not a readable MATLAB .mat file ({exc})") from exc
     if "class" not in data:

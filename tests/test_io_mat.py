@@ -1,0 +1,103 @@
+"""Label .mat files: round trips, compact storage, every legacy variant, and the errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.io import loadmat, savemat
+
+from conftest import LEGACY_MAT
+from dl_tools.errors import InputError
+from dl_tools.io.mat import LabelFile, read_label_mat, write_label_mat
+
+LABELS = ["water", "wet sand", "dune"]
+
+
+def _record(shape=(6, 8)):
+    rng = np.random.default_rng(1)
+    label_image = rng.integers(0, 3, shape).astype(np.uint8)
+    sparse = np.where(rng.random(shape) < 0.2, label_image + 1, 0).astype(np.uint8)
+    probs = rng.random((3, 4, 3)).astype(np.float32)
+    return LabelFile(label_image=label_image, labels=LABELS, sparse=sparse, probs=probs)
+
+
+def test_round_trip(tmp_path):
+    record = _record()
+    path = write_label_mat(tmp_path / "x_mres.mat", record)
+    back = read_label_mat(path)
+    assert back.labels == LABELS  # inner space kept, padding removed
+    assert np.array_equal(back.label_image, record.label_image)
+    assert np.array_equal(back.sparse, record.sparse)
+    assert np.allclose(back.probs, record.probs)
+
+
+def test_written_file_is_compact_and_legacy_readable(tmp_path):
+    path = write_label_mat(tmp_path / "x_mres.mat", _record((300, 400)))
+    raw = loadmat(path)
+    assert raw["class"].dtype == np.uint8 and raw["sparse"].dtype == np.uint8
+    assert raw["preds"].dtype == np.float32
+    # the legacy readers did labels = [l.replace(' ', '') for l in mat['labels']]
+    assert [name.strip() for name in raw["labels"]] == LABELS
+    assert path.stat().st_size < 300 * 400  # compressed: far below one byte per pixel
+
+
+def test_no_overwrite_without_permission(tmp_path):
+    path = write_label_mat(tmp_path / "x_mres.mat", _record())
+    before = path.read_bytes()
+    with pytest.raises(InputError, match="--overwrite"):
+        write_label_mat(path, _record((2, 2)), overwrite=False)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["x_mres.mat"]  # no temporary file left behind
+
+
+def test_legacy_file_from_the_2018_labeller():
+    if not LEGACY_MAT.exists():
+        pytest.skip("shared legacy .mat not present")
+    record = read_label_mat(LEGACY_MAT)
+    assert len(record.labels) == 15 and record.labels[3] == "dune" and record.labels[4] == "duneveg"
+    assert record.shape == (4912, 7360)
+    assert record.label_image.max() <= 14 and record.sparse.max() <= 15
+    assert record.probs.shape == (800, 1200, 16)
+
+
+def test_legacy_struct_labels_and_int64(tmp_path):
+    path = tmp_path / "labeler_mres.mat"
+    struct = {"water": "#0000ff", "sand": "#ffff00"}
+    savemat(path, {"class": np.array([[0, 1], [1, 0]], dtype=np.int64), "labels": struct,
+                   "sparse": np.zeros((2, 2), dtype=np.int32)})
+    record = read_label_mat(path)
+    assert record.labels == ["water", "sand"] and record.label_image.dtype == np.uint8
+
+
+def test_legacy_class_and_labels_only(tmp_path):
+    path = tmp_path / "ccr_mres.mat"
+    savemat(path, {"class": np.array([[0, 2]], dtype=np.int64), "labels": ["beach", "cliff", "sky"]})
+    record = read_label_mat(path)
+    assert record.sparse is None and record.probs is None and record.labels == ["beach", "cliff", "sky"]
+
+
+def test_cell_array_labels(tmp_path):
+    path = tmp_path / "cell_mres.mat"
+    savemat(path, {"class": np.zeros((2, 2)), "labels": np.array(["a", "bb"], dtype=object)})
+    assert read_label_mat(path).labels == ["a", "bb"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"labels": ["a"]}, "no variable 'class'"),
+    ({"class": np.zeros((2, 2))}, "no variable 'labels'"),
+    ({"class": np.full((2, 2), 3), "labels": ["a", "b"]}, "holds value 3"),
+    ({"class": np.zeros((2, 2, 2)), "labels": ["a"]}, "2-D map"),
+    ({"class": np.zeros((2, 2)), "labels": ["a", "a"]}, "repeats"),
+])
+def test_bad_files(tmp_path, content, message):
+    path = tmp_path / "bad.mat"
+    savemat(path, content)
+    with pytest.raises(InputError, match=message):
+        read_label_mat(path)
+
+
+def test_not_a_mat_file(tmp_path):
+    path = tmp_path / "fake_mres.mat"
+    path.write_text("not matlab")
+    with pytest.raises(InputError, match="fake_mres.mat"):
+        read_label_mat(path)

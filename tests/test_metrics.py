@@ -1,0 +1,61 @@
+"""Scores from confusion matrices: hand-computed answers and agreement with scikit-learn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import cohen_kappa_score, jaccard_score, precision_recall_fscore_support
+
+from dl_tools.metrics import confusion_matrix, format_scores, scores_from_confusion
+
+
+def test_confusion_rows_are_truth():
+    truth = np.array([0, 0, 0, 1, 1, 2])
+    estimate = np.array([0, 0, 1, 1, 1, 0])
+    cm = confusion_matrix(truth, estimate, 3)
+    assert cm.tolist() == [[2, 1, 0], [0, 2, 0], [1, 0, 0]]
+
+
+def test_hand_computed_scores():
+    cm = np.array([[2, 1, 0], [0, 2, 0], [1, 0, 0]])
+    s = scores_from_confusion(cm, ["a", "b", "c"])
+    assert s.precision == pytest.approx([2 / 3, 2 / 3, 0.0])
+    assert s.recall == pytest.approx([2 / 3, 1.0, 0.0])
+    assert s.f1 == pytest.approx([2 / 3, 0.8, 0.0])  # a zero score is kept, not dropped
+    assert s.iou == pytest.approx([0.5, 2 / 3, 0.0])
+    assert s.accuracy == pytest.approx(4 / 6)
+    assert s.macro_f1 == pytest.approx((2 / 3 + 0.8) / 3)
+    expected = (3 * 3 + 2 * 3 + 1 * 0) / 36
+    assert s.kappa == pytest.approx((4 / 6 - expected) / (1 - expected))
+
+
+def test_class_absent_from_both_is_not_scored():
+    cm = np.array([[5, 1, 0], [2, 4, 0], [0, 0, 0]])
+    s = scores_from_confusion(cm, ["a", "b", "c"])
+    assert np.isnan(s.f1[2]) and s.to_dict()["f1"][2] is None
+    assert s.macro_f1 == pytest.approx(np.mean(s.f1[:2]))
+    assert "c " not in format_scores(s)
+
+
+def test_agrees_with_scikit_learn():
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 4, 500)
+    estimate = np.where(rng.random(500) < 0.7, truth, rng.integers(0, 4, 500))
+    s = scores_from_confusion(confusion_matrix(truth, estimate, 4), list("abcd"))
+    p, r, f, support = precision_recall_fscore_support(truth, estimate, labels=range(4), zero_division=0)
+    assert s.precision == pytest.approx(p.tolist())
+    assert s.recall == pytest.approx(r.tolist())
+    assert s.f1 == pytest.approx(f.tolist())
+    assert s.support == support.tolist()
+    assert s.iou == pytest.approx(jaccard_score(truth, estimate, average=None).tolist())
+    assert s.kappa == pytest.approx(cohen_kappa_score(truth, estimate))
+    assert s.weighted_f1 == pytest.approx(
+        precision_recall_fscore_support(truth, estimate, average="weighted")[2])
+
+
+def test_valid_mask_and_range_check():
+    truth = np.array([0, 1, 1])
+    estimate = np.array([0, 1, 0])
+    assert confusion_matrix(truth, estimate, 2, valid=np.array([True, True, False])).tolist() == [[1, 0], [0, 1]]
+    with pytest.raises(ValueError):
+        confusion_matrix(np.array([0, 2]), np.array([0, 1]), 2)
