@@ -48,26 +48,20 @@ echo "train images: $(ls demo_data/train | grep -ci -E '\.(jpg|jpeg|png|tif|tiff
 echo "label files copied: $(ls demo_data/train/*_mres.mat demo_data/test/*_mres.mat | wc -l)"
 python - <<'PY'
 import json
-report = json.load(open("demo_data/test_hybrid/pixel_eval.json"))
-for kind, entry in report["overall"].items():
-    s = entry["scores"]
-    print(f"pixel scores ({kind}, {entry['n_pairs']} test images): accuracy {s['accuracy']:.3f}  "
-          f"macro F1 {s['macro_f1']:.3f}  mean IoU {s['mean_iou']:.3f}  kappa {s['kappa']:.3f}")
-PY
-python - <<'PY'
-import json
+
+
+def pixel_scores(path, title, images):
+    for kind, entry in json.load(open(path))["overall"].items():
+        s = entry["scores"]
+        print(f"{title} ({kind}, {entry['n_pairs']} {images}): accuracy {s['accuracy']:.3f}  "
+              f"macro F1 {s['macro_f1']:.3f}  mean IoU {s['mean_iou']:.3f}  kappa {s['kappa']:.3f}")
+
+
 s = json.load(open("demo_data/test/tile_96/tile_eval.json"))["scores"]
 print(f"tile scores ({s['n_samples']} test tiles): accuracy {s['accuracy']:.3f}  macro F1 {s['macro_f1']:.3f}  "
       f"kappa {s['kappa']:.3f}")
-PY
-python - <<'PY'
-import json
-report = json.load(open("test_output/pixel_eval.json"))
-for kind, entry in report["overall"].items():
-    s = entry["scores"]
-    print(f"Method 2 val scores ({kind}, {entry['n_pairs']} val images): mean IoU {s['mean_iou']:.3f}  "
-          f"macro F1 {s['macro_f1']:.3f}  accuracy {s['accuracy']:.3f}")
+pixel_scores("demo_data/test_hybrid/pixel_eval.json", "hybrid pixel scores", "test images")
+pixel_scores("test_output/pixel_eval.json", "Method 2 val scores", "val images")
 PY
 echo "labelled from strokes: $(ls demo_data/labelled/*_mres.mat | wc -l) image in demo_data/labelled/ (figure: *_mres.png)"
-# @@SUMMARY@@
 echo "all outputs are in demo_run/"

@@ -125,37 +125,26 @@ def ask_path(value: str | os.PathLike | None, flag: str, kind: str = "file", tit
     return Path(chosen)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer > 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+def number_type(convert, accept, expected: str):
+    """An argparse type: ``convert(text)`` (int or float) that ``accept(value)`` holds for; otherwise the
+    message "must be <expected>, got <text>"."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {value}")
+        return value
+
+    parse.__name__ = parse.__qualname__ = expected  # argparse names the type in its messages
+    return parse
 
 
-def fraction(text: str) -> float:
-    """argparse type: a number strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {value}")
-    return value
-
-
-def unit_fraction(text: str) -> float:
-    """argparse type: a number in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
-    return value
+positive_int = number_type(int, lambda v: v > 0, "a positive integer")
+fraction = number_type(float, lambda v: 0.0 < v < 1.0, "strictly between 0 and 1")
+unit_fraction = number_type(float, lambda v: 0.0 < v <= 1.0, "in (0, 1]")
 
 
 def band_list(text: str) -> tuple[int, ...]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-
-from .common import add_seed, build_base_parser, positive_int, run
+from .common import add_seed, build_base_parser, number_type, positive_int, run
 
 DESCRIPTION = """\
 Train a new softmax layer on top of a pretrained image module (TF-Hub) to recognise the classes of a
@@ -24,24 +22,8 @@ example:
 """
 
 
-def _percentage(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a percentage, got {text!r}") from None
-    if not 0 <= value < 100:
-        raise argparse.ArgumentTypeError(f"must be a percentage in [0, 100), got {value}")
-    return value
-
-
-def _batch(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be -1 (all) or a positive integer, got {text!r}") from None
-    if value != -1 and value < 1:
-        raise argparse.ArgumentTypeError(f"must be -1 (all) or a positive integer, got {value}")
-    return value
+_percentage = number_type(float, lambda v: 0 <= v < 100, "a percentage in [0, 100)")
+_batch = number_type(int, lambda v: v == -1 or v > 0, "-1 (all) or a positive integer")
 
 
 def build_parser():

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-
-from .common import add_overwrite, build_base_parser, positive_int, run, unit_fraction
+from .common import add_overwrite, build_base_parser, number_type, positive_int, run, unit_fraction
 
 DESCRIPTION = """\
 Segment whole images with the tile classifier of step 4 and a dense CRF (the "hybrid" method of
@@ -37,14 +35,7 @@ notes:
 """
 
 
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
+_probability = number_type(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 
 
 def build_parser():
