@@ -15,4 +15,3 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     touch "$stamp"
 fi
 export MPLBACKEND=Agg
-export TF_CPP_MIN_LOG_LEVEL=2

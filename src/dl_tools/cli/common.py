@@ -53,7 +53,9 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     root.propagate = False
     if quiet:
         os.environ["DL_TOOLS_NO_PROGRESS"] = "1"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ log: errors only with -v; otherwise silent (it reports e.g. "failed call to cuInit" on
+    # every machine without a GPU, which alarms users and means nothing: the CPU is used)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if verbose else "3")
 
 
 def progress(iterable=None, **kwargs):
