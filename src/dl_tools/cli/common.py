@@ -140,7 +140,6 @@ def number_type(convert, accept, expected: str):
             raise argparse.ArgumentTypeError(f"must be {expected}, got {value}")
         return value
 
-    parse.__name__ = parse.__qualname__ = expected  # argparse names the type in its messages
     return parse
 
 
