@@ -5,9 +5,11 @@ given), infer and infer_crf on the validation images; then scores the outputs ag
 ``*_mres.mat`` (classes matched by name; all validation pixels pooled) with dl_tools.metrics.
 
 Reports seconds per epoch, total training time, validation mean IoU / macro F1 / accuracy with and without the
-CRF, and inference speed in megapixels per second. Prints a Markdown table and writes it to bench_out/bench_fcn.md.
+CRF and with flip averaging, and inference speed in megapixels per second, for several training seeds (the scores
+move with the seed on 12 validation images) and their mean. Prints a Markdown table and writes it to
+bench_out/bench_fcn.md.
 
-    flock /tmp/dl_tools_bench.lock python benchmarks/bench_fcn.py [--epochs 10] [--backbone mobilenetv2]
+    flock /tmp/dl_tools_bench.lock python benchmarks/bench_fcn.py [--epochs 10] [--seeds 0 1 2] [--train-args '...']
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import shutil
 import tempfile
 import time
@@ -41,18 +44,48 @@ def score_folder(output_dir: Path, truth_dir: Path, suffix: str):
     return scores_from_confusion(total, labels)
 
 
+VARIANTS = (("network", None, False), ("network, flip averaging", None, True),
+            ("network + CRF", "crf", False), ("network + CRF, flip averaging", "crf", True))
+
+
+def train_and_score(data: Path, work: Path, params):
+    """Train one run with ``params`` and score every inference variant on the validation images.
+
+    Returns (training seconds, FCNTrainResult, {variant title: (Scores, megapixels per second, megapixels)})."""
+    from dl_tools.crf import CRFParams
+    from dl_tools.cli.fcn_infer_crf import CRF_DEFAULTS
+    from dl_tools.workflows.fcn_infer import FCNInferParams, infer_fcn
+    from dl_tools.workflows.fcn_train import train_fcn
+
+    started = time.perf_counter()
+    trained = train_fcn(data, work / "run", data / "labeldefs.txt", params, overwrite=True)
+    train_seconds = time.perf_counter() - started
+    samples = data / "samples" / "RGB" / "val" / "data"
+    truth = data / "labels" / "gtFine" / "val" / "data"
+    rows = {}
+    for title, crf, flip in VARIANTS:
+        crf_params = CRFParams(**CRF_DEFAULTS) if crf else None
+        result = infer_fcn(samples, work / "out", work / "run", FCNInferParams(crf=crf_params, flip=flip,
+                                                                                overwrite=True))
+        scores = score_folder(work / "out", truth, "_ares_crf" if crf else "_ares")
+        seconds = result.predict_seconds + result.crf_seconds
+        rows[title] = (scores, result.megapixels / seconds, result.megapixels)
+    return train_seconds, trained, rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--backbone", default="mobilenetv2")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="training seeds; scores are given per seed and as their mean (default 0 1 2)")
+    parser.add_argument("--train-args", default="",
+                        help="other train.py options, e.g. '--no-standardise --image-size 384x576' (default: none)")
     parser.add_argument("--keep", help="keep the work folder here instead of a temporary one")
     args = parser.parse_args(argv)
     os.environ["DL_TOOLS_NO_PROGRESS"] = "1"
 
-    from dl_tools.crf import CRFParams
-    from dl_tools.cli.fcn_infer_crf import CRF_DEFAULTS
-    from dl_tools.workflows.fcn_infer import FCNInferParams, infer_fcn
-    from dl_tools.workflows.fcn_train import FCNTrainParams, train_fcn
+    from dl_tools.cli.fcn_train import TUNABLE, build_parser
+    from dl_tools.workflows.fcn_train import FCNTrainParams
     from dl_tools.workflows.make_labels import MakeLabelsParams, make_labels
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_fcn_"))
@@ -61,36 +94,38 @@ def main(argv=None) -> int:
     data = work / "data"
     for split in ("train", "val"):
         make_labels(data / "labels" / "gtFine" / split / "data", data / "labeldefs.txt", MakeLabelsParams())
-    params = FCNTrainParams(epochs=args.epochs, backbone=args.backbone)
-    started = time.perf_counter()
-    trained = train_fcn(data, work / "run", data / "labeldefs.txt", params, overwrite=True)
-    train_seconds = time.perf_counter() - started
-    samples = data / "samples" / "RGB" / "val" / "data"
-    truth = data / "labels" / "gtFine" / "val" / "data"
-    rows = []
-    for title, crf, suffix in (("network", None, "_ares"), ("network + CRF", CRFParams(**CRF_DEFAULTS), "_ares_crf")):
-        result = infer_fcn(samples, work / "out", work / "run", FCNInferParams(crf=crf, overwrite=True))
-        scores = score_folder(work / "out", truth, suffix)
-        seconds = result.predict_seconds + result.crf_seconds
-        rows.append((title, scores, result.megapixels / seconds, result.megapixels))
+    train_args = build_parser().parse_args(["--name", "run", *shlex.split(args.train_args)])
+    given = {key: getattr(train_args, key) for key in TUNABLE if getattr(train_args, key) is not None}
+    runs = []
+    for seed in args.seeds:
+        params = FCNTrainParams(**{**given, "epochs": args.epochs, "seed": seed})
+        runs.append((seed, params) + train_and_score(data, work, params))
+        print(f"seed {seed}: " + "; ".join(f"{title} mIoU {scores.mean_iou:.3f}"
+                                           for title, (scores, _, _) in runs[-1][4].items()), flush=True)
+    params = runs[0][1]
     cpu = platform.processor() or platform.machine()
+    seeds = " / ".join(str(seed) for seed in args.seeds)
     lines = [
-        f"Method 2 (FCN-8s style, backbone {args.backbone}, {params.image_size[0]}x{params.image_size[1]} px, "
-        f"batch {params.batch_size}, Adam {params.learning_rate:g}) on demo_data/data: {trained.epochs_done} epochs "
-        f"on 30 training images, scored on the 12 validation images (all pixels pooled, classes by name).",
+        f"Method 2 (FCN-8s style, backbone {params.backbone}, {params.image_size[0]}x{params.image_size[1]} px, "
+        f"batch {params.batch_size}, Adam {params.learning_rate:g}, colour standardisation "
+        f"{'on' if params.standardise else 'off'}; train.py options: {args.train_args or 'none'}) on demo_data/data: "
+        f"{args.epochs} epochs on 30 training images, scored on the 12 validation images (all pixels pooled, classes by name); training seeds {seeds}.",
         f"Machine: {platform.system()} {cpu}, {os.cpu_count()} cores, no GPU; TensorFlow CPU.",
         "",
-        "| measure | value |",
-        "|---|---|",
-        f"| training time, {trained.epochs_done} epochs | {train_seconds:.0f} s |",
-        f"| seconds per epoch (mean) | {trained.seconds_per_epoch:.1f} |",
-        f"| best validation mean IoU during training (Keras, epoch {trained.best_epoch}) | "
-        f"{trained.best_val_mean_iou:.3f} |",
+        f"| measure | seeds {seeds} | mean |",
+        "|---|---|---|",
     ]
-    for title, scores, speed, megapixels in rows:
-        lines += [f"| {title}: val mean IoU / macro F1 / accuracy (original resolution) | "
-                  f"{scores.mean_iou:.3f} / {scores.macro_f1:.3f} / {scores.accuracy:.3f} |",
-                  f"| {title}: inference speed ({megapixels:.1f} MP) | {speed:.2f} megapixels/s |"]
+
+    def row(title, values, fmt):
+        lines.append(f"| {title} | {' / '.join(format(v, fmt) for v in values)} | {format(np.mean(values), fmt)} |")
+
+    row(f"training time, {args.epochs} epochs (s)", [r[2] for r in runs], ".0f")
+    row("seconds per epoch", [r[3].seconds_per_epoch for r in runs], ".1f")
+    row("best validation mean IoU during training (Keras)", [r[3].best_val_mean_iou for r in runs], ".3f")
+    for title, _, _ in VARIANTS:
+        for name, attribute in (("mean IoU", "mean_iou"), ("macro F1", "macro_f1"), ("accuracy", "accuracy")):
+            row(f"{title}: val {name}", [getattr(r[4][title][0], attribute) for r in runs], ".3f")
+        row(f"{title}: inference megapixels/s", [r[4][title][1] for r in runs], ".2f")
     table = "\n".join(lines)
     print(table)
     out = REPO / "bench_out" / "bench_fcn.md"

@@ -113,6 +113,65 @@ def test_predict_tiled_reproduces_a_pixelwise_network(shape):
     assert (len(calls) > 1) == (shape == (150, 333))
 
 
+# --- colour standardisation and inference options -------------------------------------------------------------------
+
+def test_standardise_channels_known_answer():
+    from dl_tools.colour import standardise_channels
+
+    image = np.zeros((2, 2, 3), np.uint8)
+    image[0, :, 0] = 10  # channel 0: 10, 10, 30, 30 -> mean 20, deviation 10 -> 128 -/+ 48
+    image[1, :, 0] = 30
+    image[..., 1] = 77  # flat channel -> the target mean
+    image[..., 2] = [[0, 255], [0, 255]]
+    out = standardise_channels(image)
+    assert out.dtype == np.uint8 and out.shape == image.shape
+    np.testing.assert_array_equal(out[..., 0], [[80, 80], [176, 176]])
+    np.testing.assert_array_equal(out[..., 1], 128)
+    np.testing.assert_array_equal(out[..., 2], [[80, 176], [80, 176]])
+    batch = standardise_channels(np.stack([image, image // 2 + 40]))  # statistics per image: same result
+    np.testing.assert_array_equal(batch[0], out)
+    np.testing.assert_array_equal(batch[1], out)
+    with pytest.raises(ValueError, match="shape"):
+        standardise_channels(np.zeros((4, 4)))
+
+
+class _ColumnRampModel:
+    """A fake network: class 0's probability rises from left to right across each tile, class 1 takes the rest;
+    its second output channel also records the tile's mean grey level, so the test sees what the network got."""
+
+    def predict_on_batch(self, tiles):
+        ramp = np.linspace(0.0, 1.0, tiles.shape[2], dtype=np.float32)[None, None, :, None]
+        first = np.broadcast_to(ramp, tiles.shape[:3] + (1,))
+        level = np.broadcast_to(tiles.mean(axis=(1, 2, 3), keepdims=True) / 255.0, tiles.shape[:3] + (1,))
+        return np.concatenate([first, 1.0 - first, level], axis=-1)
+
+
+def test_predict_probs_standardises_the_whole_image_and_averages_mirrors():
+    from dl_tools.workflows.fcn_infer import RunModel, predict_probs
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(60, 140, (32, 64, 3)).astype(np.uint8)
+    run = RunModel(model=_ColumnRampModel(), labels=["a", "b", "c"], colors=COLORS, tile_shape=(32, 64),
+                   scale=(1.0, 1.0), standardise=True)
+    dark, bright = predict_probs(run, image), predict_probs(run, image + 50)  # exposure differs: no difference seen
+    np.testing.assert_allclose(dark, bright, atol=1e-6)
+    np.testing.assert_allclose(dark[..., 2], 128 / 255.0, atol=0.01)  # the network got the standardised image
+    np.testing.assert_allclose(dark[0, :, 0], np.linspace(0, 1, 64), atol=1e-6)
+    mirrored = predict_probs(run, image, flip=True)  # the ramp and its mirror average to one half everywhere
+    np.testing.assert_allclose(mirrored[..., 0], 0.5, atol=1e-6)
+    plain = RunModel(**{**run.__dict__, "standardise": False})
+    assert not np.allclose(predict_probs(plain, image)[..., 2], predict_probs(plain, image + 50)[..., 2])
+
+
+def test_runs_from_before_standardisation_keep_their_colours():
+    from dl_tools.workflows.fcn_train import FCNTrainParams, params_from_settings
+
+    old = {"params": {"epochs": 3, "backbone": "tiny", "image_size": [64, 96]}}
+    assert params_from_settings(old).standardise is False
+    assert params_from_settings({"params": {**old["params"], "standardise": True}}).standardise is True
+    assert FCNTrainParams().standardise is True
+
+
 # --- network and pipeline (TensorFlow) -----------------------------------------------------------------------------
 
 def test_bilinear_kernel_upsamples_constant():

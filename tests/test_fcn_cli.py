@@ -86,6 +86,7 @@ def test_train_writes_the_run_folder(trained):
     assert any((run / "tb").rglob("*"))
     settings = json.loads((run / "settings.json").read_text())
     assert settings["labels"] == LABELS and settings["n_train"] == 4 and settings["params"]["image_size"] == [64, 96]
+    assert settings["params"]["standardise"] is True
     history = json.loads((run / "history.json").read_text())
     assert len(history["val_mean_iou"]) == 2 and len(history["val_loss"]) == 2
     assert "nolabel_RGB.jpg" in proc.stderr  # skipped with a warning
@@ -101,6 +102,9 @@ def test_train_refusals(trained):
     proc = run_script("semseg_fullyconv/train.py", "--name", "halfrun", "--epochs", "3", "--resume", *TRAIN,
                       cwd=root, check_rc=2)
     assert "no checkpoint" in proc.stderr
+    proc = run_script("semseg_fullyconv/train.py", "--name", "run", "--epochs", "3", "--resume", "--no-standardise",
+                      "--data-dir", "data", cwd=root, check_rc=2)
+    assert "standardise=True" in proc.stderr and "keeps its network" in proc.stderr
     empty = root / "empty"
     shutil.copytree(root / "data", empty / "data", ignore=shutil.ignore_patterns("*_labelIds.png"))
     proc = run_script("semseg_fullyconv/train.py", "--name", "run2", "--epochs", "1", *TRAIN, cwd=empty, check_rc=2)

@@ -59,6 +59,10 @@ def build_parser():
     parser.add_argument("--early-stopping", type=int, metavar="N",
                         help="stop after N epochs without a better validation mean IoU (default 0 = never)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--no-standardise", dest="standardise", action="store_false", default=None,
+                        help="show the network each photograph's own colours (default: each image's colour channels "
+                             "are standardised to a common mean and spread, so that flights in different light look "
+                             "alike; infer.py does the same)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true",
                        help="continue the run --name from its last checkpoint, with its settings")
@@ -67,7 +71,7 @@ def build_parser():
 
 
 TUNABLE = ("batch_size", "learning_rate", "image_size", "backbone", "train_backbone", "class_weights", "early_stopping",
-           "seed")
+           "seed", "standardise")
 
 
 def _body(args):

@@ -1,9 +1,10 @@
 """Method 2, step 8c: label images with a trained fully convolutional network (optionally refined by a dense CRF).
 
 Each image (any size, any supported type) is resized by the run's training scale (``train_scale`` in settings.json:
-the network sees the pixel scale it was trained at), covered by overlapping network-size tiles whose probabilities
-are blended (``dl_tools.fcn_tiling``; one tile when the image is no larger than the training images), and the
-probabilities are resized back to the ORIGINAL size. With a CRF, ``dl_tools.crf.crf_from_probs`` refines them
+the network sees the pixel scale it was trained at), its colours standardised when the run's were (over the whole
+image, not per tile), covered by overlapping network-size tiles whose probabilities are blended
+(``dl_tools.fcn_tiling``; one tile when the image is no larger than the training images), and the probabilities
+are resized back to the ORIGINAL size. With a CRF, ``dl_tools.crf.crf_from_probs`` refines them
 using the original image.
 
 Outputs in the output folder, for sample ``<name>_RGB.<ext>`` (or ``<name>.<ext>``) and tag ``""`` (infer.py) or
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..colour import standardise_channels
 from ..crf import CRFParams
 from ..errors import InputError
 from ..io.atomic import check_can_write
@@ -33,7 +35,7 @@ from ..io.geotiff import read_geoinfo, write_label_geotiff
 from ..io.images import list_images, read_image, resize_image, write_image
 from ..io.mat import LabelFile, write_label_mat
 from ..plotting import colorize, label_overlay
-from .fcn_train import BEST, LAST, read_run_settings, sample_name
+from .fcn_train import BEST, LAST, params_from_settings, read_run_settings, sample_name
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +46,13 @@ CHECKPOINTS = {"best": BEST, "last": LAST}
 class FCNInferParams:
     """batch_size: tiles per network call. overlap: fraction of a tile shared with its neighbours, in [0, 0.9].
     checkpoint: "best" (highest validation mean IoU) or "last" (end of training). overwrite: replace outputs.
-    crf: CRF settings to refine the network's probabilities, or None for the network alone."""
+    crf: CRF settings to refine the network's probabilities, or None for the network alone.
+    flip: average the probabilities of each tile and of its mirror image (twice the network time)."""
 
     batch_size: int = 4
     overlap: float = 0.25
     checkpoint: str = "best"
+    flip: bool = False
     overwrite: bool = False
     crf: CRFParams | None = None
 
@@ -77,13 +81,15 @@ class FCNInferResult:
 
 @dataclass
 class RunModel:
-    """A trained network with what inference needs: labels, (N, 3) uint8 colours, tile (H, W), train scale."""
+    """A trained network with what inference needs: labels, (N, 3) uint8 colours, tile (H, W), train scale, and
+    whether the run standardised its images' colours."""
 
     model: object
     labels: list[str]
     colors: np.ndarray
     tile_shape: tuple[int, int]
     scale: tuple[float, float]
+    standardise: bool = False
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best") -> RunModel:
@@ -96,12 +102,12 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> RunModel:
     if not weights.is_file():
         raise InputError(f"--name: {run_dir} has no checkpoint {weights.name} (training stopped before the first "
                          "epoch ended?); train it with semseg_fullyconv/train.py")
-    params = settings["params"]
-    tile_shape = tuple(int(s) for s in params["image_size"])
-    model = build_fcn(len(settings["labels"]), tile_shape, params["backbone"], pretrained=False)
+    params = params_from_settings(settings)
+    model = build_fcn(len(settings["labels"]), params.image_size, params.backbone, pretrained=False)
     model.load_weights(weights)
     return RunModel(model=model, labels=list(settings["labels"]), colors=np.asarray(settings["colors"], np.uint8),
-                    tile_shape=tile_shape, scale=tuple(settings["train_scale"]))
+                    tile_shape=params.image_size, scale=tuple(settings["train_scale"]),
+                    standardise=params.standardise)
 
 
 def network_grid(shape: tuple[int, int], scale: tuple[float, float]) -> tuple[int, int]:
@@ -109,12 +115,23 @@ def network_grid(shape: tuple[int, int], scale: tuple[float, float]) -> tuple[in
     return max(1, int(round(shape[0] * scale[0]))), max(1, int(round(shape[1] * scale[1])))
 
 
-def predict_probs(run: RunModel, image: np.ndarray, overlap: float = 0.25, batch_size: int = 4) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (h, w, N) float32 probabilities on the network grid (``network_grid``)."""
+def predict_probs(run: RunModel, image: np.ndarray, overlap: float = 0.25, batch_size: int = 4,
+                  flip: bool = False) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (h, w, N) float32 probabilities on the network grid (``network_grid``); the colours
+    standardised over the whole image first when the run was trained so; with ``flip``, each tile's probabilities
+    averaged with those of its left-right mirror image."""
     from ..fcn_tiling import predict_tiled
 
     small = resize_image(image, network_grid(image.shape[:2], run.scale))
-    return predict_tiled(small, run.model.predict_on_batch, run.tile_shape, overlap, batch_size)
+    if run.standardise:
+        small = standardise_channels(small)
+    predict = run.model.predict_on_batch
+
+    def predict_with_mirror(tiles):
+        mirrored = np.asarray(predict(tiles[:, :, ::-1]))[:, :, ::-1]
+        return (np.asarray(predict(tiles)) + mirrored) / 2.0
+
+    return predict_tiled(small, predict_with_mirror if flip else predict, run.tile_shape, overlap, batch_size)
 
 
 def output_paths(output_dir: Path, sample: Path, tag: str, georeferenced: bool) -> dict[str, Path]:
@@ -153,7 +170,7 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
     for sample, geo, paths in progress(plan, desc="images", unit="image"):
         image = read_image(sample)
         started = time.perf_counter()
-        probs = predict_probs(run, image, params.overlap, params.batch_size)
+        probs = predict_probs(run, image, params.overlap, params.batch_size, params.flip)
         result.predict_seconds += time.perf_counter() - started
         if params.crf is None:
             full = resize_image(probs, image.shape[:2])

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..colour import standardise_channels
 from ..errors import InputError
 from ..io.atomic import write_text_atomic
 from ..io.images import is_image_file, read_image, read_raw, resize_image, resize_labels
@@ -69,6 +70,8 @@ class FCNTrainParams:
     class_weights : weight each pixel's loss by median-frequency balancing of the training classes.
     early_stopping: stop after this many epochs without a better validation mean IoU; 0 = never.
     seed          : random seed of weights, shuffling and augmentation.
+    standardise   : standardise each image's colour channels (``dl_tools.colour``) before the network, in training
+                    and inference alike [no]: photographs of different flights and light then look alike.
     """
 
     epochs: int = 10
@@ -80,6 +83,7 @@ class FCNTrainParams:
     class_weights: bool = False
     early_stopping: int = 0
     seed: int = 0
+    standardise: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "image_size", tuple(int(s) for s in self.image_size))
@@ -100,7 +104,7 @@ class FCNTrainParams:
 
 
 #: settings that define the network; a resumed run cannot change them
-MODEL_FIELDS = ("backbone", "image_size", "train_backbone")
+MODEL_FIELDS = ("backbone", "image_size", "train_backbone", "standardise")
 
 
 @dataclass
@@ -170,8 +174,10 @@ def read_label_ids(path: Path, n_classes: int) -> np.ndarray:
     return label_image.astype(np.uint8)
 
 
-def load_split(pairs: list[tuple[Path, Path]], image_size: tuple[int, int], n_classes: int) -> Split:
-    """Read and resize every pair to ``image_size`` (see module doc)."""
+def load_split(pairs: list[tuple[Path, Path]], image_size: tuple[int, int], n_classes: int,
+               standardise: bool = False) -> Split:
+    """Read and resize every pair to ``image_size`` (see module doc); with ``standardise``, each resized image's
+    channels are standardised (``dl_tools.colour.standardise_channels``)."""
     from ..cli.common import progress
 
     images, label_images, scales = [], [], []
@@ -182,7 +188,8 @@ def load_split(pairs: list[tuple[Path, Path]], image_size: tuple[int, int], n_cl
             raise InputError(f"{label} is {label_image.shape[1]} x {label_image.shape[0]} px but its sample {sample} "
                              f"is {image.shape[1]} x {image.shape[0]} px; they must have the same size")
         scales.append((image_size[0] / image.shape[0], image_size[1] / image.shape[1]))
-        images.append(resize_image(image, image_size))
+        small = resize_image(image, image_size)
+        images.append(standardise_channels(small) if standardise else small)
         label_images.append(resize_labels(label_image, image_size))
     return Split(np.stack(images), np.stack(label_images), [sample_name(s) for s, _ in pairs], np.asarray(scales))
 
@@ -197,9 +204,10 @@ def read_run_settings(run_dir: str | Path) -> dict:
 
 
 def params_from_settings(settings: dict) -> FCNTrainParams:
-    """The FCNTrainParams stored in a run's settings."""
+    """The FCNTrainParams stored in a run's settings (a run from before ``standardise`` existed did not use it)."""
     fields = {f.name for f in dataclasses.fields(FCNTrainParams)}
-    return FCNTrainParams(**{key: value for key, value in settings["params"].items() if key in fields})
+    stored = {"standardise": False} | settings["params"]
+    return FCNTrainParams(**{key: value for key, value in stored.items() if key in fields})
 
 
 def _atomic_save(path: Path, save) -> None:
@@ -300,8 +308,8 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
     if done >= params.epochs:
         raise InputError(f"--epochs {params.epochs}: the run has already trained {done} epochs; "
                          "give a larger --epochs to train more")
-    train = load_split(find_pairs(data_dir, "train"), params.image_size, n_classes)
-    val = load_split(find_pairs(data_dir, "val"), params.image_size, n_classes)
+    train = load_split(find_pairs(data_dir, "train"), params.image_size, n_classes, params.standardise)
+    val = load_split(find_pairs(data_dir, "val"), params.image_size, n_classes, params.standardise)
     weights = fcn.median_frequency_weights(train.label_images, n_classes) if params.class_weights else None
     settings = {
         "params": dataclasses.asdict(params), "labels": labels, "colors": colors.tolist(),
