@@ -5,8 +5,8 @@ given), infer and infer_crf on the validation images; then scores the outputs ag
 ``*_mres.mat`` (classes matched by name; all validation pixels pooled) with dl_tools.metrics.
 
 Reports seconds per epoch, total training time, validation mean IoU / macro F1 / accuracy with and without the
-CRF and with flip averaging, and inference speed in megapixels per second, for several training seeds (the scores
-move with the seed on 12 validation images) and their mean. Prints a Markdown table and writes it to
+CRF, and inference speed in megapixels per second, for several training seeds (the scores move with the seed on 12
+validation images) and their mean. Prints a Markdown table and writes it to
 bench_out/bench_fcn.md.
 
     flock /tmp/dl_tools_bench.lock python benchmarks/bench_fcn.py [--epochs 10] [--seeds 0 1 2] [--train-args '...']
@@ -44,8 +44,7 @@ def score_folder(output_dir: Path, truth_dir: Path, suffix: str):
     return scores_from_confusion(total, labels)
 
 
-VARIANTS = (("network", None, False), ("network, flip averaging", None, True),
-            ("network + CRF", "crf", False), ("network + CRF, flip averaging", "crf", True))
+VARIANTS = (("network", False), ("network + CRF", True))
 
 
 def train_and_score(data: Path, work: Path, params):
@@ -63,10 +62,9 @@ def train_and_score(data: Path, work: Path, params):
     samples = data / "samples" / "RGB" / "val" / "data"
     truth = data / "labels" / "gtFine" / "val" / "data"
     rows = {}
-    for title, crf, flip in VARIANTS:
+    for title, crf in VARIANTS:
         crf_params = CRFParams(**CRF_DEFAULTS) if crf else None
-        result = infer_fcn(samples, work / "out", work / "run", FCNInferParams(crf=crf_params, flip=flip,
-                                                                                overwrite=True))
+        result = infer_fcn(samples, work / "out", work / "run", FCNInferParams(crf=crf_params, overwrite=True))
         scores = score_folder(work / "out", truth, "_ares_crf" if crf else "_ares")
         seconds = result.predict_seconds + result.crf_seconds
         rows[title] = (scores, result.megapixels / seconds, result.megapixels)
@@ -122,7 +120,7 @@ def main(argv=None) -> int:
     row(f"training time, {args.epochs} epochs (s)", [r[2] for r in runs], ".0f")
     row("seconds per epoch", [r[3].seconds_per_epoch for r in runs], ".1f")
     row("best validation mean IoU during training (Keras)", [r[3].best_val_mean_iou for r in runs], ".3f")
-    for title, _, _ in VARIANTS:
+    for title, _ in VARIANTS:
         for name, attribute in (("mean IoU", "mean_iou"), ("macro F1", "macro_f1"), ("accuracy", "accuracy")):
             row(f"{title}: val {name}", [getattr(r[4][title][0], attribute) for r in runs], ".3f")
         row(f"{title}: inference megapixels/s", [r[4][title][1] for r in runs], ".2f")

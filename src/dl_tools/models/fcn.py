@@ -217,8 +217,8 @@ def _augment(image, label, seed):
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     image = tf.cast(image, tf.float32)
     label = label[:, :, None]
-    if tf.random.stateless_uniform([], seeds[0]) < 0.5:
-        image, label = tf.reverse(image, [1]), tf.reverse(label, [1])
+    flip = tf.random.stateless_uniform([], seeds[0]) < 0.5  # tf.where: no Python branch on a tensor
+    image, label = tf.where(flip, tf.reverse(image, [1]), image), tf.where(flip, tf.reverse(label, [1]), label)
     zoom = tf.random.stateless_uniform([], seeds[1], 0.8, 1.0)
     crop_h = tf.cast(tf.round(zoom * tf.cast(height, tf.float32)), tf.int32)
     crop_w = tf.cast(tf.round(zoom * tf.cast(width, tf.float32)), tf.int32)

@@ -46,13 +46,11 @@ CHECKPOINTS = {"best": BEST, "last": LAST}
 class FCNInferParams:
     """batch_size: tiles per network call. overlap: fraction of a tile shared with its neighbours, in [0, 0.9].
     checkpoint: "best" (highest validation mean IoU) or "last" (end of training). overwrite: replace outputs.
-    crf: CRF settings to refine the network's probabilities, or None for the network alone.
-    flip: average the probabilities of each tile and of its mirror image (twice the network time)."""
+    crf: CRF settings to refine the network's probabilities, or None for the network alone."""
 
     batch_size: int = 4
     overlap: float = 0.25
     checkpoint: str = "best"
-    flip: bool = False
     overwrite: bool = False
     crf: CRFParams | None = None
 
@@ -115,23 +113,15 @@ def network_grid(shape: tuple[int, int], scale: tuple[float, float]) -> tuple[in
     return max(1, int(round(shape[0] * scale[0]))), max(1, int(round(shape[1] * scale[1])))
 
 
-def predict_probs(run: RunModel, image: np.ndarray, overlap: float = 0.25, batch_size: int = 4,
-                  flip: bool = False) -> np.ndarray:
+def predict_probs(run: RunModel, image: np.ndarray, overlap: float = 0.25, batch_size: int = 4) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (h, w, N) float32 probabilities on the network grid (``network_grid``); the colours
-    standardised over the whole image first when the run was trained so; with ``flip``, each tile's probabilities
-    averaged with those of its left-right mirror image."""
+    standardised over the whole image first when the run was trained so."""
     from ..fcn_tiling import predict_tiled
 
     small = resize_image(image, network_grid(image.shape[:2], run.scale))
     if run.standardise:
         small = standardise_channels(small)
-    predict = run.model.predict_on_batch
-
-    def predict_with_mirror(tiles):
-        mirrored = np.asarray(predict(tiles[:, :, ::-1]))[:, :, ::-1]
-        return (np.asarray(predict(tiles)) + mirrored) / 2.0
-
-    return predict_tiled(small, predict_with_mirror if flip else predict, run.tile_shape, overlap, batch_size)
+    return predict_tiled(small, run.model.predict_on_batch, run.tile_shape, overlap, batch_size)
 
 
 def output_paths(output_dir: Path, sample: Path, tag: str, georeferenced: bool) -> dict[str, Path]:
@@ -170,7 +160,7 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
     for sample, geo, paths in progress(plan, desc="images", unit="image"):
         image = read_image(sample)
         started = time.perf_counter()
-        probs = predict_probs(run, image, params.overlap, params.batch_size, params.flip)
+        probs = predict_probs(run, image, params.overlap, params.batch_size)
         result.predict_seconds += time.perf_counter() - started
         if params.crf is None:
             full = resize_image(probs, image.shape[:2])
