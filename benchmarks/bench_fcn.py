@@ -9,7 +9,7 @@ CRF, and inference speed in megapixels per second, for several training seeds (t
 validation images) and their mean. Prints a Markdown table and writes it to
 bench_out/bench_fcn.md.
 
-    flock /tmp/dl_tools_bench.lock python benchmarks/bench_fcn.py [--epochs 10] [--seeds 0 1 2] [--train-args '...']
+    flock /tmp/dl_tools_bench.lock python benchmarks/bench_fcn.py [--train-args='--OPTION ...']
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="training seeds; scores are given per seed and as their mean (default 0 1 2)")
     parser.add_argument("--train-args", default="",
-                        help="other train.py options, e.g. '--no-standardise --image-size 384x576' (default: none)")
+                        help="other train.py options, written with '=' since they start with '--', e.g. "
+                             "--train-args='--no-standardise --image-size 384x576' (default: none)")
     parser.add_argument("--keep", help="keep the work folder here instead of a temporary one")
     args = parser.parse_args(argv)
     os.environ["DL_TOOLS_NO_PROGRESS"] = "1"
