@@ -6,10 +6,10 @@ given), infer and infer_crf on the validation images; then scores the outputs ag
 
 Reports seconds per epoch, total training time, validation mean IoU / macro F1 / accuracy with and without the
 CRF, and inference speed in megapixels per second, for several training seeds (the scores move with the seed on 12
-validation images) and their mean. Prints a Markdown table and writes it to
-bench_out/bench_fcn.md.
+validation images) and their mean. Prints a Markdown table and writes it to bench_out/bench_fcn.md.
 
-    flock /tmp/dl_tools_bench.lock python benchmarks/bench_fcn.py [--train-args='--OPTION ...']
+    flock /tmp/dl_tools_bench.lock python benchmarks/bench_fcn.py [--epochs 10] [--seeds 0 1 2] \
+        [--train-args='--OPTION ...']
 """
 
 from __future__ import annotations
