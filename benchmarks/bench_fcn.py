@@ -8,7 +8,12 @@ Reports seconds per epoch, total training time, validation mean IoU / macro F1 /
 CRF, and inference speed in megapixels per second, for several training seeds (the scores move with the seed on 12
 validation images) and their mean. Prints a Markdown table and writes it to bench_out/bench_fcn.md.
 
-    flock /tmp/dl_tools_bench.lock python benchmarks/bench_fcn.py [--epochs 10] [--seeds 0 1 2] \
+With ``--folds K`` the 42 demo photographs (train and val together) are instead split into K folds of
+photographs (seeded), and each fold in turn is the validation set of a run trained on the other folds: K-fold
+cross-validation, which scores every photograph once and, with K = 2, 3, 6, shows how the score grows with the
+number of training photographs (21, 28, 35).
+
+    flock /tmp/dl_tools_bench.lock python benchmarks/bench_fcn.py [--epochs 10] [--seeds 0 1 2] [--folds K] \
         [--train-args='--OPTION ...']
 """
 
@@ -47,6 +52,32 @@ def score_folder(output_dir: Path, truth_dir: Path, suffix: str):
 VARIANTS = (("network", False), ("network + CRF", True))
 
 
+def fold_copies(data: Path, work: Path, k: int) -> list[Path]:
+    """Re-split the photographs of ``data`` (train and val, label images made) into ``k`` folds (seeded); copy f
+    of the data layout validates on fold f and trains on the others. Returns the k data folders."""
+    from dl_tools.workflows.fcn_train import sample_name
+
+    samples = sorted((data / "samples" / "RGB").glob("*/data/*"))
+    order = np.random.default_rng(0).permutation(len(samples))
+    copies = []
+    for fold in range(k):
+        held_out = set(order[fold::k].tolist())
+        root = work / f"fold{fold}"
+        shutil.rmtree(root, ignore_errors=True)
+        for i, sample in enumerate(samples):
+            split = "val" if i in held_out else "train"
+            labels = data / "labels" / "gtFine" / sample.parents[1].name / "data"
+            for target, files in ((root / "samples" / "RGB" / split / "data", [sample]),
+                                  (root / "labels" / "gtFine" / split / "data",
+                                   labels.glob(f"{sample_name(sample)}_*"))):
+                target.mkdir(parents=True, exist_ok=True)
+                for path in files:
+                    shutil.copy(path, target)
+        shutil.copy(data / "labeldefs.txt", root)
+        copies.append(root)
+    return copies
+
+
 def train_and_score(data: Path, work: Path, params):
     """Train one run with ``params`` and score every inference variant on the validation images.
 
@@ -61,6 +92,7 @@ def train_and_score(data: Path, work: Path, params):
     train_seconds = time.perf_counter() - started
     samples = data / "samples" / "RGB" / "val" / "data"
     truth = data / "labels" / "gtFine" / "val" / "data"
+    shutil.rmtree(work / "out", ignore_errors=True)  # score this run's outputs only
     rows = {}
     for title, crf in VARIANTS:
         crf_params = CRFParams(**CRF_DEFAULTS) if crf else None
@@ -79,8 +111,12 @@ def main(argv=None) -> int:
     parser.add_argument("--train-args", default="",
                         help="other train.py options, written with '=' since they start with '--', e.g. "
                              "--train-args='--no-standardise --image-size 384x576' (default: none)")
+    parser.add_argument("--folds", type=int, default=0,
+                        help="K-fold cross-validation over all demo photographs instead of the demo split (K >= 2)")
     parser.add_argument("--keep", help="keep the work folder here instead of a temporary one")
     args = parser.parse_args(argv)
+    if args.folds == 1 or args.folds < 0:
+        parser.error("--folds: give 2 or more folds (or 0 for the demo train/val split)")
     os.environ["DL_TOOLS_NO_PROGRESS"] = "1"
 
     from dl_tools.cli.fcn_train import TUNABLE, build_parser
@@ -95,23 +131,30 @@ def main(argv=None) -> int:
         make_labels(data / "labels" / "gtFine" / split / "data", data / "labeldefs.txt", MakeLabelsParams())
     train_args = build_parser().parse_args(["--name", "run", *shlex.split(args.train_args)])
     given = {key: getattr(train_args, key) for key in TUNABLE if getattr(train_args, key) is not None}
-    runs = []
-    for seed in args.seeds:
-        params = FCNTrainParams(**{**given, "epochs": args.epochs, "seed": seed})
-        runs.append((seed, params) + train_and_score(data, work, params))
-        print(f"seed {seed}: " + "; ".join(f"{title} mIoU {scores.mean_iou:.3f}"
-                                           for title, (scores, _, _) in runs[-1][4].items()), flush=True)
+    datasets = fold_copies(data, work, args.folds) if args.folds else [data]
+    runs, names = [], []
+    for fold, fold_data in enumerate(datasets):
+        for seed in args.seeds:
+            params = FCNTrainParams(**{**given, "epochs": args.epochs, "seed": seed})
+            names.append(f"fold {fold} seed {seed}" if args.folds else f"seed {seed}")
+            runs.append((seed, params) + train_and_score(fold_data, work, params))
+            print(f"{names[-1]}: " + "; ".join(f"{title} mIoU {scores.mean_iou:.3f}"
+                                              for title, (scores, _, _) in runs[-1][4].items()), flush=True)
     params = runs[0][1]
     cpu = platform.processor() or platform.machine()
-    seeds = " / ".join(str(seed) for seed in args.seeds)
+    n_train = len(list((datasets[0] / "samples" / "RGB" / "train" / "data").iterdir()))
+    n_val = len(list((datasets[0] / "samples" / "RGB" / "val" / "data").iterdir()))
+    scheme = (f"{args.folds}-fold cross-validation over all {n_train + n_val} photographs (about {n_train} training "
+              "images per run, each photograph validated once)" if args.folds
+              else f"{n_train} training images, scored on the {n_val} validation images")
     lines = [
         f"Method 2 (FCN-8s style, backbone {params.backbone}, {params.image_size[0]}x{params.image_size[1]} px, "
         f"batch {params.batch_size}, Adam {params.learning_rate:g}, colour standardisation "
         f"{'on' if params.standardise else 'off'}; train.py options: {args.train_args or 'none'}) on demo_data/data: "
-        f"{args.epochs} epochs on 30 training images, scored on the 12 validation images (all pixels pooled, classes by name); training seeds {seeds}.",
+        f"{args.epochs} epochs; {scheme} (all pixels pooled, classes by name).",
         f"Machine: {platform.system()} {cpu}, {os.cpu_count()} cores, no GPU; TensorFlow CPU.",
         "",
-        f"| measure | seeds {seeds} | mean |",
+        f"| measure | {' / '.join(names)} | mean |",
         "|---|---|---|",
     ]
 
