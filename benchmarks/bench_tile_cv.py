@@ -35,9 +35,9 @@ from bench_retrain import REPO, SIZE, script  # noqa: E402
 TILE_NAME = re.compile(r"^(?P<image>.+)_\d+_\d+\.jpg$")
 
 
-def tile_features(work: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def tile_features(work: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Retile every demo image in ``work`` and compute the bottlenecks: (features (n, D), y (n,), photograph
-    index (n,), class names)."""
+    index (n,), photograph names, class names)."""
     from dl_tools.models.hub import load_module, local_module_name, resolve_module
     from dl_tools.workflows.retrain import bottlenecks, list_tiles
 
@@ -52,8 +52,8 @@ def tile_features(work: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[
     module = load_module(resolve_module(local_module_name(SIZE)))
     features = bottlenecks(tiles.files, module, cache_dir=None)
     photographs = [TILE_NAME.match(path.name).group("image") for path in tiles.files]
-    _, photo = np.unique(photographs, return_inverse=True)
-    return features, tiles.y, photo, tiles.labels
+    names, photo = np.unique(photographs, return_inverse=True)
+    return features, tiles.y, photo, names, tiles.labels
 
 
 def fit_predict(features, y, train, test, steps: int, seed: int) -> np.ndarray:
@@ -91,6 +91,21 @@ def splits(n_photos: int, k: int, repeats: int, rng) -> list[np.ndarray]:
     return masks
 
 
+def worst_photographs(names, truths, estimates, labels, count: int = 6) -> list[tuple[str, int, float, str]]:
+    """The ``count`` photographs of a leave-one-out run (fold i = photograph i) with the lowest tile accuracy:
+    (name, tiles, accuracy, most frequent error "truth -> estimate" with its number of tiles)."""
+    rows = []
+    for name, truth, estimate in zip(names, truths, estimates):
+        wrong = truth != estimate
+        error = ""
+        if wrong.any():
+            pairs, counts = np.unique(np.stack([truth[wrong], estimate[wrong]]), axis=1, return_counts=True)
+            t, e = pairs[:, counts.argmax()]
+            error = f"{labels[t]} -> {labels[e]} ({counts.max()} tiles)"
+        rows.append((str(name), len(truth), float(np.mean(~wrong)), error))
+    return sorted(rows, key=lambda row: row[2])[:count]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=10, help="random photograph splits per k (default 10)")
@@ -101,10 +116,10 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_tile_cv_") as tmp:
-        features, y, photo, labels = tile_features(Path(tmp))
+        features, y, photo, photo_names, labels = tile_features(Path(tmp))
     n_photos = int(photo.max()) + 1
     rng = np.random.default_rng(0)
-    rows = []
+    rows, worst = [], []
     for k in args.train_photos:
         masks = splits(n_photos, k, args.repeats, rng)
         estimates = [fit_predict(features, y, mask[photo], ~mask[photo], args.steps, seed=i)
@@ -113,6 +128,7 @@ def main(argv=None) -> int:
         if k == n_photos - 1:  # leave-one-out: each test set is one photograph; score the pooled predictions
             rows.append((f"{k} (leave one out, {len(masks)} folds, pooled)",
                          *scores(np.concatenate(truths), np.concatenate(estimates)), ""))
+            worst = worst_photographs(photo_names, truths, estimates, labels)
             continue
         table = np.array([scores(truth, estimate) for truth, estimate in zip(truths, estimates)])
         rows.append((f"{k} ({len(masks)} random splits)", *table.mean(axis=0),
@@ -127,6 +143,10 @@ def main(argv=None) -> int:
              "| training photographs | balanced accuracy | accuracy | balanced accuracy, range over splits |",
              "|---|---|---|---|"]
     lines += [f"| {name} | {bal:.3f} | {acc:.3f} | {spread} |" for name, bal, acc, spread in rows]
+    if worst:
+        lines += ["", "Leave-one-out, the photographs scored worst:", "",
+                  "| photograph | tiles | accuracy | most frequent error (truth -> estimate) |", "|---|---|---|---|"]
+        lines += [f"| {name} | {n} | {acc:.3f} | {error} |" for name, n, acc, error in worst]
     table = "\n".join(lines) + "\n"
     print(table)
     out_dir = REPO / "bench_out"
