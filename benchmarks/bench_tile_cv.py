@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shutil
 import sys
 import tempfile
@@ -32,13 +31,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_retrain import REPO, SIZE, script  # noqa: E402
 
-TILE_NAME = re.compile(r"^(?P<image>.+)_\d+_\d+\.jpg$")
-
 
 def tile_features(work: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Retile every demo image in ``work`` and compute the bottlenecks: (features (n, D), y (n,), photograph
     index (n,), photograph names, class names)."""
     from dl_tools.models.hub import load_module, local_module_name, resolve_module
+    from dl_tools.workflows.retile import tile_source
     from dl_tools.workflows.retrain import bottlenecks, list_tiles
 
     images = work / "images"
@@ -51,7 +49,7 @@ def tile_features(work: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     tiles = list_tiles(images / f"tile_{SIZE}")
     module = load_module(resolve_module(local_module_name(SIZE)))
     features = bottlenecks(tiles.files, module, cache_dir=None)
-    photographs = [TILE_NAME.match(path.name).group("image") for path in tiles.files]
+    photographs = [tile_source(path) for path in tiles.files]
     names, photo = np.unique(photographs, return_inverse=True)
     return features, tiles.y, photo, names, tiles.labels
 
@@ -91,21 +89,6 @@ def splits(n_photos: int, k: int, repeats: int, rng) -> list[np.ndarray]:
     return masks
 
 
-def worst_photographs(names, truths, estimates, labels, count: int = 6) -> list[tuple[str, int, float, str]]:
-    """The ``count`` photographs of a leave-one-out run (fold i = photograph i) with the lowest tile accuracy:
-    (name, tiles, accuracy, most frequent error "truth -> estimate" with its number of tiles)."""
-    rows = []
-    for name, truth, estimate in zip(names, truths, estimates):
-        wrong = truth != estimate
-        error = ""
-        if wrong.any():
-            pairs, counts = np.unique(np.stack([truth[wrong], estimate[wrong]]), axis=1, return_counts=True)
-            t, e = pairs[:, counts.argmax()]
-            error = f"{labels[t]} -> {labels[e]} ({counts.max()} tiles)"
-        rows.append((str(name), len(truth), float(np.mean(~wrong)), error))
-    return sorted(rows, key=lambda row: row[2])[:count]
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=10, help="random photograph splits per k (default 10)")
@@ -113,6 +96,8 @@ def main(argv=None) -> int:
     parser.add_argument("--train-photos", type=int, nargs="+", default=[5, 10, 21, 31, 41],
                         help="numbers k of training photographs (default 5 10 21 31 41; 41 = leave-one-out)")
     args = parser.parse_args(argv)
+    from dl_tools.workflows.eval_tiles import photograph_scores
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_tile_cv_") as tmp:
@@ -128,7 +113,8 @@ def main(argv=None) -> int:
         if k == n_photos - 1:  # leave-one-out: each test set is one photograph; score the pooled predictions
             rows.append((f"{k} (leave one out, {len(masks)} folds, pooled)",
                          *scores(np.concatenate(truths), np.concatenate(estimates)), ""))
-            worst = worst_photographs(photo_names, truths, estimates, labels)
+            sources = np.repeat(photo_names, [len(truth) for truth in truths])  # fold i = photograph i
+            worst = photograph_scores(sources, np.concatenate(truths), np.concatenate(estimates), labels)[:6]  # each has wrong tiles
             continue
         table = np.array([scores(truth, estimate) for truth, estimate in zip(truths, estimates)])
         rows.append((f"{k} ({len(masks)} random splits)", *table.mean(axis=0),
@@ -144,9 +130,11 @@ def main(argv=None) -> int:
              "|---|---|---|---|"]
     lines += [f"| {name} | {bal:.3f} | {acc:.3f} | {spread} |" for name, bal, acc, spread in rows]
     if worst:
-        lines += ["", "Leave-one-out, the photographs scored worst:", "",
-                  "| photograph | tiles | accuracy | most frequent error (truth -> estimate) |", "|---|---|---|---|"]
-        lines += [f"| {name} | {n} | {acc:.3f} | {error} |" for name, n, acc, error in worst]
+        lines += ["", "Leave-one-out, the photographs with the most misclassified tiles:", "",
+                  "| photograph | tiles | wrong | accuracy | most frequent error (truth -> estimate) |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {row['photograph']} | {row['tiles']} | {row['wrong']} | {row['accuracy']:.3f} | "
+                  "{truth} -> {estimate} ({tiles} tiles) |".format(**row["most_frequent_error"]) for row in worst]
     table = "\n".join(lines) + "\n"
     print(table)
     out_dir = REPO / "bench_out"

@@ -12,7 +12,7 @@ from conftest import REPO, run_script
 from dl_tools.errors import InputError
 from dl_tools.io.images import read_image, write_image
 from dl_tools.io.mat import LabelFile, write_label_mat
-from dl_tools.workflows.retile import RetileParams, retile
+from dl_tools.workflows.retile import RetileParams, retile, tile_source
 
 LABELS = ["sand", "wet sand"]  # a name with a space stays as it is
 
@@ -47,6 +47,19 @@ def test_tiles_land_in_their_class_folders(tmp_path):
     assert sorted(result.images) == ["scene1.jpg", "scene10.jpg"]
     tile = read_image(tmp_path / "tile_32" / "wet sand" / "scene1_16_128.jpg")
     assert np.abs(tile.astype(int) - image[16:48, 128:160]).mean() < 3  # JPEG-close to the crop it names
+    sources = {tile_source(path) for path in result.tile_dir.rglob("*.jpg")}
+    assert sources == {"scene1", "scene10"}  # every tile name gives back its photograph
+
+
+@pytest.mark.parametrize("name, source", [
+    ("scene1_16_128.jpg", "scene1"),
+    ("2018-10-06_14.34.03-DSC06391_N7251F_0_48.jpg", "2018-10-06_14.34.03-DSC06391_N7251F"),  # underscores kept
+    ("a_1_2_3.png", "a_1"),
+    ("veg_3.jpg", None),          # one number: not a retile name
+    ("scene_x_16.jpg", None),
+])
+def test_tile_source(name, source):
+    assert tile_source(name) == source
 
 
 def test_a_lower_threshold_keeps_the_tied_tiles_for_the_first_class(tmp_path):

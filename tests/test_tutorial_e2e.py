@@ -114,6 +114,10 @@ def test_step5_evaluate_tiles(ws):
     tile_dir = ws / "demo_data" / "test" / "tile_96"
     report = json.loads((tile_dir / "tile_eval.json").read_text())
     assert 0.0 <= report["scores"]["accuracy"] <= 1.0 and (tile_dir / "test_cm.png").is_file()
+    test_images = {path.stem for path in (ws / "demo_data" / "test").glob("*.jpg")}
+    scored = [row["photograph"] for row in report["photographs"]]
+    assert scored and set(scored) <= test_images  # every scored tile traced back to its test photograph
+    assert sum(row["tiles"] for row in report["photographs"]) == report["scores"]["n_samples"]
 
 
 def test_step6_hybrid_segmentation(ws):

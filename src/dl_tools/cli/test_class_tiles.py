@@ -7,9 +7,10 @@ from .common import add_seed, ask_path, build_base_parser, positive_int, run
 DESCRIPTION = """\
 Classify n random tiles of each class folder (ideally the test/ tiles) with a model written by retrain.py
 and print overall accuracy, per-class precision, recall and F1, macro F1, Cohen's kappa and the mean
-probability of the predicted class. Folder names must equal class names of the labels file exactly; tiles
-of another size are resized to the model input. Writes test_cm.png (confusion matrix, rows = truth) and
-tile_eval.json (every number) into the tile folder.
+probability of the predicted class, then the source photographs with the most misclassified tiles (tiles named
+<photograph>_<row>_<col>.jpg by retile.py): where to look for labelling errors. Folder names must equal class
+names of the labels file exactly; tiles of another size are resized to the model input. Writes test_cm.png
+(confusion matrix, rows = truth) and tile_eval.json (every number, every photograph) into the tile folder.
 
 example:
   python eval_imrecog/test_class_tiles.py -n 100 --image_dir demo_data/test/tile_96
@@ -28,6 +29,23 @@ def build_parser():
     return parser
 
 
+WORST_SHOWN = 5
+
+
+def format_worst_photographs(photographs: list[dict], count: int = WORST_SHOWN) -> str:
+    """Lines naming the first ``count`` photographs of ``photograph_scores`` that have a wrong tile ("" if none)."""
+    worst = [row for row in photographs if row["wrong"]][:count]
+    if not worst:
+        return ""
+    lines = [f"photographs with the most misclassified tiles ({len(worst)} of {len(photographs)}):"]
+    for row in worst:
+        error = row["most_frequent_error"]
+        lines.append(f"  {row['photograph']}: {row['wrong']} of {row['tiles']} tiles wrong (accuracy "
+                     f"{row['accuracy']:.3f}), most often {error['truth']} taken for {error['estimate']} "
+                     f"({error['tiles']})")
+    return "\n".join(lines)
+
+
 def _body(args):
     from ..metrics import format_scores
     from ..workflows.eval_tiles import EvalTilesParams, evaluate_tiles
@@ -38,6 +56,9 @@ def _body(args):
     result = evaluate_tiles(image_dir, labels, model, EvalTilesParams(n=args.number, seed=args.seed))
     print(format_scores(result.scores, title=f"{len(result.files)} tiles from {image_dir}"))
     print(f"mean probability of the predicted class {result.mean_posterior:.4f}")
+    worst = format_worst_photographs(result.photographs)
+    if worst:
+        print(worst)
     print(f"confusion matrix: {result.cm_path}\nall numbers: {result.json_path}")
 
 

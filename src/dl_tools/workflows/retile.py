@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -31,6 +32,14 @@ log = logging.getLogger(__name__)
 MANUAL_SUFFIX = "_mres.mat"
 TILE_SUFFIX = ".jpg"
 JPEG_QUALITY = 95
+_TILE_STEM = re.compile(r"^(?P<source>.+)_\d+_\d+$")
+
+
+def tile_source(path: str | os.PathLike) -> str | None:
+    """The photograph a tile was cut from: ``<name>`` of a tile named ``<name>_<row>_<col>.<ext>`` by retile, or
+    None for a file not named so."""
+    match = _TILE_STEM.match(Path(path).stem)
+    return match.group("source") if match else None
 
 
 @dataclass(frozen=True)
