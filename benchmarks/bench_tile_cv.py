@@ -114,7 +114,8 @@ def main(argv=None) -> int:
             rows.append((f"{k} (leave one out, {len(masks)} folds, pooled)",
                          *scores(np.concatenate(truths), np.concatenate(estimates)), ""))
             sources = np.repeat(photo_names, [len(truth) for truth in truths])  # fold i = photograph i
-            worst = photograph_scores(sources, np.concatenate(truths), np.concatenate(estimates), labels)[:6]  # each has wrong tiles
+            ranked = photograph_scores(sources, np.concatenate(truths), np.concatenate(estimates), labels)
+            worst = [row for row in ranked if row["wrong"]][:6]
             continue
         table = np.array([scores(truth, estimate) for truth, estimate in zip(truths, estimates)])
         rows.append((f"{k} ({len(masks)} random splits)", *table.mean(axis=0),

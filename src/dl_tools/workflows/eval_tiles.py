@@ -47,7 +47,7 @@ class EvalTilesResult:
     mean_posterior: float          # mean probability of the predicted class, all tiles
     class_posterior: dict          # class -> mean probability of the predicted class over its tiles
     files: list[str]               # tiles scored
-    photographs: list[dict]        # photograph_scores() of the tiles scored, worst first
+    photographs: list[dict]        # photograph_scores() of the tiles scored, most misclassified first
     cm_path: Path
     json_path: Path
 

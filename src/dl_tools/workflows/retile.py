@@ -35,9 +35,15 @@ JPEG_QUALITY = 95
 _TILE_STEM = re.compile(r"^(?P<source>.+)_\d+_\d+$")
 
 
+def tile_file_name(source: str, row: int, col: int) -> str:
+    """``<source>_<row>_<col>.jpg``: the name of the tile of photograph ``source`` whose top-left corner is at
+    pixel (row, col)."""
+    return f"{source}_{row}_{col}{TILE_SUFFIX}"
+
+
 def tile_source(path: str | os.PathLike) -> str | None:
-    """The photograph a tile was cut from: ``<name>`` of a tile named ``<name>_<row>_<col>.<ext>`` by retile, or
-    None for a file not named so."""
+    """The photograph a tile was cut from: ``<source>`` of a tile named by ``tile_file_name`` (any image
+    extension), or None for a file not named so."""
     match = _TILE_STEM.match(Path(path).stem)
     return match.group("source") if match else None
 
@@ -115,7 +121,7 @@ def _write(image_path: Path, shape: tuple[int, int], origins: np.ndarray, folder
         raise InputError(f"{image_path} is {image.shape[1]}x{image.shape[0]} px but its label file is "
                          f"{shape[1]}x{shape[0]}; the label file belongs to another image or size")
     for (row, col), folder, pixels in zip(origins, folders, cut_tiles(image, origins, tile)):
-        write_image(staging / folder / f"{image_path.stem}_{row}_{col}{TILE_SUFFIX}", pixels, quality=JPEG_QUALITY)
+        write_image(staging / folder / tile_file_name(image_path.stem, row, col), pixels, quality=JPEG_QUALITY)
     return len(origins)
 
 
