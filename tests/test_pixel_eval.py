@@ -143,7 +143,26 @@ def test_cli(tmp_path):
     mat(tmp_path / "a_ares_96.mat", ESTIMATE)
     proc = run_script("eval_semseg/test_pixels.py", "--input", tmp_path)
     assert "== overall, 1 images (_ares_96*.mat)" in proc.stdout and "macro F1 0.7088" in proc.stdout
+    assert "lowest pixel accuracy" not in proc.stdout  # one image: nothing to rank
     proc = run_script("eval_semseg/test_pixels.py", "--input", tmp_path / "nope", check_rc=2)
     assert proc.stderr.startswith("error: --input: folder")
     proc = run_script("eval_semseg/test_pixels.py", check_rc=2)
     assert "--input is required" in proc.stderr
+
+
+def test_cli_lists_the_images_of_lowest_accuracy(tmp_path, capsys):
+    from dl_tools.cli.test_pixels import main
+
+    for name, estimate in (("good", TRUTH), ("bad", ESTIMATE), ("worse", np.zeros_like(TRUTH))):
+        mat(tmp_path / f"{name}_mres.mat", TRUTH)
+        mat(tmp_path / f"{name}_ares_96.mat", estimate)
+    mat(tmp_path / "good_ares_crf.mat", TRUTH)  # a kind with one image is not ranked
+    assert main(["--input", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    ranking = out[out.index("lowest pixel accuracy (_ares_96*.mat, 3 of 3 images):"):].splitlines()[1:4]
+    assert [line.split(":")[0].strip() for line in ranking] == ["worse_ares_96.mat", "bad_ares_96.mat",
+                                                                "good_ares_96.mat"]
+    # the hand-computed pair: 9 of 12 pixels right, IoU 3/4, 5/8, 1/3
+    assert ranking[1] == "  bad_ares_96.mat: accuracy 0.750, macro F1 0.709, mean IoU 0.569"
+    assert ranking[0].startswith("  worse_ares_96.mat: accuracy 0.333,")
+    assert out.count("lowest pixel accuracy") == 1

@@ -12,6 +12,9 @@ Score automatic segmentations against manual labels, pixel by pixel. Each <base>
 IoU, macro and frequency-weighted averages, mean IoU and Cohen's kappa. Nothing is filtered; a class absent
 from both truth and estimate of a pair is not scored.
 
+With several images, the five of each kind with the lowest pixel accuracy are listed last: where to look for
+labels to correct (or for the method's weak spots).
+
 Writes into the folder: <estimate>_cm.png per pair and pixel_eval_cm.png overall (confusion matrices, rows =
 truth, row-normalised), pixel_eval.json (every number) and pixel_eval.csv (one row per pair and overall).
 
@@ -32,6 +35,23 @@ def build_parser():
     return parser
 
 
+WORST_SHOWN = 5
+
+
+def format_worst_images(pairs, count: int = WORST_SHOWN) -> str:
+    """For each kind of estimate with two or more images, lines naming the ``count`` pairs (``PairResult``) of
+    lowest pixel accuracy, lowest first ("" when no kind has two images)."""
+    lines = []
+    for kind in sorted({item.pair.kind for item in pairs}):
+        items = sorted((item for item in pairs if item.pair.kind == kind), key=lambda item: item.scores.accuracy)
+        if len(items) < 2:
+            continue
+        lines.append(f"lowest pixel accuracy ({kind}*.mat, {min(count, len(items))} of {len(items)} images):")
+        lines += [f"  {item.pair.estimate.name}: accuracy {item.scores.accuracy:.3f}, macro F1 "
+                  f"{item.scores.macro_f1:.3f}, mean IoU {item.scores.mean_iou:.3f}" for item in items[:count]]
+    return "\n".join(lines)
+
+
 def _body(args):
     from ..metrics import format_scores
     from ..workflows.pixel_eval import PixelEvalParams, evaluate_pixels
@@ -45,6 +65,9 @@ def _body(args):
         n_pairs = sum(item.pair.kind == kind for item in result.pairs)
         print(format_scores(scores, title=f"== overall, {n_pairs} images ({kind}*.mat)"))
         print()
+    worst = format_worst_images(result.pairs)
+    if worst:
+        print(worst)
     if result.unpaired:
         print(f"not scored (no _mres.mat): {', '.join(p.name for p in result.unpaired)}")
     print(f"scores: {result.json_path} and {result.csv_path}; confusion matrices: "
