@@ -8,11 +8,13 @@ the tiles of the other 21 once; this benchmark repeats that for other numbers k 
 3. for each k, random splits of the photographs (k train, the rest test; k = 41 is leave-one-out over all 42):
    the retrain head (1000 SGD steps at 0.01 on class-balanced batches of 100, exactly retrain.py's training code)
    on the train photographs' tiles, scored on the test photographs' tiles;
-4. the head trained and scored on all tiles (no photograph held out): what a linear head on these features can fit.
+4. the head trained and scored on all tiles (no photograph held out): what a linear head on these features can fit;
+5. the photographs with the most tiles misclassified by leave-one-out (``eval_tiles.photograph_scores``).
 
 Scores: balanced accuracy (the mean per-class recall, which test_class_tiles.py -n N estimates with N tiles per
 class) and plain accuracy, pooled over the test tiles of each split, then averaged over the splits.
-Prints a table and writes bench_out/bench_tile_cv.md.  Usage: python benchmarks/bench_tile_cv.py [--repeats 10]
+Prints the tables and writes bench_out/bench_tile_cv.md.
+Usage: python benchmarks/bench_tile_cv.py [--repeats 10] [--steps 1000] [--train-photos 5 10 21 31 41]
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_retrain import REPO, SIZE, script  # noqa: E402
+from dl_tools.workflows.eval_tiles import photograph_scores  # noqa: E402
 
 
 def tile_features(work: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -96,8 +99,6 @@ def main(argv=None) -> int:
     parser.add_argument("--train-photos", type=int, nargs="+", default=[5, 10, 21, 31, 41],
                         help="numbers k of training photographs (default 5 10 21 31 41; 41 = leave-one-out)")
     args = parser.parse_args(argv)
-    from dl_tools.workflows.eval_tiles import photograph_scores
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_tile_cv_") as tmp:
