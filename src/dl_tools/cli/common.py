@@ -18,6 +18,8 @@ from ..errors import DlToolsError, InputError
 
 log = logging.getLogger("dl_tools")
 
+WORST_SHOWN = 5  # photographs or images listed by the evaluation scripts as the ones to look at first
+
 
 def build_base_parser(prog: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
     """An ArgumentParser with ``-v/--verbose`` and ``-q/--quiet``; the docstring-style description is kept as is."""

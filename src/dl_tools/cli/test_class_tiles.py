@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_seed, ask_path, build_base_parser, positive_int, run
+from .common import WORST_SHOWN, add_seed, ask_path, build_base_parser, positive_int, run
 
 DESCRIPTION = """\
 Classify n random tiles of each class folder (ideally the test/ tiles) with a model written by retrain.py
@@ -27,9 +27,6 @@ def build_parser():
     parser.add_argument("--model", help="frozen model .pb written by retrain.py (a dialog opens if omitted)")
     add_seed(parser)
     return parser
-
-
-WORST_SHOWN = 5
 
 
 def format_worst_photographs(photographs: list[dict], count: int = WORST_SHOWN) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import ask_path, build_base_parser, run
+from .common import WORST_SHOWN, ask_path, build_base_parser, run
 
 DESCRIPTION = """\
 Score automatic segmentations against manual labels, pixel by pixel. Each <base>_ares*.mat in the folder
@@ -33,9 +33,6 @@ def build_parser():
                         help="resize an estimate whose size differs from its truth (nearest neighbour) instead of "
                              "stopping with an error")
     return parser
-
-
-WORST_SHOWN = 5
 
 
 def format_worst_images(pairs, count: int = WORST_SHOWN) -> str:
