@@ -60,10 +60,10 @@ def photograph_scores(sources, truth: np.ndarray, estimate: np.ndarray, labels: 
     (n,) class indices into ``labels``. Each entry: photograph, tiles, wrong (misclassified tiles), accuracy and
     most_frequent_error ({truth, estimate, tiles} of the commonest mistake, or None when every tile is right).
     """
-    sources = np.array([s if s is not None else "" for s in sources], dtype=object)
+    names = np.array(sources, dtype=object)
     rows = []
-    for photograph in sorted(set(sources) - {""}):
-        mine = sources == photograph
+    for photograph in sorted({name for name in sources if name is not None}):
+        mine = names == photograph
         wrong = mine & (truth != estimate)
         error = None
         if wrong.any():
