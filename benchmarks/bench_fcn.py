@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
 import shutil
 import tempfile
@@ -29,9 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parent.parent
-
+from bench_common import REPO, machine, write_report
 
 def score_folder(output_dir: Path, truth_dir: Path, suffix: str):
     """Pool the confusion of every ``<name><suffix>.mat`` in ``output_dir`` against ``truth_dir/<name>_mres.mat``."""
@@ -141,7 +138,6 @@ def main(argv=None) -> int:
             print(f"{names[-1]}: " + "; ".join(f"{title} mIoU {scores.mean_iou:.3f}"
                                               for title, (scores, _, _) in runs[-1][4].items()), flush=True)
     params = runs[0][1]
-    cpu = platform.processor() or platform.machine()
     n_train = len(list((datasets[0] / "samples" / "RGB" / "train" / "data").iterdir()))
     n_val = len(list((datasets[0] / "samples" / "RGB" / "val" / "data").iterdir()))
     scheme = (f"{args.folds}-fold cross-validation over all {n_train + n_val} photographs (about {n_train} training "
@@ -152,7 +148,7 @@ def main(argv=None) -> int:
         f"batch {params.batch_size}, Adam {params.learning_rate:g}, colour standardisation "
         f"{'on' if params.standardise else 'off'}; train.py options: {args.train_args or 'none'}) on demo_data/data: "
         f"{args.epochs} epochs; {scheme} (all pixels pooled, classes by name).",
-        f"Machine: {platform.system()} {cpu}, {os.cpu_count()} cores, no GPU; TensorFlow CPU.",
+        f"Machine: {machine()}; TensorFlow CPU.",
         "",
         f"| measure | {' / '.join(names)} | mean |",
         "|---|---|---|",
@@ -168,11 +164,7 @@ def main(argv=None) -> int:
         for name, attribute in (("mean IoU", "mean_iou"), ("macro F1", "macro_f1"), ("accuracy", "accuracy")):
             row(f"{title}: val {name}", [getattr(r[4][title][0], attribute) for r in runs], ".3f")
         row(f"{title}: inference megapixels/s", [r[4][title][1] for r in runs], ".2f")
-    table = "\n".join(lines)
-    print(table)
-    out = REPO / "bench_out" / "bench_fcn.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(table + "\n", encoding="utf-8")
+    write_report("bench_fcn", "\n".join(lines))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0

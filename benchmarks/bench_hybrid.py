@@ -17,36 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "bench_out"
+from bench_common import OUT, REPO, demo_split, machine, run_script, write_report
+
 WORK = OUT / "hybrid_ws"
 TILE = 96
 README_SETTINGS = ("0.5", "0.5", "8", "0.25")              # PROB_THRES PROB DECIM SCALE
 SETTINGS = [README_SETTINGS, ("0.5", "0.5", "2", "0.5"), ("0.5", "0.5", "1", "0.5")]
 BIG_SHAPE = (4912, 7360)
-
-
-def script(name: str, *args, cwd: Path) -> tuple[str, float, float]:
-    """Run a tutorial script in a fresh process; return (stdout, wall seconds, peak RSS of that child in GB)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(REPO / name), "-q", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, env=dict(os.environ, DL_TOOLS_NO_DIALOG="1", TF_CPP_MIN_LOG_LEVEL="2"))
-    seconds = time.perf_counter() - start
-    if proc.returncode:
-        sys.exit(f"{name} failed:\n{proc.stdout}\n{proc.stderr}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the largest child so far (KiB on Linux); only a new maximum is this child's own
-    return proc.stdout, seconds, (after / 1e6 if after > before else float("nan"))
 
 
 def train(steps: int) -> tuple[Path, Path]:
@@ -55,16 +35,10 @@ def train(steps: int) -> tuple[Path, Path]:
     if model.is_file() and labels.is_file():
         return model, labels
     shutil.rmtree(WORK, ignore_errors=True)
-    demo = WORK / "demo_data"
-    demo.mkdir(parents=True)
-    for folder in ("jpg", "gt", "labels"):
-        shutil.copytree(REPO / "demo_data" / folder, demo / folder)
+    demo = demo_split(WORK, ("jpg", "gt", "labels"))
     shutil.copy(REPO / "demo_data" / "data" / "labeldefs.txt", demo / "labels" / "labeldefs.txt")
-    script("create_library/images_split_train_test.py", "-p", "0.5", "--input", "demo_data/jpg", "--seed", "0",
-           cwd=WORK)
-    script("create_library/cp_mat.py", cwd=WORK)
-    script("create_library/retile.py", "-t", TILE, "-a", "0.9", "-b", "0.5", "--input", "demo_data/train", cwd=WORK)
-    script("train_dcnn_tfhub/retrain.py", "--image_dir", f"demo_data/train/tile_{TILE}", "--tfhub_module",
+    run_script("create_library/retile.py", "-t", TILE, "-a", "0.9", "-b", "0.5", "--input", "demo_data/train", cwd=WORK)
+    run_script("train_dcnn_tfhub/retrain.py", "--image_dir", f"demo_data/train/tile_{TILE}", "--tfhub_module",
            f"mobilenet_v2_100_{TILE}", "--how_many_training_steps", steps, "--learning_rate", "0.01",
            "--output_labels", labels.name, "--output_graph", model.name, "--bottleneck_dir", "bottlenecks",
            "--summaries_dir", "summaries", cwd=WORK)
@@ -80,10 +54,10 @@ def accuracy(model: Path, labels: Path, setting: tuple[str, ...]) -> dict:
     for mat in test.glob("*_mres.mat"):
         shutil.copy(mat, out)
     n_images = len(list(test.glob("*.jpg")))
-    _, seconds, _ = script("semseg_crf/semseg_cnn_crf.py", "-", model.name, labels.name,
-                           "demo_data/labels/labeldefs.txt", TILE, *setting, "--input-dir", "demo_data/test",
-                           "--outdir", out.relative_to(WORK), cwd=WORK)
-    script("eval_semseg/test_pixels.py", "--input", out.relative_to(WORK), cwd=WORK)
+    seconds = run_script("semseg_crf/semseg_cnn_crf.py", "-", model.name, labels.name,
+                         "demo_data/labels/labeldefs.txt", TILE, *setting, "--input-dir", "demo_data/test",
+                         "--outdir", out.relative_to(WORK), cwd=WORK).seconds
+    run_script("eval_semseg/test_pixels.py", "--input", out.relative_to(WORK), cwd=WORK)
     report = json.loads((out / "pixel_eval.json").read_text())
     (scores,) = [entry["scores"] for entry in report["overall"].values()]
     per_image_f1 = [pair["scores"]["macro_f1"] for pair in report["pairs"]]
@@ -119,9 +93,9 @@ def big_image_run(model: Path, labels: Path) -> dict:
         big.parent.mkdir(exist_ok=True)
         source = sorted((REPO / "demo_data" / "jpg").glob("*.jpg"))[0]
         write_image(big, resize_image(read_image(source), BIG_SHAPE), quality=90)
-    _, seconds, peak = script("semseg_crf/semseg_cnn_crf.py", big.relative_to(WORK), model.name, labels.name,
-                              "demo_data/labels/labeldefs.txt", TILE, *README_SETTINGS, "--overwrite", cwd=WORK)
-    return {"seconds": seconds, "peak_gb": peak}
+    run = run_script("semseg_crf/semseg_cnn_crf.py", big.relative_to(WORK), model.name, labels.name,
+                     "demo_data/labels/labeldefs.txt", TILE, *README_SETTINGS, "--overwrite", cwd=WORK)
+    return {"seconds": run.seconds, "peak_gb": run.peak_gb}
 
 
 def main() -> None:
@@ -134,9 +108,8 @@ def main() -> None:
     model, labels = train(args.steps)
     speed = big_image_run(model, labels)
     rows = [(setting, accuracy(model, labels, setting)) for setting in SETTINGS]
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     lines = [
-        f"Hybrid segmentation (step 6) and pixel evaluation (step 7); machine: {machine}; model: retrain "
+        f"Hybrid segmentation (step 6) and pixel evaluation (step 7); machine: {machine()}; model: retrain "
         f"{args.steps} steps, lr 0.01, local ImageNet MobileNetV2 96 px, tiles of the demo train split (seed 0).",
         "",
         "| measurement | value | target |",
@@ -153,10 +126,7 @@ def main() -> None:
         lines.append(f"| `{TILE} {' '.join(setting)}` | {r['n_images']} | {r['seconds'] / r['n_images']:.2f} | "
                      f"{r['macro_f1']:.3f} | {r['mean_iou']:.3f} | {r['accuracy']:.3f} | {r['kappa']:.3f} | "
                      f"{r['median_image_f1']:.3f} | {r['tiles_f1']:.3f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    OUT.mkdir(exist_ok=True)
-    (OUT / "bench_hybrid.md").write_text(text)
+    write_report("bench_hybrid", "\n".join(lines))
 
 
 if __name__ == "__main__":

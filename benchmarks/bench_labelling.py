@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from bench_common import REPO, machine, write_report
+
 DEMO = REPO / "demo_data"
 BIG = (4912, 7360)  # (H, W) of the legacy demo photographs
 CASES = ("legacy", "strokes", "classifier")
@@ -114,7 +113,7 @@ def main(argv=None) -> int:
         for case in CASES:
             rows.append(dict(_subprocess(case, args.big_scale, True, None), case=f"{case}, 36 MP"))
             print(rows[-1], file=sys.stderr, flush=True)
-    lines = [f"Labelling engines ({platform.machine()}, {platform.node()}, Python {platform.python_version()}); "
+    lines = [f"Labelling engines ({machine()}); "
              "strokes simulated from the dense truth, seeded.", "",
              "| engine | -s | images | megapixels | stroke pixels | mean pixel accuracy | worst image | s / MP "
              "| peak memory (GB) |",
@@ -122,11 +121,7 @@ def main(argv=None) -> int:
     for r in rows:
         lines.append(f"| {r['case']} | {r['scale']} | {r['images']} | {r['megapixels']:.1f} | {r['coverage']:.1%} "
                      f"| {r['accuracy']:.4f} | {r['worst']:.4f} | {r['seconds_per_mp']:.2f} | {r['peak_gb']:.2f} |")
-    table = "\n".join(lines) + "\n"
-    print(table)
-    out = REPO / "bench_out" / "bench_labelling.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(table)
+    write_report("bench_labelling", "\n".join(lines))
     return 0
 
 

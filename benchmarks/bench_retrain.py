@@ -11,27 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from bench_common import demo_split, ensure_local_module, machine, run_script, write_report
+
 SIZE = 96
-
-
-def script(name: str, *args, cwd: Path) -> tuple[str, float]:
-    """Run a tutorial script; return (stdout, seconds)."""
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(REPO / name), "-q", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, env=dict(os.environ, DL_TOOLS_NO_DIALOG="1"))
-    if proc.returncode:
-        sys.exit(f"{name} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout, time.perf_counter() - start
 
 
 def throughput(tile_dir: Path, n_tiles: int = 256, repeats: int = 3) -> dict:
@@ -75,49 +62,37 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_retrain_") as tmp:
         work = Path(tmp)
-        demo = work / "demo_data"
-        (demo).mkdir()
-        shutil.copytree(REPO / "demo_data" / "jpg", demo / "jpg")
-        shutil.copytree(REPO / "demo_data" / "gt", demo / "gt")
-        script("create_library/images_split_train_test.py", "-p", "0.5", "--input", "demo_data/jpg", "--seed", "0",
-               cwd=work)
-        script("create_library/cp_mat.py", cwd=work)
+        demo = demo_split(work)
         tiles = {}
         for split in ("train", "test"):
-            out, seconds = script("create_library/retile.py", "-t", SIZE, "-a", "0.9", "-b", "0.5", "--input",
-                                  f"demo_data/{split}", cwd=work)
-            tiles[split] = int(re.search(r"^total\s+\d+\s+(\d+)", out, re.M).group(1))
-            rows.append((f"retile {split} ({tiles[split]} tiles kept)", f"{seconds:.1f} s"))
-        module_dir = REPO / "models" / f"mobilenet_v2_100_{SIZE}"
-        if not (module_dir / "saved_model.pb").is_file():
-            script("train_dcnn_tfhub/make_local_module.py", "--size", SIZE, cwd=work)
+            run = run_script("create_library/retile.py", "-t", SIZE, "-a", "0.9", "-b", "0.5", "--input",
+                             f"demo_data/{split}", cwd=work)
+            tiles[split] = int(re.search(r"^total\s+\d+\s+(\d+)", run.stdout, re.M).group(1))
+            rows.append((f"retile {split} ({tiles[split]} tiles kept)", f"{run.seconds:.1f} s"))
+        ensure_local_module(SIZE, cwd=work)
         for name, rate in throughput(demo / "train" / f"tile_{SIZE}").items():
             rows.append((f"bottlenecks at {SIZE} px, {name}", f"{rate:.0f} tiles/s"))
         retrain = ["--image_dir", f"demo_data/train/tile_{SIZE}", "--tfhub_module", f"mobilenet_v2_100_{SIZE}",
                    "--how_many_training_steps", args.steps, "--learning_rate", "0.01", "--output_labels", "labels.txt",
                    "--output_graph", "model.pb", "--bottleneck_dir", "bottlenecks", "--summaries_dir", "summaries"]
-        out, seconds = script("train_dcnn_tfhub/retrain.py", *retrain, cwd=work)
-        internal = re.search(r"Final test accuracy = ([\d.]+)% \(N=(\d+)\)", out)
-        rows.append((f"retrain, {args.steps} steps, {tiles['train']} tiles, empty cache (wall)", f"{seconds:.1f} s"))
-        _, cached = script("train_dcnn_tfhub/retrain.py", *retrain, cwd=work)
+        run = run_script("train_dcnn_tfhub/retrain.py", *retrain, cwd=work)
+        internal = re.search(r"Final test accuracy = ([\d.]+)% \(N=(\d+)\)", run.stdout)
+        rows.append((f"retrain, {args.steps} steps, {tiles['train']} tiles, empty cache (wall)", f"{run.seconds:.1f} s"))
+        cached = run_script("train_dcnn_tfhub/retrain.py", *retrain, cwd=work).seconds
         rows.append(("retrain again, bottlenecks cached (wall)", f"{cached:.1f} s"))
         rows.append((f"retrain's own test split accuracy (N={internal.group(2)})", f"{float(internal.group(1)) / 100:.3f}"))
-        _, seconds = script("eval_imrecog/test_class_tiles.py", "-n", "100", "--image_dir", f"demo_data/test/tile_{SIZE}",
-                            "--labels", "labels.txt", "--model", "model.pb", cwd=work)
+        seconds = run_script("eval_imrecog/test_class_tiles.py", "-n", "100", "--image_dir",
+                             f"demo_data/test/tile_{SIZE}", "--labels", "labels.txt", "--model", "model.pb",
+                             cwd=work).seconds
         report = json.loads((demo / "test" / f"tile_{SIZE}" / "tile_eval.json").read_text())
         scores = report["scores"]
         rows.append((f"test_class_tiles -n 100 on test/ tiles (N={scores['n_samples']}): accuracy",
                      f"{scores['accuracy']:.3f}"))
         rows.append(("  macro F1 / kappa", f"{scores['macro_f1']:.3f} / {scores['kappa']:.3f}"))
         rows.append(("  test_class_tiles wall time", f"{seconds:.1f} s"))
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"
-    lines = [f"### bench_retrain (steps 3-5, demo_data, {machine})", "", "| measure | value |", "|---|---|"]
+    lines = [f"### bench_retrain (steps 3-5, demo_data; {machine()})", "", "| measure | value |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in rows]
-    table = "\n".join(lines) + "\n"
-    print(table)
-    out_dir = REPO / "bench_out"
-    out_dir.mkdir(exist_ok=True)
-    (out_dir / "bench_retrain.md").write_text(table)
+    write_report("bench_retrain", "\n".join(lines))
 
 
 if __name__ == "__main__":

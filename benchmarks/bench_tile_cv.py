@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -29,10 +28,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_common import REPO, ensure_local_module, machine, run_script, write_report
+from bench_retrain import SIZE
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_retrain import REPO, SIZE, script  # noqa: E402
-from dl_tools.workflows.eval_tiles import photograph_scores  # noqa: E402
+from dl_tools.workflows.eval_tiles import photograph_scores
 
 
 def tile_features(work: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -46,9 +45,8 @@ def tile_features(work: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     shutil.copytree(REPO / "demo_data" / "jpg", images)
     for mat in (REPO / "demo_data" / "gt").glob("*_mres.mat"):
         shutil.copy(mat, images)
-    script("create_library/retile.py", "-t", SIZE, "-a", "0.9", "-b", "0.5", "--input", images, cwd=work)
-    if not (REPO / "models" / f"mobilenet_v2_100_{SIZE}" / "saved_model.pb").is_file():
-        script("train_dcnn_tfhub/make_local_module.py", "--size", SIZE, cwd=work)
+    run_script("create_library/retile.py", "-t", SIZE, "-a", "0.9", "-b", "0.5", "--input", images, cwd=work)
+    ensure_local_module(SIZE, cwd=work)
     tiles = list_tiles(images / f"tile_{SIZE}")
     module = load_module(resolve_module(local_module_name(SIZE)))
     features = bottlenecks(tiles.files, module, cache_dir=None)
@@ -125,8 +123,7 @@ def main(argv=None) -> int:
     rows.append((f"all {n_photos}, scored on their own tiles",
                  *scores(y, fit_predict(features, y, every, every, args.steps, seed=0)), ""))
     counts = ", ".join(f"{name} {int(np.sum(y == i))}" for i, name in enumerate(labels))
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    lines = [f"### bench_tile_cv ({len(y)} tiles of {n_photos} photographs: {counts}; {machine}; "
+    lines = [f"### bench_tile_cv ({len(y)} tiles of {n_photos} photographs: {counts}; {machine()}; "
              f"{time.perf_counter() - start:.0f} s)", "",
              "| training photographs | balanced accuracy | accuracy | balanced accuracy, range over splits |",
              "|---|---|---|---|"]
@@ -137,11 +134,7 @@ def main(argv=None) -> int:
                   "|---|---|---|---|---|"]
         lines += [f"| {row['photograph']} | {row['tiles']} | {row['wrong']} | {row['accuracy']:.3f} | "
                   "{truth} -> {estimate} ({tiles} tiles) |".format(**row["most_frequent_error"]) for row in worst]
-    table = "\n".join(lines) + "\n"
-    print(table)
-    out_dir = REPO / "bench_out"
-    out_dir.mkdir(exist_ok=True)
-    (out_dir / "bench_tile_cv.md").write_text(table)
+    write_report("bench_tile_cv", "\n".join(lines))
     return 0
 
 
