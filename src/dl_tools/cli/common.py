@@ -1,7 +1,7 @@
 """Pieces shared by every command-line script: logging flags, common options, path prompts, error handling.
 
-Every script's ``main`` goes through ``run``: a ``DlToolsError`` (bad input) prints ``error: <message>`` on one line
-and returns 2; ``-v`` adds the traceback. Ctrl-C returns 130.
+Every script's ``main`` goes through ``run``: a ``DlToolsError`` (bad input), or an ``OSError`` (a path the system
+refused), prints ``error: <message>`` on one line and returns 2; ``-v`` adds the traceback. Ctrl-C returns 130.
 """
 
 from __future__ import annotations
@@ -15,15 +15,24 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import DlToolsError, InputError
+from ..quiet_import import silence_tensorflow_import
 
 log = logging.getLogger("dl_tools")
 
 WORST_SHOWN = 5  # photographs or images listed by the evaluation scripts as the ones to look at first
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line (``error: <message> (see <prog> --help)``, exit code 2),
+    like every other error of the scripts, instead of the usage block followed by the message."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_base_parser(prog: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
     """An ArgumentParser with ``-v/--verbose`` and ``-q/--quiet``; the docstring-style description is kept as is."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog=prog, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     group = parser.add_mutually_exclusive_group()
@@ -58,6 +67,8 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     # TensorFlow's C++ log: errors only with -v; otherwise silent (it reports e.g. "failed call to cuInit" on
     # every machine without a GPU, which alarms users and means nothing: the CPU is used)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if verbose else "3")
+    if not verbose:  # its start-up lines ignore that setting
+        silence_tensorflow_import()
 
 
 def progress(iterable=None, **kwargs):
@@ -77,15 +88,24 @@ def run(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], in
     setup_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
     try:
         result = body(args)
-    except DlToolsError as exc:
+    except (DlToolsError, OSError) as exc:
         if getattr(args, "verbose", False):
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     return 0 if result is None else int(result)
+
+
+def _message(exc: Exception) -> str:
+    """The one-line message of a bad-input error, or of a file the system refused (no permission, a file where a
+    folder is needed, a full disk...), which names the path."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}; check the path and its permissions (-v shows where it happened)"
+    return str(exc)
 
 
 def display_available() -> bool:

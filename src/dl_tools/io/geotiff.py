@@ -43,17 +43,29 @@ def _quiet_rasterio(rasterio):
         yield
 
 
-def read_raster(path: str | os.PathLike) -> tuple[np.ndarray, GeoInfo]:
-    """Read every band of a raster file: ((H, W, B) array in the file's dtype, GeoInfo)."""
+@contextlib.contextmanager
+def _open(path: Path):
+    """rasterio.open, quiet about plain TIFFs, with an unreadable file turned into an InputError naming it."""
     rasterio = require("rasterio", "rasterio", "read TIFF and GeoTIFF files")
-    path = Path(path)
     try:
         with _quiet_rasterio(rasterio), rasterio.open(path) as src:
-            array = src.read()  # (B, H, W)
-            info = GeoInfo(crs=src.crs, transform=src.transform, width=src.width, height=src.height)
+            yield src
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(f"{path} is not a readable image or GeoTIFF ({exc}); give a valid TIFF file") from exc
+
+
+def read_raster(path: str | os.PathLike) -> tuple[np.ndarray, GeoInfo]:
+    """Read every band of a raster file: ((H, W, B) array in the file's dtype, GeoInfo)."""
+    with _open(Path(path)) as src:
+        array = src.read()  # (B, H, W)
+        info = GeoInfo(crs=src.crs, transform=src.transform, width=src.width, height=src.height)
     return np.moveaxis(array, 0, -1), info
+
+
+def raster_shape(path: str | os.PathLike) -> tuple[int, int]:
+    """(rows, columns) of a raster file, from its header."""
+    with _open(Path(path)) as src:
+        return src.height, src.width
 
 
 def read_geoinfo(path: str | os.PathLike) -> GeoInfo | None:
@@ -61,21 +73,15 @@ def read_geoinfo(path: str | os.PathLike) -> GeoInfo | None:
     path = Path(path)
     if path.suffix.lower() not in (".tif", ".tiff"):
         return None
-    rasterio = require("rasterio", "rasterio", "read TIFF and GeoTIFF files")
-    with _quiet_rasterio(rasterio), rasterio.open(path) as src:
+    with _open(path) as src:
         info = GeoInfo(crs=src.crs, transform=src.transform, width=src.width, height=src.height)
     return info if info.is_georeferenced else None
 
 
 def read_valid_mask(path: str | os.PathLike) -> np.ndarray:
     """(H, W) bool: True where a raster has data (rasterio's dataset mask: nodata value, alpha band or mask)."""
-    import warnings
-
-    rasterio = require("rasterio", "rasterio", "read TIFF and GeoTIFF files")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        with rasterio.open(Path(path)) as src:
-            return src.dataset_mask() > 0
+    with _open(Path(path)) as src:
+        return src.dataset_mask() > 0
 
 
 def write_label_geotiff(path: str | os.PathLike, label_image: np.ndarray, geo: GeoInfo,

@@ -134,6 +134,25 @@ def read_raw(path: str | os.PathLike) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def image_shape(path: str | os.PathLike, fix: str = "remove it or give a JPG, PNG, TIFF or BMP file") -> tuple[int, int]:
+    """(rows, columns) of an image file from its header alone (fast: nothing is decoded), so a folder of images can
+    be checked before any work starts. InputError naming the file and ``fix`` when it is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"image {path} does not exist; check the path")
+    if path.suffix.lower() in TIFF_EXTENSIONS:
+        from .geotiff import raster_shape
+
+        return raster_shape(path)
+    from PIL import Image  # pillow comes with matplotlib
+
+    try:
+        with Image.open(path) as image:
+            return image.size[1], image.size[0]
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path} is not a readable image ({exc}); {fix}") from exc
+
+
 def read_image(path: str | os.PathLike, bands: Sequence[int] | None = None) -> np.ndarray:
     """Read any supported image file as (H, W, 3) uint8 RGB (see the module doc for the conversion)."""
     return to_rgb_uint8(read_raw(path), bands=bands, path=str(path))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError
+from ..io.atomic import new_mode
 from .backbones import models_dir
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def save_feature_module(backbone, path: str | os.PathLike, input_size: tuple[int
         tf.saved_model.save(FeatureModule(backbone), str(staging))
         if path.exists():
             shutil.rmtree(path)
-        staging.chmod(0o755)
+        staging.chmod(new_mode(directory=True))
         staging.rename(path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

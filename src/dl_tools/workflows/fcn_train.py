@@ -27,9 +27,7 @@ import dataclasses
 import importlib.util
 import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +36,7 @@ import numpy as np
 
 from ..colour import standardise_channels
 from ..errors import InputError
-from ..io.atomic import write_text_atomic
+from ..io.atomic import atomic_path, write_text_atomic
 from ..io.images import is_image_file, read_image, read_raw, resize_image, resize_labels
 from ..io.text import read_labeldefs, write_labeldefs
 from ..models.fcn import BACKBONES, TRAIN_BACKBONE, check_image_shape
@@ -210,19 +208,6 @@ def params_from_settings(settings: dict) -> FCNTrainParams:
     return FCNTrainParams(**{key: value for key, value in stored.items() if key in fields})
 
 
-def _atomic_save(path: Path, save) -> None:
-    """Call ``save(tmp)`` with a temporary name in ``path``'s folder ending like ``path``, then rename it."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + path.name, dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)  # Keras wants to create the file itself
-    try:
-        save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     if resume:
         if not (run_dir / LAST).is_file():
@@ -237,6 +222,12 @@ def _prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
             raise InputError(f"--overwrite: {run_dir} is not a training run (no {SETTINGS}); refusing to delete it")
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
+
+
+def _save_atomic(path: Path, save) -> None:
+    """Call a Keras ``save(file)`` method (which creates the file itself) with a temporary name, then rename."""
+    with atomic_path(path, create=False) as tmp:
+        save(str(tmp))
 
 
 def _recorder(run_dir: Path, history: dict, total_epochs: int):
@@ -260,10 +251,10 @@ def _recorder(run_dir: Path, history: dict, total_epochs: int):
             logs = dict(logs or {}, seconds=time.perf_counter() - self.started)
             for key, value in logs.items():
                 history.setdefault(key, []).append(float(value))
-            _atomic_save(run_dir / LAST, self.model.save)
+            _save_atomic(run_dir / LAST, self.model.save)
             if logs.get(MONITOR, -np.inf) > self.best:
                 self.best = logs[MONITOR]
-                _atomic_save(run_dir / BEST, self.model.save_weights)
+                _save_atomic(run_dir / BEST, self.model.save_weights)
             write_text_atomic(run_dir / HISTORY, json.dumps(history, indent=1))
             save_figure(training_curves_figure(
                 history, [("loss", ["loss", "val_loss"]), ("mean IoU", ["mean_iou", "val_mean_iou"])],

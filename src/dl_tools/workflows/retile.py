@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..io.atomic import new_mode
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
             if folders:
                 tasks.append((image, shape, origins[pick], folders, staging, params.tile))
         _map(_write, jobs, tasks, "writing tiles")
-        staging.chmod(0o755)
+        staging.chmod(new_mode(directory=True))
         if tile_dir.exists():
             old = tile_dir.with_name(f".{tile_dir.name}.old")
             shutil.rmtree(old, ignore_errors=True)

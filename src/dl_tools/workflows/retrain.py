@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..io.images import image_shape
 
 log = logging.getLogger(__name__)
 
@@ -107,16 +108,6 @@ class TileSet:
         return np.flatnonzero(self.split == name)
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image  # pillow comes with matplotlib; it reads the header only
-
-    try:
-        with Image.open(path) as image:
-            return image.size[1], image.size[0]
-    except OSError as exc:
-        raise InputError(f"{path} is not a readable image ({exc}); remove it from the tile folder") from exc
-
-
 def list_tiles(image_dir: str | os.PathLike, validation_percentage: float = 10.0,
                testing_percentage: float = 10.0, flag: str = "--image_dir") -> TileSet:
     """The class folders of ``image_dir`` and their image files (other files ignored), checked and split.
@@ -144,7 +135,7 @@ def list_tiles(image_dir: str | os.PathLike, validation_percentage: float = 10.0
         y += [k] * len(images)
     sizes: dict[tuple[int, int], list[Path]] = {}
     for path in files:
-        sizes.setdefault(_image_size(path), []).append(path)
+        sizes.setdefault(image_shape(path, fix="remove it from the tile folder"), []).append(path)
     if len(sizes) > 1:
         listing = "; ".join(f"{w}x{h} px: {len(paths)} (e.g. {paths[0]})" for (h, w), paths in sorted(sizes.items()))
         raise InputError(f"{flag}: tiles of mixed sizes in {image_dir} ({listing}); train on tiles of one size "
