@@ -104,8 +104,12 @@ def test_bad_input(tmp_path):
     assert not (tmp_path / "tile_32").exists()
     with pytest.raises(InputError, match="-a"):
         RetileParams(purity=0)
-    with pytest.raises(InputError, match="that pure"):
+    with pytest.raises(InputError, match="-t 200: every image .* is smaller than one 200 px tile"):
         retile(tmp_path, RetileParams(tile=200))
+    with pytest.raises(InputError, match="-a 1.0: no 128 px tile .* is that pure"):  # each tile spans both halves
+        retile(tmp_path, RetileParams(tile=128, purity=1.0))
+    with pytest.raises(InputError, match="--min_tiles must be 1 or more"):  # a class is never thinned away
+        RetileParams(min_tiles=0)
 
 
 @pytest.mark.parametrize("script", ["create_library/retile.py", "train_dcnn_tfhub/retrain.py",

@@ -171,6 +171,47 @@ def test_cli_errors(tmp_path, capsys):
     assert "--learning_rate" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag, value, message", [
+    ("--learning_rate", "inf", "--learning_rate must be a finite number"),
+    ("--random_scale", "nan", "--random_scale must be a finite number"),
+])
+def test_non_finite_numbers_are_refused(tmp_path, capsys, flag, value, message):
+    from dl_tools.cli.retrain import main
+
+    make_colour_tiles(tmp_path / "t", n=2, colours={"a": (1, 2, 3), "b": (200, 2, 3)})
+    assert main(["--image_dir", str(tmp_path / "t"), flag, value, "--output_graph", str(tmp_path / "m.pb")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {message}, got {value}"
+    assert not (tmp_path / "m.pb").exists()
+
+
+@pytest.mark.parametrize("flag, make, message", [
+    ("--output_graph", "folder", "--output_graph {path} is a folder; give a file name"),
+    ("--output_labels", "folder", "--output_labels {path} is a folder; give a file name"),
+    ("--summaries_dir", "file", "--summaries_dir {path}: {path} is a file, not a folder; give another path"),
+    ("--bottleneck_dir", "file", "--bottleneck_dir {path}: {path} is a file, not a folder; give another path"),
+])
+def test_output_paths_are_checked_before_training(setup, tmp_path, flag, make, message):
+    """A bad output path fails at once with one line, and nothing is written (no .pb, no summaries run)."""
+    _, module_dir, tiles, _ = setup
+    path = tmp_path / "in_the_way"
+    path.mkdir() if make == "folder" else path.write_text("a person's file\n")
+    outputs = {"--output_graph": tmp_path / "m.pb", "--output_labels": tmp_path / "labels.txt",
+               "--summaries_dir": tmp_path / "summaries", "--bottleneck_dir": tmp_path / "bottlenecks", flag: path}
+    args = [arg for pair in outputs.items() for arg in pair]
+    proc = run_script("train_dcnn_tfhub/retrain.py", "--image_dir", tiles, "--tfhub_module", module_dir,
+                      "--how_many_training_steps", 10, *args, check_rc=2)
+    assert proc.stderr.strip() == "error: " + message.format(path=path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in_the_way"]
+
+
+def test_diverged_training_is_an_error_and_leaves_no_summaries(setup, tmp_path):
+    _, module_dir, tiles, _ = setup
+    with pytest.raises(InputError, match="--learning_rate 1e\\+300: the training diverged"):
+        rt.retrain(tiles, str(module_dir), tmp_path / "m.pb", tmp_path / "labels.txt", None, tmp_path / "summaries",
+                   rt.RetrainParams(**{**FAST, "learning_rate": 1e300}))
+    assert not (tmp_path / "m.pb").exists() and not list((tmp_path / "summaries").iterdir())
+
+
 def test_balanced_batches_and_distortions():
     from dl_tools.models.head import balanced_batch, distort
 

@@ -21,7 +21,8 @@ def confusion_figure(confusion: np.ndarray, labels: list[str], title: str = "", 
     norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
     n = len(labels)
     size = max(4.0, 0.6 * n + 2.5)
-    fig = _new_figure((size + 1.0, size))
+    names = 0.075 * max(len(name) for name in labels)  # inches taken by the longest class name at 10 pt
+    fig = _new_figure((size + 1.0 + names, size + 0.7 * names))  # the estimated names are turned 45 degrees
     ax = fig.add_subplot()
     image = ax.imshow(norm, cmap=cmap, vmin=0, vmax=1)
     ax.set_xticks(range(n), labels, rotation=45, ha="right")

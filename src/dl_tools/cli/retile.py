@@ -27,8 +27,9 @@ def build_parser():
     parser.add_argument("-i", "--input",
                         help="folder of images and their *_mres.mat files (a folder dialog opens if omitted)")
     parser.add_argument("--stride", type=positive_int, help="px between neighbouring tiles (default t/2)")
-    parser.add_argument("--min_tiles", type=int, default=60,
-                        help="thinning never leaves a class fewer than min(its tiles, this) tiles (default 60)")
+    parser.add_argument("--min_tiles", type=positive_int, default=60,
+                        help="thinning never leaves a class fewer than min(its tiles, this) tiles, at least 1 "
+                             "(default 60)")
     parser.add_argument("-j", "--jobs", type=positive_int, help="parallel worker processes (default: all cores)")
     add_seed(parser)
     add_overwrite(parser, "an existing tile_<t> folder")

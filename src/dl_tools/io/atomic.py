@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -20,6 +22,31 @@ def check_can_write(path: str | os.PathLike, overwrite: bool, flag: str = "--ove
     path = Path(path)
     if path.exists() and not overwrite:
         raise InputError(f"{path} already exists; give {flag} to replace it")
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, flag: str) -> Path:
+    """Return ``path`` as a Path; InputError naming ``flag`` unless it is, or can be made, a folder we may write in
+    (no file in the way, write permission on the nearest existing folder). Nothing is created."""
+    path = Path(path)
+    for folder in (path, *path.parents):
+        if not folder.exists():
+            continue
+        if not folder.is_dir():
+            raise InputError(f"{flag} {path}: {folder} is a file, not a folder; give another path")
+        if not os.access(folder, os.W_OK):
+            raise InputError(f"{flag} {path}: no permission to write in {folder}; give another path")
+        break
+    return path
+
+
+def check_output_file(path: str | os.PathLike, flag: str) -> Path:
+    """Return ``path`` as a Path; InputError naming ``flag`` unless a file can be written there (it is not a folder,
+    and its folder exists or can be made). Nothing is created; an existing file is left to ``check_can_write``."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{flag} {path} is a folder; give a file name")
+    check_output_dir(path.parent, flag)
     return path
 
 
@@ -66,6 +93,22 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def _json_ready(value):
+    """``value`` with every NaN or infinite float (numpy's included) replaced by None, which JSON writes as null."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json_atomic(path: str | os.PathLike, data, indent: int = 1) -> Path:
+    """Write ``data`` as JSON to ``path`` atomically, NaN and infinities as null (valid JSON for any reader)."""
+    return write_text_atomic(path, json.dumps(_json_ready(data), indent=indent, allow_nan=False) + "\n")
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:

@@ -10,7 +10,6 @@ for labelling errors).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -99,7 +98,7 @@ def evaluate_tiles(image_dir: str | os.PathLike, labels_path: str | os.PathLike,
                    params: EvalTilesParams) -> EvalTilesResult:
     """Classify n random tiles per class folder with the frozen model; score, plot and save (see module doc)."""
     from ..cli.common import progress
-    from ..io.atomic import write_text_atomic
+    from ..io.atomic import write_json_atomic
     from ..io.images import read_image, resize_image
     from ..io.text import read_labels
     from ..metrics import confusion_matrix, scores_from_confusion
@@ -149,6 +148,6 @@ def evaluate_tiles(image_dir: str | os.PathLike, labels_path: str | os.PathLike,
               "n_per_class": params.n, "seed": params.seed, "tiles_per_class": {k: len(v) for k, v in tiles.items()},
               "mean_posterior": float(posterior.mean()), "class_mean_posterior": class_posterior,
               "scores": scores.to_dict(), "photographs": photographs}
-    json_path = write_text_atomic(image_dir / JSON_NAME, json.dumps(report, indent=2) + "\n")
+    json_path = write_json_atomic(image_dir / JSON_NAME, report, indent=2)
     return EvalTilesResult(scores, float(posterior.mean()), class_posterior, [str(f) for f in files], photographs,
                            Path(cm_path), json_path)

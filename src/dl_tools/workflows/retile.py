@@ -74,8 +74,9 @@ class RetileParams:
             raise InputError(f"-b must be in (0, 1], got {self.keep}")
         if self.stride is not None and self.stride <= 0:
             raise InputError(f"--stride must be a positive number of pixels, got {self.stride}")
-        if self.min_tiles < 0:
-            raise InputError(f"--min_tiles must be 0 or more, got {self.min_tiles}")
+        if self.min_tiles < 1:
+            raise InputError(f"--min_tiles must be 1 or more (a class found in the images is never thinned away), "
+                             f"got {self.min_tiles}")
 
     @property
     def step(self) -> int:
@@ -184,7 +185,10 @@ def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
     selected = thin(classes, params.keep, params.min_tiles, params.seed)
     found = {name: int(np.sum(classes == k)) for k, name in enumerate(labels)}
     kept = {name: int(np.sum(selected & (classes == k))) for k, name in enumerate(labels)}
-    if not selected.any():
+    if not selected.any():  # thinning keeps at least one tile of each class: no tile was pure enough, or none fits
+        if all(min(shape) < params.tile for _, shape, _, _ in scans):
+            raise InputError(f"-t {params.tile}: every image of {input_dir} is smaller than one {params.tile} px "
+                             "tile; give a smaller -t")
         raise InputError(f"-a {params.purity}: no {params.tile} px tile of {input_dir} is that pure; "
                          "lower -a or -t")
 

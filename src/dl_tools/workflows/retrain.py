@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..io.atomic import check_output_dir, check_output_file
 from ..io.images import image_shape
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,10 @@ class RetrainParams:
     seed: int = 0
 
     def __post_init__(self):
+        for flag in ("learning_rate", "testing_percentage", "validation_percentage", "random_crop", "random_scale",
+                     "random_brightness"):
+            if not np.isfinite(getattr(self, flag)):
+                raise InputError(f"--{flag} must be a finite number, got {getattr(self, flag)}")
         checks = [
             (self.how_many_training_steps >= 1, "--how_many_training_steps must be at least 1"),
             (self.learning_rate > 0, "--learning_rate must be positive"),
@@ -306,6 +312,14 @@ def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str |
     from ..models.head import cross_entropy, train_head
     from ..models.hub import load_module, resolve_module
 
+    # every output is checked first: a bad path fails now, not after the training
+    output_graph = check_output_file(output_graph, "--output_graph")
+    output_labels = check_output_file(output_labels, "--output_labels")
+    if output_graph.resolve() == output_labels.resolve():
+        raise InputError(f"--output_graph and --output_labels are both {output_graph}; give two file names")
+    for folder, flag in ((bottleneck_dir, "--bottleneck_dir"), (summaries_dir, "--summaries_dir")):
+        if folder is not None:
+            check_output_dir(folder, flag)
     spec = resolve_module(tfhub_module)
     tiles = list_tiles(image_dir, params.validation_percentage, params.testing_percentage)
     counts = {s: {name: int(np.sum((tiles.split == s) & (tiles.y == k))) for k, name in enumerate(tiles.labels)}
@@ -334,14 +348,23 @@ def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str |
         probs = head.probs(features[picked])
         return float(np.mean(probs.argmax(1) == tiles.y[picked])), cross_entropy(probs, tiles.y[picked])
 
-    run_dir = _new_run_dir(Path(summaries_dir)) if summaries_dir is not None else None
-    on_eval, close = _eval_logger(run_dir, params, len(val_idx))
     if not len(val_idx):
         log.warning("no validation tiles (raise --validation_percentage to see validation accuracy)")
-    head, history = train_head(sample_batch, module.dim, len(tiles.labels), params.how_many_training_steps,
-                               params.learning_rate, seed=params.seed, eval_every=params.eval_step_interval,
-                               evaluate=evaluate if len(val_idx) else None, on_eval=on_eval,
-                               progress=lambda it: progress(it, desc="training", unit="step"))
+    run_dir = _new_run_dir(Path(summaries_dir)) if summaries_dir is not None else None
+    on_eval, close = _eval_logger(run_dir, params, len(val_idx))
+    try:
+        head, history = train_head(sample_batch, module.dim, len(tiles.labels), params.how_many_training_steps,
+                                   params.learning_rate, seed=params.seed, eval_every=params.eval_step_interval,
+                                   evaluate=evaluate if len(val_idx) else None, on_eval=on_eval,
+                                   progress=lambda it: progress(it, desc="training", unit="step"))
+        if not (np.isfinite(head.weights).all() and np.isfinite(head.bias).all()):
+            raise InputError(f"--learning_rate {params.learning_rate:g}: the training diverged (its weights became "
+                             "infinite); give a smaller --learning_rate")
+    except BaseException:
+        close()
+        if run_dir is not None:  # an interrupted or failed run leaves no half-written summaries
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     close()
 
     picked = _sample(test_idx, tiles.y, params.test_batch_size, np.random.default_rng(params.seed + 2)) \

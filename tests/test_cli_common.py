@@ -1,0 +1,103 @@
+"""What every script shares: one-line errors (usage, bad input, refused paths, after TensorFlow has loaded), output
+files readable as the user's umask allows, output-path checks and JSON without NaN."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import run_script
+from dl_tools.cli.common import build_base_parser, run
+from dl_tools.errors import InputError
+from dl_tools.io.atomic import check_output_dir, check_output_file, write_json_atomic, write_text_atomic
+from dl_tools.io.images import write_image
+
+
+def test_a_usage_error_is_one_line():
+    proc = run_script("semseg_crf/semseg_cnn_crf.py", "a.jpg", "m.pb", "l.txt", "c.txt", "96", "1.5", "0.5", "1",
+                      "0.5", check_rc=2)
+    assert proc.stderr == ("error: argument PROB_THRES: must be in [0, 1), got 1.5 "
+                           "(see semseg_cnn_crf.py --help)\n")
+
+
+def test_an_error_after_tensorflow_has_loaded_is_one_line(tmp_path):
+    """TensorFlow 2.21 writes start-up lines to descriptor 2 whatever TF_CPP_MIN_LOG_LEVEL says: they are hidden."""
+    (tmp_path / "t" / "a").mkdir(parents=True)
+    write_image(tmp_path / "t" / "a" / "x_0_0.jpg", np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "labels.txt").write_text("a\n")
+    (tmp_path / "m.pb").write_bytes(b"not a graph")
+    proc = run_script("eval_imrecog/test_class_tiles.py", "-n", "1", "--image_dir", tmp_path / "t", "--labels",
+                      tmp_path / "labels.txt", "--model", tmp_path / "m.pb", check_rc=2)
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(f"error: model file {tmp_path / 'm.pb'} is not a frozen TensorFlow graph")
+
+
+def test_tensorflow_import_is_silent_but_its_errors_are_not(tmp_path):
+    code = ("from dl_tools.quiet_import import silence_tensorflow_import as s; s(); import sys; "
+            "import tensorflow as tf; print(tf.__spec__.loader.__class__.__name__); "
+            "print('after', file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert proc.returncode == 0 and proc.stderr == "after\n", proc.stderr
+    assert proc.stdout.strip() != "_SilentLoader"  # the module keeps its own loader
+    # a broken installation: its noise on descriptor 2 is hidden, its ImportError is not
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text(
+        "import os\nos.write(2, b'noise from C++\\n')\nraise ImportError('broken install')\n")
+    code = ("from dl_tools.quiet_import import silence_tensorflow_import as s; s()\n"
+            "try:\n    import tensorflow\nexcept ImportError as exc:\n    print('caught', exc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"))
+    assert proc.stdout == "caught broken install\n" and proc.stderr == "", proc.stderr
+
+
+@pytest.mark.parametrize("exc, expected", [
+    (PermissionError(13, "Permission denied", "/data/out.png"),
+     "error: /data/out.png: Permission denied; check the path and its permissions (-v shows where it happened)\n"),
+    (InputError("--flag: bad; give a good one"), "error: --flag: bad; give a good one\n"),
+])
+def test_run_turns_bad_input_and_refused_paths_into_one_line_and_exit_code_2(capsys, exc, expected):
+    def body(args):
+        raise exc
+
+    assert run(build_base_parser("x.py", "test"), body, []) == 2
+    assert capsys.readouterr().err == expected
+
+
+def test_outputs_get_the_permissions_of_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        from dl_tools.io import atomic
+
+        atomic._umask.cache_clear()
+        path = write_text_atomic(tmp_path / "sub" / "a.txt", "x")
+        assert path.stat().st_mode & 0o777 == 0o640
+        assert atomic.new_mode(directory=True) == 0o750
+    finally:
+        os.umask(old)
+        atomic._umask.cache_clear()
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["a.txt"]  # no temporary file left
+
+
+def test_output_path_checks(tmp_path):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "folder").mkdir()
+    assert check_output_file(tmp_path / "new" / "deeper" / "m.pb", "--out") == tmp_path / "new" / "deeper" / "m.pb"
+    assert not (tmp_path / "new").exists()  # nothing is created
+    with pytest.raises(InputError, match=f"^--out {tmp_path / 'folder'} is a folder; give a file name$"):
+        check_output_file(tmp_path / "folder", "--out")
+    with pytest.raises(InputError, match=f"^--dir {tmp_path / 'file' / 'x'}: {tmp_path / 'file'} is a file"):
+        check_output_dir(tmp_path / "file" / "x", "--dir")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        check_output_file(tmp_path / "file" / "m.pb", "--out")
+
+
+def test_json_has_null_for_nan_and_infinity(tmp_path):
+    path = write_json_atomic(tmp_path / "r.json", {"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": 2}})
+    assert json.loads(path.read_text()) == {"a": None, "b": [1.5, None], "c": {"d": 2}}
+    assert "NaN" not in path.read_text()
