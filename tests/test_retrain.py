@@ -72,6 +72,34 @@ def test_frozen_graph_gives_the_same_probabilities_in_a_fresh_process(setup):
     np.testing.assert_allclose(out["probs"], expected, atol=1e-5)
 
 
+def test_legacy_output_flags_final_tensor_name_intermediate_graphs_and_saved_model(setup, tmp_path):
+    """--final_tensor_name renames the .pb's output (and the loader still finds it); every
+    --intermediate_store_frequency steps a model goes to --intermediate_output_graphs_dir; --saved_model_dir gets a
+    SavedModel giving the same probabilities as the .pb."""
+    import tensorflow as tf
+
+    from dl_tools.models.frozen import FrozenClassifier
+    from dl_tools.workflows.retrain import load_images
+
+    _, module_dir, tiles, _ = setup
+    run_script("train_dcnn_tfhub/retrain.py", "-q", "--image_dir", tiles, "--tfhub_module", module_dir,
+               "--how_many_training_steps", 20, "--learning_rate", 0.5, "--output_graph", tmp_path / "m.pb",
+               "--output_labels", tmp_path / "labels.txt", "--bottleneck_dir", tmp_path / "b", "--summaries_dir",
+               tmp_path / "s", "--final_tensor_name", "probabilities", "--intermediate_store_frequency", 10,
+               "--intermediate_output_graphs_dir", tmp_path / "steps", "--saved_model_dir", tmp_path / "saved")
+    assert sorted(p.name for p in (tmp_path / "steps").iterdir()) == ["intermediate_10.pb", "intermediate_20.pb"]
+    graph_def = tf.compat.v1.GraphDef.FromString((tmp_path / "m.pb").read_bytes())
+    assert "probabilities" in {node.name for node in graph_def.node}
+    assert "final_result" not in {node.name for node in graph_def.node}
+    images = load_images(sorted(tiles.rglob("*.jpg"))[::9], (TINY_SIZE, TINY_SIZE))
+    probs = FrozenClassifier(tmp_path / "m.pb").predict(images)
+    np.testing.assert_allclose(FrozenClassifier(tmp_path / "steps" / "intermediate_20.pb").predict(images), probs,
+                               atol=1e-6)  # the last snapshot is the final model
+    serve = tf.saved_model.load(str(tmp_path / "saved")).signatures["serving_default"]
+    np.testing.assert_allclose(serve(image=tf.constant(images))["prediction"].numpy(), probs, atol=1e-5)
+    assert probs.shape == (len(images), 3) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+
+
 def test_bottleneck_cache_resumes_and_recomputes_changed_tiles(setup, caplog):
     root, module_dir, tiles, _ = setup
     cache = root / "bottlenecks"
@@ -202,6 +230,13 @@ def test_output_paths_are_checked_before_training(setup, tmp_path, flag, make, m
                       "--how_many_training_steps", 10, *args, check_rc=2)
     assert proc.stderr.strip() == "error: " + message.format(path=path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in_the_way"]
+
+
+def test_legacy_flag_errors():
+    with pytest.raises(InputError, match="--final_tensor_name 'a b' is not a TensorFlow op name"):
+        rt.RetrainParams(final_tensor_name="a b")
+    with pytest.raises(InputError, match="--intermediate_store_frequency must be 0"):
+        rt.RetrainParams(intermediate_store_frequency=-1)
 
 
 def test_diverged_training_is_an_error_and_leaves_no_summaries(setup, tmp_path):

@@ -53,6 +53,15 @@ def build_parser():
     parser.add_argument("--random_brightness", type=float, default=0.0, help="percentage of random brightness (0)")
     parser.add_argument("--print_misclassified_test_images", action="store_true",
                         help="list the test tiles that were classified wrongly")
+    parser.add_argument("--final_tensor_name", default="final_result",
+                        help="name of the output (softmax) node in the .pb (default final_result)")
+    parser.add_argument("--intermediate_store_frequency", type=int, default=0,
+                        help="also write the model every N steps, 0 = never (default 0)")
+    parser.add_argument("--intermediate_output_graphs_dir", default="intermediate_graph",
+                        help="folder of those models, intermediate_<step>.pb (default intermediate_graph)")
+    parser.add_argument("--saved_model_dir",
+                        help="also write the final model as a TensorFlow SavedModel folder (signature "
+                             "serving_default: image in [0, 1] -> prediction); default: not written")
     add_seed(parser)
     return parser
 
@@ -67,9 +76,13 @@ def _body(args):
         validation_batch_size=args.validation_batch_size, test_batch_size=args.test_batch_size,
         flip_left_right=args.flip_left_right, random_crop=args.random_crop, random_scale=args.random_scale,
         random_brightness=args.random_brightness,
-        print_misclassified_test_images=args.print_misclassified_test_images, seed=args.seed)
+        print_misclassified_test_images=args.print_misclassified_test_images,
+        final_tensor_name=args.final_tensor_name, intermediate_store_frequency=args.intermediate_store_frequency,
+        seed=args.seed)
     result = retrain(args.image_dir, args.tfhub_module, args.output_graph, args.output_labels, args.bottleneck_dir,
-                     args.summaries_dir, params)
+                     args.summaries_dir, params, saved_model_dir=args.saved_model_dir,
+                     intermediate_output_graphs_dir=args.intermediate_output_graphs_dir
+                     if args.intermediate_store_frequency else None)
     if params.print_misclassified_test_images:
         for path, truth, estimate in result.misclassified:
             print(f"misclassified: {path} (true {truth}, estimated {estimate})")
@@ -81,6 +94,10 @@ def _body(args):
           f"labels: {result.output_labels} ({len(result.labels)} classes)")
     if result.run_dir is not None:
         print(f"TensorBoard logs: {result.run_dir}")
+    if args.saved_model_dir:
+        print(f"SavedModel: {args.saved_model_dir}")
+    if args.intermediate_store_frequency:
+        print(f"models every {args.intermediate_store_frequency} steps: {args.intermediate_output_graphs_dir}")
 
 
 def main(argv=None) -> int:

@@ -1,7 +1,8 @@
 """Frozen classifier graphs (``.pb``): the one model file that retrain.py writes and every later step reads.
 
 Contract (the legacy retrain's, kept): a binary ``GraphDef`` with every weight stored as a constant; input
-placeholder ``Placeholder`` float32 (None, h, w, 3) with pixel values in [0, 1]; output ``final_result``, the
+placeholder ``Placeholder`` float32 (None, h, w, 3) with pixel values in [0, 1]; output ``final_result`` (or the
+name given to retrain.py's ``--final_tensor_name``: the loader then takes the one node nothing else reads), the
 softmax (None, N). The class names are in the labels file written beside it (line k = class k). Graphs written by the
 legacy TensorFlow 1 retrain.py follow the same contract and load here too.
 """
@@ -36,16 +37,65 @@ def freeze(fn: Callable, input_size: tuple[int, int], output_name: str = OUTPUT_
     return convert_variables_to_constants_v2(serve.get_concrete_function())
 
 
-def export_frozen_graph(probs_fn: Callable, input_size: tuple[int, int], path: str | os.PathLike) -> Path:
+def export_frozen_graph(probs_fn: Callable, input_size: tuple[int, int], path: str | os.PathLike,
+                        output_name: str = OUTPUT_NAME) -> Path:
     """Freeze ``probs_fn`` (a TensorFlow callable: (B, h, w, 3) float32 in [0, 1] -> (B, N) softmax) into ``path``,
-    written atomically."""
-    graph_def = freeze(probs_fn, input_size).graph.as_graph_def()
+    written atomically, its output op named ``output_name``."""
+    graph_def = freeze(probs_fn, input_size, output_name).graph.as_graph_def()
     names = {node.name for node in graph_def.node}
-    if INPUT_NAME not in names or OUTPUT_NAME not in names:  # a bug, not bad input
-        raise RuntimeError(f"frozen graph lacks {INPUT_NAME!r} or {OUTPUT_NAME!r}")
+    if INPUT_NAME not in names or output_name not in names:  # a bug, not bad input
+        raise RuntimeError(f"frozen graph lacks {INPUT_NAME!r} or {output_name!r}")
     from ..io.atomic import write_bytes_atomic
 
     return write_bytes_atomic(path, graph_def.SerializeToString())
+
+
+def export_saved_model(probs_fn: Callable, input_size: tuple[int, int], path: str | os.PathLike,
+                       holds: object = None) -> Path:
+    """Write ``probs_fn`` as a TensorFlow SavedModel folder at ``path`` (the legacy ``--saved_model_dir``): its
+    ``serving_default`` signature takes ``image`` (B, h, w, 3) float32 in [0, 1] and returns ``prediction``, the
+    (B, N) softmax. ``holds``: the object owning the variables ``probs_fn`` reads (e.g. the loaded TF-Hub module),
+    saved with it. An existing folder is replaced only once the new one is complete."""
+    import shutil
+    import tempfile
+
+    import tensorflow as tf
+
+    from ..io.atomic import new_mode
+
+    height, width = input_size
+    export = tf.Module()
+    export.holds = holds
+
+    @tf.function(input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32, name="image")])
+    def serve(image):
+        return {"prediction": probs_fn(image)}
+
+    export.serve = serve
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        tf.saved_model.save(export, str(staging), signatures={"serving_default": serve})
+        staging.chmod(new_mode(directory=True))
+        if path.exists():
+            shutil.rmtree(path)
+        staging.rename(path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def _output_node(nodes: dict, path: Path) -> str:
+    """``final_result`` if the graph has it, else the one node no other node reads (a renamed output)."""
+    if OUTPUT_NAME in nodes:
+        return OUTPUT_NAME
+    read = {name.lstrip("^").split(":")[0] for node in nodes.values() for name in node.input}
+    ends = [name for name, node in nodes.items() if name not in read and node.op not in ("NoOp", "Const")]
+    if len(ends) != 1:
+        raise InputError(f"model file {path} has no node {OUTPUT_NAME!r} and {len(ends)} candidate outputs; "
+                         "give a .pb written by retrain.py")
+    return ends[0]
 
 
 def _static_dim(value) -> int | None:
@@ -71,9 +121,9 @@ class FrozenClassifier:
         except Exception as exc:  # protobuf raises DecodeError, a plain Exception subclass
             raise InputError(f"model file {self.path} is not a frozen TensorFlow graph (.pb): {exc}") from exc
         nodes = {node.name: node for node in graph_def.node}
-        for name in (INPUT_NAME, OUTPUT_NAME):
-            if name not in nodes:
-                raise InputError(f"model file {self.path} has no node {name!r}; give a .pb written by retrain.py")
+        if INPUT_NAME not in nodes:
+            raise InputError(f"model file {self.path} has no node {INPUT_NAME!r}; give a .pb written by retrain.py")
+        output = _output_node(nodes, self.path)
         dims = [d.size for d in nodes[INPUT_NAME].attr["shape"].shape.dim]
         if len(dims) != 4 or _static_dim(dims[1]) is None or _static_dim(dims[2]) is None:
             raise InputError(f"model file {self.path}: input {INPUT_NAME!r} has shape {dims}, not (None, h, w, 3) "
@@ -85,9 +135,8 @@ class FrozenClassifier:
 
         wrapped = tf.compat.v1.wrap_function(_import, [])
         graph = wrapped.graph
-        self._fn = wrapped.prune(graph.get_tensor_by_name(f"{INPUT_NAME}:0"),
-                                 graph.get_tensor_by_name(f"{OUTPUT_NAME}:0"))
-        n_classes = _static_dim(graph.get_tensor_by_name(f"{OUTPUT_NAME}:0").shape[-1])
+        self._fn = wrapped.prune(graph.get_tensor_by_name(f"{INPUT_NAME}:0"), graph.get_tensor_by_name(f"{output}:0"))
+        n_classes = _static_dim(graph.get_tensor_by_name(f"{output}:0").shape[-1])
         if n_classes is None:
             n_classes = self._run(np.zeros((1, *self.input_size, 3), np.float32)).shape[1]
         self.n_classes = int(n_classes)

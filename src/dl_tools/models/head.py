@@ -53,12 +53,14 @@ class TrainLog:
 def train_head(sample_batch: Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]], dim: int,
                n_classes: int, steps: int, learning_rate: float, seed: int = 0, eval_every: int = 10,
                evaluate: Callable[[Head], tuple[float, float]] | None = None,
-               on_eval: Callable[[dict], None] | None = None, progress=None) -> tuple[Head, TrainLog]:
+               on_eval: Callable[[dict], None] | None = None, progress=None, snapshot_every: int = 0,
+               on_snapshot: Callable[[int, Head], None] | None = None) -> tuple[Head, TrainLog]:
     """Train a softmax head for ``steps`` SGD steps.
 
     sample_batch(rng) -> (features (B, D) float32, y (B,) int): one training batch.
     evaluate(head) -> (validation accuracy, validation cross-entropy), called every ``eval_every`` steps and at
     the end; ``on_eval(row)`` receives each logged row (e.g. to write TensorBoard scalars).
+    on_snapshot(step, head) is called every ``snapshot_every`` steps (0: never), e.g. to store intermediate models.
     """
     import tensorflow as tf
 
@@ -91,6 +93,8 @@ def train_head(sample_batch: Callable[[np.random.Generator], tuple[np.ndarray, n
             log.rows.append(row)
             if on_eval is not None:
                 on_eval(row)
+        if snapshot_every and on_snapshot is not None and i % snapshot_every == 0:
+            on_snapshot(i, Head(weights.numpy(), bias.numpy()))
     return Head(weights.numpy(), bias.numpy()), log
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.atomic import check_output_dir, check_output_file
 from ..io.images import image_shape
+from ..models.frozen import INPUT_NAME
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class RetrainParams:
     random_scale: float = 0.0
     random_brightness: float = 0.0
     print_misclassified_test_images: bool = False
+    final_tensor_name: str = "final_result"
+    intermediate_store_frequency: int = 0
     seed: int = 0
 
     def __post_init__(self):
@@ -79,6 +82,11 @@ class RetrainParams:
             (min(self.random_crop, self.random_scale, self.random_brightness) >= 0,
              "--random_crop, --random_scale and --random_brightness are percentages of 0 or more"),
             (self.random_brightness < 100, "--random_brightness must stay below 100"),
+            (re.fullmatch(r"[A-Za-z0-9.][A-Za-z0-9_.\-/]*", self.final_tensor_name) is not None
+             and self.final_tensor_name != INPUT_NAME,
+             f"--final_tensor_name {self.final_tensor_name!r} is not a TensorFlow op name (letters, digits, "
+             f"_ . - /; not {INPUT_NAME!r})"),
+            (self.intermediate_store_frequency >= 0, "--intermediate_store_frequency must be 0 (never) or more"),
         ]
         for ok, message in checks:
             if not ok:
@@ -304,11 +312,17 @@ def _eval_logger(run_dir: Path | None, params: RetrainParams, n_validation: int)
 
 def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str | os.PathLike,
             output_labels: str | os.PathLike, bottleneck_dir: str | os.PathLike | None,
-            summaries_dir: str | os.PathLike | None, params: RetrainParams) -> RetrainResult:
-    """Train a softmax head on the module's outputs for the tiles of ``image_dir``; write the .pb and labels."""
+            summaries_dir: str | os.PathLike | None, params: RetrainParams, *,
+            intermediate_output_graphs_dir: str | os.PathLike | None = None,
+            saved_model_dir: str | os.PathLike | None = None) -> RetrainResult:
+    """Train a softmax head on the module's outputs for the tiles of ``image_dir``; write the .pb and labels.
+
+    With ``params.intermediate_store_frequency`` N > 0, the model after every N steps is also written as
+    ``intermediate_output_graphs_dir/intermediate_<step>.pb``; with ``saved_model_dir``, the final model is also
+    written there as a SavedModel (see ``models.frozen.export_saved_model``). Both as the legacy retrain.py did."""
     from ..cli.common import progress
     from ..io.text import write_labels
-    from ..models.frozen import export_frozen_graph
+    from ..models.frozen import export_frozen_graph, export_saved_model
     from ..models.head import cross_entropy, train_head
     from ..models.hub import load_module, resolve_module
 
@@ -317,7 +331,11 @@ def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str |
     output_labels = check_output_file(output_labels, "--output_labels")
     if output_graph.resolve() == output_labels.resolve():
         raise InputError(f"--output_graph and --output_labels are both {output_graph}; give two file names")
-    for folder, flag in ((bottleneck_dir, "--bottleneck_dir"), (summaries_dir, "--summaries_dir")):
+    if params.intermediate_store_frequency and intermediate_output_graphs_dir is None:
+        raise InputError("--intermediate_store_frequency needs --intermediate_output_graphs_dir")
+    for folder, flag in ((bottleneck_dir, "--bottleneck_dir"), (summaries_dir, "--summaries_dir"),
+                         (intermediate_output_graphs_dir, "--intermediate_output_graphs_dir"),
+                         (saved_model_dir, "--saved_model_dir")):
         if folder is not None:
             check_output_dir(folder, flag)
     spec = resolve_module(tfhub_module)
@@ -352,11 +370,19 @@ def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str |
         log.warning("no validation tiles (raise --validation_percentage to see validation accuracy)")
     run_dir = _new_run_dir(Path(summaries_dir)) if summaries_dir is not None else None
     on_eval, close = _eval_logger(run_dir, params, len(val_idx))
+    def export(head, path):
+        export_frozen_graph(lambda images: head.tf_probs(module.fn(images)), module.image_size, path,
+                            params.final_tensor_name)
+
+    def store_intermediate(step, head):
+        export(head, Path(intermediate_output_graphs_dir) / f"intermediate_{step}.pb")
+
     try:
         head, history = train_head(sample_batch, module.dim, len(tiles.labels), params.how_many_training_steps,
                                    params.learning_rate, seed=params.seed, eval_every=params.eval_step_interval,
                                    evaluate=evaluate if len(val_idx) else None, on_eval=on_eval,
-                                   progress=lambda it: progress(it, desc="training", unit="step"))
+                                   progress=lambda it: progress(it, desc="training", unit="step"),
+                                   snapshot_every=params.intermediate_store_frequency, on_snapshot=store_intermediate)
         if not (np.isfinite(head.weights).all() and np.isfinite(head.bias).all()):
             raise InputError(f"--learning_rate {params.learning_rate:g}: the training diverged (its weights became "
                              "infinite); give a smaller --learning_rate")
@@ -374,9 +400,13 @@ def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str |
     misclassified = [(str(tiles.files[i]), tiles.labels[tiles.y[i]], tiles.labels[e])
                      for i, e in zip(picked, estimate) if e != tiles.y[i]]
 
-    export_frozen_graph(lambda images: head.tf_probs(module.fn(images)), module.image_size, output_graph)
+    export(head, output_graph)
     write_labels(output_labels, tiles.labels)
     log.info("wrote %s and %s", output_graph, output_labels)
+    if saved_model_dir is not None:
+        export_saved_model(lambda images: head.tf_probs(module.fn(images)), module.image_size, saved_model_dir,
+                           holds=module.obj)
+        log.info("wrote the SavedModel %s", saved_model_dir)
     return RetrainResult(tiles.labels, counts, module.image_size, test_accuracy, len(picked), Path(output_graph),
                          Path(output_labels), run_dir, head, history.rows, misclassified)
 
