@@ -152,6 +152,11 @@ def test_tile_folder_errors(tmp_path):
         rt.list_tiles(tmp_path / "two")
     with pytest.raises(InputError, match="does not exist"):
         rt.list_tiles(tmp_path / "nowhere")
+    make_colour_tiles(tmp_path / "images" / "tile_32", n=2, colours={"a": (1, 2, 3), "b": (200, 2, 3)})
+    (tmp_path / "images" / "other").mkdir()
+    with pytest.raises(InputError, match=f"holds the tile folder\\(s\\) tile_32; give one of them, e.g. "
+                                         f"--image_dir {tmp_path / 'images' / 'tile_32'}$"):
+        rt.list_tiles(tmp_path / "images")
 
 
 def test_module_resolution(tmp_path, monkeypatch):

@@ -134,6 +134,10 @@ def list_tiles(image_dir: str | os.PathLike, validation_percentage: float = 10.0
     if not image_dir.is_dir():
         raise InputError(f"{flag}: folder {image_dir} does not exist; give the tile_<t> folder made by retile.py")
     folders = sorted(p for p in image_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    tile_folders = [p for p in folders if re.fullmatch(r"tile_\d+", p.name)]
+    if tile_folders:  # the folder of images was given instead of its tiles
+        raise InputError(f"{flag}: {image_dir} holds the tile folder(s) {', '.join(p.name for p in tile_folders)}; "
+                         f"give one of them, e.g. {flag} {tile_folders[0]}")
     if len(folders) < 2:
         raise InputError(f"{flag}: {image_dir} has {len(folders)} class folder(s) "
                          f"({', '.join(p.name for p in folders) or 'none'}); a classifier needs at least 2 classes, "
