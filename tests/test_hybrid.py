@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -68,12 +69,18 @@ def test_decimation_is_a_centred_2d_grid():
     assert sorted(set(origins[:, 1].tolist())) == [0, 30, 60, 90, 120, 150]
 
 
-def test_edge_tiles_are_completed_by_reflection():
-    image = np.arange(20 * 30 * 3, dtype=np.uint8).reshape(20, 30, 3)
-    tiles = cut_padded_tiles(image, np.array([[0, 0], [16, 16]]), 16)
-    assert (tiles[0] == image[:16, :16]).all()
-    expected = np.pad(image[16:, 16:], [(0, 12), (0, 2), (0, 0)], mode="reflect")
-    assert (tiles[1] == expected).all()
+def test_edge_tiles_are_completed_by_reflecting_the_image_about_its_edge():
+    # pixel (r, c) holds 10 r + c; 5 x 6 image, 4 px tiles: the last row and column of tiles stick out
+    image = (10 * np.arange(5)[:, None] + np.arange(6)[None, :]).astype(np.uint8)[:, :, None].repeat(3, axis=2)
+    tiles = cut_padded_tiles(image, tile_grid(image.shape, 4), 4)[..., 0]
+    assert tiles[0].tolist() == [[0, 1, 2, 3], [10, 11, 12, 13], [20, 21, 22, 23], [30, 31, 32, 33]]
+    # a one-row sliver (row 4) continues into rows 3, 2, 1 of the image, not row 4 repeated
+    assert tiles[3].tolist() == [[44, 45, 44, 43], [34, 35, 34, 33], [24, 25, 24, 23], [14, 15, 14, 13]]
+    assert tiles[1].tolist() == [[4, 5, 4, 3], [14, 15, 14, 13], [24, 25, 24, 23], [34, 35, 34, 33]]
+    assert tiles[2].tolist() == [[40, 41, 42, 43], [30, 31, 32, 33], [20, 21, 22, 23], [10, 11, 12, 13]]
+    # the same as reflecting the whole image once
+    padded = np.pad(image, [(0, 3), (0, 2), (0, 0)], mode="reflect")[..., 0]
+    assert (tiles[3] == padded[4:8, 4:8]).all()
 
 
 def test_tile_map_is_one_based_and_skips_dropped_tiles():
@@ -156,9 +163,10 @@ def files(tmp_path, quadrants):
 
 
 def test_segment_files_writes_outputs(files):
-    out = segment_files([files / "IMG_1.png"], files / "model.pb", files / "labels.txt", files / "labeldefs.txt",
+    run = segment_files([files / "IMG_1.png"], files / "model.pb", files / "labels.txt", files / "labeldefs.txt",
                         fast_params(decim=2), classifier=MeanColourClassifier())
-    (result,) = out
+    (result,) = run.outputs
+    assert run.skipped == []
     assert result.mat == files / "IMG_1_ares_16.mat" and result.geotiff is None
     assert result.figure.is_file() and result.color.is_file()
     mat = read_label_mat(result.mat)
@@ -185,7 +193,7 @@ def test_geotiff_input_gets_a_geotiff(tmp_path, quadrants):
     write_labels(tmp_path / "labels.txt", LABELS)
     write_colors(tmp_path / "colors.txt", QUADRANT_COLORS.astype(np.uint8))
     (result,) = segment_files([path], tmp_path / "m.pb", tmp_path / "labels.txt", tmp_path / "colors.txt",
-                              fast_params(), outdir=tmp_path / "out", classifier=MeanColourClassifier())
+                              fast_params(), outdir=tmp_path / "out", classifier=MeanColourClassifier()).outputs
     assert result.geotiff == tmp_path / "out" / "ortho_ares_16.tif"
     with rasterio.open(result.geotiff) as src:
         assert src.crs.to_epsg() == 32618 and src.transform == Affine(0.5, 0, 400000, 0, -0.5, 3900000)
@@ -230,6 +238,113 @@ def test_cli_bad_input(files):
     assert "IMAGE nope.png does not exist" in proc.stderr
     proc = run_script(script, "IMG_1.png", *tail[:3], "16", "0.5", "0.6", "1", "0", cwd=files, check_rc=2)
     assert "SCALE: must be in (0, 1]" in proc.stderr
+
+
+CLI_TAIL = ["model.pb", "labels.txt", "labeldefs.txt", "16", "0.9", "0.6", "1", "1.0"]
+
+
+@pytest.fixture
+def stand_in_cli(files, monkeypatch):
+    """semseg_cnn_crf's main run in ``files`` with MeanColourClassifier for the model (no TensorFlow):
+    (run(*argv) -> exit code, list of the model paths loaded). Its output goes to the test's capsys."""
+    from dl_tools.cli.semseg_cnn_crf import main
+
+    loaded = []
+    monkeypatch.setattr("dl_tools.models.frozen.FrozenClassifier", lambda path: loaded.append(path) or
+                        MeanColourClassifier())
+    monkeypatch.chdir(files)
+
+    def run(*argv):
+        return main([str(a) for a in argv])
+
+    return run, loaded
+
+
+def outputs_in(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*_ares_*"))
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_images_with_the_same_base_name_are_refused_before_the_model(files, stand_in_cli, capsys):
+    from dl_tools.io.images import read_image, write_image
+
+    run, loaded = stand_in_cli
+    write_image(files / "IMG_1.jpg", read_image(files / "IMG_1.png"))
+    assert run("-", *CLI_TAIL, "--input-dir", ".") == 2
+    assert "IMG_1.jpg and IMG_1.png would both be written as IMG_1_ares_16.*; rename one" in one_line_error(capsys)
+    assert loaded == [] and outputs_in(files) == []
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"not an image", "IMG_3.png is not a readable image (.*); remove it from --input-dir"),
+    (None, r"IMG_3.png: the image \(120 x 10 px\) is smaller than one 16 px tile; remove it from --input-dir"),
+])
+def test_a_bad_image_in_a_folder_stops_the_run_before_the_model(files, stand_in_cli, capsys, quadrants, content,
+                                                                 message):
+    from dl_tools.io.images import write_image
+
+    run, loaded = stand_in_cli
+    if content is None:
+        write_image(files / "IMG_3.png", quadrants[0][:10])
+    else:
+        (files / "IMG_3.png").write_bytes(content)
+    assert run("-", *CLI_TAIL, "--input-dir", ".") == 2  # IMG_3 comes last: IMG_1 and IMG_2 would have been done
+    assert re.search(message, one_line_error(capsys))
+    assert loaded == [] and outputs_in(files) == []
+
+
+def test_folder_run_skips_an_image_without_a_confident_tile(files, stand_in_cli, capsys):
+    from dl_tools.io.images import write_image
+
+    run, loaded = stand_in_cli
+    write_image(files / "IMG_0.png", np.full((80, 120, 3), 128, np.uint8))  # equally far from two class colours
+    assert run("-", *CLI_TAIL, "--input-dir", ".") == 1
+    out, err = capsys.readouterr()
+    assert out.count("IMG_1.png: ") == 1 and out.count("IMG_2.png: ") == 1 and "IMG_0" not in out
+    assert "tiles used" not in err  # the summary is printed once, on stdout
+    assert "not segmented: IMG_0.png: no tile reached PROB_THRES 0.9" in err
+    assert err.splitlines()[-1].startswith("error: 1 of 3 images not segmented (reasons above): IMG_0.png; the "
+                                           "others' outputs are written")
+    assert [p for p in outputs_in(files) if p.endswith(".mat")] == ["IMG_1_ares_16.mat", "IMG_2_ares_16.mat"]
+    # alone, the same image is an error, and nothing is written
+    assert run("IMG_0.png", *CLI_TAIL) == 2
+    assert one_line_error(capsys).startswith("error: IMG_0.png: no tile reached PROB_THRES 0.9")
+    assert not any(p.startswith("IMG_0") for p in outputs_in(files))
+    with pytest.raises(InputError, match="none of the 1 images of --input-dir was segmented"):
+        segment_files([files / "IMG_0.png"], files / "model.pb", files / "labels.txt", files / "labeldefs.txt",
+                      fast_params(prob_thres=0.9), classifier=MeanColourClassifier(), in_folder=True)
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_the_model(files, stand_in_cli, capsys):
+    run, loaded = stand_in_cli
+    (files / "afile").write_text("not a folder")
+    assert run("IMG_1.png", *CLI_TAIL, "--outdir", "afile/sub") == 2
+    assert "--outdir afile/sub cannot be created: afile is a file" in one_line_error(capsys)
+    (files / "IMG_1_ares_16.png").mkdir()
+    assert run("IMG_1.png", *CLI_TAIL, "--overwrite") == 2
+    assert "IMG_1_ares_16.png is a folder" in one_line_error(capsys)
+    assert run("IMG_1.png", *CLI_TAIL) == 2
+    assert "IMG_1_ares_16.png already exists; give --overwrite" in one_line_error(capsys)
+    assert loaded == [] and outputs_in(files) == ["IMG_1_ares_16.png"]
+
+
+def test_a_folder_given_for_a_file_is_named_as_such(files, stand_in_cli, capsys):
+    run, loaded = stand_in_cli
+    (files / "imgs").mkdir()
+    assert run("imgs", *CLI_TAIL) == 2
+    assert "IMAGE imgs is a folder; to segment every image in it give IMAGE as '-' and --input-dir imgs" in \
+        one_line_error(capsys)
+    (files / "models").mkdir()
+    (files / "models" / "m.pb").write_bytes(b"")
+    assert run("IMG_1.png", "models", *CLI_TAIL[1:]) == 2
+    assert ("MODEL.pb models is a folder, not a model file; give the .pb file written by retrain.py, e.g. "
+            "models/m.pb") in one_line_error(capsys)
+    assert loaded == [] and outputs_in(files) == []
 
 
 def test_help_imports_no_tensorflow_or_pydensecrf():

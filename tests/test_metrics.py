@@ -49,8 +49,31 @@ def test_agrees_with_scikit_learn():
     assert s.support == support.tolist()
     assert s.iou == pytest.approx(jaccard_score(truth, estimate, average=None).tolist())
     assert s.kappa == pytest.approx(cohen_kappa_score(truth, estimate))
-    assert s.weighted_f1 == pytest.approx(
-        precision_recall_fscore_support(truth, estimate, average="weighted")[2])
+    weighted = precision_recall_fscore_support(truth, estimate, average="weighted", zero_division=0)
+    assert [s.weighted_precision, s.weighted_recall, s.weighted_f1] == pytest.approx(list(weighted[:3]))
+    macro = precision_recall_fscore_support(truth, estimate, average="macro", zero_division=0)
+    assert [s.macro_precision, s.macro_recall, s.macro_f1] == pytest.approx(list(macro[:3]))
+
+
+def test_frequency_weighted_averages_known_answer():
+    # truth counts 3, 2, 1 (weights 1/2, 1/3, 1/6); the estimate never predicts class c
+    truth = np.array([0, 0, 0, 1, 1, 2])
+    estimate = np.array([0, 0, 1, 1, 1, 0])
+    s = scores_from_confusion(confusion_matrix(truth, estimate, 3), ["a", "b", "c"])
+    assert s.weighted_precision == pytest.approx(2 / 3 * 1 / 2 + 2 / 3 * 1 / 3 + 0.0)
+    assert s.weighted_recall == pytest.approx(2 / 3 * 1 / 2 + 1.0 * 1 / 3 + 0.0)  # = accuracy 4/6
+    p, r, _, _ = precision_recall_fscore_support(truth, estimate, average="weighted", zero_division=0)
+    assert (s.weighted_precision, s.weighted_recall) == pytest.approx((p, r))
+    assert s.to_dict()["weighted_precision"] == pytest.approx(5 / 9)
+
+
+def test_printed_table_has_macro_and_weighted_rows():
+    s = scores_from_confusion(np.array([[2, 1, 0], [0, 2, 0], [1, 0, 0]]), ["a", "b", "c"])
+    lines = format_scores(s, title="T").splitlines()
+    assert lines[0] == "T" and lines[1].split() == ["class", "precision", "recall", "f1", "iou", "support"]
+    assert lines[5].split() == ["macro", "avg", "0.444", "0.556", "0.489", "0.389", "6"]
+    assert lines[6].split() == ["weighted", "avg", "0.556", "0.667", "0.600", "0.472", "6"]
+    assert lines[7].startswith("overall accuracy 0.6667   macro F1 0.4889   mean IoU 0.3889")
 
 
 def test_valid_mask_and_range_check():

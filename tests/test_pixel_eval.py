@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -47,9 +48,17 @@ def test_hand_computed_scores(tmp_path):
     report = json.loads(result.json_path.read_text())
     assert report["classes"] == NAMES and report["pairs"][0]["scores"]["confusion"] == CONFUSION
     assert report["overall"]["_ares_96"]["n_pairs"] == 1
+    # frequency-weighted averages: truth counts (4, 6, 2) of 12
+    assert scores.weighted_precision == pytest.approx((4 * 1.0 + 6 * 5 / 7 + 2 * 0.5) / 12)
+    assert scores.weighted_recall == pytest.approx((4 * 0.75 + 6 * 5 / 6 + 2 * 0.5) / 12)
+    assert report["pairs"][0]["scores"]["weighted_precision"] == pytest.approx(scores.weighted_precision)
+    assert report["overall"]["_ares_96"]["scores"]["weighted_recall"] == pytest.approx(0.75)
     rows = result.csv_path.read_text().splitlines()
-    assert rows[0].startswith("scope,kind,estimate,truth,n_samples,accuracy") and len(rows) == 3
-    assert rows[2].startswith("overall,_ares_96,,,12,0.750000")
+    assert rows[0].startswith("scope,kind,estimate,truth,n_samples,accuracy,macro_precision,macro_recall,macro_f1,"
+                              "weighted_precision,weighted_recall,weighted_f1,") and len(rows) == 3
+    assert rows[2].startswith(f"overall,_ares_96,,,12,0.750000,{scores.macro_precision:.6f},"
+                              f"{scores.macro_recall:.6f},{scores.macro_f1:.6f},{scores.weighted_precision:.6f},"
+                              "0.750000,")
 
 
 def test_pooled_confusion_is_the_sum_and_class_absent_from_both_is_not_scored(tmp_path):
@@ -98,15 +107,20 @@ def test_classes_matched_by_name_in_any_order(tmp_path):
     assert evaluate_pixels(tmp_path).pairs[0].scores.confusion == CONFUSION
 
 
-def test_class_only_in_one_file_and_retrain_spelling(tmp_path):
-    mat(tmp_path / "a_mres.mat", TRUTH, labels=["water_deep", "sand", "veg"])
+def test_class_only_in_one_file_and_retrain_spelling(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger("dl_tools"), "propagate", True)  # a CLI test may have turned it off
+    mat(tmp_path / "a_mres.mat", TRUTH, labels=["water_deep", "sand", "veg", "road"])
     estimate = ESTIMATE.copy()
     estimate[0, 0] = 3  # a class the truth does not know
     mat(tmp_path / "a_ares_96.mat", estimate, labels=["water deep", "sand", "veg", "cloud"])
-    scores = evaluate_pixels(tmp_path).pairs[0].scores
-    assert scores.labels == ["water_deep", "sand", "veg", "cloud"]
-    assert scores.confusion[0] == [2, 1, 0, 1]
-    assert scores.precision[3] == 0.0 and scores.recall[3] == 0.0  # predicted, never true: scored as 0
+    with caplog.at_level(logging.WARNING):
+        scores = evaluate_pixels(tmp_path).pairs[0].scores
+    assert "a_ares_96.mat and its truth: class(es) 'road' (truth only), 'cloud' (estimate only)" in caplog.text
+    assert "water" not in caplog.text  # 'water_deep' and 'water deep' are the same class
+    assert scores.labels == ["water_deep", "sand", "veg", "road", "cloud"]
+    assert scores.confusion[0] == [2, 1, 0, 0, 1]
+    assert scores.precision[4] == 0.0 and scores.recall[4] == 0.0  # predicted, never true: scored as 0
+    assert np.isnan(scores.f1[3])  # named in the truth, in neither map: not scored
     assert union_labels([["a b", "c"], ["A_B", "d"]]) == ["a b", "c", "d"]
 
 
@@ -120,9 +134,39 @@ def test_shape_mismatch_is_an_error_unless_resize(tmp_path):
     assert result.pairs[0].scores.accuracy == 1.0
 
 
+def test_files_without_a_shared_class_name_are_refused_before_any_output(tmp_path):
+    mat(tmp_path / "a_mres.mat", TRUTH)
+    mat(tmp_path / "a_ares_96.mat", ESTIMATE)  # a good pair first: its figure would have been written
+    mat(tmp_path / "b_mres.mat", TRUTH[:, :2] % 2, labels=["water", "land"])
+    mat(tmp_path / "b_ares_96.mat", TRUTH[:, :2] % 2, labels=["sea", "sand"])
+    with pytest.raises(InputError, match=r"b_ares_96.mat and its truth b_mres.mat share no class name \(estimate: "
+                                         r"'sea', 'sand'; truth: 'water', 'land'\)"):
+        evaluate_pixels(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_ares_96.mat", "a_mres.mat", "b_ares_96.mat",
+                                                          "b_mres.mat"]
+
+
+def test_an_output_name_taken_by_a_folder_is_refused_before_any_output(tmp_path):
+    mat(tmp_path / "a_mres.mat", TRUTH)
+    mat(tmp_path / "a_ares_96.mat", ESTIMATE)
+    (tmp_path / "pixel_eval.json").mkdir()
+    proc = run_script("eval_semseg/test_pixels.py", "--input", tmp_path, check_rc=2)
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
+    assert "pixel_eval.json is a folder" in proc.stderr and "rename or remove the folder" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_ares_96.mat", "a_mres.mat", "pixel_eval.json"]
+
+
 def test_folder_problems(tmp_path):
     with pytest.raises(InputError, match="--input: folder .* does not exist"):
         evaluate_pixels(tmp_path / "missing")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InputError, match="--input: .*afile is a file, not a folder; give the folder of the "
+                                         r"\*_ares\*.mat files"):
+        evaluate_pixels(tmp_path / "afile")
+    with pytest.raises(InputError, match=r"--truth-dir: .*afile is a file, not a folder; give the folder of the "
+                                         r"\*_mres.mat files"):
+        evaluate_pixels(tmp_path, PixelEvalParams(truth_dir=tmp_path / "afile"))
+    (tmp_path / "afile").unlink()
     mat(tmp_path / "a_mres.mat", TRUTH)
     with pytest.raises(InputError, match=r"no \*_ares\*.mat files"):
         evaluate_pixels(tmp_path)

@@ -80,6 +80,13 @@ class HybridParams:
 
         return replace(self.crf, gt_prob=self.prob, scale=self.scale)
 
+    def check_size(self, shape: tuple[int, int], fix: str | None = None) -> None:
+        """Raise InputError, ending with ``fix``, when an image of ``shape`` (H, W) is smaller than one tile."""
+        height, width = shape[:2]
+        if height < self.tile or width < self.tile:
+            raise InputError(f"the image ({width} x {height} px) is smaller than one {self.tile} px tile; "
+                             f"{fix or 'use a larger image or a model trained on smaller tiles'}")
+
     def check_classes(self, n_classes: int) -> None:
         """Raise InputError when PROB does not favour a tile's class over the others' share."""
         if n_classes > 1 and self.prob <= 1.0 / n_classes:
@@ -119,9 +126,20 @@ def tile_grid(shape: tuple[int, int], tile: int, decim: int = 1) -> np.ndarray:
     return np.stack(np.meshgrid(rows, cols, indexing="ij"), axis=-1).reshape(-1, 2)
 
 
+def _reflected_range(start: int, length: int, size: int) -> np.ndarray:
+    """Indices ``start .. start + length - 1`` into an axis of ``size`` elements, those past the end reflected
+    about the last element (no repeated edge element): size 5, start 3, length 4 -> 3, 4, 3, 2.
+
+    Valid while the window overshoots by less than ``size`` (true for a tile grid on an image of at least a tile).
+    """
+    index = np.arange(start, start + length, dtype=np.int64)
+    return np.where(index < size, index, 2 * (size - 1) - index)
+
+
 def cut_padded_tiles(image: np.ndarray, origins: np.ndarray, tile: int) -> np.ndarray:
     """(K, tile, tile, C) copies of the windows at ``origins`` of an (H, W, C) image; a window that sticks out past
-    the bottom or right edge is completed by reflecting the image about that edge (no repeated edge pixel).
+    the bottom or right edge is completed by reflecting the whole image about that edge (no repeated edge pixel),
+    as ``np.pad(image, ..., mode="reflect")`` would, without copying the image.
 
     The image must be at least ``tile`` px in both directions.
     """
@@ -130,12 +148,10 @@ def cut_padded_tiles(image: np.ndarray, origins: np.ndarray, tile: int) -> np.nd
         raise ValueError(f"image {width} x {height} px is smaller than one {tile} px tile")
     out = np.empty((len(origins), tile, tile) + image.shape[2:], dtype=image.dtype)
     for i, (row, col) in enumerate(np.asarray(origins, dtype=np.int64).reshape(-1, 2)):
-        window = image[row:row + tile, col:col + tile]
-        short = (tile - window.shape[0], tile - window.shape[1])
-        if short != (0, 0):
-            pads = [(0, short[0]), (0, short[1])] + [(0, 0)] * (image.ndim - 2)
-            window = np.pad(window, pads, mode="reflect")
-        out[i] = window
+        if row + tile <= height and col + tile <= width:
+            out[i] = image[row:row + tile, col:col + tile]
+        else:
+            out[i] = image[np.ix_(_reflected_range(row, tile, height), _reflected_range(col, tile, width))]
     return out
 
 
@@ -175,9 +191,7 @@ def segment(image: np.ndarray, classifier, params: HybridParams) -> HybridResult
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
     height, width = image.shape[:2]
-    if height < params.tile or width < params.tile:
-        raise InputError(f"the image ({width} x {height} px) is smaller than one {params.tile} px tile; "
-                         "use a larger image or a model trained on smaller tiles")
+    params.check_size((height, width))
     n_classes = int(classifier.n_classes)
     params.check_classes(n_classes)
     origins = tile_grid((height, width), params.tile, params.decim)

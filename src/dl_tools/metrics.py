@@ -35,7 +35,11 @@ def confusion_matrix(truth: np.ndarray, estimate: np.ndarray, n_classes: int,
 
 @dataclass
 class Scores:
-    """Scores of one confusion matrix. Per-class lists have one entry per class (NaN = not scored)."""
+    """Scores of one confusion matrix. Per-class lists have one entry per class (NaN = not scored).
+
+    ``macro_*`` and ``mean_iou`` average the scored classes equally; ``weighted_*`` and ``frequency_weighted_iou``
+    weight each class by its share of the truth (``support``), as scikit-learn's ``average="weighted"``.
+    """
 
     labels: list[str]
     confusion: list[list[int]]
@@ -48,6 +52,8 @@ class Scores:
     macro_precision: float
     macro_recall: float
     macro_f1: float
+    weighted_precision: float
+    weighted_recall: float
     weighted_f1: float
     mean_iou: float
     frequency_weighted_iou: float
@@ -95,22 +101,27 @@ def scores_from_confusion(confusion: np.ndarray, labels: list[str]) -> Scores:
         labels=list(labels), confusion=cm.astype(np.int64).tolist(), support=truth_count.astype(np.int64).tolist(),
         precision=precision.tolist(), recall=recall.tolist(), f1=f1.tolist(), iou=iou.tolist(),
         accuracy=accuracy, macro_precision=mean(precision), macro_recall=mean(recall), macro_f1=mean(f1),
+        weighted_precision=float(np.nansum(precision * weights)), weighted_recall=float(np.nansum(recall * weights)),
         weighted_f1=float(np.nansum(f1 * weights)), mean_iou=mean(iou),
         frequency_weighted_iou=float(np.nansum(iou * weights)), kappa=float(kappa), n_samples=int(total),
     )
 
 
 def format_scores(scores: Scores, title: str = "") -> str:
-    """A plain-text table of per-class and averaged scores, for the terminal."""
-    width = max([len(name) for name in scores.labels] + [9])
+    """A plain-text table of per-class scores, their macro and frequency-weighted averages, for the terminal."""
+    width = max([len(name) for name in scores.labels] + [len("weighted avg")])
+
+    def row(name, precision, recall, f1, iou, support):
+        return f"{name:<{width}}  {precision:9.3f}  {recall:6.3f}  {f1:5.3f}  {iou:5.3f}  {support:7d}"
+
     lines = [title] if title else []
     lines.append(f"{'class':<{width}}  precision  recall     f1    iou  support")
-    for k, name in enumerate(scores.labels):
-        if np.isnan(scores.f1[k]):
-            continue
-        lines.append(f"{name:<{width}}  {scores.precision[k]:9.3f}  {scores.recall[k]:6.3f}  {scores.f1[k]:5.3f}  "
-                     f"{scores.iou[k]:5.3f}  {scores.support[k]:7d}")
+    lines += [row(name, scores.precision[k], scores.recall[k], scores.f1[k], scores.iou[k], scores.support[k])
+              for k, name in enumerate(scores.labels) if not np.isnan(scores.f1[k])]
+    lines.append(row("macro avg", scores.macro_precision, scores.macro_recall, scores.macro_f1, scores.mean_iou,
+                     scores.n_samples))
+    lines.append(row("weighted avg", scores.weighted_precision, scores.weighted_recall, scores.weighted_f1,
+                     scores.frequency_weighted_iou, scores.n_samples))
     lines.append(f"overall accuracy {scores.accuracy:.4f}   macro F1 {scores.macro_f1:.4f}   "
-                 f"weighted F1 {scores.weighted_f1:.4f}   mean IoU {scores.mean_iou:.4f}   "
-                 f"kappa {scores.kappa:.4f}   (n = {scores.n_samples})")
+                 f"mean IoU {scores.mean_iou:.4f}   kappa {scores.kappa:.4f}   (n = {scores.n_samples})")
     return "\n".join(lines)

@@ -32,6 +32,12 @@ notes:
   A TILE different from the model's input size is allowed: tiles are cut at TILE px and resized to the model's
   input size (as retrain.py resized the training tiles); a warning says so. An image smaller than one tile
   is refused.
+  Every image and output is checked before the model is loaded. With --input-dir, an image found unusable only
+  while it is segmented (no tile reaching PROB_THRES, damaged pixel data) is skipped with a warning, the others
+  are segmented, and the skipped ones are named at the end.
+
+exit status: 0 every image segmented; 1 some images of --input-dir skipped (the others' outputs written);
+  2 bad input, nothing written.
 """
 
 
@@ -67,6 +73,7 @@ def build_parser():
 
 
 def _body(args):
+    import sys
     from pathlib import Path
 
     from ..errors import InputError
@@ -84,10 +91,16 @@ def _body(args):
         images = [Path(args.image)]
     params = HybridParams(tile=args.tile, prob_thres=args.prob_thres, prob=args.prob, decim=args.decim,
                           scale=args.scale, batch_size=args.batch_size)
-    outputs = segment_files(images, args.model, args.labels, args.colors, params, outdir=args.outdir,
-                            overwrite=args.overwrite)
-    for out in outputs:
+    run = segment_files(images, args.model, args.labels, args.colors, params, outdir=args.outdir,
+                        overwrite=args.overwrite, in_folder=args.input_dir is not None)
+    for out in run.outputs:
         print(f"{out.image.name}: {out.n_kept} of {out.n_tiles} tiles used -> {out.mat}")
+    if run.skipped:
+        names = ", ".join(image.name for image, _ in run.skipped)
+        print(f"error: {len(run.skipped)} of {len(images)} images not segmented (reasons above): {names}; the "
+              "others' outputs are written. Segment each of these alone (IMAGE instead of --input-dir), e.g. with "
+              "a lower PROB_THRES or DECIM", file=sys.stderr)
+        return 1
 
 
 def main(argv=None) -> int:

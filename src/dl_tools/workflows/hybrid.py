@@ -107,34 +107,105 @@ def _write_outputs(image_path: Path, image: np.ndarray, result: HybridResult, la
                         len(result.origins), int(result.kept.sum()))
 
 
+@dataclass
+class HybridRun:
+    """The result of ``segment_files``: the outputs of the segmented images, and the images of a folder run that
+    could not be segmented, with the reason (e.g. no tile reached PROB_THRES), in input order."""
+
+    outputs: list[HybridOutput]
+    skipped: list[tuple[Path, str]]
+
+
+def _check_model_path(model_path: Path) -> None:
+    if model_path.is_dir():
+        found = sorted(model_path.glob("*.pb"))
+        hint = f", e.g. {found[0]}" if found else ""
+        raise InputError(f"MODEL.pb {model_path} is a folder, not a model file; give the .pb file written by "
+                         f"retrain.py{hint}")
+
+
+def _check_output_folder(folder: Path, where: str) -> None:
+    """Raise InputError, naming ``where``, unless outputs can be written into ``folder`` (created later if missing)."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise InputError(f"{where} cannot be created: {existing} is a file; give --outdir a folder path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{where}: no permission to write into {existing}; give --outdir a folder you can write to")
+
+
+def _plan(images: list[Path], params: HybridParams, outdir: Path | None, overwrite: bool,
+          in_folder: bool) -> list[tuple[Path, dict[str, Path]]]:
+    """(image, output paths) of each image, after checking the output folders (writable), every image (readable,
+    at least one tile) and every output (no clash between images, none existing unless ``overwrite``)."""
+    from ..io.atomic import check_can_write
+    from ..io.images import image_shape
+
+    if outdir is not None:
+        _check_output_folder(outdir, f"--outdir {outdir}")
+    fix = "remove it from --input-dir" if in_folder else "give a JPG, PNG, TIFF or BMP file"
+    plan, owners = [], {}
+    for image in images:
+        if image.is_dir():
+            raise InputError(f"IMAGE {image} is a folder; to segment every image in it give IMAGE as '-' and "
+                             f"--input-dir {image}")
+        if not image.is_file():
+            raise InputError(f"IMAGE {image} does not exist; check the path")
+        shape = image_shape(image, fix=fix)
+        try:
+            params.check_size(shape, fix=f"{fix}, or use a model trained on smaller tiles" if in_folder else None)
+        except InputError as exc:
+            raise InputError(f"{image}: {exc}") from exc
+        paths = output_paths(image, params.tile, outdir)
+        other = owners.setdefault(paths["mat"], image)
+        if other != image:
+            raise InputError(f"{other.name} and {image.name} would both be written as {paths['mat'].stem}.*; "
+                             "rename one of them, or segment them one at a time into different --outdir folders")
+        for path in paths.values():
+            check_can_write(path, overwrite)
+            if path.is_dir():
+                raise InputError(f"{path} is a folder, but an output is written to a file of that name; "
+                                 "rename or remove the folder")
+        plan.append((image, paths))
+    if outdir is None:
+        for folder in sorted({image.parent for image in images}):
+            _check_output_folder(folder, f"the image folder {folder}")
+    return plan
+
+
+def _read_and_segment(image_path: Path, classifier, params: HybridParams) -> tuple[np.ndarray, HybridResult]:
+    """The image and its HybridResult; InputError naming the image when it cannot be read or segmented."""
+    from ..io.images import read_image
+
+    image = read_image(image_path)  # its errors name the file
+    try:
+        return image, segment(image, classifier, params)
+    except InputError as exc:
+        raise InputError(f"{image_path}: {exc}") from exc
+
+
 def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path: str | os.PathLike,
                   colors_path: str | os.PathLike, params: HybridParams, outdir: str | os.PathLike | None = None,
-                  overwrite: bool = False, classifier=None) -> list[HybridOutput]:
+                  overwrite: bool = False, classifier=None, in_folder: bool = False) -> HybridRun:
     """Segment each of ``images`` with the frozen model ``model_path`` and write its outputs (see module doc).
 
-    Every input is checked before the model runs: labels and colours read, model and labels of equal class
-    count, no existing output unless ``overwrite``. ``classifier`` replaces the model (tests).
+    Every input is checked before the model is loaded: labels and colours read, every image readable and at least
+    one tile in size, no two images with the same outputs, no existing output unless ``overwrite``, the output
+    folders writable; then the model and labels must have equal class counts. What can only be found while
+    segmenting (no tile reaching PROB_THRES, an image whose content is damaged) stops a single image with
+    InputError; in a folder run (``in_folder``, ``--input-dir``) that image is skipped with a warning and listed
+    in ``HybridRun.skipped``, and InputError is raised only when no image at all was segmented.
+    ``classifier`` replaces the model (tests).
     """
     from ..cli.common import progress
-    from ..io.images import read_image
     from ..io.text import read_class_colors, read_labels
 
     images = [Path(p) for p in images]
+    model_path = Path(model_path)
+    _check_model_path(model_path)
     labels = read_labels(labels_path)
     colors = read_class_colors(colors_path, labels, labels_path)
     params.check_classes(len(labels))
-    outdir = Path(outdir) if outdir is not None else None
-    if outdir is not None and outdir.exists() and not outdir.is_dir():
-        raise InputError(f"--outdir {outdir} is a file; give a folder")
-    plan = []
-    for image in images:
-        if not image.is_file():
-            raise InputError(f"IMAGE {image} does not exist; check the path")
-        paths = output_paths(image, params.tile, outdir)
-        existing = [p for p in paths.values() if p.exists()]
-        if existing and not overwrite:
-            raise InputError(f"{existing[0]} already exists; give --overwrite to replace the outputs")
-        plan.append((image, paths))
+    plan = _plan(images, params, Path(outdir) if outdir is not None else None, overwrite, in_folder)
     if classifier is None:
         from ..models.frozen import FrozenClassifier
 
@@ -145,14 +216,20 @@ def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path
     if tuple(classifier.input_size) != (params.tile, params.tile):
         log.warning("TILE %d differs from the model's input size %s: tiles are cut at %d px and resized to it",
                     params.tile, "x".join(map(str, classifier.input_size)), params.tile)
-    outputs = []
+    run = HybridRun([], [])
     for image_path, paths in progress(plan, desc="images", unit="image") if len(plan) > 1 else plan:
-        image = read_image(image_path)
         try:
-            result = segment(image, classifier, params)
+            image, result = _read_and_segment(image_path, classifier, params)
         except InputError as exc:
-            raise InputError(f"{image_path}: {exc}") from exc
-        outputs.append(_write_outputs(image_path, image, result, labels, colors, params, paths))
-        log.info("%s: %d of %d tiles used -> %s", image_path.name, outputs[-1].n_kept, outputs[-1].n_tiles,
-                 paths["mat"])
-    return outputs
+            if not in_folder:
+                raise
+            log.warning("not segmented: %s", exc)
+            run.skipped.append((image_path, str(exc)))
+            continue
+        run.outputs.append(_write_outputs(image_path, image, result, labels, colors, params, paths))
+        log.debug("%s: %d of %d tiles used -> %s", image_path.name, run.outputs[-1].n_kept, run.outputs[-1].n_tiles,
+                  paths["mat"])
+    if not run.outputs:
+        raise InputError(f"none of the {len(plan)} images of --input-dir was segmented (reasons above); lower "
+                         "PROB_THRES or DECIM, or remove the images named above")
+    return run

@@ -3,13 +3,15 @@
 Pairing is by exact name: the estimate ``<base>_ares<anything>.mat`` (the hybrid's ``<base>_ares_96.mat``, the
 FCN's ``<base>_ares.mat`` or ``<base>_ares_crf.mat``) is scored against ``<base>_mres.mat``; ``IMG_1`` never
 pairs with ``IMG_10``. Classes are matched by name (``io.text.match_class_names``): the scored classes are the
-union of the names in all files, so a class found in only one file is a class the other never has. Scores:
+union of the names in all files, so a class found in only one file is a class the other never has (a warning
+names such classes; a pair that shares no class name at all is an error). Scores:
 ``metrics.scores_from_confusion`` (rows = truth); nothing is filtered or dropped, and a class absent from both
 truth and estimate of a pair is not scored for that pair. Pairs are pooled per estimate kind (the text after
 ``<base>``, e.g. ``_ares_96``), so the hybrid and FCN results in one folder get separate overall scores.
 
 Writes into the estimates' folder: ``<estimate name>_cm.png`` per pair, ``pixel_eval_cm.png`` for the pooled
 pairs (``pixel_eval<kind>_cm.png`` when there are several kinds), ``pixel_eval.json`` and ``pixel_eval.csv``.
+Every file is read and checked, and every output name checked, before the first output is written.
 """
 
 from __future__ import annotations
@@ -77,10 +79,12 @@ def split_estimate_name(path: Path) -> tuple[str, str]:
 
 def find_pairs(input_dir: Path, truth_dir: Path) -> tuple[list[Pair], list[Path]]:
     """Pairs (estimate, truth) of the folders, and the estimates that have no truth file."""
-    if not input_dir.is_dir():
-        raise InputError(f"--input: folder {input_dir} does not exist; give the folder of *_ares*.mat files")
-    if not truth_dir.is_dir():
-        raise InputError(f"--truth-dir: folder {truth_dir} does not exist; give the folder of *_mres.mat files")
+    for flag, folder, files in (("--input", input_dir, f"*{ESTIMATE_MARK}*.mat"),
+                                ("--truth-dir", truth_dir, f"*{TRUTH_SUFFIX}")):
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"{flag}: {folder} is a file, not a folder; give the folder of the {files} files")
+        if not folder.is_dir():
+            raise InputError(f"{flag}: folder {folder} does not exist; give the folder of the {files} files")
     # names starting with '.' are temporary files of an interrupted writer, never results
     estimates = sorted(p for p in input_dir.glob(f"*{ESTIMATE_MARK}*.mat")
                        if p.is_file() and not p.name.startswith("."))
@@ -116,6 +120,32 @@ def union_labels(label_lists: list[list[str]]) -> list[str]:
             if match is None:
                 union.append(name)
     return union
+
+
+def one_sided_classes(truth_labels: list[str], estimate_labels: list[str]) -> tuple[list[str], list[str]]:
+    """(class names only in the truth, class names only in the estimate), matched by name."""
+    from ..io.text import match_class_names
+
+    in_estimate = match_class_names(list(truth_labels), list(estimate_labels))
+    in_truth = match_class_names(list(estimate_labels), list(truth_labels))
+    return ([name for name, match in zip(truth_labels, in_estimate) if match is None],
+            [name for name, match in zip(estimate_labels, in_truth) if match is None])
+
+
+def _names(labels: list[str]) -> str:
+    return ", ".join(map(repr, labels))
+
+
+def check_pair_classes(pair: Pair, truth_labels: list[str], estimate_labels: list[str]) -> tuple[str, ...]:
+    """Raise InputError when the pair shares no class name; return its classes found in one file only, each
+    followed by where (e.g. ``'cloud' (estimate only)``), to be reported in a warning (empty when none)."""
+    only_truth, only_estimate = one_sided_classes(truth_labels, estimate_labels)
+    if len(only_truth) == len(truth_labels):
+        raise InputError(f"{pair.estimate.name} and its truth {pair.truth.name} share no class name (estimate: "
+                         f"{_names(estimate_labels)}; truth: {_names(truth_labels)}); train the model with the "
+                         "class names of the manual labels (labeldefs.txt), or give the right --truth-dir")
+    return tuple([f"{name!r} (truth only)" for name in only_truth] +
+                 [f"{name!r} (estimate only)" for name in only_estimate])
 
 
 def to_union(label_image: np.ndarray, labels: list[str], union: list[str]) -> np.ndarray:
@@ -165,8 +195,8 @@ def _title(name: str, scores: Scores) -> str:
     return f"{name}\naccuracy {scores.accuracy:.3f}, macro F1 {scores.macro_f1:.3f}\nmean IoU {scores.mean_iou:.3f}"
 
 
-SUMMARY_FIELDS = ("n_samples", "accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_f1", "mean_iou",
-                  "frequency_weighted_iou", "kappa")
+SUMMARY_FIELDS = ("n_samples", "accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_precision",
+                  "weighted_recall", "weighted_f1", "mean_iou", "frequency_weighted_iou", "kappa")
 
 
 def _csv_text(rows: list[tuple[str, str, str, Scores]], union: list[str]) -> str:
@@ -185,6 +215,26 @@ def _csv_text(rows: list[tuple[str, str, str, Scores]], union: list[str]) -> str
     return buffer.getvalue()
 
 
+def output_paths(input_dir: Path, pairs: list[Pair]) -> tuple[list[Path], dict[str, Path], Path, Path]:
+    """The files ``evaluate_pixels`` writes: per-pair figures (in ``pairs`` order), kind -> pooled figure, JSON, CSV."""
+    figures = [input_dir / f"{pair.estimate.stem}_cm.png" for pair in pairs]
+    kinds = list(dict.fromkeys(pair.kind for pair in pairs))
+    pooled = {kind: input_dir / ("pixel_eval_cm.png" if len(kinds) == 1 else f"pixel_eval{kind}_cm.png")
+              for kind in kinds}
+    return figures, pooled, input_dir / "pixel_eval.json", input_dir / "pixel_eval.csv"
+
+
+def check_outputs(input_dir: Path, paths: list[Path]) -> None:
+    """Raise InputError when ``input_dir`` is not writable or one of the output ``paths`` is a folder."""
+    if not os.access(input_dir, os.W_OK | os.X_OK):
+        raise InputError(f"--input: cannot write the scores into {input_dir} (no permission); copy the files to a "
+                         "folder you can write to")
+    folders = [path for path in paths if path.is_dir()]
+    if folders:
+        raise InputError(f"{folders[0]} is a folder, but the scores are written to a file of that name; "
+                         "rename or remove the folder")
+
+
 def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = PixelEvalParams()) -> PixelEvalResult:
     """Score every estimate of ``input_dir`` that has a truth file; write figures, JSON and CSV (see module doc)."""
     from ..cli.common import progress
@@ -194,36 +244,42 @@ def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = Pixe
     input_dir = Path(input_dir)
     truth_dir = Path(params.truth_dir) if params.truth_dir is not None else input_dir
     pairs, unpaired = find_pairs(input_dir, truth_dir)
+    pair_figures, pooled_figures, json_path, csv_path = output_paths(input_dir, pairs)
+    check_outputs(input_dir, [*pair_figures, *pooled_figures.values(), json_path, csv_path])
     # one pass over the files: each pair's matrix on the pair's own classes, re-indexed to the union at the end
-    per_pair = []
+    per_pair, one_sided = [], {}
     for pair in progress(pairs, desc="pairs", unit="pair") if len(pairs) > 1 else pairs:
         truth, estimate = read_label_mat(pair.truth), read_label_mat(pair.estimate)
+        only = check_pair_classes(pair, truth.labels, estimate.labels)
+        if only:
+            one_sided.setdefault(only, []).append(pair.estimate.name)
         names = union_labels([truth.labels, estimate.labels])
         per_pair.append((pair, names, pair_confusion(pair, names, truth, estimate, params.resize)))
+    for only, estimates in one_sided.items():
+        where = (f"{estimates[0]} and its truth" if len(estimates) == 1
+                 else f"{len(estimates)} pairs ({estimates[0]}, ...)")
+        log.warning("%s: class(es) %s; each is scored as a class the other file never has (if they are the same "
+                    "class, make the names match)", where, ", ".join(only))
     union = union_labels([names for _, names, _ in per_pair])
     results, pooled = [], {}
-    for pair, names, small in per_pair:
+    for (pair, names, small), figure in zip(per_pair, pair_figures):
         cm = embed_confusion(small, names, union)
         scores = scores_from_confusion(cm, union)
-        figure = _figure(cm, union, _title(pair.estimate.name, scores), input_dir / f"{pair.estimate.stem}_cm.png")
-        results.append(PairResult(pair, scores, figure))
+        results.append(PairResult(pair, scores, _figure(cm, union, _title(pair.estimate.name, scores), figure)))
         pooled[pair.kind] = pooled.get(pair.kind, 0) + cm
     overall = {kind: scores_from_confusion(cm, union) for kind, cm in pooled.items()}
-    figures = {}
-    for kind, cm in pooled.items():
-        name = "pixel_eval_cm.png" if len(pooled) == 1 else f"pixel_eval{kind}_cm.png"
-        n_pairs = sum(r.pair.kind == kind for r in results)
-        figures[kind] = _figure(cm, union, _title(f"all {n_pairs} images ({kind})", overall[kind]), input_dir / name)
+    n_pairs = {kind: sum(r.pair.kind == kind for r in results) for kind in pooled}
+    figures = {kind: _figure(cm, union, _title(f"all {n_pairs[kind]} images ({kind})", overall[kind]),
+                             pooled_figures[kind]) for kind, cm in pooled.items()}
     report = {
         "classes": union,
         "pairs": [{"estimate": r.pair.estimate.name, "truth": str(r.pair.truth), "kind": r.pair.kind,
                    "scores": r.scores.to_dict()} for r in results],
-        "overall": {kind: {"n_pairs": sum(r.pair.kind == kind for r in results), "scores": s.to_dict()}
-                    for kind, s in overall.items()},
+        "overall": {kind: {"n_pairs": n_pairs[kind], "scores": s.to_dict()} for kind, s in overall.items()},
         "unpaired": [p.name for p in unpaired],
     }
-    json_path = write_text_atomic(input_dir / "pixel_eval.json", json.dumps(report, indent=1) + "\n")
+    write_text_atomic(json_path, json.dumps(report, indent=1) + "\n")
     rows = [("pair", r.pair.kind, r.pair.estimate.name, r.pair.truth.name, r.scores) for r in results]
     rows += [("overall", kind, "", "", s) for kind, s in overall.items()]
-    csv_path = write_text_atomic(input_dir / "pixel_eval.csv", _csv_text(rows, union))
+    write_text_atomic(csv_path, _csv_text(rows, union))
     return PixelEvalResult(results, overall, figures, unpaired, json_path, csv_path)
