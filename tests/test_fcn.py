@@ -13,7 +13,7 @@ from dl_tools.io.images import read_raw, write_image
 from dl_tools.io.mat import LabelFile, write_label_mat
 from dl_tools.io.text import write_labeldefs
 from dl_tools.workflows.fcn_train import find_pairs, sample_name
-from dl_tools.workflows.make_labels import MakeLabelsParams, find_labeldefs, make_labels
+from dl_tools.workflows.make_labels import MakeLabelsParams, find_labeldefs, find_manual_labels, make_labels
 
 LABELS = ["water", "sand", "veg"]
 COLORS = np.array([[0, 0, 255], [255, 255, 0], [0, 255, 0]], dtype=np.uint8)
@@ -63,6 +63,11 @@ def test_make_labels_errors(tmp_path):
         make_labels(tmp_path, tmp_path / "labeldefs.txt", MakeLabelsParams())
     with pytest.raises(InputError, match="--median"):
         MakeLabelsParams(median_radius=-1)
+    (tmp_path / "a_mres.mat").write_bytes(b"")
+    with pytest.raises(InputError, match="is a file; give the folder"):
+        find_manual_labels(tmp_path / "a_mres.mat")
+    with pytest.raises(InputError, match="does not exist"):
+        find_manual_labels(tmp_path / "nowhere")
 
 
 # --- pairing of samples and label images ---------------------------------------------------------------------------
@@ -83,6 +88,76 @@ def test_find_pairs_skips_unlabelled_samples(tmp_path, caplog):
     assert sample_name(samples / "a_RGB.jpg") == "a" and sample_name(samples / "plain.tif") == "plain"
     with pytest.raises(InputError, match="samples/RGB/val"):
         find_pairs(tmp_path, "val")
+
+
+def test_find_pairs_names_the_data_dir(tmp_path):
+    with pytest.raises(InputError) as info:
+        find_pairs(tmp_path / "nosuch", "val")
+    message = str(info.value)
+    assert message.startswith("--data-dir") and "labels/gtFine/val" in message and "{split}" not in message
+    (tmp_path / "samples" / "RGB" / "train" / "data").mkdir(parents=True)
+    (tmp_path / "samples" / "RGB" / "train" / "data" / "notes.txt").write_text("not an image")
+    with pytest.raises(InputError, match="no images in") as info:
+        find_pairs(tmp_path, "train")
+    assert "make_labels" not in str(info.value)
+
+
+# --- inference plan: every image and output checked before the network runs ------------------------------------------
+
+def _samples(folder, *names):
+    for name in names:
+        write_image(folder / name, np.zeros((8, 8, 3), np.uint8))
+    return sorted(folder.iterdir())
+
+
+def test_plan_outputs_refuses_colliding_names(tmp_path):
+    from dl_tools.workflows.fcn_infer import FCNInferParams, plan_outputs
+
+    samples = _samples(tmp_path / "in", "a_RGB.jpg", "a.png", "b.png")
+    with pytest.raises(InputError) as info:
+        plan_outputs(samples, tmp_path / "out", FCNInferParams())
+    assert "--samples-dir" in str(info.value) and "a.png" in str(info.value) and "a_RGB.jpg" in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_plan_outputs_checks_every_image_and_output_first(tmp_path):
+    from dl_tools.workflows.fcn_infer import FCNInferParams, plan_outputs
+
+    samples = _samples(tmp_path / "in", "a.png", "b.png")
+    params = FCNInferParams()
+    assert [sorted(paths) for _, _, paths in plan_outputs(samples, tmp_path / "out", params)] == \
+        [["color", "label", "mat", "overlay"]] * 2
+    write_image(tmp_path / "out" / "b_label.png", np.zeros((8, 8), np.uint8))  # the LAST image's output exists
+    with pytest.raises(InputError, match="b_label.png already exists"):
+        plan_outputs(samples, tmp_path / "out", params)
+    plan_outputs(samples, tmp_path / "out", FCNInferParams(overwrite=True))
+    for bad, content in (("c.jpg", b"not a jpeg"), ("d.tif", b"II*\x00broken")):
+        (tmp_path / "in" / bad).write_bytes(content)
+        with pytest.raises(InputError, match=f"{bad} is not a readable image"):
+            plan_outputs([*samples, tmp_path / "in" / bad], tmp_path / "out2", params)
+        (tmp_path / "in" / bad).unlink()
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(InputError, match="--output-dir"):
+        plan_outputs(samples, tmp_path / "afile", params)
+
+
+def test_mask_nodata_marks_pixels_without_data(tmp_path):
+    import rasterio
+
+    from dl_tools.io.geotiff import LABEL_NODATA
+    from dl_tools.workflows.fcn_infer import mask_nodata
+
+    band = np.full((4, 6), 7, np.uint8)
+    band[:, :2] = 0
+    with rasterio.open(tmp_path / "holes.tif", "w", driver="GTiff", width=6, height=4, count=1, dtype="uint8",
+                       nodata=0) as dst:
+        dst.write(band, 1)
+    label_image = np.ones((4, 6), np.uint8)
+    masked = mask_nodata(tmp_path / "holes.tif", label_image)
+    assert masked.dtype == np.uint8
+    np.testing.assert_array_equal(masked[:, :2], LABEL_NODATA)
+    np.testing.assert_array_equal(masked[:, 2:], 1)
+    np.testing.assert_array_equal(mask_nodata(tmp_path / "photo.png", label_image), label_image)
 
 
 # --- tiling --------------------------------------------------------------------------------------------------------

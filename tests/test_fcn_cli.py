@@ -22,6 +22,20 @@ TRAIN = ["--data-source", "data", "--data-dir", "data", "--backbone", "tiny", "-
          "--batch-size", "2", "-q"]
 
 
+def _one_line_error(stderr, *names):
+    """The script refused cleanly: no traceback, and a last stderr line ``error: ...`` (after any warnings) that
+    names each of ``names``; returns that line."""
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "Traceback" not in stderr, stderr
+    assert all(str(name) in last for name in names), last
+    return last
+
+
+def _tree(folder):
+    """Every file under ``folder`` with its bytes, to show that a refused command changed nothing."""
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
 def _scene(shape, seed):
     """(image, class map): three horizontal bands (water, sand, veg) in their colours plus noise."""
     rng = np.random.default_rng(seed)
@@ -77,6 +91,25 @@ def test_make_labels_labeldefs_missing_a_class(tiny, tmp_path):
     assert "['veg']" in proc.stderr and "labeldefs classes: ['water', 'sand']" in proc.stderr
 
 
+def test_make_labels_prints_its_summary_once(tiny, tmp_path):
+    folder = tmp_path / "labels"
+    shutil.copytree(tiny / "data" / "labels" / "gtFine" / "val" / "data", folder,
+                    ignore=shutil.ignore_patterns("*.png"))
+    proc = run_script("semseg_fullyconv/make_labels.py", folder, "--labeldefs", tiny / "data" / "labeldefs.txt")
+    assert "wrote 2 labelIds" in proc.stdout and "wrote" not in proc.stderr
+
+
+def test_make_labels_refusals(tmp_path):
+    proc = run_script("semseg_fullyconv/make_labels.py", tmp_path, "--median", "x", check_rc=2)
+    assert "invalid" not in _one_line_error(proc.stderr, "--median", "radius in pixels", "'x'")
+    (tmp_path / "empty").mkdir()  # no labeldefs.txt in it or above: the missing .mat files are the news
+    proc = run_script("semseg_fullyconv/make_labels.py", tmp_path / "empty", check_rc=2)
+    _one_line_error(proc.stderr, "no *_mres.mat files in", tmp_path / "empty")
+    (tmp_path / "a_mres.mat").write_bytes(b"")
+    proc = run_script("semseg_fullyconv/make_labels.py", tmp_path / "a_mres.mat", check_rc=2)
+    _one_line_error(proc.stderr, tmp_path / "a_mres.mat", "is a file; give the folder")
+
+
 def test_train_writes_the_run_folder(trained):
     root, proc = trained
     run = root / "run"
@@ -111,13 +144,45 @@ def test_train_refusals(trained):
     assert "make_labels.py" in proc.stderr
 
 
+def test_train_mistakes_keep_the_old_run_and_make_no_new_one(trained):
+    """A typo with --overwrite leaves the finished run as it was; a failed start creates no run folder, so the
+    corrected command works as typed."""
+    root, _ = trained
+    shutil.copytree(root / "run", root / "keep")
+    before = _tree(root / "keep")
+    for mistake, named in ((["--data-dir", "nosuch"], "--data-dir"), (["--labeldefs", "nosuch.txt"], "nosuch.txt")):
+        for name in ("keep", "fresh"):
+            proc = run_script("semseg_fullyconv/train.py", "--name", name, "--overwrite", "--epochs", "1", *TRAIN,
+                              *mistake, cwd=root, check_rc=2)
+            _one_line_error(proc.stderr, named)
+        assert _tree(root / "keep") == before
+        assert not (root / "fresh").exists()
+    (root / "afile").write_text("mine")
+    proc = run_script("semseg_fullyconv/train.py", "--name", "afile", "--overwrite", *TRAIN, cwd=root, check_rc=2)
+    _one_line_error(proc.stderr, "--name", "is a file")
+    assert (root / "afile").read_text() == "mine"
+
+
+def test_train_names_a_missing_data_dir(tmp_path):
+    proc = run_script("semseg_fullyconv/train.py", "--name", "run", "--data-dir", "nosuch", cwd=tmp_path, check_rc=2)
+    assert "{split}" not in _one_line_error(proc.stderr, "--data-dir", "nosuch/samples/RGB/train", "labels/gtFine/train")
+    (tmp_path / "data" / "samples" / "RGB" / "train" / "data").mkdir(parents=True)
+    proc = run_script("semseg_fullyconv/train.py", "--name", "run", cwd=tmp_path, check_rc=2)
+    assert "make_labels" not in _one_line_error(proc.stderr, "--data-dir", "no images in")
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "data"]
+
+
 def test_train_resume_continues(trained):
+    """--resume without --data-dir reads the run's own data folder (here from another working folder) and says
+    how many epochs it added."""
     root, _ = trained
     shutil.copytree(root / "run", root / "resumed")
-    run_script("semseg_fullyconv/train.py", "--name", "resumed", "--epochs", "3", "--resume", "-q", "--data-dir",
-               "data", cwd=root)
+    (root / "elsewhere").mkdir()
+    proc = run_script("semseg_fullyconv/train.py", "--name", root / "resumed", "--epochs", "3", "--resume", "-q",
+                      cwd=root / "elsewhere")
     history = json.loads((root / "resumed" / "history.json").read_text())
     assert len(history["loss"]) == 3
+    assert "trained 1 more epoch (3 in total)" in proc.stdout
 
 
 def test_infer_and_infer_crf_write_original_size(trained):
@@ -134,8 +199,14 @@ def test_infer_and_infer_crf_write_original_size(trained):
     with rasterio.open(samples / "geo.tif", "w", driver="GTiff", width=120, height=90, count=3, dtype="uint8",
                        crs="EPSG:32618", transform=transform) as dst:
         dst.write(np.moveaxis(geo, 2, 0))
-    run_script("semseg_fullyconv/infer.py", "--name", "run", "--samples-dir", "unseen", "--output-dir", "out",
-               "--data-source", "data", "--batch-size", "3", "-q", cwd=root)
+    holes = np.maximum(geo, 1)
+    holes[:, :30] = 0  # no data (nodata=0 in every band)
+    with rasterio.open(samples / "holes.tif", "w", driver="GTiff", width=120, height=90, count=3, dtype="uint8",
+                       crs="EPSG:32618", transform=transform, nodata=0) as dst:
+        dst.write(np.moveaxis(holes, 2, 0))
+    proc = run_script("semseg_fullyconv/infer.py", "--name", "run", "--samples-dir", "unseen", "--output-dir", "out",
+                      "--data-source", "data", "--batch-size", "3", cwd=root)
+    assert "labelled 5 images" in proc.stdout and "labelled" not in proc.stderr  # the summary once
     run_script("semseg_fullyconv/infer_crf.py", "--name", "run", "--samples-dir", "unseen", "--output-dir", "out",
                "--data-source", "data", "-q", cwd=root)
     out = root / "out"
@@ -150,9 +221,83 @@ def test_infer_and_infer_crf_write_original_size(trained):
             np.testing.assert_array_equal(label_file.label_image, label)
         with rasterio.open(out / f"geo{tag}_label.tif") as src:
             assert src.crs.to_epsg() == 32618 and src.transform == transform and src.shape == (90, 120)
+        with rasterio.open(out / f"holes{tag}_label.tif") as src:
+            masked = src.read(1)
+        np.testing.assert_array_equal(read_raw(out / f"holes{tag}_label.png"), masked)
+        assert (masked[:, :30] == 255).all() and masked[:, 30:].max() < 3
+        np.testing.assert_array_equal(read_raw(out / f"holes{tag}_color.png")[:, :30], 0)
+        assert read_label_mat(out / f"holes{mat}.mat").label_image.max() < 3  # the .mat has no no-data value
     proc = run_script("semseg_fullyconv/infer.py", "--name", "run", "--samples-dir", "unseen", "--output-dir", "out",
                       cwd=root, check_rc=2)
     assert "--overwrite" in proc.stderr
+
+
+def test_infer_checks_everything_before_writing(trained):
+    root, _ = trained
+    samples = root / "partial"
+    shutil.copytree(root / "data" / "samples" / "RGB" / "val" / "data", samples)
+    infer = ["--name", "run", "--samples-dir", "partial", "-q"]
+    (root / "afile").write_text("mine")
+    proc = run_script("semseg_fullyconv/infer.py", *infer, "--output-dir", "afile", cwd=root, check_rc=2)
+    _one_line_error(proc.stderr, "--output-dir", "afile")
+    for bad, content in (("zz_RGB.jpg", b"not a jpeg"), ("zz.tif", b"II*\x00broken")):
+        (samples / bad).write_bytes(content)  # sorted last: the good images come first
+        for script in ("infer.py", "infer_crf.py"):
+            proc = run_script(f"semseg_fullyconv/{script}", *infer, "--output-dir", "partial_out", cwd=root,
+                              check_rc=2)
+            _one_line_error(proc.stderr, bad, "not a readable image")
+            assert not (root / "partial_out").exists()
+        (samples / bad).unlink()
+    write_image(samples / "val0.jpg", _scene((72, 96), 3)[0])  # same output names as val0_RGB.png
+    proc = run_script("semseg_fullyconv/infer.py", *infer, "--output-dir", "partial_out", cwd=root, check_rc=2)
+    _one_line_error(proc.stderr, "--samples-dir", "val0.jpg", "val0_RGB.png")
+    assert not (root / "partial_out").exists()
+
+
+@pytest.mark.parametrize("flag, value", [("--crf-iterations", "0"), ("--crf-theta", "-5"),
+                                         ("--crf-theta-color", "0"), ("--crf-smooth", "-1")])
+def test_infer_crf_names_a_bad_crf_flag(tmp_path, flag, value):
+    proc = run_script("semseg_fullyconv/infer_crf.py", "--name", "run", "--samples-dir", "in", "--output-dir", "out",
+                      flag, value, cwd=tmp_path, check_rc=2)
+    _one_line_error(proc.stderr, flag, value)
+
+
+def _train_in_process(monkeypatch, capsys, root, *args):
+    """Run train.py's main in this process (so the test can stand in for parts of it); (exit code, stderr)."""
+    from dl_tools.cli.fcn_train import main
+
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("DL_TOOLS_NO_PROGRESS", "1")
+    code = main(["--epochs", "1", *args])
+    return code, capsys.readouterr().err
+
+
+def test_train_vgg16_offline_leaves_no_run_folder(tiny, monkeypatch, capsys):
+    from keras.src.utils import file_utils
+
+    def offline(fname, origin, *args, **kwargs):  # what Keras raises without a network, at once
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -2] Name or service not known")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    code, err = _train_in_process(monkeypatch, capsys, tiny, "--name", "vgg", "--backbone", "vgg16",
+                                  "--image-size", "64x96", "--data-dir", "data")
+    assert code == 2
+    assert _one_line_error(err, "--backbone mobilenetv2").startswith("error: --backbone vgg16: could not download")
+    assert not (tiny / "vgg").exists()
+
+
+def test_train_stopped_in_its_first_epoch_leaves_no_run_folder(tiny, monkeypatch, capsys):
+    from dl_tools.workflows import fcn_train
+
+    def stopped(model, run_dir, *args):
+        if run_dir.name == "later":
+            (run_dir / fcn_train.LAST).write_bytes(b"checkpoint of epoch 1")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fcn_train, "_fit", stopped)
+    for name, kept in (("first", False), ("later", True)):
+        code, _ = _train_in_process(monkeypatch, capsys, tiny, "--name", name, *TRAIN)
+        assert code == 130 and (tiny / name).exists() == kept
 
 
 def test_help_imports_nothing_heavy():

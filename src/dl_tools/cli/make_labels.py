@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-
-from .common import add_overwrite, ask_path, build_base_parser, run
+from .common import add_overwrite, ask_path, build_base_parser, number_type, run
 
 DESCRIPTION = """\
 For each <name>_mres.mat in DIR, write beside it <name>_gtFine_labelIds.png (pixel value = class index in
@@ -20,18 +18,14 @@ example:
 """
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+radius = number_type(int, lambda v: v >= 0, "a radius in pixels, 0 or more")
 
 
 def build_parser():
     parser = build_base_parser("make_labels.py", DESCRIPTION)
     parser.add_argument("dir", help="folder of *_mres.mat label files")
     parser.add_argument("--labeldefs", help="labeldefs.txt (default: the first one in DIR or a folder above it)")
-    parser.add_argument("--median", type=_non_negative, default=0, metavar="N",
+    parser.add_argument("--median", type=radius, default=0, metavar="N",
                         help="median-filter the class map with a disk of radius N px first (the legacy used 7; "
                              "default 0 = no filter)")
     add_overwrite(parser, "existing _gtFine_labelIds.png and _gtFine_color.png files")
@@ -39,8 +33,9 @@ def build_parser():
 
 
 def _body(args):
-    from ..workflows.make_labels import MakeLabelsParams, find_labeldefs, make_labels
+    from ..workflows.make_labels import MakeLabelsParams, find_labeldefs, find_manual_labels, make_labels
 
+    find_manual_labels(args.dir)  # the folder first: its labeldefs.txt is looked up from it
     labeldefs = args.labeldefs or find_labeldefs(args.dir)
     labeldefs = ask_path(labeldefs, "--labeldefs", title="Select labeldefs.txt",
                          filetypes=[("labeldefs", "*.txt"), ("all files", "*")])

@@ -16,6 +16,13 @@ Outputs in the output folder, for sample ``<name>_RGB.<ext>`` (or ``<name>.<ext>
     <name>_ares<tag>.mat      class, labels (class names), preds (probabilities on the network or CRF grid):
                               what eval_semseg/test_pixels.py pairs with <name>_mres.mat
     <name><tag>_label.tif     for a georeferenced GeoTIFF input: the class map on the input's grid
+
+Pixels without data in a TIFF input (its no-data value, alpha band or mask) get the value 255
+(``io.geotiff.LABEL_NODATA``) in the label images and no colour in the colour and overlay images; the .mat
+``class`` map, which has no such value, keeps the network's class there.
+
+Every image's header, and the output names, are checked before the network runs, so a bad image or an existing
+output stops the run before anything is written.
 """
 
 from __future__ import annotations
@@ -30,9 +37,9 @@ import numpy as np
 from ..colour import standardise_channels
 from ..crf import CRFParams
 from ..errors import InputError
-from ..io.atomic import check_can_write
-from ..io.geotiff import read_geoinfo, write_label_geotiff
-from ..io.images import list_images, read_image, resize_image, write_image
+from ..io.atomic import check_can_write, check_output_dir
+from ..io.geotiff import LABEL_NODATA, read_geoinfo, read_valid_mask, write_label_geotiff
+from ..io.images import TIFF_EXTENSIONS, image_shape, list_images, read_image, resize_image, write_image
 from ..io.mat import LabelFile, write_label_mat
 from ..plotting import colorize, label_overlay
 from .fcn_train import BEST, LAST, params_from_settings, read_run_settings, sample_name
@@ -134,6 +141,33 @@ def output_paths(output_dir: Path, sample: Path, tag: str, georeferenced: bool) 
     return paths
 
 
+def plan_outputs(samples: list[Path], output_dir: Path, params: FCNInferParams) -> list[tuple]:
+    """(sample, GeoInfo or None, output paths) of every image, after checking that each image's header is readable,
+    that no two images would write the same outputs, and that no output exists (unless ``params.overwrite``)."""
+    check_output_dir(output_dir, "--output-dir")
+    plan, seen = [], {}
+    for sample in samples:
+        image_shape(sample, fix="remove it from --samples-dir or replace it")
+        name = sample_name(sample)
+        if name in seen:
+            raise InputError(f"--samples-dir: {seen[name].name} and {sample.name} would both write {name}{params.tag}"
+                             "_label.png and the other outputs; keep one of them or rename it")
+        seen[name] = sample
+        geo = read_geoinfo(sample)
+        plan.append((sample, geo, output_paths(output_dir, sample, params.tag, geo is not None)))
+    for _, _, paths in plan:
+        for path in paths.values():
+            check_can_write(path, params.overwrite)
+    return plan
+
+
+def mask_nodata(sample: Path, label_image: np.ndarray) -> np.ndarray:
+    """``label_image`` with ``LABEL_NODATA`` where a TIFF ``sample`` has no data; other images are unchanged."""
+    if sample.suffix.lower() not in TIFF_EXTENSIONS:
+        return label_image
+    return np.where(read_valid_mask(sample), label_image, LABEL_NODATA).astype(np.uint8)
+
+
 def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Path,
               params: FCNInferParams) -> FCNInferResult:
     """Label every image directly in ``samples_dir`` and write the outputs of the module doc to ``output_dir``."""
@@ -142,18 +176,7 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
 
     samples = list_images(samples_dir, flag="--samples-dir")
     output_dir = Path(output_dir)
-    plan = []
-    for sample in samples:
-        geo = read_geoinfo(sample)
-        paths = output_paths(output_dir, sample, params.tag, geo is not None)
-        for path in paths.values():
-            check_can_write(path, params.overwrite)
-        plan.append((sample, geo, paths))
-    names = [sample_name(s) for s in samples]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise InputError(f"--samples-dir: several images share the name {duplicates[0]!r} (e.g. X_RGB.jpg and "
-                         "X.png); their outputs would collide: keep one")
+    plan = plan_outputs(samples, output_dir, params)
     run = load_run(run_dir, params.checkpoint)
     output_dir.mkdir(parents=True, exist_ok=True)
     result = FCNInferResult()
@@ -169,15 +192,16 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
             started = time.perf_counter()
             label_image, probs = crf_from_probs(image, probs, params.crf)
             result.crf_seconds += time.perf_counter() - started
-        write_image(paths["label"], label_image)
-        write_image(paths["color"], colorize(label_image, run.colors))
-        write_image(paths["overlay"], label_overlay(image, label_image, run.colors))
+        shown = mask_nodata(sample, label_image)
+        write_image(paths["label"], shown)
+        write_image(paths["color"], colorize(shown, run.colors))
+        write_image(paths["overlay"], label_overlay(image, shown, run.colors))
         write_label_mat(paths["mat"], LabelFile(label_image=label_image, labels=run.labels, probs=probs),
                         overwrite=True)
         if geo is not None:
-            write_label_geotiff(paths["tif"], label_image, geo)
+            write_label_geotiff(paths["tif"], shown, geo)
         result.outputs += list(paths.values())
         result.n_images += 1
         result.megapixels += image.shape[0] * image.shape[1] / 1e6
-    log.info("labelled %d images (%.1f megapixels) into %s", result.n_images, result.megapixels, output_dir)
+    log.debug("labelled %d images (%.1f megapixels) into %s", result.n_images, result.megapixels, output_dir)
     return result

@@ -10,6 +10,10 @@ image is resized to ``image_size`` (images: area/bilinear, labels: nearest neigh
 whatever its own size: images of mixed sizes are allowed, and the median resize factor is recorded so inference
 shows the network the same pixel scale.
 
+Everything (the run folder's name, labeldefs, both splits, the network with its pretrained weights) is checked
+before the run folder is created, or an old one deleted with ``overwrite``: a mistake leaves everything as it was.
+A run that fails before its first epoch ends leaves no run folder either; later, the checkpoints stay.
+
 The run folder (``--name``) receives::
 
     settings.json        training settings, class names and colours, image size, backbone, pixel scale
@@ -36,10 +40,11 @@ import numpy as np
 
 from ..colour import standardise_channels
 from ..errors import InputError
-from ..io.atomic import atomic_path, write_text_atomic
-from ..io.images import is_image_file, read_image, read_raw, resize_image, resize_labels
+from ..io.atomic import atomic_path, check_output_dir, write_text_atomic
+from ..io.images import IMAGE_EXTENSIONS, is_image_file, read_image, read_raw, resize_image, resize_labels
 from ..io.text import read_labeldefs, write_labeldefs
 from ..models.fcn import BACKBONES, TRAIN_BACKBONE, check_image_shape
+from .make_labels import find_labeldefs
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +112,11 @@ MODEL_FIELDS = ("backbone", "image_size", "train_backbone", "standardise")
 
 @dataclass
 class FCNTrainResult:
+    """epochs_done: epochs of the run in total; epochs_new: those trained by this call (fewer on a resume)."""
+
     run_dir: Path
     epochs_done: int
+    epochs_new: int
     best_epoch: int
     best_val_mean_iou: float
     seconds_per_epoch: float
@@ -142,8 +150,12 @@ def find_pairs(data_dir: str | Path, split: str) -> list[tuple[Path, Path]]:
     label_root = data_dir / "labels" / "gtFine" / split
     if not sample_root.is_dir():
         raise InputError(f"--data-dir: {sample_root} does not exist; give the folder holding samples/RGB/{split} "
-                         "and labels/gtFine/{split} (e.g. demo_data/data)")
+                         f"and labels/gtFine/{split} (e.g. demo_data/data)")
     samples = sorted(p for p in sample_root.rglob("*") if is_image_file(p))
+    if not samples:
+        raise InputError(f"--data-dir: no images in {sample_root} or its subfolders (looked for "
+                         f"{', '.join(IMAGE_EXTENSIONS)} in any case); put the {split} photographs there as "
+                         f"<folder>/<name>{SAMPLE_SUFFIX}.<ext>")
     pairs, unlabelled = [], []
     for sample in samples:
         label = label_root / sample.parent.relative_to(sample_root) / f"{sample_name(sample)}{LABELIDS_SUFFIX}"
@@ -208,7 +220,10 @@ def params_from_settings(settings: dict) -> FCNTrainParams:
     return FCNTrainParams(**{key: value for key, value in stored.items() if key in fields})
 
 
-def _prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+def _check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Raise InputError unless the run folder can be continued (``resume``), started, or replaced (``overwrite``);
+    changes nothing."""
+    check_output_dir(run_dir, "--name")
     if resume:
         if not (run_dir / LAST).is_file():
             raise InputError(f"--resume: no checkpoint {run_dir / LAST} to continue from; train without --resume "
@@ -220,6 +235,11 @@ def _prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
                              "--overwrite to start it again, or another --name")
         if any(run_dir.iterdir()) and not (run_dir / SETTINGS).is_file():
             raise InputError(f"--overwrite: {run_dir} is not a training run (no {SETTINGS}); refusing to delete it")
+
+
+def _start_run_dir(run_dir: Path) -> None:
+    """Create the (checked: ``_check_run_dir``) folder of a new run, deleting an old run of that name first."""
+    if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
 
@@ -273,13 +293,15 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
               resume: bool = False, overwrite: bool = False, cache_dir=None) -> FCNTrainResult:
     """Train (or, with ``resume``, continue up to ``params.epochs``) the FCN; see the module doc for the files.
 
-    labeldefs: the classes; ignored on resume (the run's own copy is used).
+    labeldefs: the classes; None = the first labeldefs.txt in ``data_dir`` or a folder above it; ignored on resume
+    (the run's own copy is used).
     cache_dir: where the backbone weights are kept (see ``dl_tools.models.backbones.models_dir``).
     """
     from ..models import fcn
 
     run_dir = Path(run_dir)
-    _prepare_run_dir(run_dir, resume, overwrite)
+    _check_run_dir(run_dir, resume, overwrite)
+    pairs = {split: find_pairs(data_dir, split) for split in ("train", "val")}
     history: dict = {}
     if resume:
         stored = params_from_settings(read_run_settings(run_dir))
@@ -292,15 +314,18 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
         if (run_dir / HISTORY).is_file():
             history = json.loads((run_dir / HISTORY).read_text(encoding="utf-8"))
     elif labeldefs is None:
-        raise InputError("--labeldefs: no labeldefs.txt found; give --labeldefs FILE")
+        labeldefs = find_labeldefs(data_dir)
+        if labeldefs is None:
+            raise InputError(f"--labeldefs: no labeldefs.txt in {data_dir} or a folder above it; "
+                             "give --labeldefs FILE")
     labels, colors = read_labeldefs(labeldefs)
     n_classes = len(labels)
     done = len(history.get("loss", []))
     if done >= params.epochs:
         raise InputError(f"--epochs {params.epochs}: the run has already trained {done} epochs; "
                          "give a larger --epochs to train more")
-    train = load_split(find_pairs(data_dir, "train"), params.image_size, n_classes, params.standardise)
-    val = load_split(find_pairs(data_dir, "val"), params.image_size, n_classes, params.standardise)
+    train = load_split(pairs["train"], params.image_size, n_classes, params.standardise)
+    val = load_split(pairs["val"], params.image_size, n_classes, params.standardise)
     weights = fcn.median_frequency_weights(train.label_images, n_classes) if params.class_weights else None
     settings = {
         "params": dataclasses.asdict(params), "labels": labels, "colors": colors.tolist(),
@@ -308,10 +333,6 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
         "n_train": len(train.names), "n_val": len(val.names),
         "class_weight_values": None if weights is None else weights.tolist(),
     }
-    write_labeldefs(run_dir / "labeldefs.txt", labels, colors)
-    write_text_atomic(run_dir / SETTINGS, json.dumps(settings, indent=1))
-    log.info("%d training and %d validation images at %d x %d px, %d classes, backbone %s",
-             len(train.names), len(val.names), params.image_size[1], params.image_size[0], n_classes, params.backbone)
 
     import keras
 
@@ -323,6 +344,32 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
         model = fcn.build_fcn(n_classes, params.image_size, params.backbone, pretrained=params.backbone != "tiny",
                               seed=params.seed, cache_dir=cache_dir, train_backbone=params.train_backbone)
         fcn.compile_fcn(model, n_classes, params.learning_rate)
+        _start_run_dir(run_dir)  # everything checked: only now is an old run deleted and the new one created
+    try:
+        write_labeldefs(run_dir / "labeldefs.txt", labels, colors)
+        write_text_atomic(run_dir / SETTINGS, json.dumps(settings, indent=1))
+        log.info("%d training and %d validation images at %d x %d px, %d classes, backbone %s", len(train.names),
+                 len(val.names), params.image_size[1], params.image_size[0], n_classes, params.backbone)
+        _fit(model, run_dir, train, val, weights, params, history, done)
+    except BaseException:
+        if not resume and not (run_dir / LAST).exists():  # no epoch finished: leave no half-made run behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    scores = history[MONITOR]
+    best = int(np.argmax(scores))
+    return FCNTrainResult(run_dir=run_dir, epochs_done=len(scores), epochs_new=len(scores) - done,
+                          best_epoch=best + 1, best_val_mean_iou=float(scores[best]),
+                          seconds_per_epoch=float(np.mean(history["seconds"][done:])), history=history)
+
+
+def _fit(model, run_dir: Path, train: Split, val: Split, weights, params: FCNTrainParams, history: dict,
+         done: int) -> None:
+    """Train ``model`` from epoch ``done`` to ``params.epochs``, recording each epoch in ``run_dir`` and
+    ``history``."""
+    import keras
+
+    from ..models import fcn
+
     steps = int(np.ceil(len(train.names) / params.batch_size))
     train_data = fcn.training_dataset(train.images, train.label_images, params.batch_size, params.seed,
                                       class_weights=weights, start=done * steps * params.batch_size)
@@ -336,8 +383,3 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
         callbacks.append(keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=params.early_stopping))
     model.fit(train_data, steps_per_epoch=steps, epochs=params.epochs, initial_epoch=done, validation_data=val_data,
               callbacks=callbacks, verbose=0, shuffle=False)
-    scores = history[MONITOR]
-    best = int(np.argmax(scores))
-    return FCNTrainResult(run_dir=run_dir, epochs_done=len(scores), best_epoch=best + 1,
-                          best_val_mean_iou=float(scores[best]),
-                          seconds_per_epoch=float(np.mean(history["seconds"][done:])), history=history)

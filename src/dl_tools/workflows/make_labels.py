@@ -82,6 +82,20 @@ def median_filter_labels(label_image: np.ndarray, radius: int) -> np.ndarray:
     return median(np.asarray(label_image, dtype=np.uint8), disk(radius))
 
 
+def find_manual_labels(folder: str | Path) -> list[Path]:
+    """The sorted ``*_mres.mat`` files in ``folder``; InputError when it is not a folder or holds none."""
+    folder = Path(folder)
+    if folder.is_file():
+        raise InputError(f"DIR: {folder} is a file; give the folder that holds the *{MANUAL_SUFFIX} files")
+    if not folder.is_dir():
+        raise InputError(f"DIR: folder {folder} does not exist; give the folder of *{MANUAL_SUFFIX} files")
+    mats = sorted(folder.glob(f"*{MANUAL_SUFFIX}"))
+    if not mats:
+        raise InputError(f"DIR: no *{MANUAL_SUFFIX} files in {folder}; give the folder that holds them "
+                         "(e.g. demo_data/data/labels/gtFine/train/data)")
+    return mats
+
+
 def make_labels(folder: str | Path, labeldefs: str | Path, params: MakeLabelsParams) -> MakeLabelsResult:
     """Write the two label images of every ``*_mres.mat`` in ``folder`` (see module doc); returns the files written.
 
@@ -91,12 +105,7 @@ def make_labels(folder: str | Path, labeldefs: str | Path, params: MakeLabelsPar
     from ..cli.common import progress
 
     folder, labeldefs = Path(folder), Path(labeldefs)
-    if not folder.is_dir():
-        raise InputError(f"DIR: folder {folder} does not exist; give the folder of *{MANUAL_SUFFIX} files")
-    mats = sorted(folder.glob(f"*{MANUAL_SUFFIX}"))
-    if not mats:
-        raise InputError(f"DIR: no *{MANUAL_SUFFIX} files in {folder}; give the folder that holds them "
-                         "(e.g. demo_data/data/labels/gtFine/train/data)")
+    mats = find_manual_labels(folder)
     names, colors = read_labeldefs(labeldefs)
     if len(names) > 255:
         raise InputError(f"{labeldefs} defines {len(names)} classes; label images hold at most 255")
@@ -117,5 +126,5 @@ def make_labels(folder: str | Path, labeldefs: str | Path, params: MakeLabelsPar
         write_image(ids_path, label_image)
         write_image(color_path, colorize(label_image, colors))
         written += [ids_path, color_path]
-    log.info("wrote %d label images in %s (classes from %s)", len(written), folder, labeldefs)
+    log.debug("wrote %d label images in %s (classes from %s)", len(written), folder, labeldefs)
     return MakeLabelsResult(labeldefs=labeldefs, written=written)
