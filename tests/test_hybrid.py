@@ -324,7 +324,8 @@ def test_outputs_that_cannot_be_written_are_refused_before_the_model(files, stan
     run, loaded = stand_in_cli
     (files / "afile").write_text("not a folder")
     assert run("IMG_1.png", *CLI_TAIL, "--outdir", "afile/sub") == 2
-    assert "--outdir afile/sub cannot be created: afile is a file" in one_line_error(capsys)
+    assert "--outdir afile/sub: afile is a file, not a folder; give --outdir a folder you can write to" in \
+        one_line_error(capsys)
     (files / "IMG_1_ares_16.png").mkdir()
     assert run("IMG_1.png", *CLI_TAIL, "--overwrite") == 2
     assert "IMG_1_ares_16.png is a folder" in one_line_error(capsys)

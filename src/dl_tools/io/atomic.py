@@ -25,27 +25,29 @@ def check_can_write(path: str | os.PathLike, overwrite: bool, flag: str = "--ove
     return path
 
 
-def check_output_dir(path: str | os.PathLike, flag: str) -> Path:
-    """Return ``path`` as a Path; InputError naming ``flag`` unless it is, or can be made, a folder we may write in
-    (no file in the way, write permission on the nearest existing folder). Nothing is created."""
+def check_output_dir(path: str | os.PathLike, flag: str, fix: str = "give another path") -> Path:
+    """Return ``path`` as a Path; InputError naming ``flag`` (and ending with ``fix``) unless it is, or can be made, a
+    folder we may write in (no file in the way, write permission on the nearest existing folder). Nothing is
+    created."""
     path = Path(path)
     for folder in (path, *path.parents):
         if not folder.exists():
             continue
         if not folder.is_dir():
-            raise InputError(f"{flag} {path}: {folder} is a file, not a folder; give another path")
-        if not os.access(folder, os.W_OK):
-            raise InputError(f"{flag} {path}: no permission to write in {folder}; give another path")
+            raise InputError(f"{flag} {path}: {folder} is a file, not a folder; {fix}")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"{flag} {path}: no permission to write in {folder}; {fix}")
         break
     return path
 
 
-def check_output_file(path: str | os.PathLike, flag: str) -> Path:
-    """Return ``path`` as a Path; InputError naming ``flag`` unless a file can be written there (it is not a folder,
-    and its folder exists or can be made). Nothing is created; an existing file is left to ``check_can_write``."""
+def check_output_file(path: str | os.PathLike, flag: str, fix: str = "give a file name") -> Path:
+    """Return ``path`` as a Path; InputError naming ``flag`` (and ending with ``fix``) unless a file can be written
+    there: it is not a folder, and its folder exists or can be made. Nothing is created; an existing file is left to
+    ``check_can_write``."""
     path = Path(path)
     if path.is_dir():
-        raise InputError(f"{flag} {path} is a folder; give a file name")
+        raise InputError(f"{flag} {path} is a folder; {fix}")
     check_output_dir(path.parent, flag)
     return path
 

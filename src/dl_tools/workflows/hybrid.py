@@ -124,24 +124,15 @@ def _check_model_path(model_path: Path) -> None:
                          f"retrain.py{hint}")
 
 
-def _check_output_folder(folder: Path, where: str) -> None:
-    """Raise InputError, naming ``where``, unless outputs can be written into ``folder`` (created later if missing)."""
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
-    if not existing.is_dir():
-        raise InputError(f"{where} cannot be created: {existing} is a file; give --outdir a folder path")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"{where}: no permission to write into {existing}; give --outdir a folder you can write to")
-
-
 def _plan(images: list[Path], params: HybridParams, outdir: Path | None, overwrite: bool,
           in_folder: bool) -> list[tuple[Path, dict[str, Path]]]:
     """(image, output paths) of each image, after checking the output folders (writable), every image (readable,
     at least one tile) and every output (no clash between images, none existing unless ``overwrite``)."""
-    from ..io.atomic import check_can_write
+    from ..io.atomic import check_can_write, check_output_dir, check_output_file
     from ..io.images import image_shape
 
     if outdir is not None:
-        _check_output_folder(outdir, f"--outdir {outdir}")
+        check_output_dir(outdir, "--outdir", fix="give --outdir a folder you can write to")
     fix = "remove it from --input-dir" if in_folder else "give a JPG, PNG, TIFF or BMP file"
     plan, owners = [], {}
     for image in images:
@@ -162,13 +153,11 @@ def _plan(images: list[Path], params: HybridParams, outdir: Path | None, overwri
                              "rename one of them, or segment them one at a time into different --outdir folders")
         for path in paths.values():
             check_can_write(path, overwrite)
-            if path.is_dir():
-                raise InputError(f"{path} is a folder, but an output is written to a file of that name; "
-                                 "rename or remove the folder")
+            check_output_file(path, "output", fix="rename or remove the folder")
         plan.append((image, paths))
     if outdir is None:
         for folder in sorted({image.parent for image in images}):
-            _check_output_folder(folder, f"the image folder {folder}")
+            check_output_dir(folder, "the image folder", fix="give --outdir a folder you can write to")
     return plan
 
 

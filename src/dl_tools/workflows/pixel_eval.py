@@ -226,13 +226,11 @@ def output_paths(input_dir: Path, pairs: list[Pair]) -> tuple[list[Path], dict[s
 
 def check_outputs(input_dir: Path, paths: list[Path]) -> None:
     """Raise InputError when ``input_dir`` is not writable or one of the output ``paths`` is a folder."""
-    if not os.access(input_dir, os.W_OK | os.X_OK):
-        raise InputError(f"--input: cannot write the scores into {input_dir} (no permission); copy the files to a "
-                         "folder you can write to")
-    folders = [path for path in paths if path.is_dir()]
-    if folders:
-        raise InputError(f"{folders[0]} is a folder, but the scores are written to a file of that name; "
-                         "rename or remove the folder")
+    from ..io.atomic import check_output_dir, check_output_file
+
+    check_output_dir(input_dir, "--input", fix="copy the files to a folder you can write to")
+    for path in paths:
+        check_output_file(path, "output", fix="rename or remove the folder")
 
 
 def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = PixelEvalParams()) -> PixelEvalResult:
