@@ -13,8 +13,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dl_tools.quiet_import import silence_tensorflow_import
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench_out"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+silence_tensorflow_import()  # as the scripts do: TensorFlow's start-up lines would bury the tables
 
 
 @dataclass(frozen=True)

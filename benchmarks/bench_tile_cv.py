@@ -20,7 +20,6 @@ Usage: python benchmarks/bench_tile_cv.py [--repeats 10] [--steps 1000] [--train
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -97,7 +96,6 @@ def main(argv=None) -> int:
     parser.add_argument("--train-photos", type=int, nargs="+", default=[5, 10, 21, 31, 41],
                         help="numbers k of training photographs (default 5 10 21 31 41; 41 = leave-one-out)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_tile_cv_") as tmp:
         features, y, photo, photo_names, labels = tile_features(Path(tmp))

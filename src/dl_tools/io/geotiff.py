@@ -44,14 +44,15 @@ def _quiet_rasterio(rasterio):
 
 
 @contextlib.contextmanager
-def _open(path: Path):
-    """rasterio.open, quiet about plain TIFFs, with an unreadable file turned into an InputError naming it."""
+def _open(path: Path, fix: str = "give a valid TIFF file"):
+    """rasterio.open, quiet about plain TIFFs, with an unreadable file turned into an InputError naming it and
+    ending with ``fix``."""
     rasterio = require("rasterio", "rasterio", "read TIFF and GeoTIFF files")
     try:
         with _quiet_rasterio(rasterio), rasterio.open(path) as src:
             yield src
     except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"{path} is not a readable image or GeoTIFF ({exc}); give a valid TIFF file") from exc
+        raise InputError(f"{path} is not a readable image or GeoTIFF ({exc}); {fix}") from exc
 
 
 def read_raster(path: str | os.PathLike) -> tuple[np.ndarray, GeoInfo]:
@@ -62,9 +63,9 @@ def read_raster(path: str | os.PathLike) -> tuple[np.ndarray, GeoInfo]:
     return np.moveaxis(array, 0, -1), info
 
 
-def raster_shape(path: str | os.PathLike) -> tuple[int, int]:
-    """(rows, columns) of a raster file, from its header."""
-    with _open(Path(path)) as src:
+def raster_shape(path: str | os.PathLike, fix: str = "give a valid TIFF file") -> tuple[int, int]:
+    """(rows, columns) of a raster file, from its header; InputError ending with ``fix`` when unreadable."""
+    with _open(Path(path), fix) as src:
         return src.height, src.width
 
 

@@ -143,7 +143,7 @@ def image_shape(path: str | os.PathLike, fix: str = "remove it or give a JPG, PN
     if path.suffix.lower() in TIFF_EXTENSIONS:
         from .geotiff import raster_shape
 
-        return raster_shape(path)
+        return raster_shape(path, fix)
     from PIL import Image  # pillow comes with matplotlib
 
     try:
