@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from dl_tools.errors import InputError
-from dl_tools.io.images import (find_image, list_images, read_image, resize_labels, to_rgb_uint8, write_image)
+from dl_tools.io.images import (find_image, find_images, image_shape, list_images, read_image, read_raw,
+                                 resize_labels, to_rgb_uint8, write_image)
 
 
 def test_png_round_trip_keeps_rgb_order(tmp_path, quadrants):
@@ -108,3 +109,28 @@ def test_resize_labels_keeps_values_when_class_zero_absent():
     big = resize_labels(labels, (4, 6))
     assert set(np.unique(big)) == {3, 5, 7}
     assert big.shape == (4, 6) and big.dtype == np.uint8
+
+
+def test_file_or_folder_in_the_wrong_place(tmp_path, quadrants):
+    image, _ = quadrants
+    path = write_image(tmp_path / "q.png", image)
+    with pytest.raises(InputError, match=f"--input: {path} is a file, not a folder; give a folder of images"):
+        list_images(path, flag="--input")
+    for reader in (read_image, image_shape):
+        with pytest.raises(InputError, match=f"image {tmp_path} is a folder, not a file"):
+            reader(tmp_path)
+
+
+def test_unreadable_image_ends_with_the_callers_fix(tmp_path):
+    (tmp_path / "x.png").write_bytes(b"junk")
+    (tmp_path / "x.tif").write_bytes(b"junk")
+    for name in ("x.png", "x.tif"):
+        with pytest.raises(InputError, match=f"{name} is not a readable .*; start again"):
+            read_raw(tmp_path / name, fix="start again")
+
+
+def test_find_images_lists_every_type_of_one_name(tmp_path):
+    for name in ("a.jpg", "a.PNG", "ab.png", "a.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in find_images(tmp_path, "a")] == ["a.PNG", "a.jpg"]
+    assert find_image(tmp_path, "a").name == "a.PNG" and find_images(tmp_path / "none", "a") == []

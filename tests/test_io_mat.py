@@ -101,3 +101,28 @@ def test_not_a_mat_file(tmp_path):
     path.write_text("not matlab")
     with pytest.raises(InputError, match="fake_mres.mat"):
         read_label_mat(path)
+
+
+def test_strokes_of_another_size_or_above_the_classes(tmp_path):
+    path = tmp_path / "odd_mres.mat"
+    savemat(path, {"class": np.zeros((4, 6), np.uint8), "labels": LABELS, "sparse": np.ones((2, 3), np.uint8)})
+    assert read_label_mat(path).sparse is None  # other readers only need 'class': a legacy grid is ignored
+    with pytest.raises(InputError, match=r"'sparse', 3 x 2 px\) and its labels \('class', 6 x 4 px\) differ in size"):
+        read_label_mat(path, strokes=True)
+    savemat(path, {"class": np.zeros((4, 6), np.uint8), "labels": LABELS, "sparse": np.full((4, 6), 4, np.uint8)})
+    assert read_label_mat(path).sparse.max() == 4
+    with pytest.raises(InputError, match="hold value 4 but only 3 class names"):
+        read_label_mat(path, strokes=True)
+
+
+@pytest.mark.parametrize("length", [0, 40, 150, 400])
+def test_truncated_file_is_an_input_error(tmp_path, length):
+    path = write_label_mat(tmp_path / "x_mres.mat", _record((30, 40)))
+    path.write_bytes(path.read_bytes()[:length])
+    with pytest.raises(InputError, match="x_mres.mat is not a readable MATLAB .mat file .*good copy"):
+        read_label_mat(path)
+
+
+def test_folder_given_for_a_label_file(tmp_path):
+    with pytest.raises(InputError, match="is a folder, not a file"):
+        read_label_mat(tmp_path)

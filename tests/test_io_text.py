@@ -79,3 +79,8 @@ def test_bad_labeldefs(tmp_path, line, message):
     path.write_text(f"sand, 1, 2, 3\n{line}\n")
     with pytest.raises(InputError, match=f"line 2: {message}"):
         read_labeldefs(path)
+
+
+def test_folder_given_for_a_text_file(tmp_path):
+    with pytest.raises(InputError, match=f"labels file {tmp_path} is a folder, not a file"):
+        read_labels(tmp_path)

@@ -12,8 +12,12 @@ import time
 import numpy as np
 import pytest
 
+from scipy.io import savemat
+
 from conftest import REPO, run_script
 from dl_tools.cli import label_1geotiff_crf, label_1image_crf
+from dl_tools.crf import ENGINES
+from dl_tools.errors import InputError
 from dl_tools.io.images import read_raw, write_image
 from dl_tools.io.mat import read_label_mat
 from test_crf import few_strokes
@@ -238,3 +242,156 @@ def test_opencv_windows_under_xvfb(inputs):
     strokes = read_raw(folder / f"{NAME}_scribbles.png")
     assert strokes.max() == 1 and (strokes > 0).sum() > 5  # the stroke, in class 1 ("red")
     assert (read_label_mat(folder / f"{NAME}_mres.mat").label_image == 0).all()  # the only class with strokes
+
+
+def _no_outputs(folder):
+    return not list(folder.rglob(f"{NAME}_*"))
+
+
+def _error_line(capsys):
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.splitlines()) == 1 and ".tmp-" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_negative_seed_is_a_usage_error(inputs, capsys, engine):
+    folder, _ = inputs
+    with pytest.raises(SystemExit) as exit_info:
+        label_1image_crf.main(args(folder, "--scribbles", folder / "strokes.png", "--engine", engine, "--seed", "-1"))
+    assert exit_info.value.code == 2
+    assert "--seed: must be a non-negative integer, got -1" in _error_line(capsys) and _no_outputs(folder)
+
+
+def test_mat_strokes_above_its_classes(inputs, capsys):
+    folder, truth = inputs
+    savemat(folder / "odd_mres.mat", {"class": truth.astype(np.uint8), "labels": LABELS,
+                                      "sparse": np.where(few_strokes(truth) > 0, 9, 0).astype(np.uint8)})
+    assert label_1image_crf.main(args(folder, "--scribbles", folder / "odd_mres.mat")) == 2
+    err = _error_line(capsys)
+    assert f"--scribbles {folder}/odd_mres.mat: its strokes ('sparse') hold value 9 but only 4" in err
+    assert _no_outputs(folder)
+
+
+def test_mat_strokes_of_another_size_than_its_classes(inputs, capsys):
+    folder, truth = inputs
+    savemat(folder / "odd_mres.mat", {"class": truth.astype(np.uint8), "labels": LABELS,
+                                      "sparse": few_strokes(truth)[:40]})
+    assert label_1image_crf.main(args(folder, "--scribbles", folder / "odd_mres.mat")) == 2
+    assert "('sparse', 120 x 40 px) and its labels ('class', 120 x 80 px) differ in size" in _error_line(capsys)
+
+
+def test_interactive_without_a_display(inputs, capsys):
+    folder, _ = inputs  # conftest sets DL_TOOLS_NO_DIALOG=1: no display
+    assert label_1image_crf.main(args(folder)) == 2
+    assert _error_line(capsys) == ("error: no display for the labelling windows; give --scribbles FILE.png (strokes "
+                                   "drawn in any paint program) or run where a display exists\n")
+    assert _no_outputs(folder)
+
+
+def test_outdir_that_is_a_file(inputs, capsys):
+    folder, _ = inputs
+    (folder / "afile").write_text("x")
+    assert label_1image_crf.main(args(folder, "--scribbles", folder / "strokes.png", "--outdir",
+                                      folder / "afile" / "out")) == 2
+    assert f"--outdir {folder}/afile/out: {folder}/afile is a file, not a folder" in _error_line(capsys)
+    assert _no_outputs(folder)
+
+
+@pytest.mark.parametrize("suffix", ["_mres_color.png", "_report.txt", "_mres.png"])
+def test_folder_named_like_an_output_stops_before_any_write(inputs, capsys, suffix):
+    folder, _ = inputs
+    (folder / "out" / f"{NAME}{suffix}").mkdir(parents=True)
+    assert label_1image_crf.main(args(folder, "--scribbles", folder / "strokes.png", "--outdir", folder / "out")) == 2
+    assert f"output file {folder}/out/{NAME}{suffix} is a folder" in _error_line(capsys)
+    assert [p.name for p in (folder / "out").iterdir()] == [f"{NAME}{suffix}"]
+
+
+def test_geotiff_without_georeferencing_is_quiet(tmp_path, quadrants):
+    rasterio = pytest.importorskip("rasterio")
+    image, truth = quadrants
+    with rasterio.open(tmp_path / "plain.tif", "w", driver="GTiff", width=120, height=80, count=3,
+                       dtype="uint8") as dst:
+        dst.write(np.moveaxis(image, 2, 0))
+    (tmp_path / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    (tmp_path / "colors.txt").write_text("r\ng\nb\ny\n")
+    write_image(tmp_path / "strokes.png", few_strokes(truth))
+    proc = run_script("create_groundtruth/label_1geotiff_crf.py",
+                      *args(tmp_path, "--scribbles", tmp_path / "strokes.png", image=tmp_path / "plain.tif"))
+    assert "NotGeoreferenced" not in proc.stderr and "has no georeferencing" in proc.stderr
+    assert (tmp_path / "plain_mres.tif").exists()
+
+
+@pytest.mark.parametrize("given, message", [
+    ("nope.png", "--scribbles {folder}/nope.png does not exist; give a one-band PNG"),
+    ("labels.txt", "--scribbles {folder}/labels.txt is neither an image nor a .mat file"),
+    (".", "--scribbles {folder} is a folder, not a file"),
+    ("strokes.jpg", "--scribbles {folder}/strokes.jpg is a JPEG, whose lossy compression changes the class numbers "
+                    "along the strokes; save the strokes as PNG"),
+    ("broken.png", "--scribbles {folder}/broken.png is not a readable image"),
+])
+def test_scribbles_errors_name_the_flag_and_the_file(inputs, capsys, given, message):
+    folder, truth = inputs
+    write_image(folder / "strokes.jpg", few_strokes(truth))
+    (folder / "broken.png").write_bytes(b"not a png")
+    assert label_1image_crf.main(args(folder, "--scribbles", folder / given)) == 2
+    assert message.format(folder=folder) in _error_line(capsys)
+    assert _no_outputs(folder)
+
+
+@pytest.mark.parametrize("which, message", [("--image", "image {path} is a folder, not a file"),
+                                            ("--labels", "labels file {path} is a folder, not a file")])
+def test_a_folder_given_for_a_file(inputs, capsys, which, message):
+    folder, _ = inputs
+    argv = args(folder, "--scribbles", folder / "strokes.png")
+    argv[argv.index(which) + 1] = str(folder)
+    assert label_1image_crf.main(argv) == 2
+    assert message.format(path=folder) in _error_line(capsys)
+
+
+def _never_annotate(image, colors, session):
+    raise AssertionError("no window may open")
+
+
+@pytest.mark.parametrize("saved, message", [
+    ("value", "--resume: saved strokes {path} holds class value 7, but there are only 4 classes"),
+    ("corrupt", "--resume: saved strokes {path} is not a readable image (it may be damaged or misnamed); "
+                "give --overwrite to start again, or fix or remove the file"),
+    ("size", "--resume: saved strokes {path} is 10 x 10 px but the image is 120 x 80 px"),
+])
+def test_resume_checks_the_saved_strokes_before_any_window(inputs, saved, message):
+    from dl_tools.workflows import label as workflow
+
+    folder, truth = inputs
+    path = folder / f"{NAME}_scribbles.png"
+    if saved == "corrupt":
+        path.write_bytes(b"half a png")
+    else:
+        write_image(path, np.full((10, 10) if saved == "size" else truth.shape, 7, np.uint8))
+    before = path.read_bytes()
+    with pytest.raises(workflow.InputError) as info:
+        workflow.label_image_file(folder / f"{NAME}.png", folder / "labels.txt", folder / "colors.txt",
+                                  workflow.LabelParams(scale=1.0, resume=True), annotate=_never_annotate)
+    assert message.format(path=path) in str(info.value)
+    assert path.read_bytes() == before and not (folder / f"{NAME}_mres.mat").exists()
+
+
+def test_scale_too_small_for_the_crf(inputs, capsys):
+    folder, truth = inputs
+    assert label_1image_crf.main(args(folder, "--scribbles", folder / "strokes.png", "-s", "1e-9")) == 2
+    assert ("-s 1e-09 shrinks the 120 x 80 px image to 1 x 1 px, too small for the CRF (at least 8 px a side); "
+            "give -s 0.1 or more") in _error_line(capsys)
+    assert _no_outputs(folder)
+    assert label_1image_crf.main(args(folder, "--scribbles", folder / "strokes.png", "-s", "0.1")) == 0
+    assert read_label_mat(folder / f"{NAME}_mres.mat").probs.shape == (8, 12, 4)
+
+
+def test_smallest_working_scale_is_rounded_up():
+    from dl_tools.workflows.label import check_scale
+
+    with pytest.raises(InputError, match=r"give -s 0\.0017 or more"):
+        check_scale((4912, 7360), 0.001)
+    check_scale((4912, 7360), 0.0017)  # 8 x 13 px: enough
+    check_scale((5, 5), 1.0)  # an image smaller than that is labelled at its own size
+    with pytest.raises(InputError, match="give -s 1 or more"):
+        check_scale((5, 5), 0.9)

@@ -9,6 +9,8 @@ import pytest
 
 from conftest import DEMO, run_script
 from dl_tools.errors import InputError
+from dl_tools.io.images import write_image
+from dl_tools.io.mat import LabelFile, write_label_mat
 from dl_tools.workflows.split import SplitParams, split_images
 
 
@@ -16,7 +18,7 @@ def _folder(tmp_path, n=6):
     jpg = tmp_path / "data" / "jpg"
     jpg.mkdir(parents=True)
     for k in range(n):
-        (jpg / f"img_{k}.{'JPG' if k % 2 else 'png'}").write_bytes(bytes([k]))
+        write_image(jpg / f"img_{k}.{'JPG' if k % 2 else 'png'}", np.full((4, 6, 3), 10 * k, np.uint8))
     (jpg / "notes.txt").write_text("ignored")
     return jpg
 
@@ -135,3 +137,152 @@ def test_demo_split_is_reproducible_on_real_names(tmp_path):
     b = split_images(tmp_path / "jpg", SplitParams(train_fraction=0.5, seed=7, overwrite=True))
     assert a.train == b.train and len(a.train) == 21
     assert np.all([name.endswith(".jpg") for name in a.train + a.test])
+
+
+SPLIT = "create_library/images_split_train_test.py"
+
+
+def _add_image(path, value):
+    write_image(path, np.full((4, 6, 3), value, np.uint8))
+
+
+def _tree(root):
+    """Every file under ``root`` with its bytes: what a failed run must leave untouched."""
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_move_then_overwrite_never_deletes_the_only_copies(tmp_path):
+    jpg = _folder(tmp_path, n=4)
+    run_script(SPLIT, "--input", jpg, "--move")
+    moved = sorted(p.name for p in (tmp_path / "data").glob("t*/*") if p.suffix != ".txt")
+    assert len(moved) == 4 and _names(jpg) == ["notes.txt"]  # train/ and test/ hold the only copies
+    _add_image(jpg / "new_a.png", 200)
+    _add_image(jpg / "new_b.png", 220)
+    before = _tree(tmp_path)
+    proc = run_script(SPLIT, "--input", jpg, "--move", "--overwrite", check_rc=2)
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: 4 images in the split folders have no identical copy")
+    assert "img_0.png" in err and f"move them back into {jpg}" in err
+    assert _tree(tmp_path) == before  # nothing deleted, moved or written
+    for path in (tmp_path / "data").glob("t*/img_*"):  # the fix the message gives: then all six are split
+        path.rename(jpg / path.name)
+    proc = run_script(SPLIT, "--input", jpg, "--move", "--overwrite")
+    assert "train: 3 images" in proc.stdout and "test:  3 images" in proc.stdout
+    assert _names(jpg) == ["notes.txt"]
+    assert sorted(p.name for p in (tmp_path / "data").glob("t*/*")) == sorted(moved + ["new_a.png", "new_b.png"])
+
+
+def test_overwrite_keeps_a_split_image_that_differs_from_the_input(tmp_path):
+    jpg = _folder(tmp_path, n=4)
+    run_script(SPLIT, "--input", jpg)
+    changed = next((tmp_path / "data" / "train").iterdir())
+    _add_image(jpg / changed.name, 99)  # the input version was edited since: the split one is the only old copy
+    before = _tree(tmp_path)
+    proc = run_script(SPLIT, "--input", jpg, "--overwrite", check_rc=2)
+    assert f"(data/train/{changed.name})" in proc.stderr.replace(str(tmp_path) + "/", "")
+    assert _tree(tmp_path) == before
+
+
+def test_file_in_place_of_a_split_folder_changes_nothing(tmp_path):
+    jpg = _folder(tmp_path)
+    (tmp_path / "data" / "test").write_text("a file")
+    proc = run_script(SPLIT, "--input", jpg, check_rc=2)
+    assert f"{tmp_path}/data/test is a file, not a folder" in proc.stderr
+    assert _names(tmp_path / "data") == ["jpg", "test"]  # no train/ made, no staging folder left
+    (tmp_path / "data" / "test").unlink()
+    run_script(SPLIT, "--input", jpg)
+    shutil.rmtree(tmp_path / "data" / "test")
+    (tmp_path / "data" / "test").write_text("a file")
+    before = _tree(tmp_path)
+    proc = run_script(SPLIT, "--input", jpg, "--overwrite", check_rc=2)  # the old split images are kept too
+    assert "test is a file, not a folder" in proc.stderr and _tree(tmp_path) == before
+
+
+def test_input_dot_splits_beside_the_folder(tmp_path):
+    jpg = _folder(tmp_path)
+    proc = run_script(SPLIT, "--input", ".", cwd=jpg)
+    assert "train: 3 images" in proc.stdout
+    assert _names(tmp_path / "data") == ["jpg", "test", "train"]
+    assert not any(p.is_dir() for p in jpg.iterdir())
+
+
+@pytest.mark.parametrize("seed", ["-1", "x"])
+def test_bad_seed(tmp_path, seed):
+    jpg = _folder(tmp_path)
+    proc = run_script(SPLIT, "--input", jpg, "--seed", seed, check_rc=2)
+    assert proc.stderr.startswith("error: argument --seed: must be a non-negative integer")
+    assert len(proc.stderr.splitlines()) == 1 and _names(tmp_path / "data") == ["jpg"]
+    with pytest.raises(InputError, match="--seed"):
+        SplitParams(seed=-1)
+
+
+def test_images_sharing_a_name_are_refused(tmp_path):
+    jpg = _folder(tmp_path)
+    _add_image(jpg / "img_0.jpg", 5)
+    proc = run_script(SPLIT, "--input", jpg, check_rc=2)
+    assert f"{jpg}/img_0.jpg, {jpg}/img_0.png share the name 'img_0'" in proc.stderr
+    assert "img_0_mres.mat" in proc.stderr and _names(tmp_path / "data") == ["jpg"]
+
+
+def test_damaged_image_is_refused_before_copying(tmp_path):
+    jpg = _folder(tmp_path)
+    (jpg / "img_9.png").write_bytes(b"not a picture")
+    proc = run_script(SPLIT, "--input", jpg, "--move", check_rc=2)
+    assert f"{jpg}/img_9.png is not a readable image" in proc.stderr and "undamaged copy" in proc.stderr
+    assert _names(tmp_path / "data") == ["jpg"] and len(_names(jpg)) == 8  # nothing copied, nothing moved
+
+
+def test_a_file_given_for_the_input_folder(tmp_path):
+    jpg = _folder(tmp_path)
+    proc = run_script(SPLIT, "--input", jpg / "img_0.png", check_rc=2)
+    assert f"error: --input: {jpg}/img_0.png is a file, not a folder; give a folder of images" in proc.stderr
+
+
+def _labelled_split(tmp_path):
+    """data/{train,test} with two images each (4 x 6 px) and data/gt with a valid label file for each."""
+    jpg = _folder(tmp_path, n=4)
+    run_script(SPLIT, "--input", jpg)
+    gt = tmp_path / "data" / "gt"
+    for k in range(4):
+        write_label_mat(gt / f"img_{k}_mres.mat", LabelFile(np.full((4, 6), k % 2, np.uint8), ["sand", "water"]))
+    return tmp_path / "data"
+
+
+def _cp_mat(data, *extra, check_rc=0):
+    return run_script("create_library/cp_mat.py", "--gt", data / "gt", "--train", data / "train", "--test",
+                      data / "test", *extra, check_rc=check_rc)
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "other size"])
+def test_cp_mat_checks_every_label_file_before_copying(tmp_path, damage):
+    data = _labelled_split(tmp_path)
+    _cp_mat(data)
+    bad = data / "gt" / "img_1_mres.mat"
+    if damage == "corrupt":
+        bad.write_bytes(bad.read_bytes()[:40])
+        message = f"error: --gt {bad} is not a readable MATLAB .mat file"
+    else:
+        write_label_mat(bad, LabelFile(np.zeros((5, 6), np.uint8), ["sand", "water"]))
+        message = f"error: --gt {bad}: its labels are 6 x 5 px but its image"
+    write_label_mat(data / "gt" / "img_0_mres.mat", LabelFile(np.ones((4, 6), np.uint8), ["sand", "water"]))
+    before = _tree(data)
+    proc = _cp_mat(data, "--overwrite", check_rc=2)
+    assert proc.stderr.startswith(message) and len(proc.stderr.splitlines()) == 1
+    assert _tree(data) == before  # the valid copies in train/ and test/ are kept, the good img_0 not copied either
+
+
+@pytest.mark.parametrize("flag", ["--gt", "--train"])
+def test_cp_mat_file_given_for_a_folder_names_the_flag(tmp_path, flag):
+    data = _labelled_split(tmp_path)
+    args = {"--gt": data / "gt", "--train": data / "train", "--test": data / "test", flag: data / "jpg" / "notes.txt"}
+    proc = run_script("create_library/cp_mat.py", *[str(v) for pair in args.items() for v in pair], check_rc=2)
+    assert proc.stderr.startswith(f"error: {flag}: {data}/jpg/notes.txt is a file, not a folder")
+
+
+def test_cp_mat_warns_when_a_name_matches_several_images(tmp_path):
+    data = _labelled_split(tmp_path)
+    shutil.copy(data / "jpg" / "img_0.png", data / "train" / "img_0.bmp")
+    shutil.copy(data / "jpg" / "img_0.png", data / "test" / "img_0.png")
+    proc = _cp_mat(data)
+    assert "warning: img_0_mres.mat matches" in proc.stderr and "rename the others" in proc.stderr
+    assert len(list(data.glob("t*/img_0_mres.mat"))) == 1

@@ -10,10 +10,20 @@ from __future__ import annotations
 import numpy as np
 
 from .annotation import AnnotationSession
+from .errors import InputError
 
 OVERVIEW = "whole image"
 CLASS_WINDOW = "annotate"
 DEFAULT_SCREEN = (800, 1280)  # (height, width) when the screen size cannot be found
+
+
+def require_display() -> None:
+    """InputError unless a display can show the windows (without one, OpenCV's Qt aborts the whole process)."""
+    from .cli.common import display_available
+
+    if not display_available():
+        raise InputError("no display for the labelling windows; give --scribbles FILE.png (strokes drawn in any "
+                         "paint program) or run where a display exists")
 
 
 def screen_size() -> tuple[int, int]:
@@ -128,5 +138,7 @@ class LabellingWindows:
 
 
 def annotate(image: np.ndarray, colors: np.ndarray, session: AnnotationSession) -> None:
-    """Run the interactive annotation of ``session`` on ``image`` until it is finished."""
+    """Run the interactive annotation of ``session`` on ``image`` until it is finished (InputError without a
+    display)."""
+    require_display()
     LabellingWindows(image, colors, session).run()

@@ -9,6 +9,11 @@ Split a folder of images at random into train/ and test/ folders beside it
 (demo_data/jpg -> demo_data/train and demo_data/test). Files are copied (or moved with --move);
 files that are not images are ignored. The split is reproducible with --seed.
 
+Every image and output folder is checked before anything is copied: an unreadable image, or two images of one
+name with different extensions (IMG.jpg, IMG.png: their label files would clash) stop the run. --overwrite
+replaces the images of an earlier split only when each still has an identical copy in the input folder; after a
+--move, move them back into it first (a new split of all the images). Label files in train/ and test/ are kept.
+
 example:
   python create_library/images_split_train_test.py -p 0.5 --input demo_data/jpg
 """
@@ -21,7 +26,8 @@ def build_parser():
     parser.add_argument("-i", "--input", help="folder of images (a folder dialog opens if omitted and a display exists)")
     parser.add_argument("--move", action="store_true", help="move the images instead of copying them")
     add_seed(parser)
-    add_overwrite(parser, "the images already in train/ and test/")
+    add_overwrite(parser, "the images already in train/ and test/, each of which needs an identical copy in the "
+                          "input folder")
     return parser
 
 

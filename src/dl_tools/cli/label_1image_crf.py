@@ -12,17 +12,19 @@ Interactive (OpenCV windows; keys are printed at start):
   Esc next class (after the last class: next window)   1-9,q,w,e,r,t,y jump to a class
   + / - brush size    z undo the last stroke    b back one window    s skip a window
   f finish now and compute    h help
-The strokes are saved to <name>_scribbles.png after every window and before any computation;
---resume continues from that file (after the last window holding strokes).
+The windows need a display (without one, give --scribbles). The strokes are saved to <name>_scribbles.png
+after every window and before any computation; --resume continues from that file (after the last window holding
+strokes).
 
 Scripted (no window): --scribbles FILE.png, a one-band uint8 PNG of the image's size, 0 = no stroke,
 k = class k-1 (the legacy 'sparse' convention), or an existing <name>_mres.mat, whose strokes ('sparse') are
-used again (classes matched by name).
+used again (classes matched by name). A JPEG is refused: its compression changes the class numbers.
 
 -w counts pixels of the image scaled by -s, as in the legacy tool: -w 500 -s 0.2 gives windows of 2500 x 2500
 pixels of the original image; a window larger than the image gives one window, the whole image. The windows are
 shown fitted to the screen, whatever their size. Windows of one flat colour (e.g. no-data borders) are skipped.
 -s (0 < s <= 1) is also the scale at which the classifier and the CRF run; the result has the image's full size.
+The scaled image must keep at least 8 pixels a side (the error gives the smallest -s that works).
 
 Writes next to the image (or in --outdir), <name> = file name without extension:
   <name>_mres.mat        class (0-based), sparse (strokes), labels, preds (probabilities on the -s grid)

@@ -55,9 +55,10 @@ def _open(path: Path, fix: str = "give a valid TIFF file"):
         raise InputError(f"{path} is not a readable image or GeoTIFF ({exc}); {fix}") from exc
 
 
-def read_raster(path: str | os.PathLike) -> tuple[np.ndarray, GeoInfo]:
-    """Read every band of a raster file: ((H, W, B) array in the file's dtype, GeoInfo)."""
-    with _open(Path(path)) as src:
+def read_raster(path: str | os.PathLike, fix: str = "give a valid TIFF file") -> tuple[np.ndarray, GeoInfo]:
+    """Read every band of a raster file: ((H, W, B) array in the file's dtype, GeoInfo); InputError ending with
+    ``fix`` when unreadable."""
+    with _open(Path(path), fix) as src:
         array = src.read()  # (B, H, W)
         info = GeoInfo(crs=src.crs, transform=src.transform, width=src.width, height=src.height)
     return np.moveaxis(array, 0, -1), info
@@ -98,6 +99,6 @@ def write_label_geotiff(path: str | os.PathLike, label_image: np.ndarray, geo: G
     profile = dict(driver="GTiff", width=geo.width, height=geo.height, count=1, dtype="uint8", crs=geo.crs,
                    transform=geo.transform, nodata=nodata, compress="deflate")
     with atomic_path(path) as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
+        with _quiet_rasterio(rasterio), rasterio.open(tmp, "w", **profile) as dst:  # a plain grid is fine
             dst.write(label_image.astype(np.uint8), 1)
     return Path(path)

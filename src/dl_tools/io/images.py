@@ -37,14 +37,23 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
+def check_input_dir(folder: str | os.PathLike, flag: str, fix: str) -> Path:
+    """Return ``folder`` as a Path; InputError naming ``flag`` (and ending with ``fix``) unless it is an existing
+    folder: the message says whether it is missing or a file."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{flag}: {folder} is a file, not a folder; {fix}")
+    if not folder.is_dir():
+        raise InputError(f"{flag}: folder {folder} does not exist; {fix}")
+    return folder
+
+
 def list_images(folder: str | os.PathLike, flag: str = "--input") -> list[Path]:
     """Sorted image files directly inside ``folder`` (any case of extension; other files ignored).
 
-    Raises InputError naming ``flag`` when the folder does not exist or holds no image.
+    Raises InputError naming ``flag`` when the folder does not exist (or is a file) or holds no image.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{flag}: folder {folder} does not exist; give a folder of images")
+    folder = check_input_dir(folder, flag, "give a folder of images")
     images = sorted(p for p in folder.iterdir() if is_image_file(p))
     if not images:
         raise InputError(
@@ -54,12 +63,17 @@ def list_images(folder: str | os.PathLike, flag: str = "--input") -> list[Path]:
     return images
 
 
-def find_image(folder: str | os.PathLike, stem: str) -> Path | None:
-    """The image in ``folder`` whose name without extension is exactly ``stem`` (any supported type), or None."""
+def find_images(folder: str | os.PathLike, stem: str) -> list[Path]:
+    """The images in ``folder`` whose name without extension is exactly ``stem`` (any supported type), sorted."""
     folder = Path(folder)
     if not folder.is_dir():
-        return None
-    matches = sorted(p for p in folder.iterdir() if p.stem == stem and is_image_file(p))
+        return []
+    return sorted(p for p in folder.iterdir() if p.stem == stem and is_image_file(p))
+
+
+def find_image(folder: str | os.PathLike, stem: str) -> Path | None:
+    """The first of ``find_images(folder, stem)``, or None."""
+    matches = find_images(folder, stem)
     return matches[0] if matches else None
 
 
@@ -110,23 +124,33 @@ def to_rgb_uint8(array: np.ndarray, bands: Sequence[int] | None = None, path: st
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def read_raw(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as stored: (H, W) or (H, W, B) in its own dtype, colour bands in RGB(A) order."""
-    path = Path(path)
+#: The end of the message about an image file that cannot be read, unless the caller knows a better fix.
+READ_FIX = "give a JPG, PNG, TIFF or BMP file"
+
+
+def _check_image_path(path: Path) -> None:
+    """InputError naming ``path`` when it is missing or a folder."""
+    if path.is_dir():
+        raise InputError(f"image {path} is a folder, not a file; give the path of an image file")
     if not path.is_file():
         raise InputError(f"image {path} does not exist; check the path")
+
+
+def read_raw(path: str | os.PathLike, fix: str = READ_FIX) -> np.ndarray:
+    """Read an image file as stored: (H, W) or (H, W, B) in its own dtype, colour bands in RGB(A) order.
+    InputError naming the file when it is missing, a folder or unreadable (the last ending with ``fix``)."""
+    path = Path(path)
+    _check_image_path(path)
     if path.suffix.lower() in TIFF_EXTENSIONS:
         from .geotiff import read_raster
 
-        return read_raster(path)[0]
+        return read_raster(path, fix)[0]
     import cv2
 
     data = np.fromfile(str(path), dtype=np.uint8)  # np.fromfile + imdecode also works for non-ASCII paths
     array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if array is None:
-        raise InputError(
-            f"{path} is not a readable image; give a JPG, PNG, TIFF or BMP file (it may be damaged or misnamed)"
-        )
+        raise InputError(f"{path} is not a readable image (it may be damaged or misnamed); {fix}")
     if array.ndim == 3 and array.shape[2] == 3:
         array = array[:, :, ::-1]
     elif array.ndim == 3 and array.shape[2] == 4:
@@ -138,8 +162,7 @@ def image_shape(path: str | os.PathLike, fix: str = "remove it or give a JPG, PN
     """(rows, columns) of an image file from its header alone (fast: nothing is decoded), so a folder of images can
     be checked before any work starts. InputError naming the file and ``fix`` when it is missing or unreadable."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"image {path} does not exist; check the path")
+    _check_image_path(path)
     if path.suffix.lower() in TIFF_EXTENSIONS:
         from .geotiff import raster_shape
 

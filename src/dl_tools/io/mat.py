@@ -80,18 +80,28 @@ def _compact_dtype(max_value: int):
     return np.uint8 if max_value <= 255 else np.uint16
 
 
-def read_label_mat(path: str | os.PathLike) -> LabelFile:
-    """Read a label ``.mat`` file of any legacy variant (see module doc)."""
+def read_label_mat(path: str | os.PathLike, strokes: bool = False) -> LabelFile:
+    """Read a label ``.mat`` file of any legacy variant (see module doc).
+
+    strokes : the caller uses the strokes (``sparse``): one of another size than ``class`` (kept as None
+              otherwise: legacy files may hold another grid there) or holding a value above the number of classes
+              is an error.
+    """
+    import zlib
+
     from scipy.io import loadmat
     from scipy.io.matlab import MatReadError
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"label file {path} is a folder, not a file; give the path of a .mat file")
     if not path.is_file():
         raise InputError(f"label file {path} does not exist; check the path")
     try:
         data = loadmat(path, squeeze_me=False, chars_as_strings=True)
-    except (MatReadError, ValueError, OSError) as exc:
-        raise InputError(f"{path} is not a readable MATLAB .mat file ({exc})") from exc
+    except (MatReadError, ValueError, OSError, IndexError, TypeError, EOFError, zlib.error) as exc:  # damaged
+        raise InputError(f"{path} is not a readable MATLAB .mat file ({exc}); it may be damaged: "
+                         "replace it with a good copy") from exc
     if "class" not in data:
         raise InputError(f"{path} has no variable 'class' (the class of each pixel); "
                          "it is not a DL tools label file: make one with create_groundtruth/label_1image_crf.py")
@@ -105,6 +115,14 @@ def read_label_mat(path: str | os.PathLike) -> LabelFile:
     sparse = data.get("sparse")
     if sparse is not None:
         sparse = _as_class_map(sparse, "sparse", path)
+        if strokes and sparse.size and sparse.shape != label_image.shape:
+            raise InputError(f"{path}: its strokes ('sparse', {sparse.shape[1]} x {sparse.shape[0]} px) and its "
+                             f"labels ('class', {label_image.shape[1]} x {label_image.shape[0]} px) differ in "
+                             "size; give a label file made by create_groundtruth/label_1image_crf.py")
+        if strokes and sparse.size and int(sparse.max()) > len(labels):
+            raise InputError(f"{path}: its strokes ('sparse') hold value {int(sparse.max())} but only {len(labels)} "
+                             f"class names are given in 'labels' (values must be 0 = none or 1..{len(labels)}); "
+                             "give a label file made by create_groundtruth/label_1image_crf.py")
         if sparse.shape != label_image.shape:
             sparse = None  # legacy files may store a downscaled or empty sparse map; it is informative only
     probs = data.get("preds")

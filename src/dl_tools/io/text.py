@@ -22,6 +22,8 @@ from .atomic import write_text_atomic
 def _read_lines(path: str | os.PathLike, what: str) -> list[str]:
     """Return the stripped lines of a text file, without trailing blank lines; errors name ``what``."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder, not a file; give the path of a text file")
     if not path.is_file():
         raise InputError(f"{what} {path} does not exist; give the path of an existing text file")
     try:

@@ -10,6 +10,7 @@ and, for GeoTIFFs, ``<name>_mres.tif``.
 from __future__ import annotations
 
 import logging
+import math
 import platform
 import time
 from dataclasses import dataclass, field
@@ -18,13 +19,20 @@ from typing import Callable
 
 import numpy as np
 
-from ..crf import ENGINES, ClassifierParams, CRFParams, check_strokes, default_crf_params, label_from_strokes
+from ..crf import (ENGINES, ClassifierParams, CRFParams, check_strokes, default_crf_params, label_from_strokes,
+                   scaled_shape)
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
 
 #: Longest side, in pixels, of the panels of the ``_mres.png`` figure (big photographs are shown reduced).
 FIGURE_SIDE = 1600
+#: Shortest side, in pixels, of the grid the classifier and the CRF run on (the image scaled by -s).
+MIN_GRID_SIDE = 8
+#: The fix ending the messages about a --scribbles file.
+SCRIBBLES_FIX = "give a one-band PNG of class numbers (0 = none, k = class k-1) or a _mres.mat holding strokes"
+#: The fix ending the messages about the saved strokes of an interactive session (--resume).
+RESUME_FIX = "give --overwrite to start again, or fix or remove the file"
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,8 @@ class LabelParams:
             raise InputError(f"-w must be a positive number of pixels, got {self.window}")
         if self.engine not in ENGINES:
             raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.seed < 0:
+            raise InputError(f"--seed must be a non-negative integer, got {self.seed}")
 
     @property
     def window_pixels(self) -> int:
@@ -86,29 +96,68 @@ def output_paths(image_path: Path, outdir: Path | None, geotiff: bool) -> dict[s
     return paths
 
 
-def read_scribbles(path: Path) -> np.ndarray:
-    """A scribbles PNG -> (H, W) uint8 (0 = none, k = class k-1). A grey image stored as RGB is accepted."""
+def _round_up(value: float, digits: int = 2) -> float:
+    """``value`` rounded up to ``digits`` significant digits (0.001628 -> 0.0017)."""
+    exponent = math.floor(math.log10(value)) - digits + 1
+    return round(math.ceil(value / 10.0 ** exponent - 1e-9) * 10.0 ** exponent, max(0, -exponent))
+
+
+def check_scale(shape: tuple[int, int], scale: float) -> None:
+    """InputError naming -s and the smallest value that works when an (H, W) image scaled by ``scale`` is smaller
+    than MIN_GRID_SIDE pixels on a side (a CRF on a few pixels means nothing). ``-s 1`` is always accepted."""
+    grid = scaled_shape(shape, scale)
+    if scale >= 1.0 or min(grid) >= MIN_GRID_SIDE:
+        return
+    smallest = min(1.0, _round_up(MIN_GRID_SIDE / min(shape)))
+    raise InputError(f"-s {scale:g} shrinks the {shape[1]} x {shape[0]} px image to {grid[1]} x {grid[0]} px, "
+                     f"too small for the CRF (at least {MIN_GRID_SIDE} px a side); give -s {smallest:g} or more")
+
+
+def _checked_strokes(sparse: np.ndarray, shape: tuple[int, int], n_classes: int, name: str, fix: str) -> np.ndarray:
+    """``sparse`` when it has the image's (H, W) ``shape`` and no value above ``n_classes``; otherwise InputError
+    starting with ``name`` (the file, after its flag) and ending with ``fix``."""
+    if sparse.shape != tuple(shape):
+        raise InputError(f"{name} is {sparse.shape[1]} x {sparse.shape[0]} px but the image is {shape[1]} x "
+                         f"{shape[0]} px: the strokes and the image differ in size; {fix}")
+    if sparse.size and int(sparse.max()) > n_classes:
+        raise InputError(f"{name} holds class value {int(sparse.max())}, but there are only {n_classes} classes "
+                         f"(0 = none, 1..{n_classes}); check --labels, or {fix}")
+    return sparse
+
+
+def read_scribbles(path: Path, n_classes: int, shape: tuple[int, int], prefix: str = "--scribbles ",
+                   fix: str = SCRIBBLES_FIX) -> np.ndarray:
+    """A scribbles PNG -> (H, W) uint8 (0 = none, k = class k-1), checked against the image's (H, W) ``shape`` and
+    the number of classes. A grey image stored as RGB is accepted. Errors name the file after ``prefix`` (its flag)
+    and end with ``fix``."""
     from ..io.images import read_raw
 
-    array = read_raw(path)
+    try:
+        array = read_raw(path, fix)
+    except InputError as exc:
+        raise InputError(f"{prefix}{exc}") from exc
+    name = f"{prefix}{path}"
     if array.ndim == 3:
         if array.shape[2] >= 3 and (array[:, :, 1:3] == array[:, :, :1]).all():
             array = array[:, :, 0]
         else:
-            raise InputError(f"--scribbles {path}: a colour image; give a one-band PNG of class numbers "
-                             "(0 = none, k = class k-1)")
+            raise InputError(f"{name} is a colour image; {fix}")
     if array.dtype != np.uint8:
         if array.size and array.max() > 255 or array.min(initial=0) < 0:
-            raise InputError(f"--scribbles {path}: values outside 0-255; give a uint8 PNG of class numbers")
+            raise InputError(f"{name} holds values outside 0-255; {fix}")
         array = array.astype(np.uint8)
-    return array
+    return _checked_strokes(array, shape, n_classes, name, fix)
 
 
-def strokes_from_mat(path: Path, labels: list[str]) -> np.ndarray:
-    """The ``sparse`` strokes of a label .mat file, renumbered to the order of ``labels`` (classes matched by name)."""
+def strokes_from_mat(path: Path, labels: list[str], shape: tuple[int, int]) -> np.ndarray:
+    """The ``sparse`` strokes of a label .mat file, renumbered to the order of ``labels`` (classes matched by name),
+    checked against the image's (H, W) ``shape``."""
     from ..io.mat import read_label_mat
 
-    label_file = read_label_mat(path)
+    try:
+        label_file = read_label_mat(path, strokes=True)
+    except InputError as exc:
+        raise InputError(f"--scribbles {exc}") from exc
     if label_file.sparse is None or not label_file.sparse.any():
         raise InputError(f"--scribbles {path}: the file holds no strokes ('sparse'); give a scribbles PNG")
     if set(label_file.labels) != set(labels):
@@ -116,7 +165,27 @@ def strokes_from_mat(path: Path, labels: list[str]) -> np.ndarray:
                          f"the labels file ({', '.join(labels)}); give the matching labels file")
     lookup = np.zeros(len(label_file.labels) + 1, np.uint8)
     lookup[1:] = [labels.index(name) + 1 for name in label_file.labels]
-    return lookup[label_file.sparse]
+    return _checked_strokes(lookup[label_file.sparse], shape, len(labels), f"--scribbles {path}", SCRIBBLES_FIX)
+
+
+def load_strokes(path: Path, labels: list[str], shape: tuple[int, int]) -> np.ndarray:
+    """The strokes of ``--scribbles``: a lossless image (PNG) of class numbers or a label .mat holding strokes,
+    checked against the image's (H, W) ``shape`` and ``labels``; errors name --scribbles and the file."""
+    from ..io.images import IMAGE_EXTENSIONS
+
+    if path.is_dir():
+        raise InputError(f"--scribbles {path} is a folder, not a file; {SCRIBBLES_FIX}")
+    if not path.is_file():
+        raise InputError(f"--scribbles {path} does not exist; {SCRIBBLES_FIX}")
+    suffix = path.suffix.lower()
+    if suffix == ".mat":
+        return strokes_from_mat(path, labels, shape)
+    if suffix in (".jpg", ".jpeg"):
+        raise InputError(f"--scribbles {path} is a JPEG, whose lossy compression changes the class numbers along "
+                         "the strokes; save the strokes as PNG")
+    if suffix not in IMAGE_EXTENSIONS:
+        raise InputError(f"--scribbles {path} is neither an image nor a .mat file; {SCRIBBLES_FIX}")
+    return read_scribbles(path, len(labels), shape)
 
 
 def _write_scribbles(path: Path, sparse: np.ndarray) -> None:
@@ -126,28 +195,36 @@ def _write_scribbles(path: Path, sparse: np.ndarray) -> None:
     log.debug("strokes saved to %s", path)
 
 
-def _interactive_strokes(image, labels, colors, params, scribbles_path: Path, annotate) -> tuple[np.ndarray, int]:
-    """Run the annotation session; returns (strokes, number of windows)."""
-    from ..annotation import AnnotationSession, informative_windows, resume_index, window_grid
-
-    windows = informative_windows(image, window_grid(image.shape[:2], params.window_pixels))
-    base, start = None, 0
+def _saved_strokes(scribbles_path: Path, params: LabelParams, n_classes: int,
+                   shape: tuple[int, int]) -> np.ndarray | None:
+    """The strokes of an earlier session to resume (checked now, before any window opens), or None to start anew;
+    InputError when starting anew would replace saved strokes without --overwrite."""
     if scribbles_path.exists():
         if params.resume:
-            base = read_scribbles(scribbles_path)
-            start = resume_index(base, windows)
-            log.info("resuming from %s at window %d/%d", scribbles_path, start + 1, len(windows))
-        elif not params.overwrite:
+            return read_scribbles(scribbles_path, n_classes, shape, prefix="--resume: saved strokes ",
+                                  fix=RESUME_FIX)
+        if not params.overwrite:
             raise InputError(f"{scribbles_path} already holds strokes of this image; give --resume to continue "
                              "from them or --overwrite to start again")
     elif params.resume:
         raise InputError(f"--resume: there is no {scribbles_path} to continue from; leave out --resume")
+    return None
+
+
+def _interactive_strokes(image, labels, colors, params, scribbles_path: Path, base: np.ndarray | None,
+                         annotate: Callable) -> tuple[np.ndarray, int]:
+    """Run the annotation session from ``base`` (saved strokes, or None); returns (strokes, number of windows)."""
+    from ..annotation import AnnotationSession, informative_windows, resume_index, window_grid
+
+    windows = informative_windows(image, window_grid(image.shape[:2], params.window_pixels))
+    start = 0
+    if base is not None:
+        start = resume_index(base, windows)
+        log.info("resuming from %s at window %d/%d", scribbles_path, start + 1, len(windows))
     session = AnnotationSession(image.shape[:2], labels, windows, base=base, start=start,
                                 on_save=lambda sparse: _write_scribbles(scribbles_path, sparse))
     log.info("%d windows of %d x %d px (-w %d at -s %g)", len(windows), params.window_pixels, params.window_pixels,
              params.window, params.scale)
-    if annotate is None:
-        from ..labelling_gui import annotate
     annotate(image, colors, session)
     _write_scribbles(scribbles_path, session.sparse)
     return session.sparse, len(windows)
@@ -190,13 +267,16 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
                      geotiff: bool = False, annotate: Callable | None = None) -> LabelResult:
     """Label one image from strokes and write every output (see the module doc).
 
-    scribbles_path : scripted mode, strokes from this PNG (or the ``sparse`` of a label .mat file); None = interactive (``annotate(image, colors, session)``,
-                     by default the OpenCV windows).
+    scribbles_path : scripted mode, strokes from this PNG (or the ``sparse`` of a label .mat file); None = interactive
+                     (``annotate(image, colors, session)``, by default the OpenCV windows, which need a display).
     geotiff        : also write ``<name>_mres.tif`` on the source's grid (CRS, transform, nodata kept).
+
+    Every input (image header, strokes, saved strokes to resume) and every output path is checked before the image
+    is read, any window opens or anything is written.
     """
-    from ..io.atomic import check_can_write, write_text_atomic
+    from ..io.atomic import check_can_write, check_output_dir, check_output_file, write_text_atomic
     from ..io.geotiff import LABEL_NODATA, read_geoinfo, read_valid_mask, write_label_geotiff
-    from ..io.images import TIFF_EXTENSIONS, read_image, write_image
+    from ..io.images import TIFF_EXTENSIONS, image_shape, read_image, write_image
     from ..io.mat import LabelFile, write_label_mat
     from ..io.text import check_same_length, read_colors, read_labels
     from ..plotting import colorize, save_figure
@@ -207,31 +287,41 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     check_same_length(labels, colors, labels_path, colors_path)
     if len(labels) > 255:
         raise InputError(f"labels file {labels_path}: {len(labels)} classes; at most 255 fit a scribbles PNG")
-    geo = None
-    if geotiff:
-        if image_path.suffix.lower() not in TIFF_EXTENSIONS:
-            raise InputError(f"--image {image_path}: not a TIFF; label_1geotiff_crf.py reads GeoTIFFs "
-                             "(use label_1image_crf.py for photographs)")
-        geo = read_geoinfo(image_path)
-        if geo is None:
-            log.warning("%s has no georeferencing; %s_mres.tif will have none either", image_path, image_path.stem)
+    if scribbles_path is None and annotate is None:
+        from ..labelling_gui import annotate, require_display
+
+        require_display()
+    if geotiff and image_path.suffix.lower() not in TIFF_EXTENSIONS:
+        raise InputError(f"--image {image_path}: not a TIFF; label_1geotiff_crf.py reads GeoTIFFs "
+                         "(use label_1image_crf.py for photographs)")
     paths = output_paths(image_path, Path(outdir) if outdir else None, geotiff)
+    if outdir:
+        check_output_dir(outdir, "--outdir", "give another --outdir")
+    else:
+        check_output_dir(image_path.parent, "output folder", "give --outdir FOLDER for the outputs")
+    for role, path in paths.items():
+        if role != "scribbles" or scribbles_path is None:
+            check_output_file(path, "output file", "rename or remove it, or give another --outdir")
     check_can_write(paths["mat"], params.overwrite)  # before any annotation: never waste a person's time
+    shape = image_shape(image_path)
+    check_scale(shape, params.scale)
+    geo = read_geoinfo(image_path) if geotiff else None
+    if geotiff and geo is None:
+        log.warning("%s has no georeferencing; %s_mres.tif will have none either", image_path, image_path.stem)
+    if scribbles_path is not None:
+        sparse = load_strokes(Path(scribbles_path), labels, shape)
+    else:
+        base = _saved_strokes(paths["scribbles"], params, len(labels), shape)
     image = read_image(image_path, bands=params.bands)
     warnings = []
     engine = params.engine
     if not np.ptp(image.reshape(-1, 3), axis=0).any():
         engine = "classifier"  # its position features give each pixel the class of the strokes near it
         warnings.append("the image is one flat colour: each pixel takes the class of the strokes nearest to it")
-    started = time.perf_counter()
-    n_windows = 0
-    if scribbles_path is not None:
-        scribbles_path = Path(scribbles_path)
-        sparse = (strokes_from_mat(scribbles_path, labels) if scribbles_path.suffix.lower() == ".mat"
-                  else read_scribbles(scribbles_path))
-        annotation_seconds = 0.0
-    else:
-        sparse, n_windows = _interactive_strokes(image, labels, colors, params, paths["scribbles"], annotate)
+    n_windows, annotation_seconds = 0, 0.0
+    if scribbles_path is None:
+        started = time.perf_counter()
+        sparse, n_windows = _interactive_strokes(image, labels, colors, params, paths["scribbles"], base, annotate)
         annotation_seconds = time.perf_counter() - started
         log.info("strokes saved to %s", paths["scribbles"])
     sparse = check_strokes(sparse, image.shape, len(labels))
