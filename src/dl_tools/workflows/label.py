@@ -336,7 +336,7 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     label_image, probs = label_from_strokes(image, sparse, len(labels), crf_params, engine,
                                             ClassifierParams(seed=params.seed))
     compute_seconds = time.perf_counter() - started
-    log.info("labels computed in %.1f s", compute_seconds)
+    log.debug("labels computed in %.1f s", compute_seconds)
     counts = np.bincount(label_image.ravel(), minlength=len(labels))
     proportions = {name: float(c) / label_image.size for name, c in zip(labels, counts)}
     write_label_mat(paths["mat"], LabelFile(label_image, labels, sparse=sparse, probs=probs),

@@ -215,7 +215,7 @@ def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
             staging.rename(tile_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    log.info("%d tiles of %d px from %d images in %s", sum(kept.values()), params.tile, len(pairs), tile_dir)
+    log.debug("%d tiles of %d px from %d images in %s", sum(kept.values()), params.tile, len(pairs), tile_dir)
     return RetileResult(tile_dir, labels, found, kept, [image.name for _, image in pairs], unmatched)
 
 

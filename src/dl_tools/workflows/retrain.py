@@ -406,11 +406,11 @@ def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str |
 
     export(head, output_graph)
     write_labels(output_labels, tiles.labels)
-    log.info("wrote %s and %s", output_graph, output_labels)
+    log.debug("wrote %s and %s", output_graph, output_labels)
     if saved_model_dir is not None:
         export_saved_model(lambda images: head.tf_probs(module.fn(images)), module.image_size, saved_model_dir,
                            holds=module.obj)
-        log.info("wrote the SavedModel %s", saved_model_dir)
+        log.debug("wrote the SavedModel %s", saved_model_dir)
     return RetrainResult(tiles.labels, counts, module.image_size, test_accuracy, len(picked), Path(output_graph),
                          Path(output_labels), run_dir, head, history.rows, misclassified)
 

@@ -135,7 +135,7 @@ def split_images(input_dir: str | Path, params: SplitParams) -> SplitResult:
     if params.move:
         for image in images:
             image.unlink()
-    log.info("%d images: %d to %s, %d to %s%s", len(images), len(train), train_dir, len(test), test_dir,
+    log.debug("%d images: %d to %s, %d to %s%s", len(images), len(train), train_dir, len(test), test_dir,
              " (moved)" if params.move else "")
     return SplitResult(train_dir, test_dir, [p.name for p in train], [p.name for p in test])
 
@@ -203,6 +203,6 @@ def copy_label_files(gt_dir: str | Path, train_dir: str | Path, test_dir: str | 
         result.copied.append(target)
     for mat in result.unmatched:
         log.warning("no image named %s in %s", mat.name[: -len(MANUAL_SUFFIX)], ", ".join(map(str, split_dirs)))
-    log.info("copied %d label files, %d already there, %d without an image",
+    log.debug("copied %d label files, %d already there, %d without an image",
              len(result.copied), len(result.skipped), len(result.unmatched))
     return result
