@@ -64,7 +64,7 @@ def test_make_labels_errors(tmp_path):
     with pytest.raises(InputError, match="--median"):
         MakeLabelsParams(median_radius=-1)
     (tmp_path / "a_mres.mat").write_bytes(b"")
-    with pytest.raises(InputError, match="is a file; give the folder"):
+    with pytest.raises(InputError, match="is a file, not a folder; give the folder"):
         find_manual_labels(tmp_path / "a_mres.mat")
     with pytest.raises(InputError, match="does not exist"):
         find_manual_labels(tmp_path / "nowhere")

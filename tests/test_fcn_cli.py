@@ -107,7 +107,7 @@ def test_make_labels_refusals(tmp_path):
     _one_line_error(proc.stderr, "no *_mres.mat files in", tmp_path / "empty")
     (tmp_path / "a_mres.mat").write_bytes(b"")
     proc = run_script("semseg_fullyconv/make_labels.py", tmp_path / "a_mres.mat", check_rc=2)
-    _one_line_error(proc.stderr, tmp_path / "a_mres.mat", "is a file; give the folder")
+    _one_line_error(proc.stderr, tmp_path / "a_mres.mat", "is a file, not a folder; give the folder")
 
 
 def test_train_writes_the_run_folder(trained):

@@ -76,10 +76,9 @@ def photograph_scores(sources, truth: np.ndarray, estimate: np.ndarray, labels: 
 
 def class_folders(image_dir: Path, labels: list[str], labels_path) -> dict[str, list[Path]]:
     """Class folder name -> its image files; every folder name must be in ``labels`` (InputError lists both)."""
-    from ..io.images import is_image_file
+    from ..io.images import check_input_dir, is_image_file
 
-    if not image_dir.is_dir():
-        raise InputError(f"--image_dir: folder {image_dir} does not exist; give a folder of class subfolders of tiles")
+    check_input_dir(image_dir, "--image_dir", "give a folder of class subfolders of tiles")
     folders = sorted(p for p in image_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
         raise InputError(f"--image_dir: {image_dir} has no class subfolders; give the tile_<t> folder of retile.py")

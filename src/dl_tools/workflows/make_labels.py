@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.atomic import check_can_write
-from ..io.images import write_image
+from ..io.images import check_input_dir, write_image
 from ..io.mat import read_label_mat
 from ..io.text import match_class_names, read_labeldefs
 from ..plotting import colorize
@@ -84,11 +84,7 @@ def median_filter_labels(label_image: np.ndarray, radius: int) -> np.ndarray:
 
 def find_manual_labels(folder: str | Path) -> list[Path]:
     """The sorted ``*_mres.mat`` files in ``folder``; InputError when it is not a folder or holds none."""
-    folder = Path(folder)
-    if folder.is_file():
-        raise InputError(f"DIR: {folder} is a file; give the folder that holds the *{MANUAL_SUFFIX} files")
-    if not folder.is_dir():
-        raise InputError(f"DIR: folder {folder} does not exist; give the folder of *{MANUAL_SUFFIX} files")
+    folder = check_input_dir(folder, "DIR", f"give the folder that holds the *{MANUAL_SUFFIX} files")
     mats = sorted(folder.glob(f"*{MANUAL_SUFFIX}"))
     if not mats:
         raise InputError(f"DIR: no *{MANUAL_SUFFIX} files in {folder}; give the folder that holds them "

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..io.images import check_input_dir
 from ..metrics import Scores, confusion_matrix, scores_from_confusion
 
 log = logging.getLogger(__name__)
@@ -81,10 +82,7 @@ def find_pairs(input_dir: Path, truth_dir: Path) -> tuple[list[Pair], list[Path]
     """Pairs (estimate, truth) of the folders, and the estimates that have no truth file."""
     for flag, folder, files in (("--input", input_dir, f"*{ESTIMATE_MARK}*.mat"),
                                 ("--truth-dir", truth_dir, f"*{TRUTH_SUFFIX}")):
-        if folder.exists() and not folder.is_dir():
-            raise InputError(f"{flag}: {folder} is a file, not a folder; give the folder of the {files} files")
-        if not folder.is_dir():
-            raise InputError(f"{flag}: folder {folder} does not exist; give the folder of the {files} files")
+        check_input_dir(folder, flag, f"give the folder of the {files} files")
     # names starting with '.' are temporary files of an interrupted writer, never results
     estimates = sorted(p for p in input_dir.glob(f"*{ESTIMATE_MARK}*.mat")
                        if p.is_file() and not p.name.startswith("."))

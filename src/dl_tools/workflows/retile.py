@@ -152,11 +152,9 @@ def _map(function, jobs: int, tasks: list[tuple], desc: str):
 
 def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
     """Cut the labelled images of ``input_dir`` into class tiles under ``input_dir/tile_<t>`` (see module doc)."""
-    from ..io.images import find_image
+    from ..io.images import check_input_dir, find_image
 
-    input_dir = Path(input_dir)
-    if not input_dir.is_dir():
-        raise InputError(f"--input: folder {input_dir} does not exist; give the folder of images and *{MANUAL_SUFFIX}")
+    input_dir = check_input_dir(input_dir, "--input", f"give the folder of images and *{MANUAL_SUFFIX}")
     tile_dir = input_dir / f"tile_{params.tile}"
     if tile_dir.exists() and not params.overwrite:
         raise InputError(f"{tile_dir} already exists; give --overwrite to replace it with new tiles "

@@ -128,11 +128,9 @@ def list_tiles(image_dir: str | os.PathLike, validation_percentage: float = 10.0
 
     InputError: missing folder, fewer than two class folders, an empty class folder, tiles of different sizes.
     """
-    from ..io.images import is_image_file
+    from ..io.images import check_input_dir, is_image_file
 
-    image_dir = Path(image_dir)
-    if not image_dir.is_dir():
-        raise InputError(f"{flag}: folder {image_dir} does not exist; give the tile_<t> folder made by retile.py")
+    image_dir = check_input_dir(image_dir, flag, "give the tile_<t> folder made by retile.py")
     folders = sorted(p for p in image_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     tile_folders = [p for p in folders if re.fullmatch(r"tile_\d+", p.name)]
     if tile_folders:  # the folder of images was given instead of its tiles
