@@ -52,13 +52,21 @@ def add_seed(parser: argparse.ArgumentParser, default: int | None = 0) -> None:
                         help=f"random seed, for reproducible results (default {default})")
 
 
+class _PlainFormatter(logging.Formatter):
+    """The message alone, after ``warning: `` for a warning (as errors start with ``error: ``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        return f"warning: {text}" if record.levelno == logging.WARNING else text
+
+
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     """Log to stderr: INFO by default, DEBUG with -v, WARNING with -q. Quiet also hides tqdm bars."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     root = logging.getLogger("dl_tools")
     root.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s" if not verbose else "%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if verbose else _PlainFormatter())
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False

@@ -329,7 +329,7 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     if missing:
         warnings.append(f"no strokes for {', '.join(missing)}: those classes are never assigned")
     for message in warnings:
-        log.warning("warning: %s", message)
+        log.warning("%s", message)
     log.info("computing the labels (%s engine, -s %g) ...", params.engine, params.scale)
     started = time.perf_counter()
     crf_params = default_crf_params(engine, params.scale)

@@ -136,7 +136,7 @@ def split_images(input_dir: str | Path, params: SplitParams) -> SplitResult:
         for image in images:
             image.unlink()
     log.debug("%d images: %d to %s, %d to %s%s", len(images), len(train), train_dir, len(test), test_dir,
-             " (moved)" if params.move else "")
+              " (moved)" if params.move else "")
     return SplitResult(train_dir, test_dir, [p.name for p in train], [p.name for p in test])
 
 
@@ -174,7 +174,7 @@ def copy_label_files(gt_dir: str | Path, train_dir: str | Path, test_dir: str | 
             result.unmatched.append(mat)
             continue
         if len(images) > 1:
-            log.warning("warning: %s matches %d images (%s): it goes beside %s only; rename the others so each "
+            log.warning("%s matches %d images (%s): it goes beside %s only; rename the others so each "
                         "image has its own label file", mat.name, len(images), ", ".join(map(str, images)), images[0])
         target = images[0].parent / mat.name
         if target.exists():
@@ -204,5 +204,5 @@ def copy_label_files(gt_dir: str | Path, train_dir: str | Path, test_dir: str | 
     for mat in result.unmatched:
         log.warning("no image named %s in %s", mat.name[: -len(MANUAL_SUFFIX)], ", ".join(map(str, split_dirs)))
     log.debug("copied %d label files, %d already there, %d without an image",
-             len(result.copied), len(result.skipped), len(result.unmatched))
+              len(result.copied), len(result.skipped), len(result.unmatched))
     return result
