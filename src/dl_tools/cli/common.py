@@ -48,7 +48,7 @@ def add_overwrite(parser: argparse.ArgumentParser, what: str = "existing outputs
 
 def add_seed(parser: argparse.ArgumentParser, default: int | None = 0) -> None:
     """Add ``--seed N`` (random seed for reproducible runs)."""
-    parser.add_argument("--seed", type=non_negative_int, default=default,
+    parser.add_argument("--seed", type=seed_int, default=default,
                         help=f"random seed, for reproducible results (default {default})")
 
 
@@ -175,6 +175,8 @@ def number_type(convert, accept, expected: str):
 
 positive_int = number_type(int, lambda v: v > 0, "a positive integer")
 non_negative_int = number_type(int, lambda v: v >= 0, "a non-negative integer")
+MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's global seeds are 32-bit
+seed_int = number_type(int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
 fraction = number_type(float, lambda v: 0.0 < v < 1.0, "strictly between 0 and 1")
 unit_fraction = number_type(float, lambda v: 0.0 < v <= 1.0, "in (0, 1]")
 
