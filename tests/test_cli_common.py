@@ -101,3 +101,45 @@ def test_json_has_null_for_nan_and_infinity(tmp_path):
     path = write_json_atomic(tmp_path / "r.json", {"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": 2}})
     assert json.loads(path.read_text()) == {"a": None, "b": [1.5, None], "c": {"d": 2}}
     assert "NaN" not in path.read_text()
+
+
+def test_an_error_or_a_message_never_glues_to_a_progress_bar(capsys, monkeypatch):
+    import logging
+
+    from dl_tools.cli.common import progress
+
+    monkeypatch.delenv("DL_TOOLS_NO_PROGRESS", raising=False)
+
+    def body(args):
+        bar = progress(range(3), desc="working")
+        next(iter(bar))
+        logging.getLogger("dl_tools.test").warning("half way")
+        raise InputError("--flag: bad; give a good one")
+
+    assert run(build_base_parser("x.py", "test"), body, []) == 2
+    err = capsys.readouterr().err
+    lines = err.replace("\r", "\n").splitlines()
+    assert "warning: half way" in lines and lines[-1] == "error: --flag: bad; give a good one"
+
+
+def test_no_bar_for_nothing_to_do_and_plural_counts(monkeypatch):
+    from dl_tools.cli.common import count, progress
+
+    monkeypatch.delenv("DL_TOOLS_NO_PROGRESS", raising=False)
+    assert progress(total=0).disable and not progress(total=2).disable
+    assert (count(1, "image"), count(0, "image"), count(3, "tile")) == ("1 image", "0 images", "3 tiles")
+
+
+def test_the_header_of_a_huge_image_is_read_without_a_decompression_bomb_error(tmp_path):
+    """A 20000 x 30000 px PNG (600 megapixels, as big orthomosaics are): only its header is read."""
+    import struct
+    import zlib
+
+    from dl_tools.io.images import image_shape
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 30000, 20000, 8, 2, 0, 0, 0)  # width, height, 8-bit RGB
+    (tmp_path / "big.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    assert image_shape(tmp_path / "big.png") == (20000, 30000)

@@ -150,8 +150,8 @@ def test_bad_strokes_are_clear_errors(inputs, capsys, kind, message):
     folder, truth = inputs
     assert label_1image_crf.main(args(folder, "--scribbles", _bad_strokes(folder, truth, kind))) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error:") and message in err
-    assert not (folder / f"{NAME}_mres.mat").exists()
+    assert err.startswith("error: --scribbles ") and message in err  # the flag and its file are named
+    assert str(folder / f"bad_{kind}.png") in err and not (folder / f"{NAME}_mres.mat").exists()
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -260,7 +260,7 @@ def test_negative_seed_is_a_usage_error(inputs, capsys, engine):
     with pytest.raises(SystemExit) as exit_info:
         label_1image_crf.main(args(folder, "--scribbles", folder / "strokes.png", "--engine", engine, "--seed", "-1"))
     assert exit_info.value.code == 2
-    assert "--seed: must be a non-negative integer, got -1" in _error_line(capsys) and _no_outputs(folder)
+    assert "--seed: must be an integer from 0 to 4294967295, got -1" in _error_line(capsys) and _no_outputs(folder)
 
 
 def test_mat_strokes_above_its_classes(inputs, capsys):

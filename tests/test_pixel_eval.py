@@ -186,7 +186,8 @@ def test_cli(tmp_path):
     mat(tmp_path / "a_mres.mat", TRUTH)
     mat(tmp_path / "a_ares_96.mat", ESTIMATE)
     proc = run_script("eval_semseg/test_pixels.py", "--input", tmp_path)
-    assert "== overall, 1 images (_ares_96*.mat)" in proc.stdout and "macro F1 0.7088" in proc.stdout
+    assert "== a_ares_96.mat vs a_mres.mat" in proc.stdout and "macro F1 0.7088" in proc.stdout
+    assert "== overall" not in proc.stdout  # one pair: its scores are the overall scores, printed once
     assert "lowest pixel accuracy" not in proc.stdout  # one image: nothing to rank
     proc = run_script("eval_semseg/test_pixels.py", "--input", tmp_path / "nope", check_rc=2)
     assert proc.stderr.startswith("error: --input: folder")

@@ -237,11 +237,26 @@ def test_output_paths_are_checked_before_training(setup, tmp_path, flag, make, m
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in_the_way"]
 
 
-def test_legacy_flag_errors():
+def test_legacy_flag_errors(setup, tmp_path):
     with pytest.raises(InputError, match="--final_tensor_name 'a b' is not a TensorFlow op name"):
         rt.RetrainParams(final_tensor_name="a b")
     with pytest.raises(InputError, match="--intermediate_store_frequency must be 0"):
         rt.RetrainParams(intermediate_store_frequency=-1)
+    with pytest.raises(InputError, match="--intermediate_store_frequency 100 is more than --how_many_training_steps "
+                                         "40, so no intermediate model would be written"):
+        rt.RetrainParams(**{**FAST, "intermediate_store_frequency": 100})
+    # a folder of a person's files given as --saved_model_dir is refused before the training, and kept
+    _, module_dir, tiles, _ = setup
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "photo.jpg").write_bytes(b"a person's photograph")
+    with pytest.raises(InputError, match="--saved_model_dir .*precious is a folder holding other files"):
+        rt.retrain(tiles, str(module_dir), tmp_path / "m.pb", tmp_path / "l.txt", None, None, rt.RetrainParams(**FAST),
+                   saved_model_dir=tmp_path / "precious")
+    assert [p.name for p in (tmp_path / "precious").iterdir()] == ["photo.jpg"] and not (tmp_path / "m.pb").exists()
+    from dl_tools.models.frozen import FrozenClassifier
+
+    with pytest.raises(InputError, match="is a folder; give the frozen .pb written by retrain.py --output_graph"):
+        FrozenClassifier(tmp_path / "precious")
 
 
 def test_diverged_training_is_an_error_and_leaves_no_summaries(setup, tmp_path):

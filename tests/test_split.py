@@ -210,7 +210,7 @@ def test_input_dot_splits_beside_the_folder(tmp_path):
 def test_bad_seed(tmp_path, seed):
     jpg = _folder(tmp_path)
     proc = run_script(SPLIT, "--input", jpg, "--seed", seed, check_rc=2)
-    assert proc.stderr.startswith("error: argument --seed: must be a non-negative integer")
+    assert proc.stderr.startswith("error: argument --seed: must be an integer from 0 to 4294967295")
     assert len(proc.stderr.splitlines()) == 1 and _names(tmp_path / "data") == ["jpg"]
     with pytest.raises(InputError, match="--seed"):
         SplitParams(seed=-1)

@@ -37,8 +37,14 @@ def build_base_parser(prog: str, description: str, epilog: str | None = None) ->
     )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("-v", "--verbose", action="store_true", help="more messages, and tracebacks on errors")
-    group.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors; no progress bars")
+    group.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress bars or progress messages (results, warnings and errors are still printed)")
     return parser
+
+
+def count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless n is 1: "1 image", "3 images"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def add_overwrite(parser: argparse.ArgumentParser, what: str = "existing outputs") -> None:
@@ -50,6 +56,28 @@ def add_seed(parser: argparse.ArgumentParser, default: int | None = 0) -> None:
     """Add ``--seed N`` (random seed for reproducible runs)."""
     parser.add_argument("--seed", type=seed_int, default=default,
                         help=f"random seed, for reproducible results (default {default})")
+
+
+class _BarAwareHandler(logging.Handler):
+    """Writes each message to the current stderr; while progress bars are shown, through ``tqdm.write``, which
+    moves the bars out of the way instead of gluing the message to them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = self.format(record)
+            tqdm = sys.modules.get("tqdm")  # imported only by progress(): no bar can be shown without it
+            if tqdm is not None and _active_bars():
+                tqdm.tqdm.write(message, file=sys.stderr)
+            else:
+                print(message, file=sys.stderr, flush=True)
+        except Exception:  # noqa: BLE001 - logging's own rule: a message that cannot be written never stops the run
+            self.handleError(record)
+
+
+def _active_bars() -> list:
+    """The progress bars on screen now (tqdm keeps them in a class-level set)."""
+    tqdm = sys.modules.get("tqdm")
+    return list(getattr(tqdm.tqdm, "_instances", ())) if tqdm is not None else []
 
 
 class _PlainFormatter(logging.Formatter):
@@ -65,7 +93,7 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     root = logging.getLogger("dl_tools")
     root.handlers.clear()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _BarAwareHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if verbose else _PlainFormatter())
     root.addHandler(handler)
     root.setLevel(level)
@@ -80,10 +108,11 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
 
 
 def progress(iterable=None, **kwargs):
-    """A tqdm progress bar on stderr, hidden with ``-q`` (environment DL_TOOLS_NO_PROGRESS=1)."""
+    """A tqdm progress bar on stderr, hidden with ``-q`` (environment DL_TOOLS_NO_PROGRESS=1) and for nothing to do
+    (``total=0``)."""
     from tqdm.auto import tqdm
 
-    kwargs.setdefault("disable", os.environ.get("DL_TOOLS_NO_PROGRESS") == "1")
+    kwargs.setdefault("disable", os.environ.get("DL_TOOLS_NO_PROGRESS") == "1" or kwargs.get("total") == 0)
     kwargs.setdefault("file", sys.stderr)
     kwargs.setdefault("dynamic_ncols", True)
     return tqdm(iterable, **kwargs)
@@ -97,11 +126,15 @@ def run(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], in
     try:
         result = body(args)
     except (DlToolsError, OSError) as exc:
+        for bar in _active_bars():  # ends an interrupted bar's line, so the error starts a line of its own
+            bar.close()
         if getattr(args, "verbose", False):
             traceback.print_exc()
         print(f"error: {_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        for bar in _active_bars():
+            bar.close()
         print("interrupted", file=sys.stderr)
         return 130
     return 0 if result is None else int(result)

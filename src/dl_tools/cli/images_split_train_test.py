@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_overwrite, add_seed, ask_path, build_base_parser, fraction, run
+from .common import add_overwrite, add_seed, ask_path, build_base_parser, count, fraction, run
 
 DESCRIPTION = """\
 Split a folder of images at random into train/ and test/ folders beside it
@@ -37,8 +37,8 @@ def _body(args):
     input_dir = ask_path(args.input, "--input", kind="dir", title="Select the folder of images")
     params = SplitParams(train_fraction=args.proportion, seed=args.seed, move=args.move, overwrite=args.overwrite)
     result = split_images(input_dir, params)
-    print(f"train: {len(result.train)} images in {result.train_dir}")
-    print(f"test:  {len(result.test)} images in {result.test_dir}")
+    print(f"train: {count(len(result.train), 'image')} in {result.train_dir}")
+    print(f"test:  {count(len(result.test), 'image')} in {result.test_dir}")
 
 
 def main(argv=None) -> int:

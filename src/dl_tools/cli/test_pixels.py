@@ -60,8 +60,9 @@ def _body(args):
         print()
     for kind, scores in result.overall.items():
         n_pairs = sum(item.pair.kind == kind for item in result.pairs)
-        print(format_scores(scores, title=f"== overall, {n_pairs} images ({kind}*.mat)"))
-        print()
+        if n_pairs > 1:  # one pair's overall scores are those printed above
+            print(format_scores(scores, title=f"== overall, {n_pairs} images ({kind}*.mat)"))
+            print()
     worst = format_worst_images(result.pairs)
     if worst:
         print(worst)

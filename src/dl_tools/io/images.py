@@ -169,6 +169,7 @@ def image_shape(path: str | os.PathLike, fix: str = "remove it or give a JPG, PN
         return raster_shape(path, fix)
     from PIL import Image  # pillow comes with matplotlib
 
+    Image.MAX_IMAGE_PIXELS = None  # big orthomosaics are normal input here, not a decompression bomb
     try:
         with Image.open(path) as image:
             return image.size[1], image.size[0]

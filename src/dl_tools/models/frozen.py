@@ -50,12 +50,25 @@ def export_frozen_graph(probs_fn: Callable, input_size: tuple[int, int], path: s
     return write_bytes_atomic(path, graph_def.SerializeToString())
 
 
+def check_saved_model_dir(path: str | os.PathLike, flag: str = "--saved_model_dir") -> Path:
+    """Return ``path`` as a Path; InputError naming ``flag`` when it is a file, or a folder that holds anything but
+    a SavedModel (an earlier one is replaced; anything else a person keeps there is never deleted)."""
+    from ..io.atomic import check_output_dir
+
+    path = check_output_dir(path, flag)
+    if path.is_dir() and any(path.iterdir()) and not (path / "saved_model.pb").is_file():
+        raise InputError(f"{flag} {path} is a folder holding other files, not a SavedModel; give a new or empty "
+                         "folder (it is replaced by the model)")
+    return path
+
+
 def export_saved_model(probs_fn: Callable, input_size: tuple[int, int], path: str | os.PathLike,
                        holds: object = None) -> Path:
     """Write ``probs_fn`` as a TensorFlow SavedModel folder at ``path`` (the legacy ``--saved_model_dir``): its
     ``serving_default`` signature takes ``image`` (B, h, w, 3) float32 in [0, 1] and returns ``prediction``, the
     (B, N) softmax. ``holds``: the object owning the variables ``probs_fn`` reads (e.g. the loaded TF-Hub module),
-    saved with it. An existing folder is replaced only once the new one is complete."""
+    saved with it. An earlier SavedModel there is replaced only once the new one is complete; a folder holding
+    anything else is refused (``check_saved_model_dir``)."""
     import shutil
     import tempfile
 
@@ -72,7 +85,7 @@ def export_saved_model(probs_fn: Callable, input_size: tuple[int, int], path: st
         return {"prediction": probs_fn(image)}
 
     export.serve = serve
-    path = Path(path)
+    path = check_saved_model_dir(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
@@ -113,6 +126,10 @@ class FrozenClassifier:
         import tensorflow as tf
 
         self.path = Path(path)
+        if self.path.is_dir():
+            kind = "a SavedModel folder" if (self.path / "saved_model.pb").is_file() else "a folder"
+            raise InputError(f"model file {self.path} is {kind}; give the frozen .pb written by retrain.py "
+                             "--output_graph")
         if not self.path.is_file():
             raise InputError(f"model file {self.path} does not exist; give the .pb written by retrain.py")
         graph_def = tf.compat.v1.GraphDef()

@@ -185,7 +185,10 @@ def load_strokes(path: Path, labels: list[str], shape: tuple[int, int]) -> np.nd
                          "the strokes; save the strokes as PNG")
     if suffix not in IMAGE_EXTENSIONS:
         raise InputError(f"--scribbles {path} is neither an image nor a .mat file; {SCRIBBLES_FIX}")
-    return read_scribbles(path, len(labels), shape)
+    sparse = read_scribbles(path, len(labels), shape)
+    if not sparse.any():
+        raise InputError(f"--scribbles {path} holds no strokes (every pixel is 0); {SCRIBBLES_FIX}")
+    return sparse
 
 
 def _write_scribbles(path: Path, sparse: np.ndarray) -> None:

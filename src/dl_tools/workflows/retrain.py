@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.atomic import check_output_dir, check_output_file
 from ..io.images import image_shape
-from ..models.frozen import INPUT_NAME
+from ..models.frozen import INPUT_NAME, check_saved_model_dir
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,10 @@ class RetrainParams:
              f"--final_tensor_name {self.final_tensor_name!r} is not a TensorFlow op name (letters, digits, "
              f"_ . - /; not {INPUT_NAME!r})"),
             (self.intermediate_store_frequency >= 0, "--intermediate_store_frequency must be 0 (never) or more"),
+            (self.intermediate_store_frequency <= self.how_many_training_steps,
+             f"--intermediate_store_frequency {self.intermediate_store_frequency} is more than "
+             f"--how_many_training_steps {self.how_many_training_steps}, so no intermediate model would be written; "
+             "give a smaller frequency"),
         ]
         for ok, message in checks:
             if not ok:
@@ -128,6 +132,7 @@ def list_tiles(image_dir: str | os.PathLike, validation_percentage: float = 10.0
 
     InputError: missing folder, fewer than two class folders, an empty class folder, tiles of different sizes.
     """
+    from ..cli.common import count
     from ..io.images import check_input_dir, is_image_file
 
     image_dir = check_input_dir(image_dir, flag, "give the tile_<t> folder made by retile.py")
@@ -146,7 +151,7 @@ def list_tiles(image_dir: str | os.PathLike, validation_percentage: float = 10.0
         if not images:
             raise InputError(f"{flag}: class folder {folder} holds no images; add tiles or remove the folder")
         if len(images) < 20:
-            log.warning("class %s has only %d images; the classifier will be poor", folder.name, len(images))
+            log.warning("class %s has only %s; the classifier will be poor", folder.name, count(len(images), "image"))
         files += images
         y += [k] * len(images)
     sizes: dict[tuple[int, int], list[Path]] = {}
@@ -336,10 +341,16 @@ def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str |
     if params.intermediate_store_frequency and intermediate_output_graphs_dir is None:
         raise InputError("--intermediate_store_frequency needs --intermediate_output_graphs_dir")
     for folder, flag in ((bottleneck_dir, "--bottleneck_dir"), (summaries_dir, "--summaries_dir"),
-                         (intermediate_output_graphs_dir, "--intermediate_output_graphs_dir"),
-                         (saved_model_dir, "--saved_model_dir")):
+                         (intermediate_output_graphs_dir, "--intermediate_output_graphs_dir")):
         if folder is not None:
             check_output_dir(folder, flag)
+    if saved_model_dir is not None:
+        check_saved_model_dir(saved_model_dir)
+    if params.intermediate_store_frequency:
+        earlier = sorted(Path(intermediate_output_graphs_dir).glob("intermediate_*.pb"))
+        if earlier:
+            log.warning("%s already holds %d intermediate_<step>.pb of an earlier run: this run replaces those of "
+                        "its own steps, the others stay", intermediate_output_graphs_dir, len(earlier))
     spec = resolve_module(tfhub_module)
     tiles = list_tiles(image_dir, params.validation_percentage, params.testing_percentage)
     counts = {s: {name: int(np.sum((tiles.split == s) & (tiles.y == k))) for k, name in enumerate(tiles.labels)}
