@@ -142,21 +142,32 @@ def test_plan_outputs_checks_every_image_and_output_first(tmp_path):
 
 
 def test_mask_nodata_marks_pixels_without_data(tmp_path):
+    """No data = a declared no-data value, NaN in a float band (declared or not), a zero alpha band."""
     import rasterio
 
-    from dl_tools.io.geotiff import LABEL_NODATA
-    from dl_tools.workflows.fcn_infer import mask_nodata
+    from dl_tools.io.geotiff import LABEL_NODATA, mask_nodata
 
     band = np.full((4, 6), 7, np.uint8)
     band[:, :2] = 0
     with rasterio.open(tmp_path / "holes.tif", "w", driver="GTiff", width=6, height=4, count=1, dtype="uint8",
                        nodata=0) as dst:
         dst.write(band, 1)
+    floats = np.full((2, 4, 6), 0.5, np.float32)
+    floats[1, :, :2] = np.nan  # NaN in one band is enough
+    with rasterio.open(tmp_path / "nan.tif", "w", driver="GTiff", width=6, height=4, count=2,
+                       dtype="float32") as dst:
+        dst.write(floats)
+    rgba = np.full((4, 4, 6), 200, np.uint8)
+    rgba[3, :, :2] = 0
+    with rasterio.open(tmp_path / "alpha.tif", "w", driver="GTiff", width=6, height=4, count=4, dtype="uint8",
+                       photometric="RGB", alpha="YES") as dst:
+        dst.write(rgba)
     label_image = np.ones((4, 6), np.uint8)
-    masked = mask_nodata(tmp_path / "holes.tif", label_image)
-    assert masked.dtype == np.uint8
-    np.testing.assert_array_equal(masked[:, :2], LABEL_NODATA)
-    np.testing.assert_array_equal(masked[:, 2:], 1)
+    for name in ("holes.tif", "nan.tif", "alpha.tif"):
+        masked = mask_nodata(tmp_path / name, label_image)
+        assert masked.dtype == np.uint8
+        np.testing.assert_array_equal(masked[:, :2], LABEL_NODATA, err_msg=name)
+        np.testing.assert_array_equal(masked[:, 2:], 1, err_msg=name)
     np.testing.assert_array_equal(mask_nodata(tmp_path / "photo.png", label_image), label_image)
 
 

@@ -138,6 +138,12 @@ def test_train_refusals(trained):
     proc = run_script("semseg_fullyconv/train.py", "--name", "run", "--epochs", "3", "--resume", "--no-standardise",
                       "--data-dir", "data", cwd=root, check_rc=2)
     assert "standardise=True" in proc.stderr and "keeps its network" in proc.stderr
+    before = _tree(root / "run")
+    proc = run_script("semseg_fullyconv/train.py", "--name", "run", "--epochs", "3", "--resume", "--labeldefs",
+                      "data/labeldefs.txt", cwd=root, check_rc=2)
+    assert _one_line_error(proc.stderr) == ("error: --labeldefs: a resumed run keeps its own classes "
+                                            "(run/labeldefs.txt); leave out --labeldefs")
+    assert _tree(root / "run") == before
     empty = root / "empty"
     shutil.copytree(root / "data", empty / "data", ignore=shutil.ignore_patterns("*_labelIds.png"))
     proc = run_script("semseg_fullyconv/train.py", "--name", "run2", "--epochs", "1", *TRAIN, cwd=empty, check_rc=2)
@@ -254,6 +260,52 @@ def test_infer_checks_everything_before_writing(trained):
     assert not (root / "partial_out").exists()
 
 
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "1.5"])
+def test_train_refuses_a_seed_out_of_range(tmp_path, seed):
+    proc = run_script("semseg_fullyconv/train.py", "--name", "run", "--seed", seed, cwd=tmp_path, check_rc=2)
+    assert proc.stderr.count("\n") == 1
+    _one_line_error(proc.stderr, "--seed", "0 to 4294967295", seed)
+    assert not any(tmp_path.iterdir())
+
+
+def _damaged_jpeg(path, image):
+    """A JPEG cut short (as by an interrupted copy, ``head -c``): its header reads, its pixel data do not."""
+    write_image(path, image)
+    path.write_bytes(path.read_bytes()[:1000])
+
+
+def test_infer_skips_an_image_found_damaged_while_labelled(trained):
+    """Only headers are read before the network runs; an image whose pixel data turn out damaged is skipped, the
+    others are labelled, and the run ends naming it with its fix (exit 1); with no image left, exit 2 and no output
+    folder."""
+    root, _ = trained
+    samples = root / "with_damaged"
+    shutil.copytree(root / "data" / "samples" / "RGB" / "val" / "data", samples)
+    _damaged_jpeg(samples / "trunc_RGB.jpg", _scene((72, 96), 5)[0])  # sorted first: the good images come after
+    expected = set()
+    for script, tag in (("infer.py", ""), ("infer_crf.py", "_crf")):
+        proc = run_script(f"semseg_fullyconv/{script}", "--name", "run", "--samples-dir", "with_damaged",
+                          "--output-dir", "damaged_out", "-q", cwd=root, check_rc=1)
+        assert "labelled 2 images" in proc.stdout
+        assert "warning: not labelled: with_damaged/trunc_RGB.jpg is not a readable image" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert proc.stderr.strip().splitlines()[-1] == (
+            "error: 1 of 3 images not labelled (reasons above): trunc_RGB.jpg; the others' outputs are written. "
+            "trunc_RGB.jpg: replace it with an undamaged copy and run again with --overwrite, or remove it from "
+            "--samples-dir")
+        expected |= {f"{name}{kind}" for name in ("val0", "val1") for kind in (
+            f"{tag}_label.png", f"{tag}_color.png", f"{tag}_overlay.png", f"_ares{tag}.mat")}
+        assert {p.name for p in (root / "damaged_out").iterdir()} == expected
+    only_damaged = root / "only_damaged"
+    only_damaged.mkdir()
+    _damaged_jpeg(only_damaged / "a_RGB.jpg", _scene((72, 96), 6)[0])
+    proc = run_script("semseg_fullyconv/infer.py", "--name", "run", "--samples-dir", "only_damaged", "--output-dir",
+                      "none_out", "-q", cwd=root, check_rc=2)
+    assert _one_line_error(proc.stderr, "a_RGB.jpg").startswith(
+        "error: the only image of --samples-dir was not labelled (reasons above; nothing written): a_RGB.jpg: replace")
+    assert not (root / "none_out").exists()
+
+
 @pytest.mark.parametrize("flag, value", [("--crf-iterations", "0"), ("--crf-theta", "-5"),
                                          ("--crf-theta-color", "0"), ("--crf-smooth", "-1")])
 def test_infer_crf_names_a_bad_crf_flag(tmp_path, flag, value):
@@ -263,25 +315,30 @@ def test_infer_crf_names_a_bad_crf_flag(tmp_path, flag, value):
 
 
 def _train_in_process(monkeypatch, capsys, root, *args):
-    """Run train.py's main in this process (so the test can stand in for parts of it); (exit code, stderr)."""
+    """Run train.py's main in this process (so the test can stand in for parts of it); (exit code, stderr).
+    Nothing may reach stdout (no summary is printed on a failure)."""
     from dl_tools.cli.fcn_train import main
 
     monkeypatch.chdir(root)
     monkeypatch.setenv("DL_TOOLS_NO_PROGRESS", "1")
     code = main(["--epochs", "1", *args])
-    return code, capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert code == 0 or out == "", out
+    return code, err
 
 
 def test_train_vgg16_offline_leaves_no_run_folder(tiny, monkeypatch, capsys):
     from keras.src.utils import file_utils
 
-    def offline(fname, origin, *args, **kwargs):  # what Keras raises without a network, at once
+    def offline(fname, origin, *args, **kwargs):  # what Keras says and raises without a network
+        print(f"Downloading data from {origin}")  # as keras.src.utils.io_utils.print_msg does, on stdout
         raise Exception(f"URL fetch failure on {origin}: None -- [Errno -2] Name or service not known")
 
     monkeypatch.setattr(file_utils, "get_file", offline)
     code, err = _train_in_process(monkeypatch, capsys, tiny, "--name", "vgg", "--backbone", "vgg16",
                                   "--image-size", "64x96", "--data-dir", "data")
     assert code == 2
+    assert "Downloading data from" in err  # Keras' message kept, but off stdout (which stays clean)
     assert _one_line_error(err, "--backbone mobilenetv2").startswith("error: --backbone vgg16: could not download")
     assert not (tiny / "vgg").exists()
 

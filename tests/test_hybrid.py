@@ -227,6 +227,38 @@ def test_input_dir_skips_dl_tools_outputs(files):
     assert [p.name for p in images_to_segment(files)] == ["IMG_1.png", "IMG_2.png"]
 
 
+def test_input_dir_skips_every_file_dl_tools_writes(files, tmp_path):
+    """The names each step writes (taken from the steps' own code where it names them) are never segmented;
+    photographs whose names merely resemble them are."""
+    from dl_tools.io.images import read_image, write_image
+    from dl_tools.workflows import eval_tiles, fcn_infer, fcn_train, hybrid, label, make_labels
+
+    image = read_image(files / "IMG_1.png")
+    written = [*label.output_paths(files / "IMG_1.png", None, geotiff=True).values(),  # step 2
+               files / eval_tiles.CM_NAME,  # step 5
+               *hybrid.output_paths(files / "IMG_1.png", 96, None).values(),  # step 6
+               files / "IMG_1_ares_96_cm.png", files / "pixel_eval_cm.png", files / "pixel_eval_ares_crf_cm.png",  # 7
+               files / f"IMG_1{make_labels.LABELIDS_SUFFIX}", files / f"IMG_1{make_labels.COLOR_SUFFIX}",  # step 8a
+               files / fcn_train.CURVES]  # step 8b
+    for tag in ("", "_crf"):  # steps 8c and 8d
+        written += fcn_infer.output_paths(files, files / "IMG_1_RGB.jpg", tag, georeferenced=True).values()
+    for path in written:
+        if path.suffix in (".png", ".jpg", ".tif"):
+            write_image(path, image) if path.suffix != ".tif" else path.write_bytes(b"II*\x00")
+    resembling = ["colour_survey.png", "label_site_color2.jpg", "overlay.png", "IMG_cmyk.png", "Scribbles_1.jpg"]
+    for name in resembling:
+        write_image(files / name, image)
+    found = [p.name for p in images_to_segment(files)]
+    assert found == sorted(["IMG_1.png", "IMG_2.png", *resembling]), found
+    only_outputs = tmp_path / "outputs_only"
+    only_outputs.mkdir()
+    for name in ("test_cm.png", "IMG_1_scribbles.png", "IMG_1_mres.png"):
+        write_image(only_outputs / name, image)
+    with pytest.raises(InputError, match="--input-dir: .*outputs_only holds only files written by DL tools "
+                                         r"\(IMG_1_mres.png, IMG_1_scribbles.png, test_cm.png\), no photograph"):
+        images_to_segment(only_outputs)
+
+
 def test_cli_bad_input(files):
     script = "semseg_crf/semseg_cnn_crf.py"
     tail = ["model.pb", "labels.txt", "labeldefs.txt", "16", "0.5", "0.6", "1", "1.0"]
@@ -315,9 +347,89 @@ def test_folder_run_skips_an_image_without_a_confident_tile(files, stand_in_cli,
     assert run("IMG_0.png", *CLI_TAIL) == 2
     assert one_line_error(capsys).startswith("error: IMG_0.png: no tile reached PROB_THRES 0.9")
     assert not any(p.startswith("IMG_0") for p in outputs_in(files))
-    with pytest.raises(InputError, match="none of the 1 images of --input-dir was segmented"):
+    with pytest.raises(InputError, match="the only image of --input-dir was not segmented .*nothing written.*: "
+                                         "IMG_0.png: segment it alone .* lower PROB_THRES or DECIM"):
         segment_files([files / "IMG_0.png"], files / "model.pb", files / "labels.txt", files / "labeldefs.txt",
                       fast_params(prob_thres=0.9), classifier=MeanColourClassifier(), in_folder=True)
+
+
+def _damaged_jpeg(path, image):
+    """A JPEG cut short (as by an interrupted copy): its header reads, its pixel data do not."""
+    from dl_tools.io.images import write_image
+
+    write_image(path, image)
+    path.write_bytes(path.read_bytes()[:1000])
+
+
+def test_folder_run_skips_a_damaged_image_with_advice_that_fits(files, stand_in_cli, capsys, quadrants):
+    """A damaged image and one without a confident tile are skipped, each named with its own fix; the others are
+    segmented, exit status 1. A folder of damaged images only: exit 2, nothing written."""
+    from dl_tools.io.images import image_shape, write_image
+
+    run, loaded = stand_in_cli
+    _damaged_jpeg(files / "IMG_3.jpg", quadrants[0])
+    assert image_shape(files / "IMG_3.jpg") == (80, 120)  # the checks before the model let it through
+    write_image(files / "IMG_0.png", np.full((80, 120, 3), 128, np.uint8))  # no tile reaches PROB_THRES 0.9
+    assert run("-", *CLI_TAIL, "--input-dir", ".") == 1
+    out, err = capsys.readouterr()
+    assert "warning: not segmented: IMG_3.jpg is not a readable image" in err
+    last = err.splitlines()[-1]
+    assert last == ("error: 2 of 4 images not segmented (reasons above): IMG_0.png, IMG_3.jpg; the others' outputs "
+                    "are written. IMG_0.png: segment it alone (IMAGE instead of --input-dir) with a lower PROB_THRES "
+                    "or DECIM; IMG_3.jpg: replace it with an undamaged copy, then segment it alone (IMAGE instead of "
+                    "--input-dir)"), last
+    assert [p for p in outputs_in(files) if p.endswith(".mat")] == ["IMG_1_ares_16.mat", "IMG_2_ares_16.mat"]
+    damaged = files / "damaged"
+    damaged.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        _damaged_jpeg(damaged / name, quadrants[0])
+    assert run("-", *CLI_TAIL, "--input-dir", "damaged", "--outdir", "out") == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("error: ") == 1
+    assert err.splitlines()[-1] == ("error: none of the 2 images of --input-dir was segmented (reasons above; nothing "
+                                    "written): a.jpg, b.jpg: replace it with an undamaged copy, then segment it alone "
+                                    "(IMAGE instead of --input-dir)")
+    assert sorted(p.name for p in damaged.iterdir()) == ["a.jpg", "b.jpg"] and not (files / "out").exists()
+    # a single damaged image is an error (exit 2) naming it
+    assert run("damaged/a.jpg", *CLI_TAIL) == 2
+    assert "damaged/a.jpg is not a readable image" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("kind", ["nan", "nodata"])
+def test_no_data_pixels_of_a_tiff_get_no_class(tmp_path, quadrants, kind):
+    """Rows without data (NaN in a float GeoTIFF without a declared no-data value, or a declared no-data value)
+    are 255 in the label GeoTIFF and uncoloured in the colour image; the .mat keeps a class everywhere."""
+    rasterio = pytest.importorskip("rasterio")
+    from affine import Affine
+
+    from dl_tools.io.geotiff import LABEL_NODATA
+    from dl_tools.io.images import read_raw
+
+    image, truth = quadrants
+    if kind == "nan":
+        bands = np.moveaxis(image, -1, 0).astype(np.float32) / 255
+        bands[:, :8] = np.nan
+        profile = dict(dtype="float32")
+    else:
+        bands = np.moveaxis(np.maximum(image, 1), -1, 0)
+        bands[:, :8] = 0
+        profile = dict(dtype="uint8", nodata=0)
+    path = tmp_path / "ortho.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=120, height=80, count=3, crs="EPSG:32618",
+                       transform=Affine(0.5, 0, 400000, 0, -0.5, 3900000), **profile) as dst:
+        dst.write(bands)
+    write_labels(tmp_path / "labels.txt", LABELS)
+    write_colors(tmp_path / "colors.txt", QUADRANT_COLORS.astype(np.uint8))
+    (result,) = segment_files([path], tmp_path / "m.pb", tmp_path / "labels.txt", tmp_path / "colors.txt",
+                              fast_params(prob_thres=0.0), classifier=MeanColourClassifier()).outputs
+    with rasterio.open(result.geotiff) as src:
+        classes = src.read(1)
+        assert src.nodata == LABEL_NODATA
+    assert (classes[:8] == LABEL_NODATA).all()
+    assert (classes[8:] < 4).all() and (classes[8:] == truth[8:]).mean() > 0.9
+    color = read_raw(result.color)
+    assert (color[:8] == 0).all() and (color[8:].max(axis=2) > 0).all()
+    assert read_label_mat(result.mat).label_image.max() < 4  # no no-data value in a .mat
 
 
 def test_outputs_that_cannot_be_written_are_refused_before_the_model(files, stand_in_cli, capsys):
@@ -343,8 +455,24 @@ def test_a_folder_given_for_a_file_is_named_as_such(files, stand_in_cli, capsys)
     (files / "models").mkdir()
     (files / "models" / "m.pb").write_bytes(b"")
     assert run("IMG_1.png", "models", *CLI_TAIL[1:]) == 2
-    assert ("MODEL.pb models is a folder, not a model file; give the .pb file written by retrain.py, e.g. "
-            "models/m.pb") in one_line_error(capsys)
+    assert ("MODEL.pb models is a folder, not a model file; give the frozen .pb file written by retrain.py "
+            "--output_graph, e.g. models/m.pb") in one_line_error(capsys)
+    assert loaded == [] and outputs_in(files) == []
+
+
+def test_a_saved_model_folder_given_as_model_is_named_as_such(files, stand_in_cli, capsys):
+    """Only frozen graphs are suggested: a SavedModel's saved_model.pb and fingerprint.pb are not models to give."""
+    run, loaded = stand_in_cli
+    (files / "sm" / "variables").mkdir(parents=True)
+    for name in ("saved_model.pb", "fingerprint.pb"):
+        (files / "sm" / name).write_bytes(b"")
+    assert run("IMG_1.png", "sm", *CLI_TAIL[1:]) == 2
+    assert one_line_error(capsys) == ("error: MODEL.pb sm is a SavedModel folder; give the frozen .pb file written "
+                                      "by retrain.py --output_graph\n")
+    (files / "sm" / "saved_model.pb").unlink()  # not a SavedModel any more, and still no frozen graph in it
+    assert run("IMG_1.png", "sm", *CLI_TAIL[1:]) == 2
+    err = one_line_error(capsys)
+    assert "sm is a folder, not a model file; give the frozen .pb" in err and "fingerprint" not in err
     assert loaded == [] and outputs_in(files) == []
 
 

@@ -13,6 +13,8 @@ Label every image in --samples-dir (any size; JPG, PNG, TIFF/GeoTIFF, BMP) with 
 where <name> is the image name without a trailing _RGB (X_RGB.jpg -> X_label.png, X_ares.mat).
 Each image is shown to the network at the pixel scale of training; images larger than the training images are
 covered by overlapping tiles whose predictions are blended. Existing outputs are kept unless --overwrite.
+Every image header and output name is checked before the network runs; an image whose pixel data turn out
+damaged is skipped with a warning, the others are labelled, and the skipped ones are named at the end.
 
 example:
   python semseg_fullyconv/infer.py --name data_test10 --samples-dir demo_data/data/samples/RGB/val/data \\
@@ -20,8 +22,14 @@ example:
 """
 
 
+EPILOG = """\
+exit status: 0 every image labelled; 1 some images skipped (the others' outputs written); 2 bad input, nothing
+  written.
+"""
+
+
 def build_parser(prog: str = "infer.py", description: str = DESCRIPTION):
-    parser = build_base_parser(prog, description)
+    parser = build_base_parser(prog, description, EPILOG)
     parser.add_argument("--name", required=True, help="run folder written by train.py")
     parser.add_argument("--samples-dir", required=True, help="folder of images to label")
     parser.add_argument("--output-dir", required=True, help="folder for the outputs (created if missing)")
@@ -36,9 +44,13 @@ def build_parser(prog: str = "infer.py", description: str = DESCRIPTION):
     return parser
 
 
-def infer_and_report(args, crf=None) -> None:
-    """Run the inference workflow on parsed ``args`` (with CRF settings ``crf`` or None) and print a summary."""
+def infer_and_report(args, crf=None) -> int | None:
+    """Run the inference workflow on parsed ``args`` (with CRF settings ``crf`` or None) and print a summary;
+    1 when some images were skipped (named on stderr)."""
+    import sys
+
     from ..workflows.fcn_infer import FCNInferParams, infer_fcn
+    from ..workflows.folder_runs import summary
 
     params = FCNInferParams(batch_size=args.batch_size, overlap=args.overlap, checkpoint=args.checkpoint,
                             overwrite=args.overwrite, crf=crf)
@@ -46,6 +58,11 @@ def infer_and_report(args, crf=None) -> None:
     print(f"labelled {result.n_images} images ({result.megapixels:.1f} megapixels; "
           f"network {result.predict_seconds:.1f} s"
           + (f", CRF {result.crf_seconds:.1f} s" if crf is not None else "") + f"); outputs in {args.output_dir}")
+    if result.skipped:
+        total = result.n_images + len(result.skipped)
+        print(f"error: {summary(result.skipped, total, 'labelled')}", file=sys.stderr)
+        return 1
+    return None
 
 
 def main(argv=None) -> int:

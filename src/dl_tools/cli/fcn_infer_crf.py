@@ -54,7 +54,7 @@ def _body(args):
     crf = CRFParams(theta_bilateral=args.crf_theta, theta_color=args.crf_theta_color,
                     compat_bilateral=args.crf_compat, theta_gaussian=args.crf_smooth,
                     compat_gaussian=args.crf_smooth_compat, n_iter=args.crf_iterations, scale=args.crf_scale)
-    infer_and_report(args, crf)
+    return infer_and_report(args, crf)
 
 
 def main(argv=None) -> int:

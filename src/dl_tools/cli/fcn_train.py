@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_overwrite, build_base_parser, positive_int, run
+from .common import add_overwrite, build_base_parser, positive_int, run, seed_int
 
 DESCRIPTION = """\
 Train a fully convolutional network (FCN-8s style: strides 8, 16 and 32 of an ImageNet backbone, learned
@@ -49,7 +49,8 @@ def build_parser():
                         help="data layout; only the tutorial's 'data' layout exists (kept for the legacy command)")
     parser.add_argument("--data-dir", help=f"folder holding samples/ and labels/ (default: {DATA_DIR}; with --resume, "
                                            "the run's own data folder)")
-    parser.add_argument("--labeldefs", help="labeldefs.txt (default: the first one in --data-dir or a folder above)")
+    parser.add_argument("--labeldefs", help="labeldefs.txt (default: the first one in --data-dir or a folder above); "
+                                            "not with --resume, which keeps the run's classes")
     parser.add_argument("--epochs", type=positive_int, default=10, help="total epochs of the run (default 10)")
     parser.add_argument("--batch-size", type=positive_int, help="images per training step (default 4)")
     parser.add_argument("--learning-rate", type=float, help="Adam learning rate (default 0.003)")
@@ -64,7 +65,7 @@ def build_parser():
                         help="weight rare classes up (median-frequency balancing)")
     parser.add_argument("--early-stopping", type=int, metavar="N",
                         help="stop after N epochs without a better validation mean IoU (default 0 = never)")
-    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed_int, help="random seed (default 0)")
     parser.add_argument("--no-standardise", dest="standardise", action="store_false", default=None,
                         help="show the network each photograph's own colours (default: each image's colour channels "
                              "are standardised to a common mean and spread, so that flights in different light look "

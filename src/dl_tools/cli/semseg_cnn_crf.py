@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..workflows.folder_runs import OUTPUT_PATTERNS
 from .common import add_overwrite, build_base_parser, number_type, positive_int, run, unit_fraction
 
 DESCRIPTION = """\
@@ -32,9 +33,11 @@ notes:
   A TILE different from the model's input size is allowed: tiles are cut at TILE px and resized to the model's
   input size (as retrain.py resized the training tiles); a warning says so. An image smaller than one tile
   is refused.
+  Pixels without data in a TIFF input (no-data value, NaN, alpha band or mask) are 255 in the .tif and left
+  uncoloured in the _color.png and the figure; the .mat keeps the CRF's class there.
   Every image and output is checked before the model is loaded. With --input-dir, an image found unusable only
   while it is segmented (no tile reaching PROB_THRES, damaged pixel data) is skipped with a warning, the others
-  are segmented, and the skipped ones are named at the end.
+  are segmented, and the skipped ones are named at the end with what to do about each.
 
 exit status: 0 every image segmented; 1 some images of --input-dir skipped (the others' outputs written);
   2 bad input, nothing written.
@@ -63,8 +66,8 @@ def build_parser():
     parser.add_argument("scale", metavar="SCALE", type=unit_fraction,
                         help="the CRF runs on the image scaled by this factor, in (0, 1] (e.g. 0.25)")
     parser.add_argument("--input-dir", metavar="DIR",
-                        help="segment every image of DIR instead (give IMAGE as '-'); DL tools' own outputs "
-                             "(names with _ares, _mres, _gtFine) are skipped")
+                        help="segment every image of DIR instead (give IMAGE as '-'); files named as DL tools "
+                             f"names its outputs ({', '.join(OUTPUT_PATTERNS)}) are skipped")
     parser.add_argument("--outdir", metavar="DIR", help="folder for the outputs (default: beside each image)")
     parser.add_argument("--batch-size", type=positive_int, default=64,
                         help="tiles per call of the model (default 64); lower it if memory is short")
@@ -78,6 +81,7 @@ def _body(args):
 
     from ..errors import InputError
     from ..hybrid import HybridParams
+    from ..workflows.folder_runs import summary
     from ..workflows.hybrid import images_to_segment, segment_files
 
     if args.input_dir is not None:
@@ -96,10 +100,7 @@ def _body(args):
     for out in run.outputs:
         print(f"{out.image.name}: {out.n_kept} of {out.n_tiles} tiles used -> {out.mat}")
     if run.skipped:
-        names = ", ".join(image.name for image, _ in run.skipped)
-        print(f"error: {len(run.skipped)} of {len(images)} images not segmented (reasons above): {names}; the "
-              "others' outputs are written. Segment each of these alone (IMAGE instead of --input-dir), e.g. with "
-              "a lower PROB_THRES or DECIM", file=sys.stderr)
+        print(f"error: {summary(run.skipped, len(images), 'segmented')}", file=sys.stderr)
         return 1
 
 

@@ -81,9 +81,24 @@ def read_geoinfo(path: str | os.PathLike) -> GeoInfo | None:
 
 
 def read_valid_mask(path: str | os.PathLike) -> np.ndarray:
-    """(H, W) bool: True where a raster has data (rasterio's dataset mask: nodata value, alpha band or mask)."""
+    """(H, W) bool: True where a raster has data: rasterio's dataset mask (nodata value, alpha band or mask) and,
+    in a float raster, no band NaN (a float GeoTIFF often marks no data with NaN without declaring it)."""
     with _open(Path(path)) as src:
-        return src.dataset_mask() > 0
+        valid = src.dataset_mask() > 0
+        for band, dtype in enumerate(src.dtypes, start=1):
+            if np.issubdtype(np.dtype(dtype), np.floating):
+                valid &= ~np.isnan(src.read(band))  # one band at a time: big float rasters
+    return valid
+
+
+def mask_nodata(path: str | os.PathLike, label_image: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 ``label_image`` with ``LABEL_NODATA`` where the TIFF ``path`` has no data (``read_valid_mask``);
+    the labels of any other image are returned unchanged (such images have no no-data pixels)."""
+    from .images import TIFF_EXTENSIONS
+
+    if Path(path).suffix.lower() not in TIFF_EXTENSIONS:
+        return label_image
+    return np.where(read_valid_mask(path), label_image, LABEL_NODATA).astype(np.uint8)
 
 
 def write_label_geotiff(path: str | os.PathLike, label_image: np.ndarray, geo: GeoInfo,

@@ -24,6 +24,9 @@ saturation changes of up to 20 %.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import numpy as np
 
 from ..errors import InputError
@@ -97,8 +100,9 @@ def _vgg16(image_shape, pretrained: bool):
 
     if not pretrained:
         return keras.applications.VGG16(input_shape=image_shape + (3,), include_top=False, weights=None)
-    try:
-        return keras.applications.VGG16(input_shape=image_shape + (3,), include_top=False, weights="imagenet")
+    try:  # Keras reports the download ("Downloading data from ...", a progress bar) on stdout: keep stdout clean
+        with contextlib.redirect_stdout(sys.stderr):
+            return keras.applications.VGG16(input_shape=image_shape + (3,), include_top=False, weights="imagenet")
     except Exception as exc:  # keras raises plain Exception/URLError/OSError when the download fails
         raise InputError(f"--backbone vgg16: could not download the ImageNet VGG16 weights ({exc}); "
                          "connect to the internet once (Keras caches them in ~/.keras/models) or use "

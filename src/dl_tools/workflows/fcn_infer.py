@@ -17,12 +17,14 @@ Outputs in the output folder, for sample ``<name>_RGB.<ext>`` (or ``<name>.<ext>
                               what eval_semseg/test_pixels.py pairs with <name>_mres.mat
     <name><tag>_label.tif     for a georeferenced GeoTIFF input: the class map on the input's grid
 
-Pixels without data in a TIFF input (its no-data value, alpha band or mask) get the value 255
-(``io.geotiff.LABEL_NODATA``) in the label images and no colour in the colour and overlay images; the .mat
-``class`` map, which has no such value, keeps the network's class there.
+Pixels without data in a TIFF input (its no-data value, NaN, alpha band or mask: ``io.geotiff.mask_nodata``) get
+the value 255 (``io.geotiff.LABEL_NODATA``) in the label images and no colour in the colour and overlay images;
+the .mat ``class`` map, which has no such value, keeps the network's class there.
 
-Every image's header, and the output names, are checked before the network runs, so a bad image or an existing
-output stops the run before anything is written.
+Every image's header, and the output names, are checked before the network runs, so a bad image header or an
+existing output stops the run before anything is written. An image whose pixel data turn out unreadable (a damaged
+file with a good header) is skipped with a warning and the others are labelled (``folder_runs.process_images``);
+when none can be, nothing is written.
 """
 
 from __future__ import annotations
@@ -38,15 +40,18 @@ from ..colour import standardise_channels
 from ..crf import CRFParams
 from ..errors import InputError
 from ..io.atomic import check_can_write, check_output_dir
-from ..io.geotiff import LABEL_NODATA, read_geoinfo, read_valid_mask, write_label_geotiff
-from ..io.images import TIFF_EXTENSIONS, image_shape, list_images, read_image, resize_image, write_image
+from ..io.geotiff import mask_nodata, read_geoinfo, write_label_geotiff
+from ..io.images import image_shape, list_images, read_image, resize_image, write_image
 from ..io.mat import LabelFile, write_label_mat
 from ..plotting import colorize, label_overlay
 from .fcn_train import BEST, LAST, params_from_settings, read_run_settings, sample_name
+from .folder_runs import Skipped, process_images
 
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = {"best": BEST, "last": LAST}
+#: What to do about an image whose pixel data turn out unreadable (a damaged file with a good header).
+DAMAGED_FIX = "replace it with an undamaged copy and run again with --overwrite, or remove it from --samples-dir"
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,10 @@ class FCNInferParams:
 
 @dataclass
 class FCNInferResult:
+    """outputs: the files written; skipped: the images that could not be read (see module doc)."""
+
     outputs: list[Path] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     n_images: int = 0
     megapixels: float = 0.0
     predict_seconds: float = 0.0
@@ -161,27 +169,20 @@ def plan_outputs(samples: list[Path], output_dir: Path, params: FCNInferParams) 
     return plan
 
 
-def mask_nodata(sample: Path, label_image: np.ndarray) -> np.ndarray:
-    """``label_image`` with ``LABEL_NODATA`` where a TIFF ``sample`` has no data; other images are unchanged."""
-    if sample.suffix.lower() not in TIFF_EXTENSIONS:
-        return label_image
-    return np.where(read_valid_mask(sample), label_image, LABEL_NODATA).astype(np.uint8)
-
-
 def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Path,
               params: FCNInferParams) -> FCNInferResult:
-    """Label every image directly in ``samples_dir`` and write the outputs of the module doc to ``output_dir``."""
-    from ..cli.common import progress
+    """Label every image directly in ``samples_dir`` and write the outputs of the module doc to ``output_dir``;
+    images that cannot be read are skipped (``FCNInferResult.skipped``), InputError when none can be."""
     from ..crf import crf_from_probs
 
     samples = list_images(samples_dir, flag="--samples-dir")
     output_dir = Path(output_dir)
     plan = plan_outputs(samples, output_dir, params)
     run = load_run(run_dir, params.checkpoint)
-    output_dir.mkdir(parents=True, exist_ok=True)
     result = FCNInferResult()
-    for sample, geo, paths in progress(plan, desc="images", unit="image"):
-        image = read_image(sample)
+
+    def label(sample: Path, geo, paths: dict[str, Path]) -> list[Path]:
+        image = read_image(sample)  # its errors name the file
         started = time.perf_counter()
         probs = predict_probs(run, image, params.overlap, params.batch_size)
         result.predict_seconds += time.perf_counter() - started
@@ -193,6 +194,7 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
             label_image, probs = crf_from_probs(image, probs, params.crf)
             result.crf_seconds += time.perf_counter() - started
         shown = mask_nodata(sample, label_image)
+        output_dir.mkdir(parents=True, exist_ok=True)  # only once an image is done: no empty folder otherwise
         write_image(paths["label"], shown)
         write_image(paths["color"], colorize(shown, run.colors))
         write_image(paths["overlay"], label_overlay(image, shown, run.colors))
@@ -200,8 +202,12 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
                         overwrite=True)
         if geo is not None:
             write_label_geotiff(paths["tif"], shown, geo)
-        result.outputs += list(paths.values())
         result.n_images += 1
         result.megapixels += image.shape[0] * image.shape[1] / 1e6
+        return list(paths.values())
+
+    done = process_images(plan, label, skip=True, fix=DAMAGED_FIX, flag="--samples-dir", done="labelled")
+    result.outputs = [path for paths in done.outputs for path in paths]
+    result.skipped = done.skipped
     log.debug("labelled %d images (%.1f megapixels) into %s", result.n_images, result.megapixels, output_dir)
     return result

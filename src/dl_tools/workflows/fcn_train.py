@@ -293,13 +293,16 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
               resume: bool = False, overwrite: bool = False, cache_dir=None) -> FCNTrainResult:
     """Train (or, with ``resume``, continue up to ``params.epochs``) the FCN; see the module doc for the files.
 
-    labeldefs: the classes; None = the first labeldefs.txt in ``data_dir`` or a folder above it; ignored on resume
-    (the run's own copy is used).
+    labeldefs: the classes; None = the first labeldefs.txt in ``data_dir`` or a folder above it. A resumed run
+    keeps its own classes (its copy of labeldefs.txt): giving ``labeldefs`` with ``resume`` is an InputError.
     cache_dir: where the backbone weights are kept (see ``dl_tools.models.backbones.models_dir``).
     """
     from ..models import fcn
 
     run_dir = Path(run_dir)
+    if resume and labeldefs is not None:
+        raise InputError(f"--labeldefs: a resumed run keeps its own classes ({run_dir / 'labeldefs.txt'}); "
+                         "leave out --labeldefs")
     _check_run_dir(run_dir, resume, overwrite)
     pairs = {split: find_pairs(data_dir, split) for split in ("train", "val")}
     history: dict = {}

@@ -7,6 +7,10 @@ For each image ``<name>.<ext>`` it writes, into the output folder (default: the 
 - ``<name>_ares_<tile>.png``: figure with the input, the tile map and the CRF result, with a class legend;
 - ``<name>_ares_<tile>_color.png``: the CRF result painted in the class colours, at full size;
 - ``<name>_ares_<tile>.tif``: for a georeferenced TIFF input, the classes as a GeoTIFF on the input's grid.
+
+Pixels without data in a TIFF input (its no-data value, NaN, alpha band or mask) get ``io.geotiff.LABEL_NODATA``
+(255) in the GeoTIFF and no colour in the colour image and the figure's CRF panel; the .mat ``class`` map, which
+has no such value, keeps the CRF's class there.
 """
 
 from __future__ import annotations
@@ -20,11 +24,10 @@ import numpy as np
 
 from ..errors import InputError
 from ..hybrid import HybridParams, HybridResult, segment
+from .folder_runs import FolderRun, ImageUnusable, photographs, process_images
 
 log = logging.getLogger(__name__)
 
-#: Stem markers of files DL tools writes; images with them in their name are not photographs to segment.
-OUTPUT_MARKERS = ("_ares", "_mres", "_gtFine")
 #: Longest side, in pixels, of the panels of the figure (large images are shown downsampled).
 FIGURE_MAX_SIDE = 1200
 
@@ -51,14 +54,11 @@ def output_paths(image: Path, tile: int, outdir: Path | None) -> dict[str, Path]
 
 
 def images_to_segment(folder: str | os.PathLike) -> list[Path]:
-    """The photographs of ``folder`` (``--input-dir``): every image except DL tools' own outputs."""
+    """The photographs of ``folder`` (``--input-dir``): every image except DL tools' own outputs
+    (``folder_runs.OUTPUT_PATTERNS``)."""
     from ..io.images import list_images
 
-    images = [p for p in list_images(folder, flag="--input-dir") if not any(m in p.stem for m in OUTPUT_MARKERS)]
-    if not images:
-        raise InputError(f"--input-dir: {folder} holds only DL tools outputs ({', '.join(OUTPUT_MARKERS)} files), "
-                         "no photograph; give the folder of photographs")
-    return images
+    return photographs(list_images(folder, flag="--input-dir"), folder, "--input-dir")
 
 
 def _display(image: np.ndarray) -> np.ndarray:
@@ -73,15 +73,16 @@ def _display(image: np.ndarray) -> np.ndarray:
 
 
 def hybrid_figure(image: np.ndarray, result: HybridResult, labels: list[str], colors: np.ndarray,
-                  params: HybridParams, title: str):
-    """Three panels: input, tile map (tiles below PROB_THRES left out) and CRF result, with a class legend."""
+                  params: HybridParams, title: str, label_image: np.ndarray | None = None):
+    """Three panels: input, tile map (tiles below PROB_THRES left out) and CRF result (``label_image``, default
+    ``result.label_image``; values >= N left unpainted), with a class legend."""
     from ..plotting import label_overlay, panels_figure
 
     small = _display(image)
     n = len(labels)
     sparse = _display(result.sparse).astype(np.int64)
     tiles = np.where(sparse > 0, sparse - 1, n)  # no tile: left unpainted
-    crf = _display(result.label_image)
+    crf = _display(result.label_image if label_image is None else label_image)
     return panels_figure(
         [("a) Input", small),
          (f"b) Tile classes (p >= {params.prob_thres:g}, DECIM {params.decim})",
@@ -92,36 +93,43 @@ def hybrid_figure(image: np.ndarray, result: HybridResult, labels: list[str], co
 
 def _write_outputs(image_path: Path, image: np.ndarray, result: HybridResult, labels: list[str], colors: np.ndarray,
                    params: HybridParams, paths: dict[str, Path]) -> HybridOutput:
-    from ..io.geotiff import read_geoinfo, write_label_geotiff
+    from ..io.geotiff import mask_nodata, read_geoinfo, write_label_geotiff
     from ..io.images import write_image
     from ..io.mat import LabelFile, write_label_mat
     from ..plotting import colorize, save_figure
 
+    shown = mask_nodata(image_path, result.label_image)  # no class where a TIFF has no data
     write_label_mat(paths["mat"], LabelFile(result.label_image, list(labels), sparse=result.sparse))
-    write_image(paths["color"], colorize(result.label_image, colors))
-    fig = hybrid_figure(image, result, labels, colors, params, title=image_path.name)
+    write_image(paths["color"], colorize(shown, colors))
+    fig = hybrid_figure(image, result, labels, colors, params, title=image_path.name, label_image=shown)
     save_figure(fig, paths["figure"])
     geo = read_geoinfo(image_path)
-    geotiff = write_label_geotiff(paths["geotiff"], result.label_image, geo) if geo is not None else None
+    geotiff = write_label_geotiff(paths["geotiff"], shown, geo) if geo is not None else None
     return HybridOutput(image_path, paths["mat"], paths["figure"], paths["color"], geotiff,
                         len(result.origins), int(result.kept.sum()))
 
 
-@dataclass
-class HybridRun:
-    """The result of ``segment_files``: the outputs of the segmented images, and the images of a folder run that
-    could not be segmented, with the reason (e.g. no tile reached PROB_THRES), in input order."""
-
-    outputs: list[HybridOutput]
-    skipped: list[tuple[Path, str]]
+#: The graph file of a TensorFlow SavedModel folder (retrain.py --saved_model_dir), binary or text.
+SAVED_MODEL_GRAPHS = ("saved_model.pb", "saved_model.pbtxt")
+#: .pb files of a SavedModel folder that are not frozen graphs.
+NOT_FROZEN = (*SAVED_MODEL_GRAPHS, "fingerprint.pb")
+#: What to do about an image whose pixel data turn out unreadable (a damaged file with a good header).
+DAMAGED_FIX = "replace it with an undamaged copy, then segment it alone (IMAGE instead of --input-dir)"
+#: What to do about an image in which no tile reached PROB_THRES.
+NO_TILE_FIX = "segment it alone (IMAGE instead of --input-dir) with a lower PROB_THRES or DECIM"
 
 
 def _check_model_path(model_path: Path) -> None:
-    if model_path.is_dir():
-        found = sorted(model_path.glob("*.pb"))
-        hint = f", e.g. {found[0]}" if found else ""
-        raise InputError(f"MODEL.pb {model_path} is a folder, not a model file; give the .pb file written by "
-                         f"retrain.py{hint}")
+    """InputError when MODEL.pb is a folder: a SavedModel folder is named as such; another folder is answered
+    with the frozen graphs (.pb files other than a SavedModel's) found in it."""
+    if not model_path.is_dir():
+        return
+    fix = "give the frozen .pb file written by retrain.py --output_graph"
+    if any((model_path / name).is_file() for name in SAVED_MODEL_GRAPHS):
+        raise InputError(f"MODEL.pb {model_path} is a SavedModel folder; {fix}")
+    found = sorted(p for p in model_path.glob("*.pb") if p.name not in NOT_FROZEN)
+    hint = f", e.g. {found[0]}" if found else ""
+    raise InputError(f"MODEL.pb {model_path} is a folder, not a model file; {fix}{hint}")
 
 
 def _plan(images: list[Path], params: HybridParams, outdir: Path | None, overwrite: bool,
@@ -162,30 +170,31 @@ def _plan(images: list[Path], params: HybridParams, outdir: Path | None, overwri
 
 
 def _read_and_segment(image_path: Path, classifier, params: HybridParams) -> tuple[np.ndarray, HybridResult]:
-    """The image and its HybridResult; InputError naming the image when it cannot be read or segmented."""
+    """The image and its HybridResult; InputError naming the image when it cannot be read, ImageUnusable when it
+    cannot be segmented (no tile reached PROB_THRES)."""
     from ..io.images import read_image
 
     image = read_image(image_path)  # its errors name the file
     try:
         return image, segment(image, classifier, params)
     except InputError as exc:
-        raise InputError(f"{image_path}: {exc}") from exc
+        raise ImageUnusable(f"{image_path}: {exc}", NO_TILE_FIX) from exc
 
 
 def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path: str | os.PathLike,
                   colors_path: str | os.PathLike, params: HybridParams, outdir: str | os.PathLike | None = None,
-                  overwrite: bool = False, classifier=None, in_folder: bool = False) -> HybridRun:
+                  overwrite: bool = False, classifier=None, in_folder: bool = False) -> FolderRun:
     """Segment each of ``images`` with the frozen model ``model_path`` and write its outputs (see module doc).
 
     Every input is checked before the model is loaded: labels and colours read, every image readable and at least
     one tile in size, no two images with the same outputs, no existing output unless ``overwrite``, the output
     folders writable; then the model and labels must have equal class counts. What can only be found while
-    segmenting (no tile reaching PROB_THRES, an image whose content is damaged) stops a single image with
-    InputError; in a folder run (``in_folder``, ``--input-dir``) that image is skipped with a warning and listed
-    in ``HybridRun.skipped``, and InputError is raised only when no image at all was segmented.
+    segmenting (no tile reaching PROB_THRES, an image whose pixel data are damaged) stops a single image with
+    InputError; in a folder run (``in_folder``, ``--input-dir``) that image is skipped with a warning and listed,
+    with the fix for its reason, in ``FolderRun.skipped`` (``folder_runs.process_images``); InputError is raised
+    only when no image at all was segmented. ``FolderRun.outputs`` holds a HybridOutput per segmented image.
     ``classifier`` replaces the model (tests).
     """
-    from ..cli.common import progress
     from ..io.text import read_class_colors, read_labels
 
     images = [Path(p) for p in images]
@@ -205,20 +214,11 @@ def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path
     if tuple(classifier.input_size) != (params.tile, params.tile):
         log.warning("TILE %d differs from the model's input size %s: tiles are cut at %d px and resized to it",
                     params.tile, "x".join(map(str, classifier.input_size)), params.tile)
-    run = HybridRun([], [])
-    for image_path, paths in progress(plan, desc="images", unit="image") if len(plan) > 1 else plan:
-        try:
-            image, result = _read_and_segment(image_path, classifier, params)
-        except InputError as exc:
-            if not in_folder:
-                raise
-            log.warning("not segmented: %s", exc)
-            run.skipped.append((image_path, str(exc)))
-            continue
-        run.outputs.append(_write_outputs(image_path, image, result, labels, colors, params, paths))
-        log.debug("%s: %d of %d tiles used -> %s", image_path.name, run.outputs[-1].n_kept, run.outputs[-1].n_tiles,
-                  paths["mat"])
-    if not run.outputs:
-        raise InputError(f"none of the {len(plan)} images of --input-dir was segmented (reasons above); lower "
-                         "PROB_THRES or DECIM, or remove the images named above")
-    return run
+
+    def one(image_path: Path, paths: dict[str, Path]) -> HybridOutput:
+        image, result = _read_and_segment(image_path, classifier, params)
+        output = _write_outputs(image_path, image, result, labels, colors, params, paths)
+        log.debug("%s: %d of %d tiles used -> %s", image_path.name, output.n_kept, output.n_tiles, paths["mat"])
+        return output
+
+    return process_images(plan, one, skip=in_folder, fix=DAMAGED_FIX, flag="--input-dir", done="segmented")

@@ -1,0 +1,122 @@
+"""What the folder runs of steps 6 (semseg_cnn_crf.py --input-dir) and 8 (infer.py, infer_crf.py --samples-dir)
+share: which files of a folder are DL tools' own outputs, and the loop over the images that skips an image found
+unusable only while it is processed.
+
+Every image and output is checked before the work starts (headers, names, paths). What only the work itself finds
+(pixel data damaged after a good header, no tile confident enough) stops a single-image run with InputError; in a
+folder run that image is skipped with a warning, the others are done, and the run ends with ``summary``: the
+skipped images, each with the fix that fits its reason (the scripts print it as an ``error:`` line and exit 1).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: Names (shell patterns, any case) of the image files DL tools writes, by step: never photographs of a folder run.
+OUTPUT_PATTERNS = (
+    "*_scribbles.png",  # step 2: the strokes
+    "*_mres*",  # step 2: <name>_mres.png, _mres_label.png, _mres_color.png, _mres.tif (and the _mres.mat)
+    "*_cm.png",  # steps 5 and 7: test_cm.png, <name>_ares_<tile>_cm.png, pixel_eval[<kind>]_cm.png
+    "*_ares*",  # step 6: <name>_ares_<tile>.png, _ares_<tile>_color.png, _ares_<tile>.tif; step 8: _ares[_crf].mat
+    "*_gtFine*",  # step 8a: <name>_gtFine_labelIds.png, <name>_gtFine_color.png
+    "training_curves.png",  # step 8b, in the run folder
+    "*_label.png", "*_label.tif", "*_color.png", "*_overlay.png",  # step 8c-d: <name>[_crf]_label.png ...
+)
+
+
+def is_dl_tools_output(path: str | os.PathLike) -> bool:
+    """True when the file name of ``path`` is one that DL tools writes (``OUTPUT_PATTERNS``)."""
+    name = Path(path).name.lower()
+    return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in OUTPUT_PATTERNS)
+
+
+def photographs(images: Sequence[Path], folder: str | os.PathLike, flag: str) -> list[Path]:
+    """``images`` (those of ``folder``, given as ``flag``) without DL tools' own outputs; InputError when nothing
+    else is left."""
+    kept = [image for image in images if not is_dl_tools_output(image)]
+    if not kept:
+        shown = ", ".join(image.name for image in images[:3]) + (", ..." if len(images) > 3 else "")
+        raise InputError(f"{flag}: {folder} holds only files written by DL tools ({shown}), no photograph; give the "
+                         "folder of photographs")
+    return kept
+
+
+class ImageUnusable(InputError):
+    """An image that the work itself finds unusable; ``fix`` is the advice that fits the reason."""
+
+    def __init__(self, message: str, fix: str):
+        super().__init__(message)
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An image of a folder run that was not done: ``reason`` (the error, naming the image) and ``fix``."""
+
+    image: Path
+    reason: str
+    fix: str
+
+
+@dataclass
+class FolderRun:
+    """The result of ``process_images``: what ``process`` returned for each image done, and the images skipped
+    (in input order)."""
+
+    outputs: list[Any] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def _advice(skipped: Sequence[Skipped]) -> str:
+    """The fixes of ``skipped``, each after the names of the images it is for: 'a.jpg, b.jpg: fix; c.jpg: fix'."""
+    by_fix: dict[str, list[str]] = {}
+    for item in skipped:
+        by_fix.setdefault(item.fix, []).append(item.image.name)
+    return "; ".join(f"{', '.join(names)}: {fix}" for fix, names in by_fix.items())
+
+
+def process_images(plan: Sequence[tuple], process: Callable[..., Any], *, skip: bool, fix: str, flag: str,
+                   done: str) -> FolderRun:
+    """Call ``process(*item)`` for each item of ``plan`` (tuples whose first element is the image's path), with a
+    progress bar when there are several, collecting what it returns.
+
+    An InputError raised by ``process`` stops the run when ``skip`` is false (a single image). Otherwise (a folder
+    given as ``flag``) the image is skipped with a warning and listed with its fix: the error's own (ImageUnusable)
+    or else ``fix`` (e.g. for pixel data that cannot be read); InputError when no image at all was done (so nothing
+    was written). ``done`` is the participle of the work for messages, e.g. "segmented".
+    """
+    from ..cli.common import progress
+
+    run = FolderRun()
+    for item in progress(plan, desc="images", unit="image") if len(plan) > 1 else plan:
+        try:
+            run.outputs.append(process(*item))
+        except InputError as exc:
+            if not skip:
+                raise
+            log.warning("not %s: %s", done, exc)
+            run.skipped.append(Skipped(Path(item[0]), str(exc), getattr(exc, "fix", fix)))
+    if run.skipped and not run.outputs:
+        n = len(plan)
+        what = f"the only image of {flag} was not" if n == 1 else f"none of the {n} images of {flag} was"
+        raise InputError(f"{what} {done} (reasons above; nothing written): {_advice(run.skipped)}")
+    return run
+
+
+def summary(skipped: Sequence[Skipped], total: int, done: str) -> str:
+    """One line for the end of a folder run of ``total`` images: the ``skipped`` ones, that the others' outputs
+    are written, and the fix for each skipped image ("" when none was skipped)."""
+    if not skipped:
+        return ""
+    names = ", ".join(item.image.name for item in skipped)
+    return (f"{len(skipped)} of {total} images not {done} (reasons above): {names}; the others' outputs are "
+            f"written. {_advice(skipped)}")
