@@ -278,7 +278,7 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     is read, any window opens or anything is written.
     """
     from ..io.atomic import check_can_write, check_output_dir, check_output_file, write_text_atomic
-    from ..io.geotiff import LABEL_NODATA, read_geoinfo, read_valid_mask, write_label_geotiff
+    from ..io.geotiff import mask_nodata, read_geoinfo, write_label_geotiff
     from ..io.images import TIFF_EXTENSIONS, image_shape, read_image, write_image
     from ..io.mat import LabelFile, write_label_mat
     from ..io.text import check_same_length, read_colors, read_labels
@@ -354,8 +354,7 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
         from ..io.geotiff import GeoInfo
 
         grid = geo or GeoInfo(None, _identity(), image.shape[1], image.shape[0])
-        valid = read_valid_mask(image_path)
-        write_label_geotiff(paths["tif"], np.where(valid, label_image, LABEL_NODATA), grid)
+        write_label_geotiff(paths["tif"], mask_nodata(image_path, label_image), grid)
     outputs = {role: path for role, path in paths.items() if path.exists()}
     return LabelResult(outputs, proportions, annotation_seconds, compute_seconds, image.shape[:2], n_windows,
                        warnings)
