@@ -13,7 +13,7 @@ import logging
 import math
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -260,7 +260,8 @@ def _report(image_path, shape, labels, proportions, params, crf, engine, annotat
               f"Parameters: -w {params.window} (windows of {params.window_pixels} full-size px) -s {params.scale} "
               f"--engine {engine} --seed {params.seed}"
               + (f" --bands {','.join(map(str, params.bands))}" if params.bands else ""),
-              f"CRF: {crf}",
+              "CRF: " + ", ".join(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+                                  for name, value in asdict(crf).items()),
               f"Machine: {platform.node()} ({platform.machine()}, {platform.system()})"]
     return "\n".join(lines) + "\n"
 
