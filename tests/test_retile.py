@@ -62,6 +62,25 @@ def test_tile_source(name, source):
     assert tile_source(name) == source
 
 
+def test_no_data_pixels_of_a_tiff_are_never_a_class(tmp_path):
+    """A GeoTIFF's no-data border gets a class in its label file (step 2 writes one for every pixel): its tiles
+    must not become tiles of that class."""
+    import rasterio
+
+    image = _labelled_image(tmp_path, "scene")  # left half sand, right half wet sand
+    (tmp_path / "scene.jpg").unlink()
+    grey = image[..., 1].copy()
+    grey[:, :64] = 0  # the first 64 columns hold no data
+    with rasterio.open(tmp_path / "scene.tif", "w", driver="GTiff", height=grey.shape[0], width=grey.shape[1],
+                       count=1, dtype="uint8", nodata=0) as dst:
+        dst.write(grey, 1)
+    result = retile(tmp_path, RetileParams(tile=32, purity=0.9, jobs=1))
+    # sand (columns 0-95) keeps only its tiles that start at column 64 (1 column x 7 rows; the 5 columns of tiles
+    # without the border); wet sand is untouched
+    assert result.found == {"sand": 7, "wet sand": 35}
+    assert min(int(p.stem.split("_")[-1]) for p in (result.tile_dir / "sand").glob("*.jpg")) == 64
+
+
 def test_a_lower_threshold_keeps_the_tied_tiles_for_the_first_class(tmp_path):
     _labelled_image(tmp_path, "a")
     result = retile(tmp_path, RetileParams(tile=32, purity=0.5, jobs=1))

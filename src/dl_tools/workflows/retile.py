@@ -3,7 +3,8 @@
 For every ``<name>_mres.mat`` in a folder and the image named exactly ``<name>`` beside it, t x t windows at a
 stride (default t/2) are scored by the share of their most common class; windows with a share of at least the
 purity threshold become ``<folder>/tile_<t>/<class name>/<name>_<row>_<col>.jpg`` (row and col: pixel position of
-the tile's top-left corner in the image). A random fraction of each class's tiles is kept; a class is never thinned
+the tile's top-left corner in the image). Pixels without data in a TIFF image count as a class of their own, so
+no tile of a no-data border is kept as a class. A random fraction of each class's tiles is kept; a class is never thinned
 below min(its tile count, ``min_tiles``), so small classes are spared (the legacy spared classes of 60 tiles or
 fewer and thinned larger ones without that floor).
 
@@ -100,15 +101,27 @@ def _check_folder_name(name: str, mat: Path) -> str:
     return name
 
 
-def _scan(mat: Path, params: RetileParams):
-    """Worker: (class names of the file, (n, 2) origins of pure tiles, (n,) class index of each)."""
+def _scan(mat: Path, image: Path, params: RetileParams):
+    """Worker: (class names of the file, (H, W), (n, 2) origins of pure tiles, (n,) class index of each).
+
+    Pixels without data in a TIFF ``image`` (no-data value, NaN, alpha band or mask) count as a class of their own,
+    so a tile is kept only when a real class holds at least ``params.purity`` of it (the label file gives every
+    pixel a class, no-data borders included)."""
+    from ..io.geotiff import read_valid_mask
+    from ..io.images import TIFF_EXTENSIONS
     from ..io.mat import read_label_mat
     from ..tiling import tile_origins, tile_purity
 
     label_file = read_label_mat(mat)
+    n_classes = len(label_file.labels)
+    classes = label_file.label_image
+    if image.suffix.lower() in TIFF_EXTENSIONS:
+        valid = read_valid_mask(image)
+        if valid.shape == classes.shape:  # otherwise _write reports the mismatch
+            classes = np.where(valid, classes, n_classes)
     origins = tile_origins(label_file.shape, params.tile, params.step)
-    mode, share = tile_purity(label_file.label_image, origins, params.tile, len(label_file.labels))
-    pure = share >= params.purity - 1e-12
+    mode, share = tile_purity(classes, origins, params.tile, n_classes + 1)
+    pure = (share >= params.purity - 1e-12) & (mode < n_classes)
     return label_file.labels, label_file.shape, origins[pure], mode[pure]
 
 
@@ -173,7 +186,7 @@ def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
         raise InputError(f"--input: none of the {len(mats)} label files in {input_dir} has an image of the same name")
     jobs = params.jobs or os.cpu_count() or 1
 
-    scans = _map(_scan, jobs, [(mat, params) for mat, _ in pairs], "scanning label files")
+    scans = _map(_scan, jobs, [(mat, image, params) for mat, image in pairs], "scanning label files")
     labels: list[str] = []
     for (mat, _), (names, _, _, _) in zip(pairs, scans):
         labels += [_check_folder_name(n, mat) for n in names if n not in labels]
