@@ -236,6 +236,12 @@ def test_infer_and_infer_crf_write_original_size(trained):
     proc = run_script("semseg_fullyconv/infer.py", "--name", "run", "--samples-dir", "unseen", "--output-dir", "out",
                       cwd=root, check_rc=2)
     assert "--overwrite" in proc.stderr
+    # the outputs of a run are never taken for photographs, so the output folder can hold samples too
+    shutil.copy(samples / "big_RGB.jpg", out / "new_RGB.jpg")
+    proc = run_script("semseg_fullyconv/infer.py", "--name", "run", "--samples-dir", "out", "--output-dir", "out",
+                      "--data-source", "data", "-q", cwd=root)
+    assert proc.stdout.startswith("labelled 1 image (") and (out / "new_label.png").is_file()
+    assert not list(out.glob("*_label_label.png"))
 
 
 def test_infer_checks_everything_before_writing(trained):

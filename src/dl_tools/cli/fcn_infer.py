@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .common import add_overwrite, build_base_parser, positive_int, run
+from .common import add_overwrite, build_base_parser, count, positive_int, run
 
 DESCRIPTION = """\
-Label every image in --samples-dir (any size; JPG, PNG, TIFF/GeoTIFF, BMP) with the network of the training run
---name, and write at each image's original size, into --output-dir (created if missing):
+Label every image in --samples-dir (any size; JPG, PNG, TIFF/GeoTIFF, BMP; files named as DL tools names its
+outputs are skipped) with the network of the training run --name, and write at each image's original size, into --output-dir (created if missing):
   <name>_label.png    class index per pixel     <name>_color.png    classes in the labeldefs colours
   <name>_overlay.png  image with colours        <name>_ares.mat     class, labels, preds (for test_pixels.py)
   <name>_label.tif    georeferenced class map, for a GeoTIFF input
@@ -55,7 +55,7 @@ def infer_and_report(args, crf=None) -> int | None:
     params = FCNInferParams(batch_size=args.batch_size, overlap=args.overlap, checkpoint=args.checkpoint,
                             overwrite=args.overwrite, crf=crf)
     result = infer_fcn(args.samples_dir, args.output_dir, args.name, params)
-    print(f"labelled {result.n_images} images ({result.megapixels:.1f} megapixels; "
+    print(f"labelled {count(result.n_images, 'image')} ({result.megapixels:.1f} megapixels; "
           f"network {result.predict_seconds:.1f} s"
           + (f", CRF {result.crf_seconds:.1f} s" if crf is not None else "") + f"); outputs in {args.output_dir}")
     if result.skipped:

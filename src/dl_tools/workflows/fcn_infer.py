@@ -45,7 +45,7 @@ from ..io.images import image_shape, list_images, read_image, resize_image, writ
 from ..io.mat import LabelFile, write_label_mat
 from ..plotting import colorize, label_overlay
 from .fcn_train import BEST, LAST, params_from_settings, read_run_settings, sample_name
-from .folder_runs import Skipped, process_images
+from .folder_runs import Skipped, photographs, process_images
 
 log = logging.getLogger(__name__)
 
@@ -171,11 +171,12 @@ def plan_outputs(samples: list[Path], output_dir: Path, params: FCNInferParams) 
 
 def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Path,
               params: FCNInferParams) -> FCNInferResult:
-    """Label every image directly in ``samples_dir`` and write the outputs of the module doc to ``output_dir``;
+    """Label every image directly in ``samples_dir`` (except DL tools' own outputs, ``folder_runs.OUTPUT_PATTERNS``:
+    the output folder may be the samples folder) and write the outputs of the module doc to ``output_dir``;
     images that cannot be read are skipped (``FCNInferResult.skipped``), InputError when none can be."""
     from ..crf import crf_from_probs
 
-    samples = list_images(samples_dir, flag="--samples-dir")
+    samples = photographs(list_images(samples_dir, flag="--samples-dir"), samples_dir, "--samples-dir")
     output_dir = Path(output_dir)
     plan = plan_outputs(samples, output_dir, params)
     run = load_run(run_dir, params.checkpoint)
