@@ -255,7 +255,7 @@ def test_legacy_flag_errors(setup, tmp_path):
     assert [p.name for p in (tmp_path / "precious").iterdir()] == ["photo.jpg"] and not (tmp_path / "m.pb").exists()
     from dl_tools.models.frozen import FrozenClassifier
 
-    with pytest.raises(InputError, match="is a folder; give the frozen .pb written by retrain.py --output_graph"):
+    with pytest.raises(InputError, match="is a folder, not a model file; give the frozen .pb file written by retrain.py --output_graph"):
         FrozenClassifier(tmp_path / "precious")
 
 

@@ -19,6 +19,24 @@ from ..errors import InputError
 
 INPUT_NAME = "Placeholder"
 OUTPUT_NAME = "final_result"
+#: The graph file of a TensorFlow SavedModel folder (retrain.py --saved_model_dir), binary or text.
+SAVED_MODEL_GRAPHS = ("saved_model.pb", "saved_model.pbtxt")
+#: .pb files of a SavedModel folder that are not frozen graphs.
+NOT_FROZEN = (*SAVED_MODEL_GRAPHS, "fingerprint.pb")
+
+
+def check_model_folder(path: str | os.PathLike, flag: str) -> None:
+    """InputError naming ``flag`` when the model ``path`` is a folder: a SavedModel folder is named as such; another
+    folder is answered with a frozen graph (a .pb other than a SavedModel's) found in it."""
+    path = Path(path)
+    if not path.is_dir():
+        return
+    fix = "give the frozen .pb file written by retrain.py --output_graph"
+    if any((path / name).is_file() for name in SAVED_MODEL_GRAPHS):
+        raise InputError(f"{flag} {path} is a SavedModel folder; {fix}")
+    found = sorted(p for p in path.glob("*.pb") if p.name not in NOT_FROZEN)
+    hint = f", e.g. {found[0]}" if found else ""
+    raise InputError(f"{flag} {path} is a folder, not a model file; {fix}{hint}")
 
 
 def freeze(fn: Callable, input_size: tuple[int, int], output_name: str = OUTPUT_NAME):
@@ -56,7 +74,7 @@ def check_saved_model_dir(path: str | os.PathLike, flag: str = "--saved_model_di
     from ..io.atomic import check_output_dir
 
     path = check_output_dir(path, flag)
-    if path.is_dir() and any(path.iterdir()) and not (path / "saved_model.pb").is_file():
+    if path.is_dir() and any(path.iterdir()) and not any((path / name).is_file() for name in SAVED_MODEL_GRAPHS):
         raise InputError(f"{flag} {path} is a folder holding other files, not a SavedModel; give a new or empty "
                          "folder (it is replaced by the model)")
     return path
@@ -126,10 +144,7 @@ class FrozenClassifier:
         import tensorflow as tf
 
         self.path = Path(path)
-        if self.path.is_dir():
-            kind = "a SavedModel folder" if (self.path / "saved_model.pb").is_file() else "a folder"
-            raise InputError(f"model file {self.path} is {kind}; give the frozen .pb written by retrain.py "
-                             "--output_graph")
+        check_model_folder(self.path, "model file")
         if not self.path.is_file():
             raise InputError(f"model file {self.path} does not exist; give the .pb written by retrain.py")
         graph_def = tf.compat.v1.GraphDef()

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..hybrid import HybridParams, HybridResult, segment
+from ..models.frozen import check_model_folder
 from .folder_runs import FolderRun, ImageUnusable, photographs, process_images
 
 log = logging.getLogger(__name__)
@@ -109,27 +110,10 @@ def _write_outputs(image_path: Path, image: np.ndarray, result: HybridResult, la
                         len(result.origins), int(result.kept.sum()))
 
 
-#: The graph file of a TensorFlow SavedModel folder (retrain.py --saved_model_dir), binary or text.
-SAVED_MODEL_GRAPHS = ("saved_model.pb", "saved_model.pbtxt")
-#: .pb files of a SavedModel folder that are not frozen graphs.
-NOT_FROZEN = (*SAVED_MODEL_GRAPHS, "fingerprint.pb")
 #: What to do about an image whose pixel data turn out unreadable (a damaged file with a good header).
 DAMAGED_FIX = "replace it with an undamaged copy, then segment it alone (IMAGE instead of --input-dir)"
 #: What to do about an image in which no tile reached PROB_THRES.
 NO_TILE_FIX = "segment it alone (IMAGE instead of --input-dir) with a lower PROB_THRES or DECIM"
-
-
-def _check_model_path(model_path: Path) -> None:
-    """InputError when MODEL.pb is a folder: a SavedModel folder is named as such; another folder is answered
-    with the frozen graphs (.pb files other than a SavedModel's) found in it."""
-    if not model_path.is_dir():
-        return
-    fix = "give the frozen .pb file written by retrain.py --output_graph"
-    if any((model_path / name).is_file() for name in SAVED_MODEL_GRAPHS):
-        raise InputError(f"MODEL.pb {model_path} is a SavedModel folder; {fix}")
-    found = sorted(p for p in model_path.glob("*.pb") if p.name not in NOT_FROZEN)
-    hint = f", e.g. {found[0]}" if found else ""
-    raise InputError(f"MODEL.pb {model_path} is a folder, not a model file; {fix}{hint}")
 
 
 def _plan(images: list[Path], params: HybridParams, outdir: Path | None, overwrite: bool,
@@ -199,7 +183,7 @@ def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path
 
     images = [Path(p) for p in images]
     model_path = Path(model_path)
-    _check_model_path(model_path)
+    check_model_folder(model_path, "MODEL.pb")
     labels = read_labels(labels_path)
     colors = read_class_colors(colors_path, labels, labels_path)
     params.check_classes(len(labels))

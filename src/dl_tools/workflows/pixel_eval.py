@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -234,7 +233,7 @@ def check_outputs(input_dir: Path, paths: list[Path]) -> None:
 def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = PixelEvalParams()) -> PixelEvalResult:
     """Score every estimate of ``input_dir`` that has a truth file; write figures, JSON and CSV (see module doc)."""
     from ..cli.common import progress
-    from ..io.atomic import write_text_atomic
+    from ..io.atomic import write_json_atomic, write_text_atomic
     from ..io.mat import read_label_mat
 
     input_dir = Path(input_dir)
@@ -274,7 +273,7 @@ def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = Pixe
         "overall": {kind: {"n_pairs": n_pairs[kind], "scores": s.to_dict()} for kind, s in overall.items()},
         "unpaired": [p.name for p in unpaired],
     }
-    write_text_atomic(json_path, json.dumps(report, indent=1) + "\n")
+    write_json_atomic(json_path, report, indent=1)
     rows = [("pair", r.pair.kind, r.pair.estimate.name, r.pair.truth.name, r.scores) for r in results]
     rows += [("overall", kind, "", "", s) for kind, s in overall.items()]
     write_text_atomic(csv_path, _csv_text(rows, union))
