@@ -48,6 +48,32 @@ def test_make_labels_maps_classes_by_name(gt_folder):
     make_labels(gt_folder, labeldefs, MakeLabelsParams(overwrite=True, median_radius=1))
 
 
+def test_make_labels_marks_pixels_without_data(gt_folder):
+    """Pixels of the .mat's nodata mask are 255 in the labelIds image (never trained on) and black in the colours,
+    with or without the median filter."""
+    mat = gt_folder / "a_mres.mat"
+    write_label_mat(mat, LabelFile(np.array([[0, 1, 2], [2, 1, 0]], np.uint8), ["veg", "water", "sand"],
+                                   nodata=np.array([[True, False, False], [False, False, True]])), overwrite=True)
+    for radius in (0, 1):
+        make_labels(gt_folder, find_labeldefs(gt_folder), MakeLabelsParams(median_radius=radius, overwrite=True))
+        ids = read_raw(gt_folder / "a_gtFine_labelIds.png")
+        assert ids[0, 0] == ids[1, 2] == 255
+        if not radius:
+            np.testing.assert_array_equal(ids, [[255, 0, 1], [1, 0, 255]])
+        color = read_raw(gt_folder / "a_gtFine_color.png")
+        np.testing.assert_array_equal(color[[0, 1], [0, 2]], 0)
+
+
+def test_read_label_ids_takes_255_as_no_data(tmp_path):
+    from dl_tools.workflows.fcn_train import read_label_ids
+
+    write_image(tmp_path / "ok.png", np.array([[0, 2, 255]], np.uint8))
+    np.testing.assert_array_equal(read_label_ids(tmp_path / "ok.png", 3), [[0, 2, 255]])
+    write_image(tmp_path / "bad.png", np.array([[0, 3, 255]], np.uint8))
+    with pytest.raises(InputError, match=r"bad.png holds class 3 but labeldefs defines 3 classes \(0..2, and 255"):
+        read_label_ids(tmp_path / "bad.png", 3)
+
+
 def test_make_labels_class_missing_from_labeldefs(gt_folder, tmp_path):
     short = tmp_path / "short.txt"
     write_labeldefs(short, ["water", "sand"], COLORS[:2])
@@ -139,13 +165,17 @@ def test_plan_outputs_checks_every_image_and_output_first(tmp_path):
     (tmp_path / "afile").write_text("mine")
     with pytest.raises(InputError, match="--output-dir"):
         plan_outputs(samples, tmp_path / "afile", params)
+    (tmp_path / "out3" / "a_overlay.png").mkdir(parents=True)  # an output name taken by a folder
+    for overwrite in (False, True):
+        with pytest.raises(InputError, match="a_overlay.png is a folder; rename or remove the folder"):
+            plan_outputs(samples, tmp_path / "out3", FCNInferParams(overwrite=overwrite))
 
 
 def test_mask_nodata_marks_pixels_without_data(tmp_path):
     """No data = a declared no-data value, NaN in a float band (declared or not), a zero alpha band."""
     import rasterio
 
-    from dl_tools.io.geotiff import LABEL_NODATA, mask_nodata
+    from dl_tools.io.geotiff import LABEL_NODATA, mask_nodata, nodata_mask
 
     band = np.full((4, 6), 7, np.uint8)
     band[:, :2] = 0
@@ -164,11 +194,18 @@ def test_mask_nodata_marks_pixels_without_data(tmp_path):
         dst.write(rgba)
     label_image = np.ones((4, 6), np.uint8)
     for name in ("holes.tif", "nan.tif", "alpha.tif"):
-        masked = mask_nodata(tmp_path / name, label_image)
+        nodata = nodata_mask(tmp_path / name)
+        assert nodata.dtype == bool and nodata[:, :2].all() and not nodata[:, 2:].any(), name
+        masked = mask_nodata(label_image, nodata)
         assert masked.dtype == np.uint8
         np.testing.assert_array_equal(masked[:, :2], LABEL_NODATA, err_msg=name)
         np.testing.assert_array_equal(masked[:, 2:], 1, err_msg=name)
-    np.testing.assert_array_equal(mask_nodata(tmp_path / "photo.png", label_image), label_image)
+    with rasterio.open(tmp_path / "full.tif", "w", driver="GTiff", width=6, height=4, count=1, dtype="uint8",
+                       nodata=0) as dst:
+        dst.write(np.full((4, 6), 7, np.uint8), 1)
+    assert nodata_mask(tmp_path / "full.tif") is None  # every pixel has data
+    assert nodata_mask(tmp_path / "photo.png") is None  # not a TIFF: never read
+    np.testing.assert_array_equal(mask_nodata(label_image, None), label_image)
 
 
 # --- tiling --------------------------------------------------------------------------------------------------------
@@ -317,6 +354,53 @@ def test_pipeline_keeps_integer_labels():
         seen |= set(np.unique(label.numpy()).tolist())
         assert image.dtype.name == "float32" and float(image.numpy().max()) <= 255
     assert seen <= {0, 2, 5}
+
+
+def test_pixels_without_data_get_weight_zero():
+    """NO_CLASS (255) pixels weigh 0 (and get label 0) in training and validation; the others 1 or their class
+    weight; without NO_CLASS pixels and class weights no weights are added."""
+    from dl_tools.models import fcn
+
+    labels = np.zeros((2, 32, 32), np.uint8)
+    labels[:, :, 16:] = 1
+    labels[:, :8] = fcn.NO_CLASS
+    images = np.full((2, 32, 32, 3), 100, np.uint8)
+    _, label, weights = next(iter(fcn.evaluation_dataset(images, labels, 2)))
+    np.testing.assert_array_equal(weights.numpy(), labels != fcn.NO_CLASS)
+    np.testing.assert_array_equal(label.numpy(), np.where(labels == fcn.NO_CLASS, 0, labels))
+    # training: the same augmentation (same seed) of labels with class 2 instead of NO_CLASS shows where it went
+    plain = np.where(labels == fcn.NO_CLASS, 2, labels).astype(np.uint8)
+    weighted = fcn.training_dataset(images, labels, 2, seed=4, class_weights=np.array([0.5, 2.0]))
+    reference = fcn.training_dataset(images, plain, 2, seed=4)
+    for (_, label, weights), (_, where) in zip(weighted.take(3), reference.take(3)):
+        label, weights, where = label.numpy(), weights.numpy(), where.numpy()
+        assert (where == 2).any() and fcn.NO_CLASS not in label
+        np.testing.assert_array_equal(weights == 0, where == 2)
+        np.testing.assert_array_equal(label, np.where(where == 2, 0, where))
+        np.testing.assert_allclose(weights[where < 2], np.where(where[where < 2] == 0, 0.5, 2.0))
+    assert len(next(iter(fcn.evaluation_dataset(images, plain, 2)))) == 2  # every pixel counts: no weights
+
+
+def test_no_data_pixels_change_nothing_in_the_loss():
+    """A batch whose NO_CLASS pixels are wrong scores the same loss and mean IoU as the batch without them."""
+    from dl_tools.models import fcn
+
+    model = fcn.build_fcn(2, (32, 32), "tiny")
+    fcn.compile_fcn(model, 2, 1e-2)
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 255, (2, 32, 32, 3)).astype(np.uint8)
+    labels = rng.integers(0, 2, (2, 32, 32)).astype(np.uint8)
+    masked = labels.copy()
+    masked[:, :, :8] = fcn.NO_CLASS
+    scores = model.evaluate(fcn.evaluation_dataset(images, masked, 2), verbose=0, return_dict=True)
+    weights = np.ones(labels.shape, np.float32)
+    weights[:, :, :8] = 0
+    expected = model.evaluate(images.astype(np.float32), labels, sample_weight=weights, verbose=0,
+                              return_dict=True)
+    assert scores["loss"] == pytest.approx(expected["loss"], rel=1e-5)
+    assert scores["mean_iou"] == pytest.approx(expected["mean_iou"], rel=1e-5)
+    unmasked = model.evaluate(fcn.evaluation_dataset(images, labels, 2), verbose=0, return_dict=True)
+    assert unmasked["loss"] != pytest.approx(scores["loss"], rel=1e-3)  # the masked pixels did count before
 
 
 def test_median_frequency_weights():

@@ -232,7 +232,10 @@ def test_infer_and_infer_crf_write_original_size(trained):
         np.testing.assert_array_equal(read_raw(out / f"holes{tag}_label.png"), masked)
         assert (masked[:, :30] == 255).all() and masked[:, 30:].max() < 3
         np.testing.assert_array_equal(read_raw(out / f"holes{tag}_color.png")[:, :30], 0)
-        assert read_label_mat(out / f"holes{mat}.mat").label_image.max() < 3  # the .mat has no no-data value
+        holes_mat = read_label_mat(out / f"holes{mat}.mat")
+        assert holes_mat.label_image.max() < 3  # a class everywhere, as legacy readers expect
+        np.testing.assert_array_equal(holes_mat.nodata, masked == 255)  # and the no-data pixels marked
+        assert read_label_mat(out / f"geo{mat}.mat").nodata is None  # every pixel has data
     proc = run_script("semseg_fullyconv/infer.py", "--name", "run", "--samples-dir", "unseen", "--output-dir", "out",
                       cwd=root, check_rc=2)
     assert "--overwrite" in proc.stderr

@@ -308,7 +308,8 @@ def test_images_with_the_same_base_name_are_refused_before_the_model(files, stan
     run, loaded = stand_in_cli
     write_image(files / "IMG_1.jpg", read_image(files / "IMG_1.png"))
     assert run("-", *CLI_TAIL, "--input-dir", ".") == 2
-    assert "IMG_1.jpg and IMG_1.png would both be written as IMG_1_ares_16.*; rename one" in one_line_error(capsys)
+    assert ("IMG_1.jpg and IMG_1.png would both be written as IMG_1_ares_16.mat (and the other outputs); rename one"
+            in one_line_error(capsys))
     assert loaded == [] and outputs_in(files) == []
 
 
@@ -398,7 +399,8 @@ def test_folder_run_skips_a_damaged_image_with_advice_that_fits(files, stand_in_
 @pytest.mark.parametrize("kind", ["nan", "nodata"])
 def test_no_data_pixels_of_a_tiff_get_no_class(tmp_path, quadrants, kind):
     """Rows without data (NaN in a float GeoTIFF without a declared no-data value, or a declared no-data value)
-    are 255 in the label GeoTIFF and uncoloured in the colour image; the .mat keeps a class everywhere."""
+    are 255 in the label GeoTIFF and uncoloured in the colour image; the .mat keeps a class everywhere and marks
+    them in its nodata mask."""
     rasterio = pytest.importorskip("rasterio")
     from affine import Affine
 
@@ -429,7 +431,9 @@ def test_no_data_pixels_of_a_tiff_get_no_class(tmp_path, quadrants, kind):
     assert (classes[8:] < 4).all() and (classes[8:] == truth[8:]).mean() > 0.9
     color = read_raw(result.color)
     assert (color[:8] == 0).all() and (color[8:].max(axis=2) > 0).all()
-    assert read_label_mat(result.mat).label_image.max() < 4  # no no-data value in a .mat
+    label_file = read_label_mat(result.mat)
+    assert label_file.label_image.max() < 4  # a class everywhere, as legacy readers expect
+    np.testing.assert_array_equal(label_file.nodata, classes == LABEL_NODATA)
 
 
 def test_outputs_that_cannot_be_written_are_refused_before_the_model(files, stand_in_cli, capsys):
@@ -439,8 +443,11 @@ def test_outputs_that_cannot_be_written_are_refused_before_the_model(files, stan
     assert "--outdir afile/sub: afile is a file, not a folder; give --outdir a folder you can write to" in \
         one_line_error(capsys)
     (files / "IMG_1_ares_16.png").mkdir()
-    assert run("IMG_1.png", *CLI_TAIL, "--overwrite") == 2
-    assert "IMG_1_ares_16.png is a folder" in one_line_error(capsys)
+    for overwrite in (["--overwrite"], []):  # --overwrite never replaces a folder, so it is not the advice
+        assert run("IMG_1.png", *CLI_TAIL, *overwrite) == 2
+        assert "IMG_1_ares_16.png is a folder; rename or remove the folder" in one_line_error(capsys)
+    (files / "IMG_1_ares_16.png").rmdir()
+    (files / "IMG_1_ares_16.png").write_bytes(b"earlier figure")
     assert run("IMG_1.png", *CLI_TAIL) == 2
     assert "IMG_1_ares_16.png already exists; give --overwrite" in one_line_error(capsys)
     assert loaded == [] and outputs_in(files) == ["IMG_1_ares_16.png"]

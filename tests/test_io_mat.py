@@ -31,6 +31,26 @@ def test_round_trip(tmp_path):
     assert np.allclose(back.probs, record.probs)
 
 
+def test_nodata_mask_round_trip_written_only_when_needed(tmp_path):
+    record = _record()
+    nodata = np.zeros(record.shape, bool)
+    nodata[:, :3] = True
+    record.nodata = nodata
+    path = write_label_mat(tmp_path / "x_mres.mat", record)
+    assert loadmat(path)["nodata"].dtype == np.uint8
+    np.testing.assert_array_equal(read_label_mat(path).nodata, nodata)
+    record.nodata = np.zeros(record.shape, bool)  # every pixel has data: no variable, read back as None
+    path = write_label_mat(tmp_path / "y_mres.mat", record)
+    assert "nodata" not in loadmat(path) and read_label_mat(path).nodata is None
+
+
+def test_a_nodata_mask_of_another_size_is_refused(tmp_path):
+    savemat(tmp_path / "bad_mres.mat", {"class": np.zeros((4, 6), np.uint8), "labels": LABELS,
+                                         "nodata": np.ones((4, 5), np.uint8)})
+    with pytest.raises(InputError, match=r"bad_mres.mat: its no-data mask \('nodata', 5 x 4 px\)"):
+        read_label_mat(tmp_path / "bad_mres.mat")
+
+
 def test_written_file_is_compact_and_legacy_readable(tmp_path):
     path = write_label_mat(tmp_path / "x_mres.mat", _record((300, 400)))
     raw = loadmat(path)

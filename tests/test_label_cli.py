@@ -88,6 +88,9 @@ def test_geotiff_keeps_crs_transform_and_nodata_with_16bit_bands(tmp_path, quadr
         labels = src.read(1)
     assert (labels[:5] == 255).all()
     assert (labels[5:] == truth[5:]).mean() > 0.95  # bands 3,2,1 of a BGR+ stack give back the RGB quadrants
+    label_file = read_label_mat(tmp_path / "scene_mres.mat")
+    np.testing.assert_array_equal(label_file.nodata, labels == 255)  # steps 3 and 7 leave those pixels out
+    np.testing.assert_array_equal(label_file.label_image[5:], labels[5:])
 
 
 def test_interactive_session_saves_strokes_before_the_crf_and_resumes(inputs, monkeypatch):

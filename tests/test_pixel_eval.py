@@ -25,6 +25,36 @@ def mat(path, label_image, labels=NAMES):
     write_label_mat(path, LabelFile(np.asarray(label_image), list(labels)))
 
 
+def test_pixels_without_data_are_not_scored(tmp_path):
+    """Pixels marked in the truth's or the estimate's nodata mask (a GeoTIFF's border) are left out: here the
+    estimate's three wrong pixels (TRUTH vs ESTIMATE above) and two right ones."""
+    truth_nodata = np.zeros(TRUTH.shape, bool)
+    truth_nodata[0, 2:] = True  # one wrong pixel (0, 2) and one right (0, 3)
+    estimate_nodata = np.zeros(TRUTH.shape, bool)
+    estimate_nodata[1:, 3] = True  # wrong (1, 3), right (2, 3)
+    estimate_nodata[2, 1] = True  # wrong
+    write_label_mat(tmp_path / "a_mres.mat", LabelFile(TRUTH, NAMES, nodata=truth_nodata))
+    write_label_mat(tmp_path / "a_ares_96.mat", LabelFile(ESTIMATE, NAMES, nodata=estimate_nodata))
+    (pair,) = evaluate_pixels(tmp_path).pairs
+    assert pair.scores.n_samples == 12 - 5
+    assert pair.scores.confusion == [[3, 0, 0], [0, 3, 0], [0, 0, 1]]
+    assert pair.scores.accuracy == 1.0
+
+
+def test_a_resized_estimate_keeps_its_nodata_mask(tmp_path):
+    """--resize resizes the estimate's nodata mask with it (nearest neighbour)."""
+    nodata = np.zeros(TRUTH.shape, bool)
+    nodata[:, 3] = True
+    def doubled(array):
+        return np.repeat(np.repeat(array, 2, axis=0), 2, axis=1)
+
+    write_label_mat(tmp_path / "a_mres.mat", LabelFile(TRUTH, NAMES))
+    write_label_mat(tmp_path / "a_ares_96.mat", LabelFile(doubled(ESTIMATE), NAMES, nodata=doubled(nodata)))
+    (pair,) = evaluate_pixels(tmp_path, PixelEvalParams(resize=True)).pairs
+    assert pair.scores.n_samples == 9  # column 3 left out; of the rest, (0, 2) and (2, 1) are wrong
+    assert pair.scores.confusion == [[3, 1, 0], [0, 3, 0], [0, 1, 1]]
+
+
 def test_hand_computed_scores(tmp_path):
     mat(tmp_path / "a_mres.mat", TRUTH)
     mat(tmp_path / "a_ares_96.mat", ESTIMATE)

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO, run_script
 from dl_tools.errors import InputError
 from dl_tools.io.images import read_image, write_image
-from dl_tools.io.mat import LabelFile, write_label_mat
+from dl_tools.io.mat import LabelFile, read_label_mat, write_label_mat
 from dl_tools.workflows.retile import RetileParams, retile, tile_source
 
 LABELS = ["sand", "wet sand"]  # a name with a space stays as it is
@@ -79,6 +79,17 @@ def test_no_data_pixels_of_a_tiff_are_never_a_class(tmp_path):
     # without the border); wet sand is untouched
     assert result.found == {"sand": 7, "wet sand": 35}
     assert min(int(p.stem.split("_")[-1]) for p in (result.tile_dir / "sand").glob("*.jpg")) == 64
+
+
+def test_pixels_marked_without_data_in_the_label_file_are_never_a_class(tmp_path):
+    """The label file's own nodata mask (written by step 2 for a GeoTIFF) counts too, whatever the image type."""
+    _labelled_image(tmp_path, "scene")
+    label_file = read_label_mat(tmp_path / "scene_mres.mat")
+    label_file.nodata = np.zeros(label_file.shape, bool)
+    label_file.nodata[:, :64] = True
+    write_label_mat(tmp_path / "scene_mres.mat", label_file)
+    result = retile(tmp_path, RetileParams(tile=32, purity=0.9, jobs=1))
+    assert result.found == {"sand": 7, "wet sand": 35}  # as for the GeoTIFF's own no-data border above
 
 
 def test_a_lower_threshold_keeps_the_tied_tiles_for_the_first_class(tmp_path):

@@ -91,14 +91,23 @@ def read_valid_mask(path: str | os.PathLike) -> np.ndarray:
     return valid
 
 
-def mask_nodata(path: str | os.PathLike, label_image: np.ndarray) -> np.ndarray:
-    """(H, W) uint8 ``label_image`` with ``LABEL_NODATA`` where the TIFF ``path`` has no data (``read_valid_mask``);
-    the labels of any other image are returned unchanged (such images have no no-data pixels)."""
+def nodata_mask(path: str | os.PathLike) -> np.ndarray | None:
+    """(H, W) bool, True where the TIFF ``path`` has no data (``read_valid_mask``); None for any other image, and
+    for a TIFF whose every pixel has data."""
     from .images import TIFF_EXTENSIONS
 
     if Path(path).suffix.lower() not in TIFF_EXTENSIONS:
+        return None
+    missing = ~read_valid_mask(path)
+    return missing if missing.any() else None
+
+
+def mask_nodata(label_image: np.ndarray, nodata: np.ndarray | None) -> np.ndarray:
+    """(H, W) uint8 ``label_image`` with ``LABEL_NODATA`` where ``nodata`` ((H, W) bool, from ``nodata_mask``) is
+    True; unchanged when ``nodata`` is None."""
+    if nodata is None:
         return label_image
-    return np.where(read_valid_mask(path), label_image, LABEL_NODATA).astype(np.uint8)
+    return np.where(nodata, LABEL_NODATA, label_image).astype(np.uint8)
 
 
 def write_label_geotiff(path: str | os.PathLike, label_image: np.ndarray, geo: GeoInfo,

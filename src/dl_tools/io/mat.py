@@ -7,6 +7,9 @@ Variables (reference/legacy_behaviour.md section 1.2):
 - ``labels`` class names. Legacy files hold a space-padded char matrix, a cell array, or (the 2020 labeller)
   a 1x1 struct whose field names are the classes. Required.
 - ``preds``  (h, w, N) per-class probabilities, possibly on a smaller grid than ``class``. Optional.
+- ``nodata`` (H, W) 1 where the labelled image has no data (a GeoTIFF's no-data value, NaN, alpha band or mask),
+  0 elsewhere; ``class`` still holds a class there, as legacy readers expect one everywhere. DL tools' own addition,
+  written only when some pixel has no data; test_pixels.py leaves those pixels unscored. Optional.
 
 Files written here use uint8 (or uint16 beyond 255 classes) maps, float32 probabilities and compression, and are
 written atomically. Their ``labels`` char matrix is read back with trailing padding removed (inner spaces kept).
@@ -33,12 +36,14 @@ class LabelFile:
     labels      : class names, index = class index.
     sparse      : (H, W) integer or None; 0 = none, k = class k-1.
     probs       : (h, w, N) float32 or None; per-class probabilities, possibly on a coarser grid.
+    nodata      : (H, W) bool or None; True where the image has no data (None: every pixel has data).
     """
 
     label_image: np.ndarray
     labels: list[str]
     sparse: np.ndarray | None = None
     probs: np.ndarray | None = None
+    nodata: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -130,8 +135,17 @@ def read_label_mat(path: str | os.PathLike, strokes: bool = False) -> LabelFile:
         probs = np.asarray(probs, dtype=np.float32)
         if probs.ndim == 2:
             probs = probs[:, :, None]
-    extra = {k: v for k, v in data.items() if not k.startswith("__") and k not in ("class", "labels", "sparse", "preds")}
-    return LabelFile(label_image=label_image, labels=labels, sparse=sparse, probs=probs, extra=extra)
+    nodata = data.get("nodata")
+    if nodata is not None:
+        nodata = np.asarray(nodata) != 0
+        if nodata.shape != label_image.shape:
+            raise InputError(f"{path}: its no-data mask ('nodata', {nodata.shape[1]} x {nodata.shape[0]} px) and its "
+                             f"labels ('class', {label_image.shape[1]} x {label_image.shape[0]} px) differ in size; "
+                             "the file is damaged: label the image again")
+    known = ("class", "labels", "sparse", "preds", "nodata")
+    extra = {k: v for k, v in data.items() if not k.startswith("__") and k not in known}
+    return LabelFile(label_image=label_image, labels=labels, sparse=sparse, probs=probs,
+                     nodata=nodata if nodata is not None and nodata.any() else None, extra=extra)
 
 
 def write_label_mat(path: str | os.PathLike, label_file: LabelFile, overwrite: bool = True) -> Path:
@@ -160,6 +174,11 @@ def write_label_mat(path: str | os.PathLike, label_file: LabelFile, overwrite: b
         variables["sparse"] = sparse.astype(_compact_dtype(n))
     if label_file.probs is not None:
         variables["preds"] = np.asarray(label_file.probs, dtype=np.float32)
+    if label_file.nodata is not None and np.any(label_file.nodata):
+        nodata = np.asarray(label_file.nodata, dtype=bool)
+        if nodata.shape != label_image.shape:
+            raise ValueError(f"nodata {nodata.shape} must have the shape of label_image {label_image.shape}")
+        variables["nodata"] = nodata.astype(np.uint8)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             savemat(handle, variables, do_compression=True, oned_as="column")

@@ -19,7 +19,8 @@ Backbones:
 Data (``training_dataset``): (n, H, W, 3) uint8 images and (n, H, W) uint8 class maps already at the network size;
 augmentation = left-right flips, zoom-in by a random crop of 80-100 % of each side resized back (labels with
 nearest neighbour, so they stay class indices), brightness shifts of up to 10 % of the range, and contrast and
-saturation changes of up to 20 %.
+saturation changes of up to 20 %. Pixels labelled ``NO_CLASS`` (no data, e.g. a GeoTIFF's border) get weight 0:
+they are never trained on, and never scored in the validation loss and mean IoU.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ import sys
 import numpy as np
 
 from ..errors import InputError
+from ..io.geotiff import LABEL_NODATA
+
+#: Label value of pixels without a class (no data in the image): weight 0 in training and validation.
+NO_CLASS = LABEL_NODATA
 
 BACKBONES = ("mobilenetv2", "vgg16", "tiny")
 TRAIN_BACKBONE = ("all", "top", "none")
@@ -198,14 +203,21 @@ def build_fcn(n_classes: int, image_shape: tuple[int, int], backbone: str = "mob
 
 
 def compile_fcn(model, n_classes: int, learning_rate: float):
-    """Adam + pixel-wise sparse categorical cross-entropy; metrics: pixel accuracy and mean IoU ("mean_iou")."""
+    """Adam + pixel-wise sparse categorical cross-entropy; metrics: pixel accuracy and mean IoU ("mean_iou").
+
+    Loss and metrics count each pixel by its weight where the data give pixel weights (``training_dataset``,
+    ``evaluation_dataset``): pixels without data (NO_CLASS) not at all, and with class weights the training
+    metrics count each pixel by its class's weight (the validation data have no class weights). The mean IoU's
+    confusion matrix is kept in float64, so fractional weights add up exactly.
+    """
     import keras
 
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                 keras.metrics.MeanIoU(num_classes=n_classes, sparse_y_pred=False, name="mean_iou")],
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                          keras.metrics.MeanIoU(num_classes=n_classes, sparse_y_pred=False, name="mean_iou",
+                                                dtype="float64")],
     )
     return model
 
@@ -236,14 +248,37 @@ def _augment(image, label, seed):
     return image, label[:, :, 0]
 
 
+def _pixel_weighting(label_images: np.ndarray, class_weights: np.ndarray | None):
+    """None when every pixel counts alike (no class weights, no NO_CLASS pixel); otherwise a function
+    (image, label) -> (image, label with NO_CLASS pixels set to class 0, (H, W) float32 pixel weights): the class's
+    weight (1 without class weights), 0 for NO_CLASS pixels, so they add nothing to the loss or the metrics."""
+    import tensorflow as tf
+
+    if class_weights is None and not (label_images == NO_CLASS).any():
+        return None
+    table = np.ones(256, np.float32)  # weight by uint8 label value
+    if class_weights is not None:
+        table[:len(class_weights)] = np.asarray(class_weights, dtype=np.float32)
+    table[NO_CLASS] = 0.0
+    table = tf.constant(table)
+
+    def weigh(image, label):
+        weights = tf.gather(table, tf.cast(label, tf.int32))
+        return image, tf.where(label == NO_CLASS, tf.zeros_like(label), label), weights
+
+    return weigh
+
+
 def training_dataset(images: np.ndarray, label_images: np.ndarray, batch_size: int, seed: int = 0,
                      class_weights: np.ndarray | None = None, start: int = 0):
     """An endless, shuffled, augmented tf.data.Dataset of training batches (give Keras ``steps_per_epoch``).
 
-    images       : (n, H, W, 3) uint8, label_images: (n, H, W) uint8 class indices, all at the network size.
+    images       : (n, H, W, 3) uint8, label_images: (n, H, W) uint8 class indices (NO_CLASS = no data), all at
+                   the network size.
     Yields (image batch (B, H, W, 3) float32 0-255, label batch (B, H, W) uint8[, pixel weights]).
-    class_weights: (N,) float or None; when given, each element gets a third item, the (B, H, W) float32 weight
-                   of each pixel's class (Keras multiplies the loss by it).
+    class_weights: (N,) float or None; when given, or when some pixel is NO_CLASS, each element gets a third item,
+                   the (B, H, W) float32 weight of each pixel (Keras multiplies the loss by it): its class's weight
+                   (or 1), 0 for NO_CLASS pixels, whose label is then 0.
     Each pass over the images is reshuffled; element k (counted from ``start``, so a resumed run does not repeat
     the augmentations of the first epochs) is augmented with the stateless seed (seed, k): reproducible.
     """
@@ -255,19 +290,23 @@ def training_dataset(images: np.ndarray, label_images: np.ndarray, batch_size: i
     dataset = dataset.enumerate(start=start).map(
         lambda k, pair: _augment(pair[0], pair[1], tf.stack([tf.cast(seed, tf.int64), k])),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if class_weights is not None:
-        weights = tf.constant(np.asarray(class_weights, dtype=np.float32))
-        dataset = dataset.map(lambda image, label: (image, label, tf.gather(weights, tf.cast(label, tf.int32))))
+    weigh = _pixel_weighting(label_images, class_weights)
+    if weigh is not None:
+        dataset = dataset.map(weigh)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def evaluation_dataset(images: np.ndarray, label_images: np.ndarray, batch_size: int):
-    """One pass, in order, no augmentation: (image batch float32 0-255, label batch uint8)."""
+    """One pass, in order, no augmentation: (image batch float32 0-255, label batch uint8[, pixel weights]); the
+    weights (0 for NO_CLASS pixels, 1 elsewhere) only when some pixel is NO_CLASS, so those pixels are not
+    scored."""
     import tensorflow as tf
 
     images, label_images = _check_pairs(images, label_images)
     dataset = tf.data.Dataset.from_tensor_slices((images, label_images))
-    return dataset.map(lambda image, label: (tf.cast(image, tf.float32), label)).batch(batch_size)
+    dataset = dataset.map(lambda image, label: (tf.cast(image, tf.float32), label))
+    weigh = _pixel_weighting(label_images, None)
+    return (dataset.map(weigh) if weigh is not None else dataset).batch(batch_size)
 
 
 def _check_pairs(images, label_images):

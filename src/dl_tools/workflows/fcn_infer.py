@@ -17,9 +17,10 @@ Outputs in the output folder, for sample ``<name>_RGB.<ext>`` (or ``<name>.<ext>
                               what eval_semseg/test_pixels.py pairs with <name>_mres.mat
     <name><tag>_label.tif     for a georeferenced GeoTIFF input: the class map on the input's grid
 
-Pixels without data in a TIFF input (its no-data value, NaN, alpha band or mask: ``io.geotiff.mask_nodata``) get
+Pixels without data in a TIFF input (its no-data value, NaN, alpha band or mask: ``io.geotiff.nodata_mask``) get
 the value 255 (``io.geotiff.LABEL_NODATA``) in the label images and no colour in the colour and overlay images;
-the .mat ``class`` map, which has no such value, keeps the network's class there.
+the .mat ``class`` map, which has no such value, keeps the network's class there and its ``nodata`` mask marks
+them (test_pixels.py leaves them out).
 
 Every image's header, and the output names, are checked before the network runs, so a bad image header or an
 existing output stops the run before anything is written. An image whose pixel data turn out unreadable (a damaged
@@ -39,13 +40,13 @@ import numpy as np
 from ..colour import standardise_channels
 from ..crf import CRFParams
 from ..errors import InputError
-from ..io.atomic import check_can_write, check_output_dir
-from ..io.geotiff import mask_nodata, read_geoinfo, write_label_geotiff
+from ..io.atomic import check_output_dir
+from ..io.geotiff import mask_nodata, nodata_mask, read_geoinfo, write_label_geotiff
 from ..io.images import image_shape, list_images, read_image, resize_image, write_image
 from ..io.mat import LabelFile, write_label_mat
 from ..plotting import colorize, label_overlay
 from .fcn_train import BEST, LAST, params_from_settings, read_run_settings, sample_name
-from .folder_runs import Skipped, photographs, process_images
+from .folder_runs import Skipped, check_outputs, photographs, process_images
 
 log = logging.getLogger(__name__)
 
@@ -150,22 +151,17 @@ def output_paths(output_dir: Path, sample: Path, tag: str, georeferenced: bool) 
 
 
 def plan_outputs(samples: list[Path], output_dir: Path, params: FCNInferParams) -> list[tuple]:
-    """(sample, GeoInfo or None, output paths) of every image, after checking that each image's header is readable,
-    that no two images would write the same outputs, and that no output exists (unless ``params.overwrite``)."""
+    """(sample, GeoInfo or None, output paths) of every image, after checking that each image's header is readable
+    and every output (``folder_runs.check_outputs``: no two images writing one file, no folder in the way, none
+    existing unless ``params.overwrite``)."""
     check_output_dir(output_dir, "--output-dir")
-    plan, seen = [], {}
+    plan = []
     for sample in samples:
         image_shape(sample, fix="remove it from --samples-dir or replace it")
-        name = sample_name(sample)
-        if name in seen:
-            raise InputError(f"--samples-dir: {seen[name].name} and {sample.name} would both write {name}{params.tag}"
-                             "_label.png and the other outputs; keep one of them or rename it")
-        seen[name] = sample
         geo = read_geoinfo(sample)
         plan.append((sample, geo, output_paths(output_dir, sample, params.tag, geo is not None)))
-    for _, _, paths in plan:
-        for path in paths.values():
-            check_can_write(path, params.overwrite)
+    check_outputs([(sample, paths) for sample, _, paths in plan], params.overwrite,
+                  "keep one of them in --samples-dir or rename it")
     return plan
 
 
@@ -194,13 +190,13 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
             started = time.perf_counter()
             label_image, probs = crf_from_probs(image, probs, params.crf)
             result.crf_seconds += time.perf_counter() - started
-        shown = mask_nodata(sample, label_image)
+        nodata = nodata_mask(sample)
+        shown = mask_nodata(label_image, nodata)
         output_dir.mkdir(parents=True, exist_ok=True)  # only once an image is done: no empty folder otherwise
         write_image(paths["label"], shown)
         write_image(paths["color"], colorize(shown, run.colors))
         write_image(paths["overlay"], label_overlay(image, shown, run.colors))
-        write_label_mat(paths["mat"], LabelFile(label_image=label_image, labels=run.labels, probs=probs),
-                        overwrite=True)
+        write_label_mat(paths["mat"], LabelFile(label_image, run.labels, probs=probs, nodata=nodata), overwrite=True)
         if geo is not None:
             write_label_geotiff(paths["tif"], shown, geo)
         result.n_images += 1

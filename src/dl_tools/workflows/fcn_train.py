@@ -173,14 +173,19 @@ def find_pairs(data_dir: str | Path, split: str) -> list[tuple[Path, Path]]:
 
 
 def read_label_ids(path: Path, n_classes: int) -> np.ndarray:
-    """(H, W) uint8 class map from a ``_gtFine_labelIds.png``; values must be class indices 0..N-1."""
+    """(H, W) uint8 class map from a ``_gtFine_labelIds.png``; values must be class indices 0..N-1, or
+    ``models.fcn.NO_CLASS`` (255) for pixels without data, which are never trained on."""
+    from ..io.geotiff import LABEL_NODATA
+
     label_image = read_raw(path)
     if label_image.ndim != 2:
         raise InputError(f"{path} has {label_image.shape[2]} bands; a labelIds image has one (class indices): "
                          "make it with semseg_fullyconv/make_labels.py")
-    if label_image.size and int(label_image.max()) >= n_classes:
-        raise InputError(f"{path} holds class {int(label_image.max())} but labeldefs defines {n_classes} classes "
-                         "(0..{n}); remake the label images with the same labeldefs.txt".format(n=n_classes - 1))
+    classes = label_image[label_image != LABEL_NODATA]
+    if classes.size and int(classes.max()) >= n_classes:
+        raise InputError(f"{path} holds class {int(classes.max())} but labeldefs defines {n_classes} classes "
+                         f"(0..{n_classes - 1}, and {LABEL_NODATA} for no data); remake the label images with the "
+                         "same labeldefs.txt")
     return label_image.astype(np.uint8)
 
 

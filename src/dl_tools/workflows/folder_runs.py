@@ -1,6 +1,6 @@
 """What the folder runs of steps 6 (semseg_cnn_crf.py --input-dir) and 8 (infer.py, infer_crf.py --samples-dir)
-share: which files of a folder are DL tools' own outputs, and the loop over the images that skips an image found
-unusable only while it is processed.
+share: which files of a folder are DL tools' own outputs, the check of every output before the work, and the loop
+over the images that skips an image found unusable only while it is processed.
 
 Every image and output is checked before the work starts (headers, names, paths). What only the work itself finds
 (pixel data damaged after a good header, no tile confident enough) stops a single-image run with InputError; in a
@@ -48,6 +48,25 @@ def photographs(images: Sequence[Path], folder: str | os.PathLike, flag: str) ->
         raise InputError(f"{flag}: {folder} holds only files written by DL tools ({shown}), no photograph; give the "
                          "folder of photographs")
     return kept
+
+
+def check_outputs(outputs: Sequence[tuple[Path, dict[str, Path]]], overwrite: bool, clash_fix: str) -> None:
+    """Check the output files of each image, given as (image, {kind: path}), before any work: InputError when two
+    images would write the same file (ending with ``clash_fix``), when an output is a folder or cannot be made, or
+    when one exists and ``overwrite`` is false."""
+    from ..io.atomic import check_can_write, check_output_file
+
+    owners: dict[Path, Path] = {}
+    for image, paths in outputs:
+        for path in paths.values():
+            other = owners.setdefault(path, image)
+            if other != image:
+                raise InputError(f"{other.name} and {image.name} would both be written as {path.name} (and the "
+                                 f"other outputs); {clash_fix}")
+    for _, paths in outputs:
+        for path in paths.values():
+            check_output_file(path, "output", fix="rename or remove the folder")
+            check_can_write(path, overwrite)
 
 
 class ImageUnusable(InputError):

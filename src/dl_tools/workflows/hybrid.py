@@ -10,7 +10,7 @@ For each image ``<name>.<ext>`` it writes, into the output folder (default: the 
 
 Pixels without data in a TIFF input (its no-data value, NaN, alpha band or mask) get ``io.geotiff.LABEL_NODATA``
 (255) in the GeoTIFF and no colour in the colour image and the figure's CRF panel; the .mat ``class`` map, which
-has no such value, keeps the CRF's class there.
+has no such value, keeps the CRF's class there and its ``nodata`` mask marks them (test_pixels.py leaves them out).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import InputError
 from ..hybrid import HybridParams, HybridResult, segment
 from ..models.frozen import check_model_folder
-from .folder_runs import FolderRun, ImageUnusable, photographs, process_images
+from .folder_runs import FolderRun, ImageUnusable, check_outputs, photographs, process_images
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +94,14 @@ def hybrid_figure(image: np.ndarray, result: HybridResult, labels: list[str], co
 
 def _write_outputs(image_path: Path, image: np.ndarray, result: HybridResult, labels: list[str], colors: np.ndarray,
                    params: HybridParams, paths: dict[str, Path]) -> HybridOutput:
-    from ..io.geotiff import mask_nodata, read_geoinfo, write_label_geotiff
+    from ..io.geotiff import mask_nodata, nodata_mask, read_geoinfo, write_label_geotiff
     from ..io.images import write_image
     from ..io.mat import LabelFile, write_label_mat
     from ..plotting import colorize, save_figure
 
-    shown = mask_nodata(image_path, result.label_image)  # no class where a TIFF has no data
-    write_label_mat(paths["mat"], LabelFile(result.label_image, list(labels), sparse=result.sparse))
+    nodata = nodata_mask(image_path)
+    shown = mask_nodata(result.label_image, nodata)  # no class where a TIFF has no data
+    write_label_mat(paths["mat"], LabelFile(result.label_image, list(labels), sparse=result.sparse, nodata=nodata))
     write_image(paths["color"], colorize(shown, colors))
     fig = hybrid_figure(image, result, labels, colors, params, title=image_path.name, label_image=shown)
     save_figure(fig, paths["figure"])
@@ -120,13 +121,13 @@ def _plan(images: list[Path], params: HybridParams, outdir: Path | None, overwri
           in_folder: bool) -> list[tuple[Path, dict[str, Path]]]:
     """(image, output paths) of each image, after checking the output folders (writable), every image (readable,
     at least one tile) and every output (no clash between images, none existing unless ``overwrite``)."""
-    from ..io.atomic import check_can_write, check_output_dir, check_output_file
+    from ..io.atomic import check_output_dir
     from ..io.images import image_shape
 
     if outdir is not None:
         check_output_dir(outdir, "--outdir", fix="give --outdir a folder you can write to")
     fix = "remove it from --input-dir" if in_folder else "give a JPG, PNG, TIFF or BMP file"
-    plan, owners = [], {}
+    plan = []
     for image in images:
         if image.is_dir():
             raise InputError(f"IMAGE {image} is a folder; to segment every image in it give IMAGE as '-' and "
@@ -138,15 +139,8 @@ def _plan(images: list[Path], params: HybridParams, outdir: Path | None, overwri
             params.check_size(shape, fix=f"{fix}, or use a model trained on smaller tiles" if in_folder else None)
         except InputError as exc:
             raise InputError(f"{image}: {exc}") from exc
-        paths = output_paths(image, params.tile, outdir)
-        other = owners.setdefault(paths["mat"], image)
-        if other != image:
-            raise InputError(f"{other.name} and {image.name} would both be written as {paths['mat'].stem}.*; "
-                             "rename one of them, or segment them one at a time into different --outdir folders")
-        for path in paths.values():
-            check_can_write(path, overwrite)
-            check_output_file(path, "output", fix="rename or remove the folder")
-        plan.append((image, paths))
+        plan.append((image, output_paths(image, params.tile, outdir)))
+    check_outputs(plan, overwrite, "rename one of them, or segment them one at a time into different --outdir folders")
     if outdir is None:
         for folder in sorted({image.parent for image in images}):
             check_output_dir(folder, "the image folder", fix="give --outdir a folder you can write to")

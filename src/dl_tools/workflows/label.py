@@ -4,7 +4,9 @@ Strokes come from the interactive OpenCV tool (saved to ``<name>_scribbles.png``
 computation) or from a scribbles PNG (scripted mode). The engine (``dl_tools.crf.label_from_strokes``) turns them
 into a dense label image. Outputs, next to the image or in ``outdir`` (``<name>`` = file name without extension):
 ``<name>_mres.mat``, ``<name>_mres.png``, ``<name>_report.txt``, ``<name>_mres_label.png``, ``<name>_mres_color.png``
-and, for GeoTIFFs, ``<name>_mres.tif``.
+and, for GeoTIFFs, ``<name>_mres.tif``. Pixels where a TIFF has no data (no-data value, NaN, alpha band or mask)
+are 255 (``io.geotiff.LABEL_NODATA``) in the ``.tif`` and marked in the ``.mat``'s ``nodata`` mask, so that
+steps 3 and 7 leave them out; the ``class`` map and the PNGs keep the CRF's class there.
 """
 
 from __future__ import annotations
@@ -279,7 +281,7 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     is read, any window opens or anything is written.
     """
     from ..io.atomic import check_can_write, check_output_dir, check_output_file, write_text_atomic
-    from ..io.geotiff import mask_nodata, read_geoinfo, write_label_geotiff
+    from ..io.geotiff import mask_nodata, nodata_mask, read_geoinfo, write_label_geotiff
     from ..io.images import TIFF_EXTENSIONS, image_shape, read_image, write_image
     from ..io.mat import LabelFile, write_label_mat
     from ..io.text import check_same_length, read_colors, read_labels
@@ -343,7 +345,8 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     log.debug("labels computed in %.1f s", compute_seconds)
     counts = np.bincount(label_image.ravel(), minlength=len(labels))
     proportions = {name: float(c) / label_image.size for name, c in zip(labels, counts)}
-    write_label_mat(paths["mat"], LabelFile(label_image, labels, sparse=sparse, probs=probs),
+    nodata = nodata_mask(image_path)
+    write_label_mat(paths["mat"], LabelFile(label_image, labels, sparse=sparse, probs=probs, nodata=nodata),
                     overwrite=params.overwrite)
     write_image(paths["label"], label_image.astype(np.uint8))
     write_image(paths["color"], colorize(label_image, colors))
@@ -355,7 +358,7 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
         from ..io.geotiff import GeoInfo
 
         grid = geo or GeoInfo(None, _identity(), image.shape[1], image.shape[0])
-        write_label_geotiff(paths["tif"], mask_nodata(image_path, label_image), grid)
+        write_label_geotiff(paths["tif"], mask_nodata(label_image, nodata), grid)
     outputs = {role: path for role, path in paths.items() if path.exists()}
     return LabelResult(outputs, proportions, annotation_seconds, compute_seconds, image.shape[:2], n_windows,
                        warnings)

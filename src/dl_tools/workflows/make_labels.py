@@ -3,8 +3,9 @@
 For each ``<name>_mres.mat`` in a folder, writes beside it:
 
 - ``<name>_gtFine_labelIds.png``: one-band uint8 PNG whose pixel values are the class indices in labeldefs order
-  (what train.py reads);
-- ``<name>_gtFine_color.png``: the same map painted in the labeldefs colours (for people).
+  (what train.py reads), 255 (``io.geotiff.LABEL_NODATA``) where the .mat's ``nodata`` mask marks pixels without
+  data (train.py never trains on those);
+- ``<name>_gtFine_color.png``: the same map painted in the labeldefs colours (for people), black without data.
 
 Classes are matched by name between the .mat ``labels`` and labeldefs.txt (the legacy matched them by position and
 swapped two demo colours). The legacy disk(7) median filter is applied only when asked (``median_radius``).
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.atomic import check_can_write
+from ..io.geotiff import mask_nodata
 from ..io.images import check_input_dir, write_image
 from ..io.mat import read_label_mat
 from ..io.text import match_class_names, read_labeldefs
@@ -119,6 +121,7 @@ def make_labels(folder: str | Path, labeldefs: str | Path, params: MakeLabelsPar
         label_image = lookup[label_file.label_image].astype(np.uint8)
         if params.median_radius:
             label_image = median_filter_labels(label_image, params.median_radius)
+        label_image = mask_nodata(label_image, label_file.nodata)
         write_image(ids_path, label_image)
         write_image(color_path, colorize(label_image, colors))
         written += [ids_path, color_path]

@@ -4,7 +4,8 @@ Pairing is by exact name: the estimate ``<base>_ares<anything>.mat`` (the hybrid
 FCN's ``<base>_ares.mat`` or ``<base>_ares_crf.mat``) is scored against ``<base>_mres.mat``; ``IMG_1`` never
 pairs with ``IMG_10``. Classes are matched by name (``io.text.match_class_names``): the scored classes are the
 union of the names in all files, so a class found in only one file is a class the other never has (a warning
-names such classes; a pair that shares no class name at all is an error). Scores:
+names such classes; a pair that shares no class name at all is an error). Pixels that either file marks as having
+no data (its ``nodata`` mask: the no-data border of a GeoTIFF) are left out. Scores:
 ``metrics.scores_from_confusion`` (rows = truth); nothing is filtered or dropped, and a class absent from both
 truth and estimate of a pair is not scored for that pair. Pairs are pooled per estimate kind (the text after
 ``<base>``, e.g. ``_ares_96``), so the hybrid and FCN results in one folder get separate overall scores.
@@ -155,8 +156,9 @@ def to_union(label_image: np.ndarray, labels: list[str], union: list[str]) -> np
 
 
 def pair_confusion(pair: Pair, union: list[str], truth, estimate, resize: bool) -> np.ndarray:
-    """(N, N) confusion matrix (rows = truth) of two LabelFiles on the ``union`` classes."""
-    est_image = estimate.label_image
+    """(N, N) confusion matrix (rows = truth) of two LabelFiles on the ``union`` classes, without the pixels that
+    either file marks as having no data (``LabelFile.nodata``)."""
+    est_image, est_nodata = estimate.label_image, estimate.nodata
     if est_image.shape != truth.label_image.shape:
         if not resize:
             (th, tw), (eh, ew) = truth.label_image.shape, est_image.shape
@@ -165,8 +167,12 @@ def pair_confusion(pair: Pair, union: list[str], truth, estimate, resize: bool) 
         from ..io.images import resize_labels
 
         est_image = resize_labels(est_image, truth.label_image.shape)
+        if est_nodata is not None:
+            est_nodata = resize_labels(est_nodata.astype(np.uint8), truth.label_image.shape) > 0
+    masks = [mask for mask in (truth.nodata, est_nodata) if mask is not None]
+    valid = ~np.logical_or.reduce(masks) if masks else None
     return confusion_matrix(to_union(truth.label_image, truth.labels, union),
-                            to_union(est_image, estimate.labels, union), len(union))
+                            to_union(est_image, estimate.labels, union), len(union), valid=valid)
 
 
 def embed_confusion(confusion: np.ndarray, names: list[str], union: list[str]) -> np.ndarray:

@@ -104,21 +104,19 @@ def _check_folder_name(name: str, mat: Path) -> str:
 def _scan(mat: Path, image: Path, params: RetileParams):
     """Worker: (class names of the file, (H, W), (n, 2) origins of pure tiles, (n,) class index of each).
 
-    Pixels without data in a TIFF ``image`` (no-data value, NaN, alpha band or mask) count as a class of their own,
-    so a tile is kept only when a real class holds at least ``params.purity`` of it (the label file gives every
-    pixel a class, no-data borders included)."""
-    from ..io.geotiff import read_valid_mask
-    from ..io.images import TIFF_EXTENSIONS
+    Pixels without data (marked in the label file's ``nodata`` mask, or in a TIFF ``image``: no-data value, NaN,
+    alpha band or mask) count as a class of their own, so a tile is kept only when a real class holds at least
+    ``params.purity`` of it (the label file's ``class`` gives every pixel a class, no-data borders included)."""
+    from ..io.geotiff import nodata_mask
     from ..io.mat import read_label_mat
     from ..tiling import tile_origins, tile_purity
 
     label_file = read_label_mat(mat)
     n_classes = len(label_file.labels)
     classes = label_file.label_image
-    if image.suffix.lower() in TIFF_EXTENSIONS:
-        valid = read_valid_mask(image)
-        if valid.shape == classes.shape:  # otherwise _write reports the mismatch
-            classes = np.where(valid, classes, n_classes)
+    for nodata in (label_file.nodata, nodata_mask(image)):
+        if nodata is not None and nodata.shape == classes.shape:  # otherwise _write reports the mismatch
+            classes = np.where(nodata, n_classes, classes)
     origins = tile_origins(label_file.shape, params.tile, params.step)
     mode, share = tile_purity(classes, origins, params.tile, n_classes + 1)
     pure = (share >= params.purity - 1e-12) & (mode < n_classes)
