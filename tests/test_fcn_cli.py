@@ -18,6 +18,8 @@ from dl_tools.io.text import write_labeldefs
 
 LABELS = ["water", "sand", "veg"]
 COLORS = np.array([[0, 0, 255], [255, 255, 0], [0, 255, 0]], dtype=np.uint8)
+#: Columns without data at the left of the second training and validation images (their .mat's nodata mask).
+NODATA_COLUMNS = 8
 TRAIN = ["--data-source", "data", "--data-dir", "data", "--backbone", "tiny", "--image-size", "64x96",
          "--batch-size", "2", "-q"]
 
@@ -49,7 +51,8 @@ def _scene(shape, seed):
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """data/ in the tutorial layout, with images of two sizes, .mat labels in another class order than labeldefs,
-    and one training sample without labels; label images made by make_labels.py."""
+    one training and one validation .mat whose first columns have no data (``nodata``), and one training sample
+    without labels; label images made by make_labels.py."""
     root = tmp_path_factory.mktemp("fcn")
     data = root / "data"
     write_labeldefs(data / "labeldefs.txt", LABELS, COLORS)
@@ -59,8 +62,10 @@ def tiny(tmp_path_factory):
             write_image(data / "samples" / "RGB" / split / "data" / f"{split}{k}_RGB.png", image)
             order = ["sand", "veg", "water"]  # .mat order differs from labeldefs: matched by name
             mat_classes = np.array([order.index(LABELS[c]) for c in range(3)], np.uint8)[classes]
+            nodata = np.zeros(shape, bool)
+            nodata[:, :NODATA_COLUMNS] = k == 1
             write_label_mat(data / "labels" / "gtFine" / split / "data" / f"{split}{k}_mres.mat",
-                            LabelFile(label_image=mat_classes, labels=order))
+                            LabelFile(label_image=mat_classes, labels=order, nodata=nodata))
     write_image(data / "samples" / "RGB" / "train" / "data" / "nolabel_RGB.jpg", _scene((72, 96), 99)[0])
     for split in ("train", "val"):
         run_script("semseg_fullyconv/make_labels.py", f"data/labels/gtFine/{split}/data", "-q", cwd=root)
@@ -78,6 +83,9 @@ def test_make_labels_outputs(tiny):
     folder = tiny / "data" / "labels" / "gtFine" / "train" / "data"
     ids = read_raw(folder / "train0_gtFine_labelIds.png")
     np.testing.assert_array_equal(ids, _scene((96, 128), 50)[1])  # labeldefs indices, by name
+    ids = read_raw(folder / "train1_gtFine_labelIds.png")  # no data in its first columns: 255, never trained on
+    np.testing.assert_array_equal(ids[:, NODATA_COLUMNS:], _scene((72, 96), 51)[1][:, NODATA_COLUMNS:])
+    assert (ids[:, :NODATA_COLUMNS] == 255).all()
     color = read_raw(folder / "train0_gtFine_color.png")
     np.testing.assert_array_equal(color[-1, -1], COLORS[2])
     proc = run_script("semseg_fullyconv/make_labels.py", "data/labels/gtFine/train/data", cwd=tiny, check_rc=2)
@@ -122,6 +130,9 @@ def test_train_writes_the_run_folder(trained):
     assert settings["params"]["standardise"] is True
     history = json.loads((run / "history.json").read_text())
     assert len(history["val_mean_iou"]) == 2 and len(history["val_loss"]) == 2
+    # pixels without data (label 255) in a training and a validation image: trained and scored as nothing
+    assert all(0 <= value <= 1 for key in ("mean_iou", "val_mean_iou", "accuracy") for value in history[key])
+    assert all(np.isfinite(history[key]).all() for key in ("loss", "val_loss"))
     assert "nolabel_RGB.jpg" in proc.stderr  # skipped with a warning
     assert "trained 2 epochs" in proc.stdout
 
