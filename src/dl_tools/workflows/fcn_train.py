@@ -174,7 +174,7 @@ def find_pairs(data_dir: str | Path, split: str) -> list[tuple[Path, Path]]:
 
 def read_label_ids(path: Path, n_classes: int) -> np.ndarray:
     """(H, W) uint8 class map from a ``_gtFine_labelIds.png``; values must be class indices 0..N-1, or
-    ``models.fcn.NO_CLASS`` (255) for pixels without data, which are never trained on."""
+    ``io.geotiff.LABEL_NODATA`` (255, ``models.fcn.NO_CLASS``) for pixels without data, never trained on."""
     from ..io.geotiff import LABEL_NODATA
 
     label_image = read_raw(path)
