@@ -20,7 +20,6 @@ number of training photographs (21, 28, 35).
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import shutil
 import tempfile
@@ -79,7 +78,7 @@ def train_and_score(data: Path, work: Path, params):
     """Train one run with ``params`` and score every inference variant on the validation images.
 
     Returns (training seconds, FCNTrainResult, {variant title: (Scores, megapixels per second, megapixels)})."""
-    from dl_tools.crf import CRFParams
+    from dl_tools.segmentation.crf import CRFParams
     from dl_tools.cli.fcn_infer_crf import CRF_DEFAULTS
     from dl_tools.workflows.fcn_infer import FCNInferParams, infer_fcn
     from dl_tools.workflows.fcn_train import train_fcn
@@ -101,6 +100,13 @@ def train_and_score(data: Path, work: Path, params):
 
 
 def main(argv=None) -> int:
+    from dl_tools.terminal import progress_shown
+
+    with progress_shown(False):
+        return measure(argv)
+
+
+def measure(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
@@ -114,8 +120,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.folds == 1 or args.folds < 0:
         parser.error("--folds: give 2 or more folds (or 0 for the demo train/val split)")
-    os.environ["DL_TOOLS_NO_PROGRESS"] = "1"
-
     from dl_tools.cli.fcn_train import TUNABLE, build_parser
     from dl_tools.workflows.fcn_train import FCNTrainParams
     from dl_tools.workflows.make_labels import MakeLabelsParams, make_labels

@@ -1,12 +1,13 @@
-"""The annotation model (dl_tools.annotation), driven without a display."""
+"""The annotation model (dl_tools.labelling.session), driven without a display."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dl_tools.annotation import (BRUSH_START, AnnotationSession, Window, informative_windows, resume_index,
-                                 window_grid)
+from dl_tools.labelling.session import (
+    BRUSH_START, AnnotationSession, Window, informative_windows, resume_index, window_grid,
+)
 from dl_tools.errors import InputError
 
 LABELS = ["water", "sand", "veg"]

@@ -106,9 +106,8 @@ def test_json_has_null_for_nan_and_infinity(tmp_path):
 def test_an_error_or_a_message_never_glues_to_a_progress_bar(capsys, monkeypatch):
     import logging
 
-    from dl_tools.cli.common import progress
+    from dl_tools.terminal import progress
 
-    monkeypatch.delenv("DL_TOOLS_NO_PROGRESS", raising=False)
 
     def body(args):
         bar = progress(range(3), desc="working")
@@ -123,9 +122,8 @@ def test_an_error_or_a_message_never_glues_to_a_progress_bar(capsys, monkeypatch
 
 
 def test_no_bar_for_nothing_to_do_and_plural_counts(monkeypatch):
-    from dl_tools.cli.common import count, progress
+    from dl_tools.terminal import count, progress
 
-    monkeypatch.delenv("DL_TOOLS_NO_PROGRESS", raising=False)
     assert progress(total=0).disable and not progress(total=2).disable
     assert (count(1, "image"), count(0, "image"), count(3, "tile")) == ("1 image", "0 images", "3 tiles")
 

@@ -1,12 +1,13 @@
-"""The labelling engine (dl_tools.crf): known answers on the quadrants image, shapes, bad strokes."""
+"""The labelling engine (dl_tools.labelling.engine): known answers on the quadrants image, shapes, bad strokes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dl_tools.crf import (ENGINES, ClassifierParams, CRFParams, crf_from_labels, crf_from_probs, default_crf_params,
-                          label_from_strokes, stroke_samples, unary_from_sparse, upsample_argmax)
+from dl_tools.labelling.engine import ENGINES, default_crf_params, label_from_strokes
+from dl_tools.segmentation.pixel_classifier import ClassifierParams, stroke_samples
+from dl_tools.segmentation.crf import CRFParams, crf_from_labels, crf_from_probs, unary_from_sparse, upsample_argmax
 from dl_tools.errors import InputError
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dl_tools.errors import InputError
-from dl_tools.fcn_tiling import blend_window, predict_tiled, tile_starts
+from dl_tools.arrays.blending import blend_window, predict_tiled, tile_starts
 from dl_tools.io.images import read_raw, write_image
 from dl_tools.io.mat import LabelFile, write_label_mat
 from dl_tools.io.text import write_labeldefs
@@ -175,7 +175,8 @@ def test_mask_nodata_marks_pixels_without_data(tmp_path):
     """No data = a declared no-data value, NaN in a float band (declared or not), a zero alpha band."""
     import rasterio
 
-    from dl_tools.io.geotiff import LABEL_NODATA, mask_nodata, nodata_mask
+    from dl_tools.file_contract import LABEL_NODATA
+    from dl_tools.io.geotiff import mask_nodata, nodata_mask
 
     band = np.full((4, 6), 7, np.uint8)
     band[:, :2] = 0
@@ -239,7 +240,7 @@ def test_predict_tiled_reproduces_a_pixelwise_network(shape):
 # --- colour standardisation and inference options -------------------------------------------------------------------
 
 def test_standardise_channels_known_answer():
-    from dl_tools.colour import standardise_channels
+    from dl_tools.arrays.colour import standardise_channels
 
     image = np.zeros((2, 2, 3), np.uint8)
     image[0, :, 0] = 10  # channel 0: 10, 10, 30, 30 -> mean 20, deviation 10 -> 128 -/+ 48

@@ -340,7 +340,6 @@ def _train_in_process(monkeypatch, capsys, root, *args):
     from dl_tools.cli.fcn_train import main
 
     monkeypatch.chdir(root)
-    monkeypatch.setenv("DL_TOOLS_NO_PROGRESS", "1")
     code = main(["--epochs", "1", *args])
     out, err = capsys.readouterr()
     assert code == 0 or out == "", out

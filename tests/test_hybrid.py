@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO, run_script
 from dl_tools.errors import InputError
-from dl_tools.hybrid import HybridParams, cut_padded_tiles, grid_indices, segment, tile_grid, tile_map
+from dl_tools.segmentation.hybrid import HybridParams, cut_padded_tiles, grid_indices, segment, tile_grid, tile_map
 from dl_tools.io.mat import read_label_mat
 from dl_tools.io.text import read_class_colors, write_colors, write_labeldefs, write_labels
 from dl_tools.workflows.hybrid import images_to_segment, segment_files
@@ -404,7 +404,7 @@ def test_no_data_pixels_of_a_tiff_get_no_class(tmp_path, quadrants, kind):
     rasterio = pytest.importorskip("rasterio")
     from affine import Affine
 
-    from dl_tools.io.geotiff import LABEL_NODATA
+    from dl_tools.file_contract import LABEL_NODATA
     from dl_tools.io.images import read_raw
 
     image, truth = quadrants

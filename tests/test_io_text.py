@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from dl_tools.errors import InputError
-from dl_tools.io.text import (check_same_length, read_colors, read_labeldefs, read_labels, write_colors,
-                              write_labeldefs, write_labels)
+from dl_tools.io.text import (
+    check_same_length, read_colors, read_labeldefs, read_labels, write_colors, write_labeldefs, write_labels,
+)
 
 
 def test_labels_round_trip(tmp_path):

@@ -16,7 +16,7 @@ from scipy.io import savemat
 
 from conftest import REPO, run_script
 from dl_tools.cli import label_1geotiff_crf, label_1image_crf
-from dl_tools.crf import ENGINES
+from dl_tools.labelling.engine import ENGINES
 from dl_tools.errors import InputError
 from dl_tools.io.images import read_raw, write_image
 from dl_tools.io.mat import read_label_mat

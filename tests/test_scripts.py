@@ -37,7 +37,7 @@ def test_help_is_light(script):
 
 
 def test_importing_the_package_is_light():
-    code = "import sys, dl_tools, dl_tools.io, dl_tools.metrics, dl_tools.crf, dl_tools.cli.common; " \
+    code = "import sys, dl_tools, dl_tools.io, dl_tools.metrics, dl_tools.segmentation.crf, dl_tools.cli.common; " \
            f"print([m for m in {HEAVY!r} if m in sys.modules])"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "[]"

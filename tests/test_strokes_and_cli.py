@@ -7,10 +7,11 @@ import argparse
 import numpy as np
 import pytest
 
-from dl_tools.cli.common import (ask_path, band_list, build_base_parser, fraction, non_negative_int, positive_int, run,
-                                 seed_int, unit_fraction)
+from dl_tools.cli.common import (
+    ask_path, band_list, build_base_parser, fraction, non_negative_int, positive_int, run, seed_int, unit_fraction,
+)
 from dl_tools.errors import InputError
-from dl_tools.strokes import simulate_strokes
+from dl_tools.labelling.simulated_strokes import simulate_strokes
 
 
 def test_strokes_stay_inside_their_class(quadrants):

@@ -1,11 +1,11 @@
-"""Tile grids, purity, cutting and stitching (dl_tools.tiling), and the thinning rule of retile."""
+"""Tile grids, purity, cutting and stitching (dl_tools.arrays.tiling), and the thinning rule of retile."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dl_tools import tiling
+from dl_tools.arrays import tiling
 from dl_tools.workflows.retile import thin
 
 

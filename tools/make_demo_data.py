@@ -3,7 +3,7 @@
     python tools/make_demo_data.py [--source ../shared/data/obx_coast_demo] [--out demo_data]
 
 Writes the tutorial's layout (see demo_data/README.md). The ``sparse`` variable of each ``_mres.mat`` holds
-simulated brush strokes (``dl_tools.strokes.simulate_strokes``, seeded), so the files look like a labeller's.
+simulated brush strokes (``dl_tools.labelling.simulated_strokes.simulate_strokes``, seeded), so the files look like a labeller's.
 The output is committed; re-run only to rebuild it.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 from dl_tools.io.images import list_images, read_raw
 from dl_tools.io.mat import LabelFile, write_label_mat
 from dl_tools.io.text import read_labels, write_colors, write_labeldefs, write_labels
-from dl_tools.strokes import simulate_strokes
+from dl_tools.labelling.simulated_strokes import simulate_strokes
 
 COLORS = np.array([[0, 0, 255], [0, 255, 255], [210, 180, 140]], dtype=np.uint8)  # blue, cyan, tan
 N_FCN_VAL = 12

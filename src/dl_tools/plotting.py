@@ -86,15 +86,6 @@ def panels_figure(panels: list[tuple[str, np.ndarray]], labels: list[str] | None
     return fig
 
 
-def save_figure(fig, path, dpi: int = 150):
-    """Save a Figure atomically (PNG by extension) and return the path."""
-    from .io.atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format=str(path).rsplit(".", 1)[-1])
-    return path
-
-
 def training_curves_figure(history: dict[str, list[float]], panels: list[tuple[str, list[str]]], title: str = ""):
     """One panel per (panel title, [series names]) of per-epoch values in ``history`` (name -> values, epoch 1..n);
     series missing from ``history`` are skipped."""

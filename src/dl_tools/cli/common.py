@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 from ..errors import DlToolsError, InputError
 from ..quiet_import import silence_tensorflow_import
+from ..terminal import active_bars, display_available, progress_shown
 
 log = logging.getLogger("dl_tools")
 
@@ -42,11 +43,6 @@ def build_base_parser(prog: str, description: str, epilog: str | None = None) ->
     return parser
 
 
-def count(n: int, noun: str) -> str:
-    """``n`` and ``noun``, plural unless n is 1: "1 image", "3 images"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def add_overwrite(parser: argparse.ArgumentParser, what: str = "existing outputs") -> None:
     """Add ``--overwrite``."""
     parser.add_argument("--overwrite", action="store_true", help=f"replace {what} (refused otherwise)")
@@ -66,18 +62,12 @@ class _BarAwareHandler(logging.Handler):
         try:
             message = self.format(record)
             tqdm = sys.modules.get("tqdm")  # imported only by progress(): no bar can be shown without it
-            if tqdm is not None and _active_bars():
+            if tqdm is not None and active_bars():
                 tqdm.tqdm.write(message, file=sys.stderr)
             else:
                 print(message, file=sys.stderr, flush=True)
         except Exception:  # noqa: BLE001 - logging's own rule: a message that cannot be written never stops the run
             self.handleError(record)
-
-
-def _active_bars() -> list:
-    """The progress bars on screen now (tqdm keeps them in a class-level set)."""
-    tqdm = sys.modules.get("tqdm")
-    return list(getattr(tqdm.tqdm, "_instances", ())) if tqdm is not None else []
 
 
 class _PlainFormatter(logging.Formatter):
@@ -89,7 +79,7 @@ class _PlainFormatter(logging.Formatter):
 
 
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
-    """Log to stderr: INFO by default, DEBUG with -v, WARNING with -q. Quiet also hides tqdm bars."""
+    """Log to stderr: INFO by default, DEBUG with -v, WARNING with -q (``run`` also hides progress bars then)."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     root = logging.getLogger("dl_tools")
     root.handlers.clear()
@@ -98,24 +88,11 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
-    if quiet:
-        os.environ["DL_TOOLS_NO_PROGRESS"] = "1"
     # TensorFlow's C++ log: errors only with -v; otherwise silent (it reports e.g. "failed call to cuInit" on
     # every machine without a GPU, which alarms users and means nothing: the CPU is used)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if verbose else "3")
     if not verbose:  # its start-up lines ignore that setting
         silence_tensorflow_import()
-
-
-def progress(iterable=None, **kwargs):
-    """A tqdm progress bar on stderr, hidden with ``-q`` (environment DL_TOOLS_NO_PROGRESS=1) and for nothing to do
-    (``total=0``)."""
-    from tqdm.auto import tqdm
-
-    kwargs.setdefault("disable", os.environ.get("DL_TOOLS_NO_PROGRESS") == "1" or kwargs.get("total") == 0)
-    kwargs.setdefault("file", sys.stderr)
-    kwargs.setdefault("dynamic_ncols", True)
-    return tqdm(iterable, **kwargs)
 
 
 def run(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int | None],
@@ -124,16 +101,17 @@ def run(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], in
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
     try:
-        result = body(args)
+        with progress_shown(not getattr(args, "quiet", False)):
+            result = body(args)
     except (DlToolsError, OSError) as exc:
-        for bar in _active_bars():  # ends an interrupted bar's line, so the error starts a line of its own
+        for bar in active_bars():  # ends an interrupted bar's line, so the error starts a line of its own
             bar.close()
         if getattr(args, "verbose", False):
             traceback.print_exc()
         print(f"error: {_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        for bar in _active_bars():
+        for bar in active_bars():
             bar.close()
         print("interrupted", file=sys.stderr)
         return 130
@@ -147,15 +125,6 @@ def _message(exc: Exception) -> str:
         where = f"{exc.filename}: " if exc.filename else ""
         return f"{where}{exc.strerror}; check the path and its permissions (-v shows where it happened)"
     return str(exc)
-
-
-def display_available() -> bool:
-    """True when a graphical display can show a dialog (Windows, macOS, or an X/Wayland DISPLAY)."""
-    if os.environ.get("DL_TOOLS_NO_DIALOG") == "1":
-        return False
-    if sys.platform in ("win32", "darwin"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def ask_path(value: str | os.PathLike | None, flag: str, kind: str = "file", title: str | None = None,

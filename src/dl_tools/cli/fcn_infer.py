@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import add_overwrite, build_base_parser, count, positive_int, run
+from .common import add_overwrite, build_base_parser, positive_int, run
+from ..terminal import count
 
 DESCRIPTION = """\
 Label every image in --samples-dir (any size; JPG, PNG, TIFF/GeoTIFF, BMP; files named as DL tools names its

@@ -49,7 +49,7 @@ def build_parser():
 
 
 def _body(args):
-    from ..crf import CRFParams
+    from ..segmentation.crf import CRFParams
 
     crf = CRFParams(theta_bilateral=args.crf_theta, theta_color=args.crf_theta_color,
                     compat_bilateral=args.crf_compat, theta_gaussian=args.crf_smooth,

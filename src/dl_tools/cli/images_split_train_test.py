@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import add_overwrite, add_seed, ask_path, build_base_parser, count, fraction, run
+from .common import add_overwrite, add_seed, ask_path, build_base_parser, fraction, run
+from ..terminal import count
 
 DESCRIPTION = """\
 Split a folder of images at random into train/ and test/ folders beside it

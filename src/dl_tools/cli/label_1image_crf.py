@@ -47,7 +47,7 @@ IMAGE_TYPES = [("images", "*.jpg *.JPG *.jpeg *.JPEG *.png *.PNG *.tif *.TIF *.t
 
 def build_label_parser(prog: str, description: str, scale_default: float, geotiff: bool = False):
     """The options shared by label_1image_crf.py and label_1geotiff_crf.py."""
-    from ..crf import ENGINES
+    from ..labelling.engine import ENGINES
 
     parser = build_base_parser(prog, description)
     parser.add_argument("-w", "--window", type=positive_int, default=500,

@@ -80,7 +80,7 @@ def _body(args):
     from pathlib import Path
 
     from ..errors import InputError
-    from ..hybrid import HybridParams
+    from ..segmentation.hybrid import HybridParams
     from ..workflows.folder_runs import summary
     from ..workflows.hybrid import images_to_segment, segment_files
 

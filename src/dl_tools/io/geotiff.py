@@ -12,11 +12,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, require
+from ..file_contract import LABEL_NODATA, TIFF_EXTENSIONS
 from .atomic import atomic_path
-
-#: Value of label GeoTIFF pixels that carry no class.
-LABEL_NODATA = 255
-
 
 @dataclass(frozen=True)
 class GeoInfo:
@@ -94,8 +91,6 @@ def read_valid_mask(path: str | os.PathLike) -> np.ndarray:
 def nodata_mask(path: str | os.PathLike) -> np.ndarray | None:
     """(H, W) bool, True where the TIFF ``path`` has no data (``read_valid_mask``); None for any other image, and
     for a TIFF whose every pixel has data."""
-    from .images import TIFF_EXTENSIONS
-
     if Path(path).suffix.lower() not in TIFF_EXTENSIONS:
         return None
     missing = ~read_valid_mask(path)

@@ -1,15 +1,6 @@
 """Reading any photograph a user has as (H, W, 3) uint8 RGB, and writing PNG/JPEG.
 
-Conversion rules (``to_rgb_uint8``), applied to the bands picked by ``bands`` (1-based, default the first three):
-
-- uint8: unchanged.
-- bool: False -> 0, True -> 255.
-- other integers (16-bit, 32-bit) whose values already lie in 0-255: cast unchanged.
-- float whose values lie in [0, 1]: multiplied by 255.
-- anything else (16-bit, 32-bit, float): a linear stretch from the 1st to the 99th percentile of all chosen
-  bands together (so colour balance is kept), clipped to 0-255. Never a wrap-around cast. NaN become 0.
-- one band (grey): replicated to three channels; two bands: the first, replicated.
-- RGBA: alpha dropped. More than three bands: the first three, unless ``bands`` picks others.
+Pixel values are converted by ``dl_tools.arrays.colour.to_rgb_uint8`` (its docstring gives the rules).
 
 TIFF files are read with rasterio (any number of bands, any data type); other files with OpenCV.
 """
@@ -22,13 +13,11 @@ from typing import Sequence
 
 import numpy as np
 
+from ..arrays.colour import to_rgb_uint8
 from ..errors import InputError
+from ..file_contract import IMAGE_EXTENSIONS, TIFF_EXTENSIONS
 from .atomic import atomic_path
 
-#: File extensions (lower case) of the images DL tools reads; the case of a file's extension does not matter.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
-TIFF_EXTENSIONS = (".tif", ".tiff")
-STRETCH_PERCENTILES = (1.0, 99.0)
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -75,53 +64,6 @@ def find_image(folder: str | os.PathLike, stem: str) -> Path | None:
     """The first of ``find_images(folder, stem)``, or None."""
     matches = find_images(folder, stem)
     return matches[0] if matches else None
-
-
-def _select_bands(array: np.ndarray, bands: Sequence[int] | None, path) -> np.ndarray:
-    """(H, W, B) array -> (H, W, 3) array of the chosen bands (1-based indices)."""
-    n_bands = array.shape[2]
-    if bands is None:
-        if n_bands >= 3:
-            return array[:, :, :3]
-        return np.repeat(array[:, :, :1], 3, axis=2)
-    bands = list(bands)
-    if len(bands) not in (1, 3) or not all(1 <= b <= n_bands for b in bands):
-        raise InputError(
-            f"--bands {','.join(map(str, bands))} does not fit {path}, which has {n_bands} bands; "
-            f"give one or three band numbers between 1 and {n_bands}, e.g. --bands 3,2,1"
-        )
-    chosen = array[:, :, [b - 1 for b in bands]]
-    return np.repeat(chosen, 3, axis=2) if len(bands) == 1 else chosen
-
-
-def to_rgb_uint8(array: np.ndarray, bands: Sequence[int] | None = None, path: str = "image") -> np.ndarray:
-    """Convert an (H, W) or (H, W, B) array of any dtype to (H, W, 3) uint8 by the rules in the module doc."""
-    array = np.asarray(array)
-    if array.ndim == 2:
-        array = array[:, :, None]
-    if array.ndim != 3 or array.shape[0] == 0 or array.shape[1] == 0:
-        raise InputError(f"{path} has shape {array.shape}, not an image; give a 2-D image file")
-    if array.dtype == bool:
-        array = array.astype(np.uint8) * 255
-    array = _select_bands(array, bands, path)
-    if array.dtype == np.uint8:
-        return np.ascontiguousarray(array)
-    values = array.astype(np.float64)
-    finite = np.isfinite(values)
-    if not finite.any():
-        return np.zeros(array.shape, dtype=np.uint8)
-    lo, hi = float(values[finite].min()), float(values[finite].max())
-    if np.issubdtype(array.dtype, np.integer) and lo >= 0 and hi <= 255:
-        scaled = values
-    elif np.issubdtype(array.dtype, np.floating) and lo >= 0 and hi <= 1:
-        scaled = values * 255.0
-    else:
-        p_lo, p_hi = np.percentile(values[finite], STRETCH_PERCENTILES)
-        if p_hi <= p_lo:
-            p_lo, p_hi = lo, max(hi, lo + 1e-12)
-        scaled = (values - p_lo) / (p_hi - p_lo) * 255.0
-    scaled = np.where(finite, scaled, 0.0)
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
 #: The end of the message about an image file that cannot be read, unless the caller knows a better fix.
@@ -205,30 +147,3 @@ def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -
     with atomic_path(path) as tmp:
         encoded.tofile(str(tmp))
     return path
-
-
-def resize_labels(label_image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of an (h, w) integer class map to ``shape`` = (H, W); values are never rescaled."""
-    import cv2
-
-    label_image = np.asarray(label_image)
-    if label_image.shape[:2] == tuple(shape):
-        return label_image.copy()
-    resized = cv2.resize(
-        label_image.astype(np.int32) if label_image.dtype not in (np.uint8, np.uint16, np.int16) else label_image,
-        (int(shape[1]), int(shape[0])),
-        interpolation=cv2.INTER_NEAREST,
-    )
-    return resized.astype(label_image.dtype, copy=False)
-
-
-def resize_image(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Area/linear resize of an (H, W, C) image to ``shape`` = (h, w), keeping its dtype."""
-    import cv2
-
-    image = np.asarray(image)
-    if image.shape[:2] == tuple(shape):
-        return image.copy()
-    shrinking = shape[0] < image.shape[0]
-    interp = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(image, (int(shape[1]), int(shape[0])), interpolation=interp)

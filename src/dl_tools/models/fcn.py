@@ -31,7 +31,7 @@ import sys
 import numpy as np
 
 from ..errors import InputError
-from ..io.geotiff import LABEL_NODATA
+from ..file_contract import LABEL_NODATA
 
 #: Label value of pixels without a class (no data in the image): weight 0 in training and validation.
 NO_CLASS = LABEL_NODATA

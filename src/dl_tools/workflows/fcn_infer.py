@@ -3,8 +3,8 @@
 Each image (any size, any supported type) is resized by the run's training scale (``train_scale`` in settings.json:
 the network sees the pixel scale it was trained at), its colours standardised when the run's were (over the whole
 image, not per tile), covered by overlapping network-size tiles whose probabilities are blended
-(``dl_tools.fcn_tiling``; one tile when the image is no larger than the training images), and the probabilities
-are resized back to the ORIGINAL size. With a CRF, ``dl_tools.crf.crf_from_probs`` refines them
+(``dl_tools.arrays.blending``; one tile when the image is no larger than the training images), and the probabilities
+are resized back to the ORIGINAL size. With a CRF, ``dl_tools.segmentation.crf.crf_from_probs`` refines them
 using the original image.
 
 Outputs in the output folder, for sample ``<name>_RGB.<ext>`` (or ``<name>.<ext>``) and tag ``""`` (infer.py) or
@@ -37,12 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..colour import standardise_channels
-from ..crf import CRFParams
+from ..arrays.colour import standardise_channels
+from ..segmentation.crf import CRFParams
 from ..errors import InputError
 from ..io.atomic import check_output_dir
 from ..io.geotiff import mask_nodata, nodata_mask, read_geoinfo, write_label_geotiff
-from ..io.images import image_shape, list_images, read_image, resize_image, write_image
+from ..io.images import image_shape, list_images, read_image, write_image
+from ..arrays.resize import resize_image
 from ..io.mat import LabelFile, write_label_mat
 from ..plotting import colorize, label_overlay
 from .fcn_train import BEST, LAST, params_from_settings, read_run_settings, sample_name
@@ -132,7 +133,7 @@ def network_grid(shape: tuple[int, int], scale: tuple[float, float]) -> tuple[in
 def predict_probs(run: RunModel, image: np.ndarray, overlap: float = 0.25, batch_size: int = 4) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (h, w, N) float32 probabilities on the network grid (``network_grid``); the colours
     standardised over the whole image first when the run was trained so."""
-    from ..fcn_tiling import predict_tiled
+    from ..arrays.blending import predict_tiled
 
     small = resize_image(image, network_grid(image.shape[:2], run.scale))
     if run.standardise:
@@ -170,7 +171,7 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
     """Label every image directly in ``samples_dir`` (except DL tools' own outputs, ``folder_runs.OUTPUT_PATTERNS``:
     the output folder may be the samples folder) and write the outputs of the module doc to ``output_dir``;
     images that cannot be read are skipped (``FCNInferResult.skipped``), InputError when none can be."""
-    from ..crf import crf_from_probs
+    from ..segmentation.crf import crf_from_probs
 
     samples = photographs(list_images(samples_dir, flag="--samples-dir"), samples_dir, "--samples-dir")
     output_dir = Path(output_dir)

@@ -38,10 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..colour import standardise_channels
+from ..arrays.colour import standardise_channels
 from ..errors import InputError
 from ..io.atomic import atomic_path, check_output_dir, write_text_atomic
-from ..io.images import IMAGE_EXTENSIONS, is_image_file, read_image, read_raw, resize_image, resize_labels
+from ..file_contract import IMAGE_EXTENSIONS
+from ..io.images import is_image_file, read_image, read_raw
+from ..arrays.resize import resize_image, resize_labels
 from ..io.text import read_labeldefs, write_labeldefs
 from ..models.fcn import BACKBONES, TRAIN_BACKBONE, check_image_shape
 from .make_labels import find_labeldefs
@@ -73,7 +75,7 @@ class FCNTrainParams:
     class_weights : weight each pixel's loss by median-frequency balancing of the training classes.
     early_stopping: stop after this many epochs without a better validation mean IoU; 0 = never.
     seed          : random seed of weights, shuffling and augmentation.
-    standardise   : standardise each image's colour channels (``dl_tools.colour``) before the network, in training
+    standardise   : standardise each image's colour channels (``dl_tools.arrays.colour``) before the network, in training
                     and inference alike [no]: photographs of different flights and light then look alike.
     """
 
@@ -175,7 +177,7 @@ def find_pairs(data_dir: str | Path, split: str) -> list[tuple[Path, Path]]:
 def read_label_ids(path: Path, n_classes: int) -> np.ndarray:
     """(H, W) uint8 class map from a ``_gtFine_labelIds.png``; values must be class indices 0..N-1, or
     ``io.geotiff.LABEL_NODATA`` (255, ``models.fcn.NO_CLASS``) for pixels without data, never trained on."""
-    from ..io.geotiff import LABEL_NODATA
+    from ..file_contract import LABEL_NODATA
 
     label_image = read_raw(path)
     if label_image.ndim != 2:
@@ -192,8 +194,8 @@ def read_label_ids(path: Path, n_classes: int) -> np.ndarray:
 def load_split(pairs: list[tuple[Path, Path]], image_size: tuple[int, int], n_classes: int,
                standardise: bool = False) -> Split:
     """Read and resize every pair to ``image_size`` (see module doc); with ``standardise``, each resized image's
-    channels are standardised (``dl_tools.colour.standardise_channels``)."""
-    from ..cli.common import progress
+    channels are standardised (``dl_tools.arrays.colour.standardise_channels``)."""
+    from ..terminal import progress
 
     images, label_images, scales = [], [], []
     for sample, label in progress(pairs, desc="reading images", unit="image", leave=False):
@@ -260,8 +262,9 @@ def _recorder(run_dir: Path, history: dict, total_epochs: int):
     improves), history.json and training_curves.png, and advances a progress bar."""
     import keras
 
-    from ..cli.common import progress
-    from ..plotting import save_figure, training_curves_figure
+    from ..terminal import progress
+    from ..io.figures import save_figure
+    from ..plotting import training_curves_figure
 
     class Recorder(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):

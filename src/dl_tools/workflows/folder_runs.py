@@ -113,7 +113,7 @@ def process_images(plan: Sequence[tuple], process: Callable[..., Any], *, skip: 
     or else ``fix`` (e.g. for pixel data that cannot be read); InputError when no image at all was done (so nothing
     was written). ``done`` is the participle of the work for messages, e.g. "segmented".
     """
-    from ..cli.common import progress
+    from ..terminal import progress
 
     run = FolderRun()
     for item in progress(plan, desc="images", unit="image") if len(plan) > 1 else plan:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..hybrid import HybridParams, HybridResult, segment
+from ..segmentation.hybrid import HybridParams, HybridResult, segment
 from ..models.frozen import check_model_folder
 from .folder_runs import FolderRun, ImageUnusable, check_outputs, photographs, process_images
 
@@ -97,7 +97,8 @@ def _write_outputs(image_path: Path, image: np.ndarray, result: HybridResult, la
     from ..io.geotiff import mask_nodata, nodata_mask, read_geoinfo, write_label_geotiff
     from ..io.images import write_image
     from ..io.mat import LabelFile, write_label_mat
-    from ..plotting import colorize, save_figure
+    from ..plotting import colorize
+    from ..io.figures import save_figure
 
     nodata = nodata_mask(image_path)
     shown = mask_nodata(result.label_image, nodata)  # no class where a TIFF has no data

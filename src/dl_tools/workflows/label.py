@@ -1,7 +1,7 @@
 """Tutorial step 2: ground truth from brush strokes (create_groundtruth/label_1image_crf.py, label_1geotiff_crf.py).
 
 Strokes come from the interactive OpenCV tool (saved to ``<name>_scribbles.png`` after every window, before any
-computation) or from a scribbles PNG (scripted mode). The engine (``dl_tools.crf.label_from_strokes``) turns them
+computation) or from a scribbles PNG (scripted mode). The engine (``dl_tools.labelling.engine.label_from_strokes``) turns them
 into a dense label image. Outputs, next to the image or in ``outdir`` (``<name>`` = file name without extension):
 ``<name>_mres.mat``, ``<name>_mres.png``, ``<name>_report.txt``, ``<name>_mres_label.png``, ``<name>_mres_color.png``
 and, for GeoTIFFs, ``<name>_mres.tif``. Pixels where a TIFF has no data (no-data value, NaN, alpha band or mask)
@@ -21,8 +21,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..crf import (ENGINES, ClassifierParams, CRFParams, check_strokes, default_crf_params, label_from_strokes,
-                   scaled_shape)
+from ..labelling.engine import ENGINES, default_crf_params, label_from_strokes
+from ..segmentation.pixel_classifier import ClassifierParams
+from ..segmentation.crf import CRFParams, check_strokes, scaled_shape
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class LabelParams:
     """window : -w, side of the annotation windows in pixels of the image scaled by ``scale`` (as the legacy tool:
                 ``-w 500 -s 0.2`` gives windows of 2500 full-size pixels). Larger than the image: one window.
     scale  : -s, in (0, 1]: features, classifier and CRF run on the image resized by this factor.
-    engine : "strokes" (default) or "classifier" (see dl_tools.crf).
+    engine : "strokes" (default) or "classifier" (see dl_tools.labelling.engine).
     bands  : 1-based bands shown and used (GeoTIFFs), None = the first three.
     resume : continue from an existing ``<name>_scribbles.png``.  overwrite : replace existing outputs.
     seed   : random seed of the classifier."""
@@ -173,7 +174,7 @@ def strokes_from_mat(path: Path, labels: list[str], shape: tuple[int, int]) -> n
 def load_strokes(path: Path, labels: list[str], shape: tuple[int, int]) -> np.ndarray:
     """The strokes of ``--scribbles``: a lossless image (PNG) of class numbers or a label .mat holding strokes,
     checked against the image's (H, W) ``shape`` and ``labels``; errors name --scribbles and the file."""
-    from ..io.images import IMAGE_EXTENSIONS
+    from ..file_contract import IMAGE_EXTENSIONS
 
     if path.is_dir():
         raise InputError(f"--scribbles {path} is a folder, not a file; {SCRIBBLES_FIX}")
@@ -219,7 +220,7 @@ def _saved_strokes(scribbles_path: Path, params: LabelParams, n_classes: int,
 def _interactive_strokes(image, labels, colors, params, scribbles_path: Path, base: np.ndarray | None,
                          annotate: Callable) -> tuple[np.ndarray, int]:
     """Run the annotation session from ``base`` (saved strokes, or None); returns (strokes, number of windows)."""
-    from ..annotation import AnnotationSession, informative_windows, resume_index, window_grid
+    from ..labelling.session import AnnotationSession, informative_windows, resume_index, window_grid
 
     windows = informative_windows(image, window_grid(image.shape[:2], params.window_pixels))
     start = 0
@@ -236,7 +237,7 @@ def _interactive_strokes(image, labels, colors, params, scribbles_path: Path, ba
 
 
 def _figure(image, sparse, label_image, labels, colors, title):
-    from ..io.images import resize_image, resize_labels
+    from ..arrays.resize import resize_image, resize_labels
     from ..plotting import label_overlay, panels_figure
 
     factor = min(1.0, FIGURE_SIDE / max(image.shape[:2]))
@@ -282,10 +283,12 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     """
     from ..io.atomic import check_can_write, check_output_dir, check_output_file, write_text_atomic
     from ..io.geotiff import mask_nodata, nodata_mask, read_geoinfo, write_label_geotiff
-    from ..io.images import TIFF_EXTENSIONS, image_shape, read_image, write_image
+    from ..file_contract import TIFF_EXTENSIONS
+    from ..io.images import image_shape, read_image, write_image
     from ..io.mat import LabelFile, write_label_mat
     from ..io.text import check_same_length, read_colors, read_labels
-    from ..plotting import colorize, save_figure
+    from ..plotting import colorize
+    from ..io.figures import save_figure
 
     image_path = Path(image_path)
     labels = read_labels(labels_path)
@@ -294,7 +297,7 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     if len(labels) > 255:
         raise InputError(f"labels file {labels_path}: {len(labels)} classes; at most 255 fit a scribbles PNG")
     if scribbles_path is None and annotate is None:
-        from ..labelling_gui import annotate, require_display
+        from ..labelling.opencv_view import annotate, require_display
 
         require_display()
     if geotiff and image_path.suffix.lower() not in TIFF_EXTENSIONS:

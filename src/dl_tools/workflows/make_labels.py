@@ -100,7 +100,7 @@ def make_labels(folder: str | Path, labeldefs: str | Path, params: MakeLabelsPar
     Every .mat is read and checked before anything is written; existing outputs are refused unless
     ``params.overwrite``.
     """
-    from ..cli.common import progress
+    from ..terminal import progress
 
     folder, labeldefs = Path(folder), Path(labeldefs)
     mats = find_manual_labels(folder)

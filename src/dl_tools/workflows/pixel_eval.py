@@ -164,7 +164,7 @@ def pair_confusion(pair: Pair, union: list[str], truth, estimate, resize: bool) 
             (th, tw), (eh, ew) = truth.label_image.shape, est_image.shape
             raise InputError(f"{pair.estimate.name} is {ew} x {eh} px but its truth {pair.truth.name} is {tw} x {th} "
                              "px; give --resize to resize the estimate (nearest neighbour) to the truth's size")
-        from ..io.images import resize_labels
+        from ..arrays.resize import resize_labels
 
         est_image = resize_labels(est_image, truth.label_image.shape)
         if est_nodata is not None:
@@ -186,7 +186,8 @@ def embed_confusion(confusion: np.ndarray, names: list[str], union: list[str]) -
 
 
 def _figure(confusion: np.ndarray, union: list[str], title: str, path: Path) -> Path:
-    from ..plotting import confusion_figure, save_figure
+    from ..plotting import confusion_figure
+    from ..io.figures import save_figure
 
     seen = (confusion.sum(axis=0) + confusion.sum(axis=1)) > 0
     names = [name for name, keep in zip(union, seen) if keep]
@@ -238,7 +239,7 @@ def check_outputs(input_dir: Path, paths: list[Path]) -> None:
 
 def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = PixelEvalParams()) -> PixelEvalResult:
     """Score every estimate of ``input_dir`` that has a truth file; write figures, JSON and CSV (see module doc)."""
-    from ..cli.common import progress
+    from ..terminal import progress
     from ..io.atomic import write_json_atomic, write_text_atomic
     from ..io.mat import read_label_mat
 

@@ -109,7 +109,7 @@ def _scan(mat: Path, image: Path, params: RetileParams):
     ``params.purity`` of it (the label file's ``class`` gives every pixel a class, no-data borders included)."""
     from ..io.geotiff import nodata_mask
     from ..io.mat import read_label_mat
-    from ..tiling import tile_origins, tile_purity
+    from ..arrays.tiling import tile_origins, tile_purity
 
     label_file = read_label_mat(mat)
     n_classes = len(label_file.labels)
@@ -127,7 +127,7 @@ def _write(image_path: Path, shape: tuple[int, int], origins: np.ndarray, folder
            tile: int) -> int:
     """Worker: cut the tiles at ``origins`` from the image and write each into staging/<folder>/."""
     from ..io.images import read_image, write_image
-    from ..tiling import cut_tiles
+    from ..arrays.tiling import cut_tiles
 
     image = read_image(image_path)
     if image.shape[:2] != tuple(shape):
@@ -151,7 +151,7 @@ def thin(classes: np.ndarray, keep: float, min_tiles: int, seed: int) -> np.ndar
 
 
 def _map(function, jobs: int, tasks: list[tuple], desc: str):
-    from ..cli.common import progress
+    from ..terminal import progress
 
     if jobs <= 1 or len(tasks) <= 1:
         return [function(*task) for task in progress(tasks, desc=desc, unit="image")]

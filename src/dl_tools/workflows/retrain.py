@@ -132,7 +132,7 @@ def list_tiles(image_dir: str | os.PathLike, validation_percentage: float = 10.0
 
     InputError: missing folder, fewer than two class folders, an empty class folder, tiles of different sizes.
     """
-    from ..cli.common import count
+    from ..terminal import count
     from ..io.images import check_input_dir, is_image_file
 
     image_dir = check_input_dir(image_dir, flag, "give the tile_<t> folder made by retile.py")
@@ -167,7 +167,8 @@ def list_tiles(image_dir: str | os.PathLike, validation_percentage: float = 10.0
 
 def load_images(files: list[Path], size: tuple[int, int]) -> np.ndarray:
     """(B, h, w, 3) float32 in [0, 1]: the files read as RGB and resized to ``size`` (h, w)."""
-    from ..io.images import read_image, resize_image
+    from ..io.images import read_image
+    from ..arrays.resize import resize_image
 
     out = np.empty((len(files), *size, 3), np.float32)
     for i, path in enumerate(files):
@@ -185,7 +186,7 @@ def bottlenecks(files: list[Path], module, cache_dir: str | os.PathLike | None, 
     ``<cache_dir>/<module key>/<sha1 of the file>.npy`` and reused."""
     import tensorflow as tf
 
-    from ..cli.common import progress
+    from ..terminal import progress
     from ..io.atomic import atomic_path
     from ..models.frozen import freeze
 
@@ -327,7 +328,7 @@ def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str |
     With ``params.intermediate_store_frequency`` N > 0, the model after every N steps is also written as
     ``intermediate_output_graphs_dir/intermediate_<step>.pb``; with ``saved_model_dir``, the final model is also
     written there as a SavedModel (see ``models.frozen.export_saved_model``). Both as the legacy retrain.py did."""
-    from ..cli.common import progress
+    from ..terminal import progress
     from ..io.text import write_labels
     from ..models.frozen import export_frozen_graph, export_saved_model
     from ..models.head import cross_entropy, train_head

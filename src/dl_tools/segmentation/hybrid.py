@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .crf import CRFParams, crf_from_probs, scaled_shape, unary_from_sparse
-from .errors import InputError
+from ..errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def classify_tiles(image: np.ndarray, origins: np.ndarray, classifier, params: H
     tiles = cut_padded_tiles(image, origins, params.tile)
     size = tuple(classifier.input_size)
     if size != (params.tile, params.tile):
-        from .io.images import resize_image
+        from ..arrays.resize import resize_image
 
         tiles = np.stack([resize_image(t, size) for t in tiles]) if len(tiles) else tiles
     probs = np.asarray(classifier.predict(tiles, batch_size=params.batch_size), dtype=np.float32)
@@ -212,7 +212,7 @@ def refine(image: np.ndarray, sparse: np.ndarray, n_classes: int, params: Hybrid
     The tile map is brought to the CRF grid by nearest neighbour (tiles are at least MIN_TILE_ON_CRF_GRID px there),
     so no full-size (H, W, N) unary array is ever made.
     """
-    from .io.images import resize_labels
+    from ..arrays.resize import resize_labels
 
     crf = params.crf_params()
     grid = scaled_shape(image.shape[:2], crf.scale)

@@ -1,38 +1,24 @@
-"""Dense labels from an image and brush strokes or probabilities: a fully connected CRF (Krähenbühl & Koltun 2011,
-pydensecrf) and a per-image pixel classifier.
-
-Entry points:
+"""The fully connected CRF (Krähenbühl & Koltun 2011, pydensecrf) on arrays: dense labels from an image and
+per-class probabilities or sparse labels.
 
 - ``crf_from_probs``: per-class probabilities (e.g. from a network) + image -> refined labels.
 - ``crf_from_labels``: sparse labels (0 = none, k = class k-1) -> dense labels: the legacy labelling recipe
   (reference/legacy_behaviour.md section 1.4): a stroke pixel has probability ``gt_prob`` for its class, other
   pixels a uniform unary, then the CRF.
-- ``classifier_probs``: a random forest trained on the stroke pixels of this image, on multi-scale intensity,
-  edge and texture features plus the pixel's position, predicts every pixel's class probabilities.
-- ``label_from_strokes``: the annotation engine: strokes -> (label_image, probs) with either engine
-  (``"strokes"``: the legacy recipe with CRF settings chosen by measurement, the default; ``"classifier"``:
-  classifier probabilities as the CRF unary). On the demo images the first is the more accurate and the faster
-  (benchmarks/bench_labelling.py; README, Benchmarks).
 
 Unlike the legacy recipe there is no phantom class (exactly N labels), both pairwise kernels use explicit
-(row, col) features so non-square images are handled correctly, nothing near-black is taken for a stroke, the
-work runs at ``scale`` and the result is returned at exactly the input's (H, W) by bilinear resizing of the
-probabilities (never by resizing a class map).
+(row, col) features so non-square images are handled correctly, the work runs at ``scale`` and the result is
+returned at exactly the input's (H, W) by bilinear resizing of the probabilities (never by resizing a class map).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError, require
-
-log = logging.getLogger(__name__)
-
-#: Names of the annotation engines of ``label_from_strokes``; the first is the default.
-ENGINES = ("strokes", "classifier")
+from ..arrays.resize import resize_image
+from ..errors import InputError, require
 
 
 @dataclass(frozen=True)
@@ -69,54 +55,6 @@ class CRFParams:
             raise InputError("the CRF kernel widths (theta) must be positive")
         if self.theta_gaussian < 0 or self.compat_gaussian < 0 or self.compat_bilateral < 0:
             raise InputError("CRF Gaussian width and compatibilities must not be negative")
-
-
-@dataclass(frozen=True)
-class ClassifierParams:
-    """Settings of the per-image pixel classifier (``classifier_probs``).
-
-    sigma_min, sigma_max : smallest and largest Gaussian scale of the features, in pixels of the working grid.
-    n_estimators, max_depth : size of the random forest.
-    max_samples_per_class : stroke pixels drawn at random (seeded) per class for training.
-    floor   : every probability is mixed with ``floor`` of a uniform distribution, so the CRF can overrule the
-              classifier where colours say otherwise (a zero probability would be an infinite cost).
-    seed    : random seed of the sampling and the forest.
-    n_jobs  : worker threads of the forest (None = one per core).
-    """
-
-    sigma_min: float = 0.5
-    sigma_max: float = 16.0
-    n_estimators: int = 40
-    max_depth: int | None = 14
-    max_samples_per_class: int = 4000
-    floor: float = 0.1
-    seed: int = 0
-    n_jobs: int | None = None
-
-    def __post_init__(self):
-        if not 0 < self.sigma_min < self.sigma_max:
-            raise InputError(f"classifier feature scales must satisfy 0 < sigma_min < sigma_max, "
-                             f"got {self.sigma_min}, {self.sigma_max}")
-        if self.n_estimators < 1 or self.max_samples_per_class < 1:
-            raise InputError("the classifier needs at least one tree and one sample per class")
-        if not 0.0 <= self.floor < 1.0:
-            raise InputError(f"classifier probability floor must be in [0, 1), got {self.floor}")
-
-
-def default_crf_params(engine: str, scale: float) -> CRFParams:
-    """The CRF settings each engine was measured with (benchmarks/bench_labelling.py).
-
-    "strokes": the legacy labelling recipe with a narrower bilateral kernel and a wider colour tolerance
-    (theta 30 px of the CRF grid, colour 5, compat 30, 30 iterations; legacy: 60, 1, 100), which is more accurate
-    on the demo images (0.928 against 0.922 at -s 0.5, 2.5 times faster; see the README) and copes with noisy
-    images (legacy colour 1 does not).
-    "classifier": the classifier's probabilities are already good, so a gentler CRF cleans them up: a bilateral
-    kernel of 60 full-size pixels (colour 13, compat 5), a 3-pixel smoothness kernel (compat 3), 10 iterations.
-    """
-    if engine == "strokes":
-        return CRFParams(scale=scale, theta_bilateral=30.0, theta_color=5.0, compat_bilateral=30.0)
-    return CRFParams(scale=scale, theta_bilateral=max(3.0, 60.0 * scale), theta_color=13.0, compat_bilateral=5.0,
-                     theta_gaussian=3.0, compat_gaussian=3.0, n_iter=10)
 
 
 def scaled_shape(shape: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -217,8 +155,6 @@ def crf_from_probs(image: np.ndarray, probs: np.ndarray, params: CRFParams) -> t
     Returns (label_image (H, W) uint8/uint16 0-based, marginals (h', w', N) float32 on the CRF grid,
     i.e. (H, W) times ``params.scale``).
     """
-    from .io.images import resize_image
-
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
@@ -263,102 +199,3 @@ def stroke_fractions(sparse: np.ndarray, n_classes: int, grid: tuple[int, int]) 
         if mask.any():
             fractions[:, :, k] = cv2.resize(mask.astype(np.float32), (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
     return fractions
-
-
-def stroke_samples(sparse: np.ndarray, grid: tuple[int, int], max_per_class: int,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Training pixels on the (h, w) working grid from full-size strokes: (rows, cols, classes 0-based).
-
-    Each stroke pixel maps to the grid cell that contains it; a cell claimed by two classes is dropped; at most
-    ``max_per_class`` cells per class are drawn at random.
-    """
-    height, width = sparse.shape
-    rows, cols = np.nonzero(sparse)
-    classes = sparse[rows, cols].astype(np.int64) - 1
-    cell = (rows * grid[0] // height) * grid[1] + cols * grid[1] // width
-    cell_class = np.unique(cell * 65536 + classes)
-    cells, counts = np.unique(cell_class // 65536, return_counts=True)
-    keep = np.isin(cell_class // 65536, cells[counts == 1])
-    cell_class = cell_class[keep]
-    chosen = []
-    for k in np.unique(cell_class % 65536):
-        members = cell_class[cell_class % 65536 == k]
-        if len(members) > max_per_class:
-            members = rng.choice(members, max_per_class, replace=False)
-        chosen.append(members)
-    chosen = np.concatenate(chosen)
-    cells, classes = chosen // 65536, chosen % 65536
-    return cells // grid[1], cells % grid[1], classes
-
-
-def pixel_features(image: np.ndarray, params: ClassifierParams) -> np.ndarray:
-    """(h, w, 3) uint8 image -> (h, w, F) float32 features: scikit-image's multi-scale intensity, edge and texture
-    features of each channel (Gaussian scales ``sigma_min``..``sigma_max`` pixels) plus the row and column of the
-    pixel, each scaled to [0, 1]."""
-    from skimage.feature import multiscale_basic_features
-
-    height, width = image.shape[:2]
-    features = multiscale_basic_features(image.astype(np.float32) / 255.0, channel_axis=-1,
-                                         sigma_min=params.sigma_min, sigma_max=params.sigma_max)
-    rows, cols = np.meshgrid(np.linspace(0, 1, height, dtype=np.float32), np.linspace(0, 1, width, dtype=np.float32),
-                             indexing="ij")
-    return np.concatenate([features.astype(np.float32, copy=False), rows[..., None], cols[..., None]], axis=2)
-
-
-def classifier_probs(image: np.ndarray, sparse: np.ndarray, n_classes: int, params: ClassifierParams,
-                     scale: float = 1.0) -> np.ndarray:
-    """Per-pixel class probabilities from a random forest trained on this image's strokes.
-
-    image  : (H, W, 3) uint8 RGB.  sparse : (H, W) strokes, 0 = none, k = class k-1.
-    scale  : features, training and prediction run on the image resized by this factor, in (0, 1].
-    Returns (h, w, N) float32 probabilities on the grid (H, W) times ``scale``, each mixed with ``params.floor``
-    of a uniform distribution. A class without strokes gets probability floor / N everywhere.
-    """
-    from sklearn.ensemble import RandomForestClassifier
-
-    from .io.images import resize_image
-
-    grid = scaled_shape(image.shape[:2], scale)
-    rng = np.random.default_rng(params.seed)
-    features = pixel_features(resize_image(image, grid), params)
-    rows, cols, classes = stroke_samples(sparse, grid, params.max_samples_per_class, rng)
-    present = np.unique(classes)
-    probs = np.zeros(tuple(grid) + (n_classes,), dtype=np.float32)
-    if len(present) == 1:
-        probs[:, :, present[0]] = 1.0
-    else:
-        forest = RandomForestClassifier(n_estimators=params.n_estimators, max_depth=params.max_depth,
-                                        n_jobs=params.n_jobs, random_state=int(rng.integers(2**31)))
-        forest.fit(features[rows, cols], classes)
-        flat = features.reshape(-1, features.shape[2])
-        out = probs.reshape(-1, n_classes)
-        step = 1 << 18  # predict in blocks: bounded memory on large images
-        for start in range(0, len(flat), step):
-            out[start:start + step, forest.classes_] = forest.predict_proba(flat[start:start + step])
-    probs *= 1.0 - params.floor
-    probs += params.floor / n_classes
-    return probs
-
-
-def label_from_strokes(image: np.ndarray, sparse: np.ndarray, n_classes: int, params: CRFParams,
-                       engine: str = ENGINES[0],
-                       classifier: ClassifierParams | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The annotation engine: image + strokes -> dense labels.
-
-    image  : (H, W, 3) uint8 RGB.  sparse : (H, W) strokes, 0 = none, k = class k-1.
-    engine : ``"strokes"`` (the legacy recipe: unary straight from the strokes) or ``"classifier"``
-             (pixel-classifier probabilities as the CRF unary).
-    Returns (label_image (H, W) uint8 0-based, probs (h, w, N) float32 CRF marginals on the grid (H, W) times
-    ``params.scale``). Stroke pixels keep their stroke's class in ``label_image``.
-    """
-    sparse = check_strokes(sparse, image.shape, n_classes)
-    if engine == "strokes":
-        label_image, marginals = crf_from_labels(image, sparse, n_classes, params)
-    elif engine == "classifier":
-        probs = classifier_probs(image, sparse, n_classes, classifier or ClassifierParams(), params.scale)
-        label_image, marginals = crf_from_probs(image, probs, params)
-    else:
-        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    stroked = sparse > 0
-    label_image[stroked] = sparse[stroked] - 1
-    return label_image, marginals

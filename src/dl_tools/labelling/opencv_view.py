@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .annotation import AnnotationSession
-from .errors import InputError
+from .session import AnnotationSession
+from ..errors import InputError
 
 OVERVIEW = "whole image"
 CLASS_WINDOW = "annotate"
@@ -19,7 +19,7 @@ DEFAULT_SCREEN = (800, 1280)  # (height, width) when the screen size cannot be f
 
 def require_display() -> None:
     """InputError unless a display can show the windows (without one, OpenCV's Qt aborts the whole process)."""
-    from .cli.common import display_available
+    from ..terminal import display_available
 
     if not display_available():
         raise InputError("no display for the labelling windows; give --scribbles FILE.png (strokes drawn in any "
@@ -81,7 +81,7 @@ class LabellingWindows:
     def render(self) -> None:
         import cv2
 
-        from .plotting import label_overlay
+        from ..plotting import label_overlay
 
         w = self._window_view()
         strokes = _resize(self.session.sparse[w.slices], self.factor, nearest=True)

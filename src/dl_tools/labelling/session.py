@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 #: Keys that pick a class directly: class k has key CLASS_KEYS[k] (at most 15 classes have one).
 CLASS_KEYS = "123456789qwerty"

@@ -1,0 +1,1 @@
+"""Pure numpy functions on image arrays: colour conversion, resizing, tiling."""

@@ -1,0 +1,98 @@
+"""Colour of image arrays (pure numpy): any array a user's file holds -> (H, W, 3) uint8 RGB
+(``to_rgb_uint8``), and per-image colour standardisation (``standardise_channels``).
+
+Conversion rules of ``to_rgb_uint8``, applied to the bands picked by ``bands`` (1-based, default the first three):
+
+- uint8: unchanged.
+- bool: False -> 0, True -> 255.
+- other integers (16-bit, 32-bit) whose values already lie in 0-255: cast unchanged.
+- float whose values lie in [0, 1]: multiplied by 255.
+- anything else (16-bit, 32-bit, float): a linear stretch from the 1st to the 99th percentile of all chosen
+  bands together (so colour balance is kept), clipped to 0-255. Never a wrap-around cast. NaN become 0.
+- one band (grey): replicated to three channels; two bands: the first, replicated.
+- RGBA: alpha dropped. More than three bands: the first three, unless ``bands`` picks others.
+
+Standardisation:
+
+Photographs of the same coast from different flights differ in exposure and colour cast; a network trained on some
+of them then reads the same sand differently in others. Standardising each image's channels to a common mean and
+spread removes those global differences while keeping every contrast inside the image (wet sand stays darker than
+the dry sand beside it).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import InputError
+
+#: percentiles of the linear stretch of ``to_rgb_uint8``
+STRETCH_PERCENTILES = (1.0, 99.0)
+
+#: target mean and standard deviation of each channel, in 0-255 grey levels
+STANDARD_MEAN = 128.0
+STANDARD_SPREAD = 48.0
+
+
+def standardise_channels(images: np.ndarray) -> np.ndarray:
+    """(H, W, C) or (n, H, W, C) image(s) -> uint8 of the same shape, each channel of each image shifted and scaled
+    to mean ``STANDARD_MEAN`` and standard deviation ``STANDARD_SPREAD`` grey levels, then clipped to 0-255.
+
+    Statistics are taken per image over all its pixels; a flat channel (deviation 0) becomes ``STANDARD_MEAN``.
+    """
+    values = np.asarray(images, dtype=np.float32)
+    if values.ndim not in (3, 4):
+        raise ValueError(f"expected (H, W, C) or (n, H, W, C) images, got shape {values.shape}")
+    mean = values.mean(axis=(-3, -2), keepdims=True)
+    spread = values.std(axis=(-3, -2), keepdims=True)
+    scaled = (values - mean) * (STANDARD_SPREAD / np.maximum(spread, 1e-6)) + STANDARD_MEAN
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _select_bands(array: np.ndarray, bands: Sequence[int] | None, path) -> np.ndarray:
+    """(H, W, B) array -> (H, W, 3) array of the chosen bands (1-based indices)."""
+    n_bands = array.shape[2]
+    if bands is None:
+        if n_bands >= 3:
+            return array[:, :, :3]
+        return np.repeat(array[:, :, :1], 3, axis=2)
+    bands = list(bands)
+    if len(bands) not in (1, 3) or not all(1 <= b <= n_bands for b in bands):
+        raise InputError(
+            f"--bands {','.join(map(str, bands))} does not fit {path}, which has {n_bands} bands; "
+            f"give one or three band numbers between 1 and {n_bands}, e.g. --bands 3,2,1"
+        )
+    chosen = array[:, :, [b - 1 for b in bands]]
+    return np.repeat(chosen, 3, axis=2) if len(bands) == 1 else chosen
+
+
+def to_rgb_uint8(array: np.ndarray, bands: Sequence[int] | None = None, path: str = "image") -> np.ndarray:
+    """Convert an (H, W) or (H, W, B) array of any dtype to (H, W, 3) uint8 by the rules in the module doc."""
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise InputError(f"{path} has shape {array.shape}, not an image; give a 2-D image file")
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    array = _select_bands(array, bands, path)
+    if array.dtype == np.uint8:
+        return np.ascontiguousarray(array)
+    values = array.astype(np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.zeros(array.shape, dtype=np.uint8)
+    lo, hi = float(values[finite].min()), float(values[finite].max())
+    if np.issubdtype(array.dtype, np.integer) and lo >= 0 and hi <= 255:
+        scaled = values
+    elif np.issubdtype(array.dtype, np.floating) and lo >= 0 and hi <= 1:
+        scaled = values * 255.0
+    else:
+        p_lo, p_hi = np.percentile(values[finite], STRETCH_PERCENTILES)
+        if p_hi <= p_lo:
+            p_lo, p_hi = lo, max(hi, lo + 1e-12)
+        scaled = (values - p_lo) / (p_hi - p_lo) * 255.0
+    scaled = np.where(finite, scaled, 0.0)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)

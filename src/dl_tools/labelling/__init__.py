@@ -1,0 +1,1 @@
+"""Labelling from brush strokes: the annotation session (no display), its engine, and its views."""

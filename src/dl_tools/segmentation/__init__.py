@@ -1,0 +1,1 @@
+"""Segmentation on arrays: the dense CRF, the per-image pixel classifier, the hybrid tile classifier + CRF."""
