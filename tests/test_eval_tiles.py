@@ -12,21 +12,21 @@ from dl_tools.io.images import write_image
 from dl_tools.io.text import write_labels
 from dl_tools.workflows.eval_tiles import EvalTilesParams, evaluate_tiles, photograph_scores
 from dl_tools.workflows.retrain import RetrainParams, retrain
-from tiles_helpers import COLOURS, make_colour_tiles, make_tiny_module, noisy_tile
+from tiles_helpers import COLOURS, make_color_tiles, make_tiny_module, noisy_tile
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval_tiles")
     module = make_tiny_module(root / "tiny_module")
-    retrain(make_colour_tiles(root / "train"), str(module), root / "model.pb", root / "labels.txt", None, None,
+    retrain(make_color_tiles(root / "train"), str(module), root / "model.pb", root / "labels.txt", None, None,
             RetrainParams(how_many_training_steps=300, learning_rate=1.0, train_batch_size=30, eval_step_interval=50))
     return root / "model.pb", root / "labels.txt"
 
 
 def test_scores_confusion_figure_and_json(model, tmp_path):
     pb, labels = model
-    tiles = make_colour_tiles(tmp_path / "test", n=12, seed=5)
+    tiles = make_color_tiles(tmp_path / "test", n=12, seed=5)
     result = evaluate_tiles(tiles, labels, pb, EvalTilesParams(n=10, seed=0))
     assert result.scores.n_samples == 30 and result.scores.accuracy >= 0.9
     assert result.scores.labels == sorted(COLOURS)
@@ -97,7 +97,7 @@ def test_tiles_of_another_size_are_resized_and_classes_may_be_missing(model, tmp
 
 def test_bad_input(model, tmp_path):
     pb, labels = model
-    tiles = make_colour_tiles(tmp_path / "t", n=2, colours={"Blue water": (0, 0, 200), "veg": (0, 200, 0)})
+    tiles = make_color_tiles(tmp_path / "t", n=2, colours={"Blue water": (0, 0, 200), "veg": (0, 200, 0)})
     with pytest.raises(InputError, match="Blue water.*Blue Water"):  # exact names: case matters, both listed
         evaluate_tiles(tiles, labels, pb, EvalTilesParams())
     (tiles / "Blue water" / "notes.txt").rename(tiles / "notes.txt")

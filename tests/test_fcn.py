@@ -240,7 +240,7 @@ def test_predict_tiled_reproduces_a_pixelwise_network(shape):
 # --- colour standardisation and inference options -------------------------------------------------------------------
 
 def test_standardise_channels_known_answer():
-    from dl_tools.arrays.colour import standardise_channels
+    from dl_tools.arrays.color import standardise_channels
 
     image = np.zeros((2, 2, 3), np.uint8)
     image[0, :, 0] = 10  # channel 0: 10, 10, 30, 30 -> mean 20, deviation 10 -> 128 -/+ 48
@@ -285,7 +285,7 @@ def test_predict_probs_standardises_the_whole_image():
     assert not np.allclose(predict_probs(plain, image)[..., 2], predict_probs(plain, image + 50)[..., 2])
 
 
-def test_runs_from_before_standardisation_keep_their_colours():
+def test_runs_from_before_standardisation_keep_their_colors():
     from dl_tools.workflows.fcn_train import FCNTrainParams, params_from_settings
 
     old = {"params": {"epochs": 3, "backbone": "tiny", "image_size": [64, 96]}}

@@ -207,7 +207,7 @@ def test_model_and_labels_must_agree(files):
                       fast_params(), classifier=MeanColourClassifier())
 
 
-def test_colour_files(files):
+def test_color_files(files):
     colors = read_class_colors(files / "labeldefs.txt", LABELS)
     assert (colors == QUADRANT_COLORS.astype(np.uint8)).all()
     write_colors(files / "three.txt", QUADRANT_COLORS[:3].astype(np.uint8))
@@ -494,7 +494,7 @@ def test_help_imports_no_tensorflow_or_pydensecrf():
         assert "usage:" in proc.stdout and "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
 
 
-def _tiny_colour_model(path, size=16):
+def _tiny_color_model(path, size=16):
     """A real frozen .pb: softmax of minus the squared distance of a tile's mean colour to the quadrant colours."""
     import tensorflow as tf
 
@@ -511,7 +511,7 @@ def _tiny_colour_model(path, size=16):
 
 def test_cli_with_a_real_frozen_model(files):
     pytest.importorskip("tensorflow")
-    _tiny_colour_model(files / "model.pb")
+    _tiny_color_model(files / "model.pb")
     proc = run_script("semseg_crf/semseg_cnn_crf.py", "-", "model.pb", "labels.txt", "labeldefs.txt", "16", "0.5",
                       "0.6", "2", "0.5", "--input-dir", ".", "--outdir", "out", cwd=files)
     assert "IMG_1.png:" in proc.stdout and "IMG_2.png:" in proc.stdout

@@ -9,7 +9,7 @@ import pytest
 from dl_tools.errors import InputError
 from dl_tools.io.images import find_image, find_images, image_shape, list_images, read_image, read_raw, write_image
 from dl_tools.arrays.resize import resize_labels
-from dl_tools.arrays.colour import to_rgb_uint8
+from dl_tools.arrays.color import to_rgb_uint8
 
 
 def test_png_round_trip_keeps_rgb_order(tmp_path, quadrants):

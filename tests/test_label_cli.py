@@ -167,7 +167,7 @@ def test_bad_flags(inputs, capsys, extra, message):
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
-def test_labels_and_colours_of_different_lengths(inputs, capsys):
+def test_labels_and_colors_of_different_lengths_in_a_run(inputs, capsys):
     folder, _ = inputs
     (folder / "colors.txt").write_text("r\ng\n")
     assert label_1image_crf.main(args(folder, "--scribbles", folder / "strokes.png")) == 2

@@ -16,7 +16,7 @@ from dl_tools.errors import InputError
 from dl_tools.io.images import write_image
 from dl_tools.io.text import read_labels
 from dl_tools.workflows import retrain as rt
-from tiles_helpers import COLOURS, TINY_SIZE, make_colour_tiles, make_tiny_module
+from tiles_helpers import COLORS, TINY_SIZE, make_color_tiles, make_tiny_module
 
 FAST = dict(how_many_training_steps=40, learning_rate=0.5, train_batch_size=30, eval_step_interval=10,
             validation_percentage=15, testing_percentage=15)
@@ -26,7 +26,7 @@ FAST = dict(how_many_training_steps=40, learning_rate=0.5, train_batch_size=30, 
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("retrain")
     module = make_tiny_module(root / "tiny_module")
-    tiles = make_colour_tiles(root / "tile_32")
+    tiles = make_color_tiles(root / "tile_32")
     (root / "summaries").mkdir()
     (root / "summaries" / "keep.txt").write_text("a person's file\n")
     result = rt.retrain(tiles, str(module), root / "model.pb", root / "labels.txt", root / "bottlenecks",
@@ -45,7 +45,7 @@ def test_split_follows_the_legacy_hash_rule():
 
 def test_training_reaches_high_accuracy_and_writes_exact_labels(setup):
     root, _, _, result = setup
-    assert read_labels(root / "labels.txt") == sorted(COLOURS) == result.labels  # "Blue Water" kept as is
+    assert read_labels(root / "labels.txt") == sorted(COLORS) == result.labels  # "Blue Water" kept as is
     assert result.image_size == (TINY_SIZE, TINY_SIZE)
     assert result.n_test > 0 and result.test_accuracy >= 0.9
     assert result.history[-1]["validation_accuracy"] >= 0.9
@@ -117,7 +117,7 @@ def test_bottleneck_cache_resumes_and_recomputes_changed_tiles(setup, caplog):
     assert {p.name: p.stat().st_mtime_ns for p in key_dir.iterdir() if p.name in before} == stamps  # all reused
     [new] = {p.name for p in key_dir.iterdir()} - before  # only the changed tile was computed
     np.testing.assert_allclose(np.load(key_dir / new), features[0], atol=1e-6)
-    make_colour_tiles(root / "tile_32")  # restore the tiles for the other tests
+    make_color_tiles(root / "tile_32")  # restore the tiles for the other tests
 
 
 def test_each_run_gets_a_new_summaries_folder_and_nothing_is_deleted(setup, tmp_path):
@@ -132,14 +132,14 @@ def test_each_run_gets_a_new_summaries_folder_and_nothing_is_deleted(setup, tmp_
     assert "Final test accuracy = " in proc.stdout
     runs = sorted(p.name for p in (root / "summaries").iterdir())
     assert len(runs) == 3 and "keep.txt" in runs
-    assert (tmp_path / "m.pb").is_file() and read_labels(tmp_path / "labels.txt") == sorted(COLOURS)
+    assert (tmp_path / "m.pb").is_file() and read_labels(tmp_path / "labels.txt") == sorted(COLORS)
 
 
 def test_tile_folder_errors(tmp_path):
-    make_colour_tiles(tmp_path / "one", n=3, colours={"only": (1, 2, 3)})
+    make_color_tiles(tmp_path / "one", n=3, colors={"only": (1, 2, 3)})
     with pytest.raises(InputError, match="at least 2 classes"):
         rt.list_tiles(tmp_path / "one")
-    make_colour_tiles(tmp_path / "two", n=3, colours={"a": (1, 2, 3), "b": (200, 2, 3)})
+    make_color_tiles(tmp_path / "two", n=3, colors={"a": (1, 2, 3), "b": (200, 2, 3)})
     tiles = rt.list_tiles(tmp_path / "two")
     assert len(tiles.files) == 6  # notes.txt ignored
     (tmp_path / "two" / "c").mkdir()
@@ -147,12 +147,12 @@ def test_tile_folder_errors(tmp_path):
     with pytest.raises(InputError, match="holds no images"):
         rt.list_tiles(tmp_path / "two")
     (tmp_path / "two" / "c" / "readme.md").unlink()
-    make_colour_tiles(tmp_path / "two", n=2, size=48, colours={"c": (9, 9, 9)})
+    make_color_tiles(tmp_path / "two", n=2, size=48, colors={"c": (9, 9, 9)})
     with pytest.raises(InputError, match="mixed sizes"):
         rt.list_tiles(tmp_path / "two")
     with pytest.raises(InputError, match="does not exist"):
         rt.list_tiles(tmp_path / "nowhere")
-    make_colour_tiles(tmp_path / "images" / "tile_32", n=2, colours={"a": (1, 2, 3), "b": (200, 2, 3)})
+    make_color_tiles(tmp_path / "images" / "tile_32", n=2, colors={"a": (1, 2, 3), "b": (200, 2, 3)})
     (tmp_path / "images" / "other").mkdir()
     with pytest.raises(InputError, match=f"holds the tile folder\\(s\\) tile_32; give one of them, e.g. "
                                          f"--image_dir {tmp_path / 'images' / 'tile_32'}$"):
@@ -197,7 +197,7 @@ def test_module_image_size_from_the_name():
 def test_cli_errors(tmp_path, capsys):
     from dl_tools.cli.retrain import main
 
-    make_colour_tiles(tmp_path / "t", n=2, colours={"a": (1, 2, 3), "b": (200, 2, 3)})
+    make_color_tiles(tmp_path / "t", n=2, colors={"a": (1, 2, 3), "b": (200, 2, 3)})
     assert main(["--image_dir", str(tmp_path / "t"), "--tfhub_module", str(tmp_path / "no_such_module")]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: --tfhub_module")
     assert main(["--image_dir", str(tmp_path / "t"), "--learning_rate", "-1"]) == 2
@@ -211,7 +211,7 @@ def test_cli_errors(tmp_path, capsys):
 def test_non_finite_numbers_are_refused(tmp_path, capsys, flag, value, message):
     from dl_tools.cli.retrain import main
 
-    make_colour_tiles(tmp_path / "t", n=2, colours={"a": (1, 2, 3), "b": (200, 2, 3)})
+    make_color_tiles(tmp_path / "t", n=2, colors={"a": (1, 2, 3), "b": (200, 2, 3)})
     assert main(["--image_dir", str(tmp_path / "t"), flag, value, "--output_graph", str(tmp_path / "m.pb")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {message}, got {value}"
     assert not (tmp_path / "m.pb").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 TINY_SIZE = 32
-COLOURS = {"Blue Water": (40, 60, 200), "dry_land": (200, 170, 90), "veg": (40, 170, 50)}
+COLORS = {"Blue Water": (40, 60, 200), "dry_land": (200, 170, 90), "veg": (40, 170, 50)}
 
 
 def make_tiny_module(path: Path, size: int = TINY_SIZE) -> Path:
@@ -19,19 +19,19 @@ def make_tiny_module(path: Path, size: int = TINY_SIZE) -> Path:
     return save_feature_module(tiny_backbone(size, seed=0), path, (size, size))
 
 
-def noisy_tile(colour, size: int, rng) -> np.ndarray:
-    return np.clip(np.asarray(colour) + rng.normal(0, 15, (size, size, 3)), 0, 255).astype(np.uint8)
+def noisy_tile(color, size: int, rng) -> np.ndarray:
+    return np.clip(np.asarray(color) + rng.normal(0, 15, (size, size, 3)), 0, 255).astype(np.uint8)
 
 
-def make_colour_tiles(root: Path, n: int = 24, size: int = TINY_SIZE, colours=COLOURS, seed: int = 0) -> Path:
+def make_color_tiles(root: Path, n: int = 24, size: int = TINY_SIZE, colors=COLORS, seed: int = 0) -> Path:
     """root/<class>/<class>_<i>.jpg: n noisy tiles of each colour; plus a notes.txt per folder (not an image)."""
     from dl_tools.io.images import write_image
 
     rng = np.random.default_rng(seed)
-    for name, colour in colours.items():
+    for name, color in colors.items():
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "notes.txt").write_text("not an image\n")
         for i in range(n):
-            write_image(folder / f"{name.replace(' ', '')}_{i}.jpg", noisy_tile(colour, size, rng))
+            write_image(folder / f"{name.replace(' ', '')}_{i}.jpg", noisy_tile(color, size, rng))
     return root

@@ -1,6 +1,6 @@
 """Reading any photograph a user has as (H, W, 3) uint8 RGB, and writing PNG/JPEG.
 
-Pixel values are converted by ``dl_tools.arrays.colour.to_rgb_uint8`` (its docstring gives the rules).
+Pixel values are converted by ``dl_tools.arrays.color.to_rgb_uint8`` (its docstring gives the rules).
 
 TIFF files are read with rasterio (any number of bands, any data type); other files with OpenCV.
 """
@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..arrays.colour import to_rgb_uint8
+from ..arrays.color import to_rgb_uint8
 from ..errors import InputError
 from ..file_contract import IMAGE_EXTENSIONS, TIFF_EXTENSIONS
 from .atomic import atomic_path

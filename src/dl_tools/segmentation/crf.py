@@ -114,9 +114,9 @@ def _inference(image: np.ndarray, probs: np.ndarray, params: CRFParams) -> np.nd
         positions = np.stack([rows.ravel(), cols.ravel()]) / params.theta_gaussian
         crf.addPairwiseEnergy(np.ascontiguousarray(positions, dtype=np.float32), compat=params.compat_gaussian,
                               kernel=dcrf.DIAG_KERNEL, normalization=dcrf.NORMALIZE_SYMMETRIC)
-    colour = image.reshape(n_pixels, 3).T.astype(np.float32) / params.theta_color
+    color = image.reshape(n_pixels, 3).T.astype(np.float32) / params.theta_color
     features = np.vstack([rows.ravel()[None] / params.theta_bilateral, cols.ravel()[None] / params.theta_bilateral,
-                          colour])
+                          color])
     crf.addPairwiseEnergy(np.ascontiguousarray(features, dtype=np.float32), compat=params.compat_bilateral,
                           kernel=dcrf.DIAG_KERNEL, normalization=dcrf.NORMALIZE_SYMMETRIC)
     marginals = np.asarray(crf.inference(params.n_iter), dtype=np.float32)

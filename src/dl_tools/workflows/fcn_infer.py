@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arrays.colour import standardise_channels
+from ..arrays.color import standardise_channels
 from ..segmentation.crf import CRFParams
 from ..errors import InputError
 from ..io.atomic import check_output_dir

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arrays.colour import standardise_channels
+from ..arrays.color import standardise_channels
 from ..errors import InputError
 from ..io.atomic import atomic_path, check_output_dir, write_text_atomic
 from ..file_contract import IMAGE_EXTENSIONS
@@ -75,7 +75,7 @@ class FCNTrainParams:
     class_weights : weight each pixel's loss by median-frequency balancing of the training classes.
     early_stopping: stop after this many epochs without a better validation mean IoU; 0 = never.
     seed          : random seed of weights, shuffling and augmentation.
-    standardise   : standardise each image's colour channels (``dl_tools.arrays.colour``) before the network, in training
+    standardise   : standardise each image's colour channels (``dl_tools.arrays.color``) before the network, in training
                     and inference alike [no]: photographs of different flights and light then look alike.
     """
 
@@ -194,7 +194,7 @@ def read_label_ids(path: Path, n_classes: int) -> np.ndarray:
 def load_split(pairs: list[tuple[Path, Path]], image_size: tuple[int, int], n_classes: int,
                standardise: bool = False) -> Split:
     """Read and resize every pair to ``image_size`` (see module doc); with ``standardise``, each resized image's
-    channels are standardised (``dl_tools.arrays.colour.standardise_channels``)."""
+    channels are standardised (``dl_tools.arrays.color.standardise_channels``)."""
     from ..terminal import progress
 
     images, label_images, scales = [], [], []
