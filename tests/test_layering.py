@@ -22,7 +22,7 @@ LAYERS = {
     "models": 4,
     "labelling": 5,
     "workflows": 6,
-    "cli": 7,
+    "cli": 7, "__main__": 8,
 }
 HEAVY_ML = ("tensorflow", "keras", "tensorflow_hub", "tf_keras")
 

@@ -7,12 +7,14 @@ refused), prints ``error: <message>`` on one line and returns 2; ``-v`` adds the
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import logging
 import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from ..errors import DlToolsError, InputError
 from ..quiet_import import silence_tensorflow_import
@@ -31,10 +33,25 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
+_COMMAND_NAME: contextvars.ContextVar[str | None] = contextvars.ContextVar("dl_tools_command_name", default=None)
+
+
+@contextlib.contextmanager
+def command_name(name: str) -> Iterator[None]:
+    """Within the block, parsers call themselves ``name`` (``dl-tools retile``) instead of the script's name."""
+    token = _COMMAND_NAME.set(name)
+    try:
+        yield
+    finally:
+        _COMMAND_NAME.reset(token)
+
+
 def build_base_parser(prog: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
-    """An ArgumentParser with ``-v/--verbose`` and ``-q/--quiet``; the docstring-style description is kept as is."""
+    """An ArgumentParser with ``-v/--verbose`` and ``-q/--quiet``; the docstring-style description is kept as is.
+    ``prog`` is the script's name, unless a ``command_name`` block names the ``dl-tools`` subcommand."""
     parser = OneLineErrorParser(
-        prog=prog, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=_COMMAND_NAME.get() or prog, description=description, epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("-v", "--verbose", action="store_true", help="more messages, and tracebacks on errors")
