@@ -68,8 +68,8 @@ def _select_bands(array: np.ndarray, bands: Sequence[int] | None, path) -> np.nd
     return np.repeat(chosen, 3, axis=2) if len(bands) == 1 else chosen
 
 
-def to_rgb_uint8(array: np.ndarray, bands: Sequence[int] | None = None, path: str = "image") -> np.ndarray:
-    """Convert an (H, W) or (H, W, B) array of any dtype to (H, W, 3) uint8 by the rules in the module doc."""
+def _as_bands(array: np.ndarray, bands: Sequence[int] | None, path: str) -> np.ndarray:
+    """(H, W) or (H, W, B) array -> (H, W, 3) array of the chosen bands (bool as 0/255)."""
     array = np.asarray(array)
     if array.ndim == 2:
         array = array[:, :, None]
@@ -77,22 +77,39 @@ def to_rgb_uint8(array: np.ndarray, bands: Sequence[int] | None = None, path: st
         raise InputError(f"{path} has shape {array.shape}, not an image; give a 2-D image file")
     if array.dtype == bool:
         array = array.astype(np.uint8) * 255
-    array = _select_bands(array, bands, path)
+    return _select_bands(array, bands, path)
+
+
+def rgb_value_range(array: np.ndarray, bands: Sequence[int] | None = None, path: str = "image") -> tuple[float, float]:
+    """The (lo, hi) values of ``array`` (as ``to_rgb_uint8`` takes it) that the rules of the module doc map to 0 and
+    255: (0, 255) for uint8 and for integers within 0-255, (0, 1) for floats within [0, 1], else the 1st and 99th
+    percentiles of the finite values of the chosen bands. A raster read window by window takes its range once,
+    from a reduced read of the whole raster, so that every window is converted alike."""
+    array = _as_bands(array, bands, path)
     if array.dtype == np.uint8:
-        return np.ascontiguousarray(array)
+        return 0.0, 255.0
     values = array.astype(np.float64)
     finite = np.isfinite(values)
     if not finite.any():
-        return np.zeros(array.shape, dtype=np.uint8)
+        return 0.0, 255.0
     lo, hi = float(values[finite].min()), float(values[finite].max())
     if np.issubdtype(array.dtype, np.integer) and lo >= 0 and hi <= 255:
-        scaled = values
-    elif np.issubdtype(array.dtype, np.floating) and lo >= 0 and hi <= 1:
-        scaled = values * 255.0
-    else:
-        p_lo, p_hi = np.percentile(values[finite], STRETCH_PERCENTILES)
-        if p_hi <= p_lo:
-            p_lo, p_hi = lo, max(hi, lo + 1e-12)
-        scaled = (values - p_lo) / (p_hi - p_lo) * 255.0
-    scaled = np.where(finite, scaled, 0.0)
+        return 0.0, 255.0
+    if np.issubdtype(array.dtype, np.floating) and lo >= 0 and hi <= 1:
+        return 0.0, 1.0
+    p_lo, p_hi = (float(v) for v in np.percentile(values[finite], STRETCH_PERCENTILES))
+    return (p_lo, p_hi) if p_hi > p_lo else (lo, max(hi, lo + 1e-12))
+
+
+def to_rgb_uint8(array: np.ndarray, bands: Sequence[int] | None = None, path: str = "image",
+                 value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Convert an (H, W) or (H, W, B) array of any dtype to (H, W, 3) uint8 by the rules in the module doc: values
+    ``value_range`` (default: ``rgb_value_range`` of this array) map linearly to 0-255, clipped; NaN become 0."""
+    array = _as_bands(array, bands, path)
+    if array.dtype == np.uint8:
+        return np.ascontiguousarray(array)
+    lo, hi = value_range if value_range is not None else rgb_value_range(array)
+    values = array.astype(np.float64)
+    finite = np.isfinite(values)
+    scaled = np.where(finite, (values - lo) * (255.0 / (hi - lo)), 0.0)
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
