@@ -1,0 +1,196 @@
+"""Segmenting a raster of any size window by window, with memory that does not grow with the raster.
+
+A raster larger than ``WindowedParams.max_megapixels`` is never read whole. A window plan
+(``arrays.tiling.plan_windows``, edge "mirror") lays cores of ``window`` x ``window`` px side by side over it, each
+core inside a window widened by ``halo`` px of context on every side (mirrored about the raster's edge where the
+window sticks out, as a whole-image run sees it). For each window in turn the caller's ``segment`` function turns
+the window's (h, w, 3) uint8 pixels into a class map and per-class probabilities, for the whole window (a network
+blends its own overlapping tiles inside the window; a CRF sees the window with its halo); only the core is kept and
+written, as it goes, into the output GeoTIFFs (``io.windowed_geotiff``: tiled, compressed, resumable). A window
+whose core has no valid pixel is not segmented: it is written as no data (255).
+
+Cores are multiples of 512 px, the GeoTIFF's block size, so each block is written once. Colours: every window is
+converted to RGB with one value range for the whole raster (``arrays.color.rgb_value_range`` of a reduced read).
+When the run ends, a preview figure (the raster and the classes at reduced resolution) is written beside the
+outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..arrays.color import rgb_value_range, to_rgb_uint8
+from ..arrays.tiling import plan_windows
+from ..errors import InputError
+from ..file_contract import LABEL_NODATA
+from ..io.windowed_geotiff import (
+    BLOCK,
+    OutputRaster,
+    WindowedGeoTIFFs,
+    leftovers,
+    open_raster,
+    raster_info,
+    read_window,
+)
+from ..terminal import count, progress
+
+log = logging.getLogger(__name__)
+
+#: longest side, in pixels, of the reduced reads: the value range of the colours and the preview figure
+PREVIEW_SIDE = 2000
+
+#: (h, w, 3) uint8 window, (h, w) bool valid -> ((h, w) uint8 classes, (h, w, N) float32 probabilities in [0, 1])
+SegmentWindow = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class WindowedParams:
+    """How a raster is processed by windows (see the module doc).
+
+    window         : core size in px, a multiple of 512.
+    halo           : px of context around each core, on each side.
+    max_megapixels : rasters larger than this are processed by windows (and get no .mat or PNG outputs).
+    resume         : continue an interrupted run from its last written window.
+    cog            : convert the finished GeoTIFFs to Cloud Optimized GeoTIFFs.
+    probabilities  : also write the per-class probabilities as a uint8 GeoTIFF (0-255 for 0-1), one band a class.
+    """
+
+    window: int = 2048
+    halo: int = 256
+    max_megapixels: float = 100.0
+    resume: bool = False
+    cog: bool = False
+    probabilities: bool = False
+
+    def __post_init__(self):
+        if self.window < BLOCK or self.window % BLOCK:
+            raise InputError(f"--window must be a multiple of {BLOCK} px, got {self.window}")
+        if self.halo < 0:
+            raise InputError(f"--halo must be 0 or more px, got {self.halo}")
+        if not self.max_megapixels >= 0:
+            raise InputError(f"--max-megapixels must be 0 or more, got {self.max_megapixels}")
+
+    def settings(self) -> dict:
+        """What must not change between a run and its --resume."""
+        return {"window": self.window, "halo": self.halo, "probabilities": self.probabilities}
+
+
+@dataclass
+class WindowedResult:
+    """outputs: the GeoTIFFs and the preview written; windows: windows segmented in this run; empty: windows of
+    pure no-data (not segmented); resumed: windows written by an earlier run."""
+
+    outputs: list[Path] = field(default_factory=list)
+    windows: int = 0
+    empty: int = 0
+    resumed: int = 0
+    megapixels: float = 0.0
+    seconds: float = 0.0
+
+
+def is_large(path: str | Path, params: WindowedParams) -> bool:
+    """True when ``path`` is a TIFF larger than ``params.max_megapixels``, so it is processed by windows."""
+    from ..file_contract import TIFF_EXTENSIONS
+
+    return Path(path).suffix.lower() in TIFF_EXTENSIONS and raster_info(path).megapixels > params.max_megapixels
+
+
+def reduced_read(src, side: int = PREVIEW_SIDE) -> tuple[np.ndarray, np.ndarray]:
+    """The whole raster at most ``side`` px on its longer side: ((h, w, B) pixels, (h, w) bool valid); rasterio
+    takes the overviews when the file has them."""
+    factor = max(1, int(np.ceil(max(src.height, src.width) / side)))
+    shape = (max(1, src.height // factor), max(1, src.width // factor))
+    data = np.moveaxis(src.read(out_shape=(src.count, *shape)), 0, -1)
+    valid = src.read_masks(out_shape=(src.count, *shape)).min(axis=0) > 0
+    return data, valid
+
+
+def source_digest(path: Path) -> str:
+    """A cheap fingerprint of a raster for --resume: its size, modification time and first MB."""
+    stat = path.stat()
+    with open(path, "rb") as handle:
+        head = hashlib.sha256(handle.read(1 << 20)).hexdigest()[:16]
+    return f"{stat.st_size}:{int(stat.st_mtime)}:{head}"
+
+
+def check_resume(outputs: list[OutputRaster], params: WindowedParams, flag: str) -> None:
+    """InputError for --resume without an interrupted run to continue; info for partial files a new run replaces."""
+    found = leftovers(outputs)
+    if params.resume and not found:
+        raise InputError(f"--resume: there is no interrupted run of {outputs[0].path.name} in {flag} "
+                         f"{outputs[0].path.parent}; run without --resume")
+    if found and not params.resume:
+        log.info("starting %s afresh: the partial files of an interrupted run are replaced (give --resume to "
+                 "continue that run instead)", outputs[0].path.name)
+
+
+def segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentWindow, params: WindowedParams,
+                   settings: dict) -> WindowedResult:
+    """Segment the raster ``source`` window by window into ``outputs`` (the class map, then the probabilities when
+    ``params.probabilities``); ``settings`` (the model and its options) must match on --resume."""
+    info = raster_info(source)
+    plan = plan_windows((info.height, info.width), params.window, halo=params.halo, edge="mirror")
+    writer = WindowedGeoTIFFs(outputs, info.geo, {**settings, **params.settings(), "source": source_digest(source)},
+                              resume=params.resume)
+    result = WindowedResult(resumed=len(writer.done), megapixels=info.megapixels)
+    started = time.perf_counter()
+    with open_raster(source) as src:
+        value_range = rgb_value_range(reduced_read(src)[0], path=str(source))
+        bar = progress(total=len(plan), initial=len(writer.done), desc=f"windows of {source.name}", unit="window")
+        for index, window in enumerate(plan):
+            if index in writer.done:
+                continue
+            window_started = time.perf_counter()
+            pixels, valid = read_window(src, window.row, window.col, window.height, window.width)
+            rows, cols = window.core
+            if valid[rows, cols].any():
+                label_image, probs = segment(to_rgb_uint8(pixels, path=str(source), value_range=value_range), valid)
+                label_image = np.where(valid, label_image, LABEL_NODATA).astype(np.uint8)
+                result.windows += 1
+            else:  # pure no data: nothing to segment
+                label_image = np.full(valid.shape, LABEL_NODATA, np.uint8)
+                probs = np.zeros(valid.shape + (outputs[-1].count,), np.float32) if params.probabilities else None
+                result.empty += 1
+            arrays = [label_image[rows, cols]]
+            if params.probabilities:
+                arrays.append(np.rint(np.clip(probs[rows, cols], 0.0, 1.0) * 255.0).astype(np.uint8))
+            top, left = window.core_in_extent[0].start, window.core_in_extent[1].start
+            writer.write(index, top, left, arrays)
+            bar.update()
+            log.debug("window %d of %d (core %d x %d px at row %d, column %d): %.1f s", index + 1, len(plan),
+                      rows.stop - rows.start, cols.stop - cols.start, top, left, time.perf_counter() - window_started)
+        bar.close()
+    result.outputs = writer.finish(cog=params.cog)
+    result.seconds = time.perf_counter() - started
+    log.info("%s: %s segmented, %s of no data skipped%s, %.0f megapixels in %.0f s", source.name,
+             count(result.windows, "window"), count(result.empty, "window"),
+             f", {count(result.resumed, 'window')} from the interrupted run" if result.resumed else "",
+             result.megapixels, result.seconds)
+    return result
+
+
+def write_preview(source: Path, label_path: Path, preview: Path, labels: list[str], colors: np.ndarray) -> Path:
+    """A figure of the raster and its classes at reduced resolution (``PREVIEW_SIDE``), from reduced reads."""
+    from ..io.figures import save_figure
+    from ..plotting import colorize, panels_figure
+
+    with open_raster(source) as src:
+        pixels, _ = reduced_read(src)
+        image = to_rgb_uint8(pixels, path=str(source), value_range=rgb_value_range(pixels))
+    with open_raster(label_path) as src:
+        classes = src.read(1, out_shape=image.shape[:2])
+    fig = panels_figure([("image", image), ("classes", colorize(classes, colors))], labels, colors,
+                        title=f"{source.name} (reduced to {image.shape[1]} x {image.shape[0]} px)")
+    return save_figure(fig, preview)
+
+
+def params_record(params) -> dict:
+    """A params dataclass as a plain dict, for the --resume settings."""
+    return {key: value for key, value in asdict(params).items() if key not in ("overwrite", "resume")}
