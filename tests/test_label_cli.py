@@ -398,3 +398,35 @@ def test_smallest_working_scale_is_rounded_up():
     check_scale((5, 5), 1.0)  # an image smaller than that is labelled at its own size
     with pytest.raises(InputError, match="give -s 1 or more"):
         check_scale((5, 5), 0.9)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("scale", ["0.5", "1"])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (6, 1)])
+def test_an_image_one_pixel_wide_is_refused_at_any_scale(tmp_path, capsys, engine, scale, shape):
+    """A 1 x 1 px image was told 'give -s 1 or more' at -s 0.5 and crashed in the feature gradient at -s 1."""
+    write_image(tmp_path / f"{NAME}.png", np.full((*shape, 3), 90, np.uint8))
+    strokes = np.zeros(shape, np.uint8)
+    strokes.flat[0] = 1
+    write_image(tmp_path / "strokes.png", strokes)
+    (tmp_path / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    (tmp_path / "colors.txt").write_text("r\ng\nb\ny\n")
+    argv = [*args(tmp_path, "--scribbles", tmp_path / "strokes.png", "--engine", engine), "-s", scale]
+    assert label_1image_crf.main(argv) == 2
+    assert (f"--image {tmp_path / NAME}.png is {shape[1]} x {shape[0]} px, too small to label (the colour features "
+            "and the CRF need at least 2 px a side); give a larger image") in _error_line(capsys)
+    assert _no_outputs(tmp_path)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_image_two_pixels_wide_is_labelled_at_scale_1(tmp_path, engine):
+    image = np.zeros((2, 9, 3), np.uint8)
+    image[:, 5:] = 200
+    write_image(tmp_path / f"{NAME}.png", image)
+    strokes = np.zeros((2, 9), np.uint8)
+    strokes[0, 0], strokes[1, 8] = 1, 2
+    write_image(tmp_path / "strokes.png", strokes)
+    (tmp_path / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    (tmp_path / "colors.txt").write_text("r\ng\nb\ny\n")
+    assert label_1image_crf.main(args(tmp_path, "--scribbles", tmp_path / "strokes.png", "--engine", engine)) == 0
+    assert read_label_mat(tmp_path / f"{NAME}_mres.mat").label_image.shape == (2, 9)

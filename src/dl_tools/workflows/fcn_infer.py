@@ -40,7 +40,7 @@ import numpy as np
 from ..arrays.color import standardise_channels
 from ..segmentation.crf import CRFParams
 from ..errors import InputError
-from ..io.atomic import check_output_dir
+from ..io.atomic import atomic_outputs, check_output_dir, remove_stale_temporaries
 from ..io.geotiff import mask_nodata, nodata_mask, read_geoinfo, write_label_geotiff
 from ..io.images import image_shape, list_images, read_image, write_image
 from ..arrays.resize import resize_image
@@ -166,16 +166,35 @@ def plan_outputs(samples: list[Path], output_dir: Path, params: FCNInferParams) 
     return plan
 
 
+def _write_outputs(paths: dict[str, Path], sample: Path, image: np.ndarray, label_image: np.ndarray,
+                   probs: np.ndarray, run: RunModel, geo) -> None:
+    """Write the outputs of ``sample`` (module doc) to ``paths`` together: all or none, the .mat last
+    (``io.atomic.atomic_outputs``, which makes the output folder: none is made before an image is done).
+    image: (H, W, 3) uint8; label_image: (H, W) uint8 classes; probs: (h, w, N) float32; geo: GeoInfo or None."""
+    nodata = nodata_mask(sample)
+    shown = mask_nodata(label_image, nodata)
+    with atomic_outputs(paths) as tmp:
+        write_image(tmp["label"], shown)
+        write_image(tmp["color"], colorize(shown, run.colors))
+        write_image(tmp["overlay"], label_overlay(image, shown, run.colors))
+        write_label_mat(tmp["mat"], LabelFile(label_image, run.labels, probs=probs, nodata=nodata))
+        if geo is not None:
+            write_label_geotiff(tmp["tif"], shown, geo)
+
+
 def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Path,
               params: FCNInferParams) -> FCNInferResult:
     """Label every image directly in ``samples_dir`` (except DL tools' own outputs, ``folder_runs.OUTPUT_PATTERNS``:
     the output folder may be the samples folder) and write the outputs of the module doc to ``output_dir``;
-    images that cannot be read are skipped (``FCNInferResult.skipped``), InputError when none can be."""
+    images that cannot be read are skipped (``FCNInferResult.skipped``), InputError when none can be. Temporary
+    files that an interrupted run left in ``output_dir`` are removed first."""
     from ..segmentation.crf import crf_from_probs
 
+    run_started = time.time()
     samples = photographs(list_images(samples_dir, flag="--samples-dir"), samples_dir, "--samples-dir")
     output_dir = Path(output_dir)
     plan = plan_outputs(samples, output_dir, params)
+    remove_stale_temporaries(output_dir, run_started)
     run = load_run(run_dir, params.checkpoint)
     result = FCNInferResult()
 
@@ -191,15 +210,7 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
             started = time.perf_counter()
             label_image, probs = crf_from_probs(image, probs, params.crf)
             result.crf_seconds += time.perf_counter() - started
-        nodata = nodata_mask(sample)
-        shown = mask_nodata(label_image, nodata)
-        output_dir.mkdir(parents=True, exist_ok=True)  # only once an image is done: no empty folder otherwise
-        write_image(paths["label"], shown)
-        write_image(paths["color"], colorize(shown, run.colors))
-        write_image(paths["overlay"], label_overlay(image, shown, run.colors))
-        write_label_mat(paths["mat"], LabelFile(label_image, run.labels, probs=probs, nodata=nodata), overwrite=True)
-        if geo is not None:
-            write_label_geotiff(paths["tif"], shown, geo)
+        _write_outputs(paths, sample, image, label_image, probs, run, geo)
         result.n_images += 1
         result.megapixels += image.shape[0] * image.shape[1] / 1e6
         return list(paths.values())

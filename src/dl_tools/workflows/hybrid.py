@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,8 @@ def hybrid_figure(image: np.ndarray, result: HybridResult, labels: list[str], co
 
 def _write_outputs(image_path: Path, image: np.ndarray, result: HybridResult, labels: list[str], colors: np.ndarray,
                    params: HybridParams, paths: dict[str, Path]) -> HybridOutput:
+    """Write the image's outputs (module doc) together: all or none, the .mat last (``io.atomic.atomic_outputs``)."""
+    from ..io.atomic import atomic_outputs
     from ..io.geotiff import mask_nodata, nodata_mask, read_geoinfo, write_label_geotiff
     from ..io.images import write_image
     from ..io.mat import LabelFile, write_label_mat
@@ -102,13 +105,16 @@ def _write_outputs(image_path: Path, image: np.ndarray, result: HybridResult, la
 
     nodata = nodata_mask(image_path)
     shown = mask_nodata(result.label_image, nodata)  # no class where a TIFF has no data
-    write_label_mat(paths["mat"], LabelFile(result.label_image, list(labels), sparse=result.sparse, nodata=nodata))
-    write_image(paths["color"], colorize(shown, colors))
-    fig = hybrid_figure(image, result, labels, colors, params, title=image_path.name, label_image=shown)
-    save_figure(fig, paths["figure"])
     geo = read_geoinfo(image_path)
-    geotiff = write_label_geotiff(paths["geotiff"], shown, geo) if geo is not None else None
-    return HybridOutput(image_path, paths["mat"], paths["figure"], paths["color"], geotiff,
+    written = {kind: path for kind, path in paths.items() if kind != "geotiff" or geo is not None}
+    with atomic_outputs(written) as tmp:
+        write_label_mat(tmp["mat"], LabelFile(result.label_image, list(labels), sparse=result.sparse, nodata=nodata))
+        write_image(tmp["color"], colorize(shown, colors))
+        fig = hybrid_figure(image, result, labels, colors, params, title=image_path.name, label_image=shown)
+        save_figure(fig, tmp["figure"])
+        if geo is not None:
+            write_label_geotiff(tmp["geotiff"], shown, geo)
+    return HybridOutput(image_path, paths["mat"], paths["figure"], paths["color"], written.get("geotiff"),
                         len(result.origins), int(result.kept.sum()))
 
 
@@ -172,10 +178,13 @@ def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path
     InputError; in a folder run (``in_folder``, ``--input-dir``) that image is skipped with a warning and listed,
     with the fix for its reason, in ``FolderRun.skipped`` (``folder_runs.process_images``); InputError is raised
     only when no image at all was segmented. ``FolderRun.outputs`` holds a HybridOutput per segmented image.
-    ``classifier`` replaces the model (tests).
+    Temporary files that an interrupted run left in the output folders are removed first. ``classifier``
+    replaces the model (tests).
     """
+    from ..io.atomic import remove_stale_temporaries
     from ..io.text import read_class_colors, read_labels
 
+    started = time.time()
     images = [Path(p) for p in images]
     model_path = Path(model_path)
     check_model_folder(model_path, "MODEL.pb")
@@ -183,6 +192,8 @@ def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path
     colors = read_class_colors(colors_path, labels, labels_path)
     params.check_classes(len(labels))
     plan = _plan(images, params, Path(outdir) if outdir is not None else None, overwrite, in_folder)
+    for folder in sorted({paths["mat"].parent for _, paths in plan}):
+        remove_stale_temporaries(folder, started)
     if classifier is None:
         from ..models.frozen import FrozenClassifier
 

@@ -17,7 +17,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -26,12 +26,17 @@ from ..segmentation.pixel_classifier import ClassifierParams
 from ..segmentation.crf import CRFParams, check_strokes, scaled_shape
 from ..errors import InputError
 
+if TYPE_CHECKING:
+    from ..io.geotiff import GeoInfo
+
 log = logging.getLogger(__name__)
 
 #: Longest side, in pixels, of the panels of the ``_mres.png`` figure (big photographs are shown reduced).
 FIGURE_SIDE = 1600
 #: Shortest side, in pixels, of the grid the classifier and the CRF run on (the image scaled by -s).
 MIN_GRID_SIDE = 8
+#: Shortest side, in pixels, of an image that can be labelled (at -s 1).
+MIN_IMAGE_SIDE = 2
 #: The fix ending the messages about a --scribbles file.
 SCRIBBLES_FIX = "give a one-band PNG of class numbers (0 = none, k = class k-1) or a _mres.mat holding strokes"
 #: The fix ending the messages about the saved strokes of an interactive session (--resume).
@@ -269,28 +274,58 @@ def _report(image_path, shape, labels, proportions, params, crf, engine, annotat
     return "\n".join(lines) + "\n"
 
 
-def label_image_file(image_path: str | Path, labels_path: str | Path, colors_path: str | Path, params: LabelParams,
-                     scribbles_path: str | Path | None = None, outdir: str | Path | None = None,
-                     geotiff: bool = False, annotate: Callable | None = None) -> LabelResult:
-    """Label one image from strokes and write every output (see the module doc).
+@dataclass
+class _Job:
+    """What the checks of ``_check_inputs`` found: the image, its (H, W) ``shape`` and GeoInfo (``geotiff`` only),
+    the class names and (N, 3) uint8 colours, the output paths by role, and either the strokes of --scribbles
+    (``sparse``, (H, W) uint8) or, interactive, the saved strokes to resume (``base``) and the ``annotate`` view."""
 
-    scribbles_path : scripted mode, strokes from this PNG (or the ``sparse`` of a label .mat file); None = interactive
-                     (``annotate(image, colors, session)``, by default the OpenCV windows, which need a display).
-    geotiff        : also write ``<name>_mres.tif`` on the source's grid (CRS, transform, nodata kept).
+    image_path: Path
+    shape: tuple[int, int]
+    labels: list[str]
+    colors: np.ndarray
+    paths: dict[str, Path]
+    geotiff: bool
+    geo: GeoInfo | None = None
+    sparse: np.ndarray | None = None
+    base: np.ndarray | None = None
+    annotate: Callable | None = None
 
-    Every input (image header, strokes, saved strokes to resume) and every output path is checked before the image
-    is read, any window opens or anything is written.
-    """
-    from ..io.atomic import check_can_write, check_output_dir, check_output_file, write_text_atomic
-    from ..io.geotiff import mask_nodata, nodata_mask, read_geoinfo, write_label_geotiff
+
+@dataclass
+class _Labels:
+    """What ``_compute`` made: (H, W) uint8 ``label_image``, (h, w, N) float32 ``probs``, (H, W) uint8 strokes
+    ``sparse`` (0 = none, k = class k-1), the engine and CRF settings used, and the times in seconds."""
+
+    label_image: np.ndarray
+    probs: np.ndarray
+    sparse: np.ndarray
+    engine: str
+    crf: CRFParams
+    n_windows: int
+    annotation_seconds: float
+    compute_seconds: float
+    warnings: list[str]
+
+
+def check_image_size(shape: tuple[int, int], image_path: Path) -> None:
+    """InputError naming the image when its (H, W) ``shape`` has a side under MIN_IMAGE_SIDE pixels: the pixel
+    features (colour gradients, texture) and the CRF need neighbouring pixels, at any -s."""
+    if min(shape) < MIN_IMAGE_SIDE:
+        raise InputError(f"--image {image_path} is {shape[1]} x {shape[0]} px, too small to label (the colour "
+                         f"features and the CRF need at least {MIN_IMAGE_SIDE} px a side); give a larger image")
+
+
+def _check_inputs(image_path: Path, labels_path, colors_path, params: LabelParams, scribbles_path: Path | None,
+                  outdir: Path | None, geotiff: bool, annotate: Callable | None) -> _Job:
+    """Check every input (image header, strokes, saved strokes to resume) and every output path, before the image is
+    read, any window opens or anything is written; InputError naming the file or flag otherwise."""
     from ..file_contract import TIFF_EXTENSIONS
-    from ..io.images import image_shape, read_image, write_image
-    from ..io.mat import LabelFile, write_label_mat
+    from ..io.atomic import check_can_write, check_output_dir, check_output_file
+    from ..io.geotiff import read_geoinfo
+    from ..io.images import image_shape
     from ..io.text import check_same_length, read_colors, read_labels
-    from ..plotting import colorize
-    from ..io.figures import save_figure
 
-    image_path = Path(image_path)
     labels = read_labels(labels_path)
     colors = read_colors(colors_path)
     check_same_length(labels, colors, labels_path, colors_path)
@@ -303,7 +338,7 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     if geotiff and image_path.suffix.lower() not in TIFF_EXTENSIONS:
         raise InputError(f"--image {image_path}: not a TIFF; label_1geotiff_crf.py reads GeoTIFFs "
                          "(use label_1image_crf.py for photographs)")
-    paths = output_paths(image_path, Path(outdir) if outdir else None, geotiff)
+    paths = output_paths(image_path, outdir, geotiff)
     if outdir:
         check_output_dir(outdir, "--outdir", "give another --outdir")
     else:
@@ -313,28 +348,37 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
             check_output_file(path, "output file", "rename or remove it, or give another --outdir")
     check_can_write(paths["mat"], params.overwrite)  # before any annotation: never waste a person's time
     shape = image_shape(image_path)
+    check_image_size(shape, image_path)
     check_scale(shape, params.scale)
-    geo = read_geoinfo(image_path) if geotiff else None
-    if geotiff and geo is None:
-        log.warning("%s has no georeferencing; %s_mres.tif will have none either", image_path, image_path.stem)
+    job = _Job(image_path, shape, labels, colors, paths, geotiff, annotate=annotate)
+    if geotiff:
+        job.geo = read_geoinfo(image_path)
+        if job.geo is None:
+            log.warning("%s has no georeferencing; %s_mres.tif will have none either", image_path, image_path.stem)
     if scribbles_path is not None:
-        sparse = load_strokes(Path(scribbles_path), labels, shape)
+        job.sparse = load_strokes(scribbles_path, labels, shape)
     else:
-        base = _saved_strokes(paths["scribbles"], params, len(labels), shape)
-    image = read_image(image_path, bands=params.bands)
+        job.base = _saved_strokes(paths["scribbles"], params, len(labels), shape)
+    return job
+
+
+def _compute(job: _Job, image: np.ndarray, params: LabelParams) -> _Labels:
+    """Strokes (those of --scribbles, or drawn now in the annotation windows) -> dense labels, with the warnings
+    about the image and the strokes logged before the computation starts."""
     warnings = []
     engine = params.engine
     if not np.ptp(image.reshape(-1, 3), axis=0).any():
         engine = "classifier"  # its position features give each pixel the class of the strokes near it
         warnings.append("the image is one flat colour: each pixel takes the class of the strokes nearest to it")
-    n_windows, annotation_seconds = 0, 0.0
-    if scribbles_path is None:
+    sparse, n_windows, annotation_seconds = job.sparse, 0, 0.0
+    if sparse is None:
         started = time.perf_counter()
-        sparse, n_windows = _interactive_strokes(image, labels, colors, params, paths["scribbles"], base, annotate)
+        sparse, n_windows = _interactive_strokes(image, job.labels, job.colors, params, job.paths["scribbles"],
+                                                 job.base, job.annotate)
         annotation_seconds = time.perf_counter() - started
-        log.info("strokes saved to %s", paths["scribbles"])
-    sparse = check_strokes(sparse, image.shape, len(labels))
-    missing = [name for k, name in enumerate(labels) if not (sparse == k + 1).any()]
+        log.info("strokes saved to %s", job.paths["scribbles"])
+    sparse = check_strokes(sparse, image.shape, len(job.labels))
+    missing = [name for k, name in enumerate(job.labels) if not (sparse == k + 1).any()]
     if missing:
         warnings.append(f"no strokes for {', '.join(missing)}: those classes are never assigned")
     for message in warnings:
@@ -342,29 +386,76 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     log.info("computing the labels (%s engine, -s %g) ...", params.engine, params.scale)
     started = time.perf_counter()
     crf_params = default_crf_params(engine, params.scale)
-    label_image, probs = label_from_strokes(image, sparse, len(labels), crf_params, engine,
+    label_image, probs = label_from_strokes(image, sparse, len(job.labels), crf_params, engine,
                                             ClassifierParams(seed=params.seed))
     compute_seconds = time.perf_counter() - started
     log.debug("labels computed in %.1f s", compute_seconds)
-    counts = np.bincount(label_image.ravel(), minlength=len(labels))
-    proportions = {name: float(c) / label_image.size for name, c in zip(labels, counts)}
-    nodata = nodata_mask(image_path)
-    write_label_mat(paths["mat"], LabelFile(label_image, labels, sparse=sparse, probs=probs, nodata=nodata),
-                    overwrite=params.overwrite)
-    write_image(paths["label"], label_image.astype(np.uint8))
-    write_image(paths["color"], colorize(label_image, colors))
-    save_figure(_figure(image, sparse, label_image, labels, colors, image_path.name), paths["figure"])
-    report = _report(image_path, image.shape[:2], labels, proportions, params, crf_params, engine,
-                     annotation_seconds, compute_seconds, int((sparse > 0).sum()))
-    write_text_atomic(paths["report"], report)
-    if geotiff:
-        from ..io.geotiff import GeoInfo
+    return _Labels(label_image, probs, sparse, engine, crf_params, n_windows, annotation_seconds, compute_seconds,
+                   warnings)
 
-        grid = geo or GeoInfo(None, _identity(), image.shape[1], image.shape[0])
-        write_label_geotiff(paths["tif"], mask_nodata(label_image, nodata), grid)
-    outputs = {role: path for role, path in paths.items() if path.exists()}
-    return LabelResult(outputs, proportions, annotation_seconds, compute_seconds, image.shape[:2], n_windows,
-                       warnings)
+
+def _proportions(label_image: np.ndarray, labels: list[str]) -> dict[str, float]:
+    """The fraction of the pixels of the (H, W) ``label_image`` in each class, by name."""
+    counts = np.bincount(label_image.ravel(), minlength=len(labels))
+    return {name: float(c) / label_image.size for name, c in zip(labels, counts)}
+
+
+def _write_outputs(job: _Job, image: np.ndarray, result: _Labels, params: LabelParams) -> dict[str, Path]:
+    """Write every output but the strokes (module doc) together (``io.atomic.atomic_outputs``: all or none, the
+    .mat last); returns the files of the image's outputs that exist, strokes included, by role."""
+    from ..io.atomic import atomic_outputs, check_can_write, write_text_atomic
+    from ..io.figures import save_figure
+    from ..io.geotiff import GeoInfo, mask_nodata, nodata_mask, write_label_geotiff
+    from ..io.images import write_image
+    from ..io.mat import LabelFile, write_label_mat
+    from ..plotting import colorize
+
+    check_can_write(job.paths["mat"], params.overwrite)  # again: one may have appeared during the annotation
+    label_image, sparse = result.label_image, result.sparse
+    nodata = nodata_mask(job.image_path)
+    report = _report(job.image_path, image.shape[:2], job.labels, _proportions(label_image, job.labels), params,
+                     result.crf, result.engine, result.annotation_seconds, result.compute_seconds,
+                     int((sparse > 0).sum()))
+    with atomic_outputs({role: path for role, path in job.paths.items() if role != "scribbles"}) as tmp:
+        write_label_mat(tmp["mat"], LabelFile(label_image, job.labels, sparse=sparse, probs=result.probs,
+                                              nodata=nodata))
+        write_image(tmp["label"], label_image.astype(np.uint8))
+        write_image(tmp["color"], colorize(label_image, job.colors))
+        save_figure(_figure(image, sparse, label_image, job.labels, job.colors, job.image_path.name), tmp["figure"])
+        write_text_atomic(tmp["report"], report)
+        if job.geotiff:
+            grid = job.geo or GeoInfo(None, _identity(), image.shape[1], image.shape[0])
+            write_label_geotiff(tmp["tif"], mask_nodata(label_image, nodata), grid)
+    return {role: path for role, path in job.paths.items() if path.exists()}
+
+
+def label_image_file(image_path: str | Path, labels_path: str | Path, colors_path: str | Path, params: LabelParams,
+                     scribbles_path: str | Path | None = None, outdir: str | Path | None = None,
+                     geotiff: bool = False, annotate: Callable | None = None) -> LabelResult:
+    """Label one image from strokes and write every output (see the module doc).
+
+    scribbles_path : scripted mode, strokes from this PNG (or the ``sparse`` of a label .mat file); None = interactive
+                     (``annotate(image, colors, session)``, by default the OpenCV windows, which need a display).
+    geotiff        : also write ``<name>_mres.tif`` on the source's grid (CRS, transform, nodata kept).
+
+    Every input (image header, strokes, saved strokes to resume) and every output path is checked before the image
+    is read, any window opens or anything is written. The outputs appear together or not at all; temporary files
+    an interrupted run left in the output folder are removed.
+    """
+    from ..io.atomic import remove_stale_temporaries
+    from ..io.images import read_image
+
+    started = time.time()
+    image_path = Path(image_path)
+    job = _check_inputs(image_path, labels_path, colors_path, params,
+                        Path(scribbles_path) if scribbles_path is not None else None,
+                        Path(outdir) if outdir else None, geotiff, annotate)
+    remove_stale_temporaries(job.paths["mat"].parent, started)
+    image = read_image(image_path, bands=params.bands)
+    result = _compute(job, image, params)
+    outputs = _write_outputs(job, image, result, params)
+    return LabelResult(outputs, _proportions(result.label_image, job.labels), result.annotation_seconds,
+                       result.compute_seconds, image.shape[:2], result.n_windows, result.warnings)
 
 
 def _identity():

@@ -14,13 +14,14 @@ swapped two demo colours). The legacy disk(7) median filter is applied only when
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
-from ..io.atomic import check_can_write
+from ..io.atomic import check_can_write, is_temporary_name, remove_stale_temporaries
 from ..io.geotiff import mask_nodata
 from ..io.images import check_input_dir, write_image
 from ..io.mat import read_label_mat
@@ -85,9 +86,10 @@ def median_filter_labels(label_image: np.ndarray, radius: int) -> np.ndarray:
 
 
 def find_manual_labels(folder: str | Path) -> list[Path]:
-    """The sorted ``*_mres.mat`` files in ``folder``; InputError when it is not a folder or holds none."""
+    """The sorted ``*_mres.mat`` files in ``folder`` (temporary files of a writer left out); InputError when it is not
+    a folder or holds none."""
     folder = check_input_dir(folder, "DIR", f"give the folder that holds the *{MANUAL_SUFFIX} files")
-    mats = sorted(folder.glob(f"*{MANUAL_SUFFIX}"))
+    mats = sorted(p for p in folder.glob(f"*{MANUAL_SUFFIX}") if not is_temporary_name(p))
     if not mats:
         raise InputError(f"DIR: no *{MANUAL_SUFFIX} files in {folder}; give the folder that holds them "
                          "(e.g. demo_data/data/labels/gtFine/train/data)")
@@ -98,12 +100,14 @@ def make_labels(folder: str | Path, labeldefs: str | Path, params: MakeLabelsPar
     """Write the two label images of every ``*_mres.mat`` in ``folder`` (see module doc); returns the files written.
 
     Every .mat is read and checked before anything is written; existing outputs are refused unless
-    ``params.overwrite``.
+    ``params.overwrite``. Temporary files that an interrupted run left in ``folder`` are removed.
     """
     from ..terminal import progress
 
+    started = time.time()
     folder, labeldefs = Path(folder), Path(labeldefs)
     mats = find_manual_labels(folder)
+    remove_stale_temporaries(folder, started)
     names, colors = read_labeldefs(labeldefs)
     if len(names) > 255:
         raise InputError(f"{labeldefs} defines {len(names)} classes; label images hold at most 255")

@@ -10,6 +10,8 @@ fewer and thinned larger ones without that floor).
 
 The tiles are written to a hidden staging folder and moved into place only when all are written, so a re-run never
 mixes old and new tiles: it refuses an existing ``tile_<t>`` folder unless ``overwrite``, which replaces it whole.
+Staging folders of ``tile_<t>`` that an interrupted run left (``.tile_<t>.<random>``) are never read as tiles and
+are removed by the next run; errors name ``tile_<t>``, never the staging folder.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -27,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..io.atomic import new_mode
+from ..io.atomic import final_names, is_temporary_name, new_mode, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 
@@ -165,12 +168,13 @@ def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
     """Cut the labelled images of ``input_dir`` into class tiles under ``input_dir/tile_<t>`` (see module doc)."""
     from ..io.images import check_input_dir, find_image
 
+    started = time.time()
     input_dir = check_input_dir(input_dir, "--input", f"give the folder of images and *{MANUAL_SUFFIX}")
     tile_dir = input_dir / f"tile_{params.tile}"
     if tile_dir.exists() and not params.overwrite:
         raise InputError(f"{tile_dir} already exists; give --overwrite to replace it with new tiles "
                          "(old and new tiles are never mixed)")
-    mats = sorted(input_dir.glob(f"*{MANUAL_SUFFIX}"))
+    mats = sorted(p for p in input_dir.glob(f"*{MANUAL_SUFFIX}") if not is_temporary_name(p))
     if not mats:
         raise InputError(f"--input: no *{MANUAL_SUFFIX} label files in {input_dir}; label the images first (step 2) "
                          "or copy the ground truth with create_library/cp_mat.py")
@@ -201,7 +205,8 @@ def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
         raise InputError(f"-a {params.purity}: no {params.tile} px tile of {input_dir} is that pure; "
                          "lower -a or -t")
 
-    staging = Path(tempfile.mkdtemp(prefix=f".tile_{params.tile}.", dir=input_dir))
+    remove_stale_temporaries(input_dir, started, pattern=f".{tile_dir.name}.*")
+    staging = Path(tempfile.mkdtemp(prefix=f".{tile_dir.name}.", dir=input_dir))
     try:
         for name, count in kept.items():
             if count:
@@ -222,6 +227,9 @@ def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
             shutil.rmtree(old, ignore_errors=True)
         else:
             staging.rename(tile_dir)
+    except BaseException as exc:
+        final_names(exc, {staging: tile_dir})
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.debug("%d tiles of %d px from %d images in %s", sum(kept.values()), params.tile, len(pairs), tile_dir)

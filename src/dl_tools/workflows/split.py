@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..io.atomic import atomic_path, check_output_dir, check_output_file
+from ..io.atomic import atomic_path, check_output_dir, check_output_file, is_temporary_name
 from ..io.images import check_input_dir, find_images, image_shape, is_image_file, list_images
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def copy_label_files(gt_dir: str | Path, train_dir: str | Path, test_dir: str | 
     from ..io.mat import read_label_mat
 
     gt_dir = check_input_dir(gt_dir, "--gt", f"give the folder of *{MANUAL_SUFFIX} files")
-    mats = sorted(gt_dir.glob(f"*{MANUAL_SUFFIX}"))
+    mats = sorted(p for p in gt_dir.glob(f"*{MANUAL_SUFFIX}") if not is_temporary_name(p))
     if not mats:
         raise InputError(f"--gt: no *{MANUAL_SUFFIX} files in {gt_dir}")
     fix = "run create_library/images_split_train_test.py first, or give the folder it made"
