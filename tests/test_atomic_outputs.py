@@ -41,7 +41,7 @@ def _temporaries(folder):
 
 @pytest.mark.parametrize("name, temporary", [
     (f".tmp-{STALE}-a_mres.mat", True), (f".tmp-{STALE}-.tmp-x1y2z3_4-a.png", True), (f".tile_96.{STALE}", True),
-    (".tile_96.old", True), ("a_mres.mat", False), (".tmp-a_mres.mat", False), ("tile_96", False),
+    (".tile_96.old", True), (f".split-{STALE}", True), ("a_mres.mat", False), (".tmp-a_mres.mat", False), ("tile_96", False),
     (".tile_96", False), ("tmp-abcd1234-a.png", False), (".DS_Store", False),
 ])
 def test_temporary_names(name, temporary):

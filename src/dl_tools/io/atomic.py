@@ -4,10 +4,10 @@ A crash or Ctrl-C while writing leaves the previous file (or nothing) in place, 
 does it for one file, ``atomic_outputs`` for the set of files a step writes for one image: they appear together
 or not at all. Errors name the final path, never the temporary one (``final_names``).
 
-Temporary names (``is_temporary_name``) are hidden: ``.tmp-<8 random characters>-<final name>``, and retile's
-staging folders ``.tile_<t>.<8 random characters>`` (and ``.tile_<t>.old``). After a ``kill -9`` they stay
-behind; every folder listing skips them, and the next run of the step removes those older than its start in the
-folders it writes to (``remove_stale_temporaries``).
+Temporary names (``is_temporary_name``) are hidden: ``.tmp-<8 random characters>-<final name>``, retile's staging
+folders ``.tile_<t>.<8 random characters>`` (and ``.tile_<t>.old``) and split's ``.split-<8 random characters>``.
+After a ``kill -9`` they stay behind; every folder listing skips them, and the next run of the step removes those
+older than its start in the folders it writes to (``remove_stale_temporaries``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 #: Prefix of the temporary files of ``atomic_path`` and ``atomic_outputs``.
 TEMPORARY_PREFIX = ".tmp-"
 #: Every temporary name DL tools writes (``tempfile`` adds 8 random characters of [a-z0-9_]).
-_TEMPORARY_NAME = re.compile(r"\.(tmp-[a-z0-9_]{8}-.+|tile_\d+\.([a-z0-9_]{8}|old))")
+_TEMPORARY_NAME = re.compile(r"\.(tmp-[a-z0-9_]{8}-.+|tile_\d+\.([a-z0-9_]{8}|old)|split-[a-z0-9_]{8})")
 
 
 def check_can_write(path: str | os.PathLike, overwrite: bool, flag: str = "--overwrite") -> Path:
