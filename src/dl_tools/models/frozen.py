@@ -10,8 +10,8 @@ legacy TensorFlow 1 retrain.py follow the same contract and load here too.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

