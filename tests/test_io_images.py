@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
 
 from dl_tools.errors import InputError
-from dl_tools.io.images import find_image, find_images, image_shape, list_images, read_image, read_raw, write_image
+from bad_images import huge_png, jpeg_bomb, png_bomb
+from dl_tools.io.images import (READ_FIX, find_image, find_images, image_shape, list_images, read_image, read_raw,
+                                write_image)
 from dl_tools.arrays.resize import resize_labels
 from dl_tools.arrays.color import to_rgb_uint8
 
@@ -135,3 +141,76 @@ def test_find_images_lists_every_type_of_one_name(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     assert [p.name for p in find_images(tmp_path, "a")] == ["a.PNG", "a.jpg"]
     assert find_image(tmp_path, "a").name == "a.PNG" and find_images(tmp_path / "none", "a") == []
+
+
+@pytest.mark.parametrize("make, name", [(png_bomb, "bomb.png"), (jpeg_bomb, "bomb.jpg")])
+def test_a_decompression_bomb_is_an_unreadable_image(tmp_path, make, name):
+    """A file whose header claims 60000 x 60000 px before a few bytes of pixel data (the PNG: 778 bytes) is the
+    one-line error of any unreadable image, not OpenCV's assertion, and nothing is decoded."""
+    bomb = make(tmp_path / name)
+    assert image_shape(bomb) == (60000, 60000)  # the header alone reads
+    with pytest.raises(InputError, match=f"^{bomb} is not a readable image .*; start again$"):
+        read_raw(bomb, fix="start again")
+    with pytest.raises(InputError, match=f"^{bomb} is not a readable image"):
+        read_image(bomb)
+
+
+_READ_IN_A_NEW_PROCESS = """
+import sys
+from dl_tools.errors import InputError
+from dl_tools.io.images import read_raw
+for path in sys.argv[1:]:
+    try:
+        array = read_raw(path)
+        print(array.shape, array.dtype, array[0, 0], array[0, 1], array[-1, -1])
+    except InputError as exc:
+        print("error:", exc)
+"""
+
+
+def _read_in_a_new_process(*paths, **env) -> list[str]:
+    """read_raw each of ``paths`` in a new Python (no cv2 imported yet) whose environment is ours without
+    OPENCV_IO_MAX_IMAGE_PIXELS, plus ``env``: one line per path, the array's shape, dtype and three pixels, or the
+    error."""
+    environment = {k: v for k, v in os.environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"} | env
+    proc = subprocess.run([sys.executable, "-c", _READ_IN_A_NEW_PROCESS, *map(str, paths)], env=environment,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_images_beyond_opencvs_default_limit_are_read_and_bombs_still_refused(tmp_path):
+    """OpenCV decodes at most 2**30 px by default; DL tools lifts that limit (big orthomosaics are normal input):
+    a genuine 32768 x 32769 px PNG is read, while the bombs, whose pixel data are missing, are unreadable images."""
+    huge, shape = huge_png(tmp_path / "huge.png")
+    bombs = png_bomb(tmp_path / "bomb.png"), jpeg_bomb(tmp_path / "bomb.jpg")
+    lines = _read_in_a_new_process(huge, *bombs)
+    assert lines[0] == f"{shape} uint8 255 0 0"
+    for bomb, line in zip(bombs, lines[1:]):
+        kind = "PNG" if bomb.suffix == ".png" else "JPEG"
+        assert line == (f"error: {bomb} is not a readable image (its header claims 60000 x 60000 px, more than "
+                        f"{bomb.stat().st_size} bytes of {kind} can hold: a damaged file or a decompression bomb); "
+                        f"{READ_FIX}")
+
+
+def test_a_pixel_limit_the_user_set_is_kept_and_named(tmp_path):
+    path = write_image(tmp_path / "small.png", np.zeros((20, 20, 3), np.uint8))
+    (line,) = _read_in_a_new_process(path, OPENCV_IO_MAX_IMAGE_PIXELS="100")
+    assert line == (f"error: {path} is not a readable image (more pixels than OpenCV may decode in this process; "
+                    "for an image that big, set the environment variable OPENCV_IO_MAX_IMAGE_PIXELS to a larger "
+                    f"number before starting Python); {READ_FIX}")
+
+
+def test_other_formats_keep_opencvs_pixel_limit(tmp_path):
+    """A GIF (named .png: OpenCV goes by the content) whose header claims 60000 x 60000 px: no size bound is known
+    for it, so OpenCV's default limit holds."""
+    from PIL import Image
+
+    path = tmp_path / "animation.png"
+    Image.new("P", (2, 2)).save(path, format="GIF")
+    data = bytearray(path.read_bytes())
+    data[6:10] = (60000).to_bytes(2, "little") * 2  # the logical screen's width and height
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"its header claims 60000 x 60000 px, more than DL tools decodes from a GIF "
+                                         r"file \(1073741824 px\)"):
+        read_raw(path)
