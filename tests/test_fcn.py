@@ -7,8 +7,8 @@ import logging
 import numpy as np
 import pytest
 
+from dl_tools.arrays.tiling import blend_weights, plan_windows, predict_tiled
 from dl_tools.errors import InputError
-from dl_tools.arrays.blending import blend_window, predict_tiled, tile_starts
 from dl_tools.io.images import read_raw, write_image
 from dl_tools.io.mat import LabelFile, write_label_mat
 from dl_tools.io.text import write_labeldefs
@@ -212,11 +212,11 @@ def test_mask_nodata_marks_pixels_without_data(tmp_path):
 # --- tiling --------------------------------------------------------------------------------------------------------
 
 def test_tile_starts_cover_with_overlap():
-    assert tile_starts(50, 64, 0.25) == [0]
-    starts = tile_starts(300, 64, 0.25)
+    assert plan_windows((50, 50), 64, overlap=0.25).tops.tolist() == [0]
+    starts = plan_windows((300, 1), (64, 1), overlap=0.25).tops.tolist()
     assert starts[0] == 0 and starts[-1] == 300 - 64
     assert all(0 < b - a <= 48 for a, b in zip(starts, starts[1:]))
-    window = blend_window((8, 10))
+    window = blend_weights((8, 10))
     assert window.shape == (8, 10) and window.min() > 0 and window.max() <= 1
 
 

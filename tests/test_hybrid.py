@@ -8,12 +8,13 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO, run_script
+
+from dl_tools.arrays.tiling import centred_every, cut_windows
 from dl_tools.errors import InputError
-from dl_tools.segmentation.hybrid import HybridParams, cut_padded_tiles, grid_indices, segment, tile_grid, tile_map
 from dl_tools.io.mat import read_label_mat
 from dl_tools.io.text import read_class_colors, write_colors, write_labeldefs, write_labels
+from dl_tools.segmentation.hybrid import HybridParams, segment, tile_map, tile_plan
 from dl_tools.workflows.hybrid import images_to_segment, segment_files
 
 QUADRANT_COLORS = np.array([[200, 40, 40], [40, 180, 40], [40, 40, 200], [210, 210, 60]], dtype=np.float32)
@@ -51,7 +52,7 @@ def fast_params(**kwargs):
 
 @pytest.mark.parametrize("shape", [(37, 53), (32, 48), (16, 17)])
 def test_full_grid_covers_every_pixel_once(shape):
-    origins = tile_grid(shape, 16, decim=1)
+    origins = tile_plan(shape, 16, decim=1).origins
     cover = np.zeros((shape[0] + 16, shape[1] + 16), int)
     for row, col in origins:
         cover[row:row + 16, col:col + 16] += 1
@@ -60,11 +61,11 @@ def test_full_grid_covers_every_pixel_once(shape):
 
 
 def test_decimation_is_a_centred_2d_grid():
-    assert grid_indices(10, 8).tolist() == [0, 8]
-    assert grid_indices(7, 8).tolist() == [3]
-    assert grid_indices(5, 2).tolist() == [0, 2, 4]
-    assert grid_indices(6, 2).tolist() == [0, 2, 4]
-    origins = tile_grid((100, 160), 10, decim=3)  # 10 x 16 tiles -> rows 0,3,6,9; cols 0,3,..,15 (offset 0)
+    assert centred_every(10, 8).tolist() == [0, 8]
+    assert centred_every(7, 8).tolist() == [3]
+    assert centred_every(5, 2).tolist() == [0, 2, 4]
+    assert centred_every(6, 2).tolist() == [0, 2, 4]
+    origins = tile_plan((100, 160), 10, decim=3).origins  # 10 x 16 tiles -> rows 0,3,6,9; cols 0,3,..,15 (offset 0)
     assert sorted(set(origins[:, 0].tolist())) == [0, 30, 60, 90]
     assert sorted(set(origins[:, 1].tolist())) == [0, 30, 60, 90, 120, 150]
 
@@ -72,7 +73,7 @@ def test_decimation_is_a_centred_2d_grid():
 def test_edge_tiles_are_completed_by_reflecting_the_image_about_its_edge():
     # pixel (r, c) holds 10 r + c; 5 x 6 image, 4 px tiles: the last row and column of tiles stick out
     image = (10 * np.arange(5)[:, None] + np.arange(6)[None, :]).astype(np.uint8)[:, :, None].repeat(3, axis=2)
-    tiles = cut_padded_tiles(image, tile_grid(image.shape, 4), 4)[..., 0]
+    tiles = cut_windows(image, tile_plan(image.shape, 4), mirror="reflect")[..., 0]
     assert tiles[0].tolist() == [[0, 1, 2, 3], [10, 11, 12, 13], [20, 21, 22, 23], [30, 31, 32, 33]]
     # a one-row sliver (row 4) continues into rows 3, 2, 1 of the image, not row 4 repeated
     assert tiles[3].tolist() == [[44, 45, 44, 43], [34, 35, 34, 33], [24, 25, 24, 23], [14, 15, 14, 13]]
@@ -84,8 +85,9 @@ def test_edge_tiles_are_completed_by_reflecting_the_image_about_its_edge():
 
 
 def test_tile_map_is_one_based_and_skips_dropped_tiles():
-    origins = np.array([[0, 0], [0, 16], [16, 0]])
-    sparse = tile_map((20, 30), origins, 16, np.array([0, 2, 1]), np.array([True, True, False]))
+    plan = tile_plan((20, 30), 16)[:3]  # tiles at (0, 0), (0, 16), (16, 0)
+    assert plan.origins.tolist() == [[0, 0], [0, 16], [16, 0]]
+    sparse = tile_map(plan, np.array([0, 2, 1]), np.array([True, True, False]))
     assert sparse.shape == (20, 30)
     assert (sparse[:16, :16] == 1).all() and (sparse[:16, 16:] == 3).all()
     assert (sparse[16:, :] == 0).all()
@@ -113,7 +115,7 @@ def test_output_shape_is_exact_for_odd_sizes(quadrants, shape):
 def test_threshold_drops_uncertain_tiles(quadrants):
     image, _ = quadrants
     flat = MeanColourClassifier(confidence=1 / 50000)  # nearly uniform probabilities
-    probs = flat.predict(cut_padded_tiles(image, tile_grid(image.shape, 16), 16))
+    probs = flat.predict(cut_windows(image, tile_plan(image.shape, 16), mirror="reflect"))
     threshold = float(np.median(probs.max(axis=1)))
     result = segment(image, flat, fast_params(prob_thres=threshold))
     assert result.kept.tolist() == (result.tile_prob >= threshold).tolist()

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .crf import CRFParams, crf_from_probs, scaled_shape, unary_from_sparse
+from ..arrays.tiling import WindowPlan, cut_windows, paint_cores, plan_windows
 from ..errors import InputError
+from .crf import CRFParams, crf_from_probs, scaled_shape, unary_from_sparse
 
 log = logging.getLogger(__name__)
 
@@ -108,70 +109,26 @@ class HybridResult:
     kept: np.ndarray
 
 
-def grid_indices(n_tiles: int, decim: int) -> np.ndarray:
-    """Indices 0..n_tiles-1 of every ``decim``-th tile along one axis, centred (equal margins at both ends)."""
-    offset = ((n_tiles - 1) % decim) // 2
-    return np.arange(offset, n_tiles, decim, dtype=np.int64)
+def tile_plan(shape: tuple[int, int], tile: int, decim: int = 1) -> WindowPlan:
+    """The kept tiles over an (H, W) image, row-major: of the ceil(H / tile) x ceil(W / tile) grid from (0, 0),
+    whose last row and column stick out past the image (cut them with ``mirror="reflect"``: the image reflected
+    about its edge), every ``decim``-th tile in each direction, centred. With ``decim`` = 1 the tiles cover every
+    pixel exactly once; each tile's core is its part inside the image."""
+    return plan_windows(shape, tile, edge="mirror").every(decim)
 
 
-def tile_grid(shape: tuple[int, int], tile: int, decim: int = 1) -> np.ndarray:
-    """(K, 2) int64 (row, col) origins of the kept tiles of a grid covering an (H, W) image, row-major.
-
-    The full grid has ceil(H / tile) x ceil(W / tile) tiles starting at (0, 0); the last row and column may stick
-    out past the image (see ``cut_padded_tiles``). With ``decim`` = 1 the tiles cover every pixel exactly once.
-    """
-    height, width = shape[:2]
-    rows = grid_indices(-(-height // tile), decim) * tile
-    cols = grid_indices(-(-width // tile), decim) * tile
-    return np.stack(np.meshgrid(rows, cols, indexing="ij"), axis=-1).reshape(-1, 2)
-
-
-def _reflected_range(start: int, length: int, size: int) -> np.ndarray:
-    """Indices ``start .. start + length - 1`` into an axis of ``size`` elements, those past the end reflected
-    about the last element (no repeated edge element): size 5, start 3, length 4 -> 3, 4, 3, 2.
-
-    Valid while the window overshoots by less than ``size`` (true for a tile grid on an image of at least a tile).
-    """
-    index = np.arange(start, start + length, dtype=np.int64)
-    return np.where(index < size, index, 2 * (size - 1) - index)
-
-
-def cut_padded_tiles(image: np.ndarray, origins: np.ndarray, tile: int) -> np.ndarray:
-    """(K, tile, tile, C) copies of the windows at ``origins`` of an (H, W, C) image; a window that sticks out past
-    the bottom or right edge is completed by reflecting the whole image about that edge (no repeated edge pixel),
-    as ``np.pad(image, ..., mode="reflect")`` would, without copying the image.
-
-    The image must be at least ``tile`` px in both directions.
-    """
-    height, width = image.shape[:2]
-    if height < tile or width < tile:
-        raise ValueError(f"image {width} x {height} px is smaller than one {tile} px tile")
-    out = np.empty((len(origins), tile, tile) + image.shape[2:], dtype=image.dtype)
-    for i, (row, col) in enumerate(np.asarray(origins, dtype=np.int64).reshape(-1, 2)):
-        if row + tile <= height and col + tile <= width:
-            out[i] = image[row:row + tile, col:col + tile]
-        else:
-            out[i] = image[np.ix_(_reflected_range(row, tile, height), _reflected_range(col, tile, width))]
-    return out
-
-
-def tile_map(shape: tuple[int, int], origins: np.ndarray, tile: int, tile_class: np.ndarray,
-             kept: np.ndarray) -> np.ndarray:
+def tile_map(plan: WindowPlan, tile_class: np.ndarray, kept: np.ndarray) -> np.ndarray:
     """(H, W) uint8/uint16 map: 1 + class of the kept tile over each pixel, 0 where there is none."""
     n_max = int(tile_class.max(initial=0)) + 1
-    sparse = np.zeros(shape[:2], dtype=np.uint8 if n_max <= 255 else np.uint16)
-    for (row, col), cls, keep in zip(np.asarray(origins).reshape(-1, 2), tile_class, kept):
-        if keep:
-            sparse[row:row + tile, col:col + tile] = cls + 1
-    return sparse
+    return paint_cores(plan[kept], tile_class[kept] + 1, dtype=np.uint8 if n_max <= 255 else np.uint16)
 
 
-def classify_tiles(image: np.ndarray, origins: np.ndarray, classifier, params: HybridParams):
-    """Top class and its probability of each tile: ((K,) int64, (K,) float32).
+def classify_tiles(image: np.ndarray, plan: WindowPlan, classifier, params: HybridParams):
+    """Top class and its probability of each tile of ``plan``: ((K,) int64, (K,) float32).
 
     Tiles are cut at ``params.tile`` px and resized to the classifier's ``input_size`` when that differs.
     """
-    tiles = cut_padded_tiles(image, origins, params.tile)
+    tiles = cut_windows(image, plan, mirror="reflect")
     size = tuple(classifier.input_size)
     if size != (params.tile, params.tile):
         from ..arrays.resize import resize_image
@@ -194,16 +151,16 @@ def segment(image: np.ndarray, classifier, params: HybridParams) -> HybridResult
     params.check_size((height, width))
     n_classes = int(classifier.n_classes)
     params.check_classes(n_classes)
-    origins = tile_grid((height, width), params.tile, params.decim)
-    tile_class, tile_prob = classify_tiles(image, origins, classifier, params)
+    plan = tile_plan((height, width), params.tile, params.decim)
+    tile_class, tile_prob = classify_tiles(image, plan, classifier, params)
     kept = tile_prob >= params.prob_thres
-    log.debug("%d tiles classified, %d at or above PROB_THRES %.2f", len(origins), int(kept.sum()), params.prob_thres)
+    log.debug("%d tiles classified, %d at or above PROB_THRES %.2f", len(plan), int(kept.sum()), params.prob_thres)
     if not kept.any():
         raise InputError(f"no tile reached PROB_THRES {params.prob_thres} (the best had {float(tile_prob.max()):.3f}); "
                          "lower PROB_THRES or DECIM")
-    sparse = tile_map((height, width), origins, params.tile, tile_class, kept)
+    sparse = tile_map(plan, tile_class, kept)
     label_image = refine(image, sparse, n_classes, params)
-    return HybridResult(label_image, sparse, origins, tile_class, tile_prob, kept)
+    return HybridResult(label_image, sparse, plan.origins, tile_class, tile_prob, kept)
 
 
 def refine(image: np.ndarray, sparse: np.ndarray, n_classes: int, params: HybridParams) -> np.ndarray:

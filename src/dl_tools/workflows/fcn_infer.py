@@ -3,7 +3,7 @@
 Each image (any size, any supported type) is resized by the run's training scale (``train_scale`` in settings.json:
 the network sees the pixel scale it was trained at), its colours standardised when the run's were (over the whole
 image, not per tile), covered by overlapping network-size tiles whose probabilities are blended
-(``dl_tools.arrays.blending``; one tile when the image is no larger than the training images), and the probabilities
+(``dl_tools.arrays.tiling``; one tile when the image is no larger than the training images), and the probabilities
 are resized back to the ORIGINAL size. With a CRF, ``dl_tools.segmentation.crf.crf_from_probs`` refines them
 using the original image.
 
@@ -133,7 +133,7 @@ def network_grid(shape: tuple[int, int], scale: tuple[float, float]) -> tuple[in
 def predict_probs(run: RunModel, image: np.ndarray, overlap: float = 0.25, batch_size: int = 4) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (h, w, N) float32 probabilities on the network grid (``network_grid``); the colours
     standardised over the whole image first when the run was trained so."""
-    from ..arrays.blending import predict_tiled
+    from ..arrays.tiling import predict_tiled
 
     small = resize_image(image, network_grid(image.shape[:2], run.scale))
     if run.standardise:

@@ -105,14 +105,14 @@ def _check_folder_name(name: str, mat: Path) -> str:
 
 
 def _scan(mat: Path, image: Path, params: RetileParams):
-    """Worker: (class names of the file, (H, W), (n, 2) origins of pure tiles, (n,) class index of each).
+    """Worker: (class names of the file, (H, W), the WindowPlan of the n pure tiles, (n,) class index of each).
 
     Pixels without data (marked in the label file's ``nodata`` mask, or in a TIFF ``image``: no-data value, NaN,
     alpha band or mask) count as a class of their own, so a tile is kept only when a real class holds at least
     ``params.purity`` of it (the label file's ``class`` gives every pixel a class, no-data borders included)."""
+    from ..arrays.tiling import plan_windows, tile_purity
     from ..io.geotiff import nodata_mask
     from ..io.mat import read_label_mat
-    from ..arrays.tiling import tile_origins, tile_purity
 
     label_file = read_label_mat(mat)
     n_classes = len(label_file.labels)
@@ -120,25 +120,25 @@ def _scan(mat: Path, image: Path, params: RetileParams):
     for nodata in (label_file.nodata, nodata_mask(image)):
         if nodata is not None and nodata.shape == classes.shape:  # otherwise _write reports the mismatch
             classes = np.where(nodata, n_classes, classes)
-    origins = tile_origins(label_file.shape, params.tile, params.step)
-    mode, share = tile_purity(classes, origins, params.tile, n_classes + 1)
+    plan = plan_windows(label_file.shape, params.tile, stride=params.step, edge="drop")
+    mode, share = tile_purity(classes, plan, n_classes + 1)
     pure = (share >= params.purity - 1e-12) & (mode < n_classes)
-    return label_file.labels, label_file.shape, origins[pure], mode[pure]
+    return label_file.labels, label_file.shape, plan[pure], mode[pure]
 
 
-def _write(image_path: Path, shape: tuple[int, int], origins: np.ndarray, folders: list[str], staging: Path,
-           tile: int) -> int:
-    """Worker: cut the tiles at ``origins`` from the image and write each into staging/<folder>/."""
+def _write(image_path: Path, shape: tuple[int, int], plan, folders: list[str], staging: Path) -> int:
+    """Worker: cut the tiles of ``plan`` (a WindowPlan) from the image and write each into staging/<folder>/."""
+    from ..arrays.tiling import cut_windows
     from ..io.images import read_image, write_image
-    from ..arrays.tiling import cut_tiles
 
     image = read_image(image_path)
     if image.shape[:2] != tuple(shape):
         raise InputError(f"{image_path} is {image.shape[1]}x{image.shape[0]} px but its label file is "
                          f"{shape[1]}x{shape[0]}; the label file belongs to another image or size")
-    for (row, col), folder, pixels in zip(origins, folders, cut_tiles(image, origins, tile)):
-        write_image(staging / folder / tile_file_name(image_path.stem, row, col), pixels, quality=JPEG_QUALITY)
-    return len(origins)
+    for window, folder, pixels in zip(plan, folders, cut_windows(image, plan)):
+        write_image(staging / folder / tile_file_name(image_path.stem, window.row, window.col), pixels,
+                    quality=JPEG_QUALITY)
+    return len(plan)
 
 
 def thin(classes: np.ndarray, keep: float, min_tiles: int, seed: int) -> np.ndarray:
@@ -212,11 +212,11 @@ def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
             if count:
                 (staging / name).mkdir()
         tasks = []
-        for i, ((_, image), (_, shape, origins, _)) in enumerate(zip(pairs, scans)):
+        for i, ((_, image), (_, shape, plan, _)) in enumerate(zip(pairs, scans)):
             pick = selected[image_of == i]
             folders = [labels[k] for k in classes[image_of == i][pick]]
             if folders:
-                tasks.append((image, shape, origins[pick], folders, staging, params.tile))
+                tasks.append((image, shape, plan[pick], folders, staging))
         _map(_write, jobs, tasks, "writing tiles")
         staging.chmod(new_mode(directory=True))
         if tile_dir.exists():
