@@ -388,3 +388,32 @@ def test_help_imports_nothing_heavy():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
     assert proc.stdout.count("usage:") == 4
+
+
+def test_infer_skips_a_decompression_bomb(trained):
+    """A 778-byte PNG whose header claims 60000 x 60000 px, among the samples: skipped and named while the images
+    before and after it are labelled (exit 1); alone, exit 2 naming it, and no output folder."""
+    from bad_images import png_bomb
+
+    root, _ = trained
+    samples = root / "with_bomb"
+    shutil.copytree(root / "data" / "samples" / "RGB" / "val" / "data", samples)
+    png_bomb(samples / "val0b_RGB.png")  # sorted between val0_RGB.png and val1_RGB.png
+    infer = ["semseg_fullyconv/infer.py", "--name", "run", "-q", "--samples-dir"]
+    proc = run_script(*infer, "with_bomb", "--output-dir", "bomb_out", cwd=root, check_rc=1)
+    claim = "val0b_RGB.png is not a readable image (its header claims 60000 x 60000 px, more than 778 bytes of PNG"
+    assert "labelled 2 images" in proc.stdout
+    assert f"warning: not labelled: with_bomb/{claim}" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: 1 of 3 images not labelled (reasons above): val0b_RGB.png; the others' outputs are written. "
+        "val0b_RGB.png: replace it with an undamaged copy and run again with --overwrite, or remove it from "
+        "--samples-dir")
+    assert sorted(p.name for p in (root / "bomb_out").iterdir()) == sorted(
+        f"{name}{kind}" for name in ("val0", "val1") for kind in ("_label.png", "_color.png", "_overlay.png",
+                                                                  "_ares.mat"))
+    (root / "bomb_alone").mkdir()
+    png_bomb(root / "bomb_alone" / "val0b_RGB.png")
+    proc = run_script(*infer, "bomb_alone", "--output-dir", "alone_out", cwd=root, check_rc=2)
+    assert _one_line_error(proc.stderr, "val0b_RGB.png").startswith(
+        "error: the only image of --samples-dir was not labelled (reasons above; nothing written)")
+    assert f"warning: not labelled: bomb_alone/{claim}" in proc.stderr and not (root / "alone_out").exists()

@@ -527,3 +527,23 @@ def test_cli_with_a_real_frozen_model(files):
     with pytest.raises(InputError, match="predicts 4 classes but labels file .*labels5.txt names 5"):
         segment_files([files / "IMG_1.png"], files / "model.pb", files / "labels5.txt", files / "defs5.txt",
                       fast_params(), outdir=files / "out5")  # the real model, loaded in this process
+
+
+def test_a_decompression_bomb_is_unreadable_alone_and_skipped_in_a_folder(files, stand_in_cli, capsys):
+    """A 778-byte PNG whose header claims 60000 x 60000 px: alone, the one-line error of any unreadable image and
+    nothing written; in a folder, skipped and named while the images before and after it are segmented (exit 1)."""
+    from bad_images import png_bomb
+
+    run, loaded = stand_in_cli
+    png_bomb(files / "IMG_1b.png")  # sorted between IMG_1.png and IMG_2.png
+    reason = "IMG_1b.png is not a readable image (its header claims 60000 x 60000 px, more than 778 bytes of PNG"
+    assert run("IMG_1b.png", *CLI_TAIL) == 2
+    assert one_line_error(capsys).startswith(f"error: {reason}")
+    assert outputs_in(files) == []
+    assert run("-", *CLI_TAIL, "--input-dir", ".") == 1
+    out, err = capsys.readouterr()
+    assert f"warning: not segmented: {reason}" in err and "Traceback" not in err
+    assert err.splitlines()[-1] == ("error: 1 of 3 images not segmented (reasons above): IMG_1b.png; the others' "
+                                    "outputs are written. IMG_1b.png: replace it with an undamaged copy, then segment "
+                                    "it alone (IMAGE instead of --input-dir)")
+    assert [p for p in outputs_in(files) if p.endswith(".mat")] == ["IMG_1_ares_16.mat", "IMG_2_ares_16.mat"]

@@ -430,3 +430,22 @@ def test_an_image_two_pixels_wide_is_labelled_at_scale_1(tmp_path, engine):
     (tmp_path / "colors.txt").write_text("r\ng\nb\ny\n")
     assert label_1image_crf.main(args(tmp_path, "--scribbles", tmp_path / "strokes.png", "--engine", engine)) == 0
     assert read_label_mat(tmp_path / f"{NAME}_mres.mat").label_image.shape == (2, 9)
+
+
+def test_a_decompression_bomb_is_an_unreadable_image(inputs, capsys, monkeypatch):
+    """A 778-byte PNG whose header claims 60000 x 60000 px, as the image (interactive: read before any window) or as
+    the strokes: the one-line error of any unreadable image, naming it, and nothing written."""
+    from bad_images import png_bomb
+
+    folder, _ = inputs
+    bomb = png_bomb(folder / "bomb.png")
+    strokes_bomb = png_bomb(folder / "bomb_strokes.png")
+    before = sorted(folder.iterdir())
+    claim = "is not a readable image (its header claims 60000 x 60000 px, more than 778 bytes of PNG can hold"
+    assert label_1image_crf.main(args(folder, "--scribbles", strokes_bomb, image=bomb)) == 2
+    assert _error_line(capsys).startswith(f"error: --scribbles {strokes_bomb} {claim}")
+    monkeypatch.setattr("dl_tools.labelling.opencv_view.require_display", lambda: None)
+    monkeypatch.setattr("dl_tools.labelling.opencv_view.annotate", _never_annotate)
+    assert label_1image_crf.main(args(folder, image=bomb)) == 2
+    assert _error_line(capsys).startswith(f"error: {bomb} {claim}")
+    assert sorted(folder.iterdir()) == before
