@@ -286,3 +286,18 @@ def test_cp_mat_warns_when_a_name_matches_several_images(tmp_path):
     proc = _cp_mat(data)
     assert "warning: img_0_mres.mat matches" in proc.stderr and "rename the others" in proc.stderr
     assert len(list(data.glob("t*/img_0_mres.mat"))) == 1
+
+
+@pytest.mark.parametrize("make", ["truncated", "bomb"])
+def test_an_image_whose_pixels_do_not_decode_is_refused_before_copying(tmp_path, make):
+    """A real JPEG cut to half its bytes (its header reads, its pixels do not), or a 778-byte PNG claiming 60000 x
+    60000 px: every image is decoded before anything is copied, and the error names the file on one line."""
+    from bad_images import png_bomb, truncated_jpeg
+
+    jpg = _folder(tmp_path)
+    bad = truncated_jpeg(jpg / "img_3b.jpg") if make == "truncated" else png_bomb(jpg / "img_3b.png")
+    before = _tree(tmp_path)
+    proc = run_script(SPLIT, "--input", jpg, "--move", check_rc=2)
+    assert proc.stderr.startswith(f"error: {bad} is not a readable image (") and proc.stderr.count("\n") == 1
+    assert proc.stderr.rstrip().endswith(f"; remove it from {jpg} or replace it with an undamaged copy")
+    assert _tree(tmp_path) == before and _names(tmp_path / "data") == ["jpg"]  # nothing copied, moved or made

@@ -10,10 +10,11 @@ Split a folder of images at random into train/ and test/ folders beside it
 (demo_data/jpg -> demo_data/train and demo_data/test). Files are copied (or moved with --move);
 files that are not images are ignored. The split is reproducible with --seed.
 
-Every image and output folder is checked before anything is copied: an unreadable image, or two images of one
-name with different extensions (IMG.jpg, IMG.png: their label files would clash) stop the run. --overwrite
-replaces the images of an earlier split only when each still has an identical copy in the input folder; after a
---move, move them back into it first (a new split of all the images). Label files in train/ and test/ are kept.
+Every image is decoded and every output folder checked before anything is copied: an image whose pixels cannot
+be read (damaged, or cut short by an interrupted copy), or two images of one name with different extensions
+(IMG.jpg, IMG.png: their label files would clash) stop the run. --overwrite replaces the images of an earlier
+split only when each still has an identical copy in the input folder; after a --move, move them back into it
+first (a new split of all the images). Label files in train/ and test/ are kept.
 
 example:
   python create_library/images_split_train_test.py -p 0.5 --input demo_data/jpg

@@ -14,7 +14,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.atomic import atomic_path, check_output_dir, check_output_file, is_temporary_name
-from ..io.images import check_input_dir, find_images, image_shape, is_image_file, list_images
+from ..io.images import check_input_dir, find_images, image_shape, is_image_file, list_images, read_raw
+from ..terminal import progress
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ def _listed(paths: list[Path]) -> str:
 
 def _check_images(input_dir: Path, images: list[Path]) -> None:
     """Refuse two images of one name with different extensions (their label files would clash) and any image
-    whose header cannot be read, before anything is copied."""
+    whose pixels cannot be decoded (each is decoded whole, one at a time: a file cut short by an interrupted copy
+    has a header that reads), before anything is copied."""
     by_stem: dict[str, list[Path]] = {}
     for image in images:
         by_stem.setdefault(image.stem, []).append(image)
@@ -69,8 +71,8 @@ def _check_images(input_dir: Path, images: list[Path]) -> None:
         if len(same) > 1:
             raise InputError(f"--input: {_listed(same)} share the name {stem!r}, so their label files "
                              f"({stem}{MANUAL_SUFFIX}) would clash; rename or remove all but one")
-    for image in images:
-        image_shape(image, fix=f"remove it from {input_dir} or replace it with an undamaged copy")
+    for image in progress(images, desc="checking images", unit="image", delay=2):  # shown after 2 s only
+        read_raw(image, fix=f"remove it from {input_dir} or replace it with an undamaged copy")
 
 
 def _only_copies(old: list[Path], input_dir: Path) -> list[Path]:
