@@ -301,3 +301,44 @@ def test_an_image_whose_pixels_do_not_decode_is_refused_before_copying(tmp_path,
     assert proc.stderr.startswith(f"error: {bad} is not a readable image (") and proc.stderr.count("\n") == 1
     assert proc.stderr.rstrip().endswith(f"; remove it from {jpg} or replace it with an undamaged copy")
     assert _tree(tmp_path) == before and _names(tmp_path / "data") == ["jpg"]  # nothing copied, moved or made
+
+
+def test_cp_mat_checks_every_destination_before_copying(tmp_path, monkeypatch, capsys):
+    """A test/ folder the user may not write in (simulated through os.access, which check_output_dir asks: the
+    tests run as root, whom permissions do not stop): nothing is copied into train/ either, and the error names
+    the folder and its flag, never a temporary file."""
+    import os
+
+    from dl_tools.cli.cp_mat import main
+
+    data = _labelled_split(tmp_path)
+    test_dir = data / "test"
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kwargs: os.path.abspath(path) != str(test_dir) and
+                        real_access(path, mode, **kwargs))
+    before = _tree(data)
+    assert main(["--gt", str(data / "gt"), "--train", str(data / "train"), "--test", str(test_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: --test {test_dir}: no permission to write in {test_dir}; make it writable or give "
+                   "another --test folder\n")
+    assert _tree(data) == before
+
+
+def test_counts_of_one_are_singular(tmp_path):
+    data = _labelled_split(tmp_path)
+    for k in (1, 2, 3):
+        (data / "gt" / f"img_{k}_mres.mat").unlink()
+    assert _cp_mat(data).stdout == "copied 1 label file (0 already in place, 0 with no image in the split folders)\n"
+    next(data.glob("t*/img_0_mres.mat")).write_bytes(b"edited by a person")
+    assert _cp_mat(data, check_rc=2).stderr.startswith(
+        "error: 1 label file differs from those already in the split folders (first: ")
+    assert _cp_mat(data, check_rc=2).stderr.endswith("; give --overwrite to replace it\n")
+    other = tmp_path / "other"
+    _folder(other, n=2)
+    (other / "data" / "train").mkdir()
+    _add_image(other / "data" / "train" / "old.png", 7)
+    proc = run_script(SPLIT, "--input", other / "data" / "jpg", check_rc=2)
+    assert "already hold 1 image; give --overwrite" in proc.stderr
+    proc = run_script(SPLIT, "--input", other / "data" / "jpg", "--overwrite", check_rc=2)
+    assert "error: 1 image in the split folders has no identical copy in --input" in proc.stderr
+    assert "move it back into" in proc.stderr

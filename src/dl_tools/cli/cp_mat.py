@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from .common import add_overwrite, build_base_parser, run
+from ..terminal import count
 
 DESCRIPTION = """\
 Copy each <name>_mres.mat of the ground-truth folder into the split folder (train/ or test/) that holds the
 image <name>.<ext> (the exact name, any image type). Every label file to copy is read first and must have the
-size of its image; a damaged or mismatched one stops the run before anything is copied. A label file that differs
-from one already there is only replaced with --overwrite. A name shared by several images (IMG.jpg, IMG.png) gets
-a warning: the label file goes beside the first only.
+size of its image, and the folders they go to must be writable; a damaged or mismatched label file, or a folder
+that cannot be written, stops the run before anything is copied. A label file that differs from one already there
+is only replaced with --overwrite. A name shared by several images (IMG.jpg, IMG.png) gets a warning: the label
+file goes beside the first only.
 
 example (from the repository root):
   python create_library/cp_mat.py --gt demo_data/gt --train demo_data/train --test demo_data/test
@@ -29,7 +31,7 @@ def _body(args):
     from ..workflows.split import copy_label_files
 
     result = copy_label_files(args.gt, args.train, args.test, overwrite=args.overwrite)
-    print(f"copied {len(result.copied)} label files ({len(result.skipped)} already in place, "
+    print(f"copied {count(len(result.copied), 'label file')} ({len(result.skipped)} already in place, "
           f"{len(result.unmatched)} with no image in the split folders)")
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.atomic import atomic_path, check_output_dir, check_output_file, is_temporary_name
 from ..io.images import check_input_dir, find_images, image_shape, is_image_file, list_images, read_raw
-from ..terminal import progress
+from ..terminal import count, progress
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +107,14 @@ def split_images(input_dir: str | Path, params: SplitParams) -> SplitResult:
         check_output_dir(input_dir, "--move", "leave out --move to copy the images instead")
     old = _existing_images(train_dir) + _existing_images(test_dir)
     if old and not params.overwrite:
-        raise InputError(f"{train_dir} and {test_dir} already hold {len(old)} images; "
+        raise InputError(f"{train_dir} and {test_dir} already hold {count(len(old), 'image')}; "
                          "give --overwrite to replace them with a new split")
     only = _only_copies(old, input_dir)
     if only:
-        raise InputError(f"{len(only)} images in the split folders have no identical copy in --input {input_dir} "
-                         f"({_listed(only)}); --overwrite would delete the only copies: move them back into "
-                         f"{input_dir} first (for a new split of all the images), or out of the split folders")
+        have, them = ("has", "it") if len(only) == 1 else ("have", "them")
+        raise InputError(f"{count(len(only), 'image')} in the split folders {have} no identical copy in --input "
+                         f"{input_dir} ({_listed(only)}); --overwrite would delete the only copies: move {them} back "
+                         f"into {input_dir} first (for a new split of all the images), or out of the split folders")
     rng = np.random.default_rng(params.seed)
     n_train = int(np.clip(round(params.train_fraction * len(images)), 1, len(images) - 1))
     order = rng.permutation(len(images))
@@ -153,8 +154,9 @@ def copy_label_files(gt_dir: str | Path, train_dir: str | Path, test_dir: str | 
                      overwrite: bool = False) -> CopyMatResult:
     """Copy each ``<name>_mres.mat`` of ``gt_dir`` into the split folder holding image ``<name>.<ext>`` (exact name).
 
-    Every label file to copy is read first and must have its image's size: a damaged or mismatched file stops the
-    run before anything is copied. A label file already present with the same bytes is skipped; a different one is
+    Every label file to copy is read first and must have its image's size, and every folder it goes to must be
+    writable: a damaged or mismatched file, or a folder we may not write in, stops the run before anything is
+    copied. A label file already present with the same bytes is skipped; a different one is
     kept unless ``overwrite`` (a person's labels are never replaced silently). Label files with no image in any
     split are reported; a name shared by several images gets a warning (the file goes beside the first).
     """
@@ -166,6 +168,7 @@ def copy_label_files(gt_dir: str | Path, train_dir: str | Path, test_dir: str | 
         raise InputError(f"--gt: no *{MANUAL_SUFFIX} files in {gt_dir}")
     fix = "run create_library/images_split_train_test.py first, or give the folder it made"
     split_dirs = [check_input_dir(folder, flag, fix) for flag, folder in (("--train", train_dir), ("--test", test_dir))]
+    flags = dict(zip(split_dirs, ("--train", "--test")))
     result = CopyMatResult([], [], [])
     conflicts = []
     plan = []
@@ -188,8 +191,9 @@ def copy_label_files(gt_dir: str | Path, train_dir: str | Path, test_dir: str | 
                 continue
         plan.append((mat, images[0], target))
     if conflicts:
-        raise InputError(f"{len(conflicts)} label files differ from those already in the split folders "
-                         f"(first: {conflicts[0]}); give --overwrite to replace them")
+        differ, them = ("differs", "it") if len(conflicts) == 1 else ("differ", "them")
+        raise InputError(f"{count(len(conflicts), 'label file')} {differ} from those already in the split folders "
+                         f"(first: {conflicts[0]}); give --overwrite to replace {them}")
     for mat, image, _ in plan:  # every file checked before the first copy
         try:
             shape = read_label_mat(mat).shape
@@ -199,12 +203,14 @@ def copy_label_files(gt_dir: str | Path, train_dir: str | Path, test_dir: str | 
         if shape != (rows, cols):
             raise InputError(f"--gt {mat}: its labels are {shape[1]} x {shape[0]} px but its image {image} is "
                              f"{cols} x {rows} px; give the label file made for this image, or remove it")
+    for folder in sorted({target.parent for _, _, target in plan}, key=split_dirs.index):
+        check_output_dir(folder, flags[folder], f"make it writable or give another {flags[folder]} folder")
     for mat, _, target in plan:
         with atomic_path(target) as tmp:
             shutil.copyfile(mat, tmp)
         result.copied.append(target)
     for mat in result.unmatched:
         log.warning("no image named %s in %s", mat.name[: -len(MANUAL_SUFFIX)], ", ".join(map(str, split_dirs)))
-    log.debug("copied %d label files, %d already there, %d without an image",
-              len(result.copied), len(result.skipped), len(result.unmatched))
+    log.debug("copied %s, %d already there, %d without an image",
+              count(len(result.copied), "label file"), len(result.skipped), len(result.unmatched))
     return result
