@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .common import WORST_SHOWN, add_seed, ask_path, build_base_parser, positive_int, run
+from ..terminal import count
 
 DESCRIPTION = """\
 Classify n random tiles of each class folder (ideally the test/ tiles) with a model written by retrain.py
@@ -37,7 +38,7 @@ def format_worst_photographs(photographs: list[dict], count: int = WORST_SHOWN) 
     lines = [f"photographs with the most misclassified tiles ({len(worst)} of {len(photographs)}):"]
     for row in worst:
         error = row["most_frequent_error"]
-        lines.append(f"  {row['photograph']}: {row['wrong']} of {row['tiles']} tiles wrong (accuracy "
+        lines.append(f"  {row['photograph']}: {row['wrong']} of {count(row['tiles'], 'tile')} wrong (accuracy "
                      f"{row['accuracy']:.3f}), most often {error['truth']} taken for {error['estimate']} "
                      f"({error['tiles']})")
     return "\n".join(lines)
@@ -51,7 +52,7 @@ def _body(args):
     labels = ask_path(args.labels, "--labels", title="Select the labels file", filetypes=[("labels", "*.txt")])
     model = ask_path(args.model, "--model", title="Select the model file", filetypes=[("frozen model", "*.pb")])
     result = evaluate_tiles(image_dir, labels, model, EvalTilesParams(n=args.number, seed=args.seed))
-    print(format_scores(result.scores, title=f"{len(result.files)} tiles from {image_dir}"))
+    print(format_scores(result.scores, title=f"{count(len(result.files), 'tile')} from {image_dir}"))
     print(f"mean probability of the predicted class {result.mean_posterior:.4f}")
     worst = format_worst_photographs(result.photographs)
     if worst:

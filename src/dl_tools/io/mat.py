@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..terminal import count
 from .atomic import atomic_path, check_can_write
 from .text import check_class_names
 
@@ -114,9 +115,9 @@ def read_label_mat(path: str | os.PathLike, strokes: bool = False) -> LabelFile:
         raise InputError(f"{path} has no variable 'labels' (the class names); it is not a DL tools label file")
     labels = _labels_from_mat(data["labels"], path)
     label_image = _as_class_map(data["class"], "class", path)
+    given = f"{count(len(labels), 'class name')} {'is' if len(labels) == 1 else 'are'} given in 'labels'"
     if label_image.size and int(label_image.max()) >= len(labels):
-        raise InputError(f"{path}: 'class' holds value {int(label_image.max())} but only {len(labels)} class "
-                         "names are given in 'labels'")
+        raise InputError(f"{path}: 'class' holds value {int(label_image.max())} but only {given}")
     sparse = data.get("sparse")
     if sparse is not None:
         sparse = _as_class_map(sparse, "sparse", path)
@@ -125,8 +126,8 @@ def read_label_mat(path: str | os.PathLike, strokes: bool = False) -> LabelFile:
                              f"labels ('class', {label_image.shape[1]} x {label_image.shape[0]} px) differ in "
                              "size; give a label file made by create_groundtruth/label_1image_crf.py")
         if strokes and sparse.size and int(sparse.max()) > len(labels):
-            raise InputError(f"{path}: its strokes ('sparse') hold value {int(sparse.max())} but only {len(labels)} "
-                             f"class names are given in 'labels' (values must be 0 = none or 1..{len(labels)}); "
+            raise InputError(f"{path}: its strokes ('sparse') hold value {int(sparse.max())} but only {given} "
+                             f"(values must be 0 = none or 1..{len(labels)}); "
                              "give a label file made by create_groundtruth/label_1image_crf.py")
         if sparse.shape != label_image.shape:
             sparse = None  # legacy files may store a downscaled or empty sparse map; it is informative only

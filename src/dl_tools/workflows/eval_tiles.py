@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..terminal import count
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ def evaluate_tiles(image_dir: str | os.PathLike, labels_path: str | os.PathLike,
     photographs = photograph_scores([tile_source(f) for f in files], truth, estimate, labels)
     class_posterior = {name: float(posterior[truth == labels.index(name)].mean()) for name in tiles}
     cm_path = save_figure(confusion_figure(np.asarray(scores.confusion), labels,
-                                           title=f"{Path(model_path).name}: {len(files)} tiles, "
+                                           title=f"{Path(model_path).name}: {count(len(files), 'tile')}, "
                                                  f"accuracy {scores.accuracy:.3f}"),
                           image_dir / CM_NAME, dpi=200)
     report = {"image_dir": str(image_dir), "labels_file": str(labels_path), "model": str(model_path),

@@ -44,6 +44,7 @@ from ..io.atomic import atomic_path, check_output_dir, write_text_atomic
 from ..io.images import is_image_file, read_image, read_raw
 from ..io.text import read_labeldefs, write_labeldefs
 from ..models.fcn import BACKBONES, TRAIN_BACKBONE, check_image_shape
+from ..terminal import count
 from .make_labels import find_labeldefs
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ def find_pairs(data_dir: str | Path, split: str) -> list[tuple[Path, Path]]:
         log.warning("skipping %s: no label image %s", sample, f"{sample_name(sample)}{LABELIDS_SUFFIX}")
     if not pairs:
         raise InputError(f"no {split} sample in {sample_root} has a label image *{LABELIDS_SUFFIX} under "
-                         f"{label_root} ({len(samples)} images found); run semseg_fullyconv/make_labels.py on "
+                         f"{label_root} ({count(len(samples), 'image')} found); run semseg_fullyconv/make_labels.py on "
                          f"{label_root}/<folder> first")
     return pairs
 
@@ -321,7 +322,7 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
     n_classes = len(labels)
     done = len(history.get("loss", []))
     if done >= params.epochs:
-        raise InputError(f"--epochs {params.epochs}: the run has already trained {done} epochs; "
+        raise InputError(f"--epochs {params.epochs}: the run has already trained {count(done, 'epoch')}; "
                          "give a larger --epochs to train more")
     train = load_split(pairs["train"], params.image_size, n_classes, params.standardise)
     val = load_split(pairs["val"], params.image_size, n_classes, params.standardise)

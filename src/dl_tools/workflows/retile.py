@@ -185,7 +185,9 @@ def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
     for name in unmatched:
         log.warning("no image named %s in %s; %s skipped", name[: -len(MANUAL_SUFFIX)], input_dir, name)
     if not pairs:
-        raise InputError(f"--input: none of the {len(mats)} label files in {input_dir} has an image of the same name")
+        which = "the only label file" if len(mats) == 1 else f"none of the {len(mats)} label files"
+        has = "has no" if len(mats) == 1 else "has an"
+        raise InputError(f"--input: {which} in {input_dir} {has} image of the same name")
     jobs = params.jobs or os.cpu_count() or 1
 
     scans = _map(_scan, jobs, [(mat, image, params) for mat, image in pairs], "scanning label files")
