@@ -12,7 +12,7 @@ from dl_tools.io.images import write_image
 from dl_tools.io.text import write_labels
 from dl_tools.workflows.eval_tiles import EvalTilesParams, evaluate_tiles, photograph_scores
 from dl_tools.workflows.retrain import RetrainParams, retrain
-from tiles_helpers import COLOURS, make_color_tiles, make_tiny_module, noisy_tile
+from tiles_helpers import COLORS, make_color_tiles, make_tiny_module, noisy_tile
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +29,12 @@ def test_scores_confusion_figure_and_json(model, tmp_path):
     tiles = make_color_tiles(tmp_path / "test", n=12, seed=5)
     result = evaluate_tiles(tiles, labels, pb, EvalTilesParams(n=10, seed=0))
     assert result.scores.n_samples == 30 and result.scores.accuracy >= 0.9
-    assert result.scores.labels == sorted(COLOURS)
-    assert 0.5 < result.mean_posterior <= 1.0 and set(result.class_posterior) == set(COLOURS)
+    assert result.scores.labels == sorted(COLORS)
+    assert 0.5 < result.mean_posterior <= 1.0 and set(result.class_posterior) == set(COLORS)
     assert (tiles / "test_cm.png").stat().st_size > 1000
     report = json.loads((tiles / "tile_eval.json").read_text())
     assert report["scores"]["kappa"] == pytest.approx(result.scores.kappa)
-    assert report["tiles_per_class"] == {name: 12 for name in COLOURS}
+    assert report["tiles_per_class"] == {name: 12 for name in COLORS}
     again = evaluate_tiles(tiles, labels, pb, EvalTilesParams(n=10, seed=0))
     other = evaluate_tiles(tiles, labels, pb, EvalTilesParams(n=10, seed=1))
     assert again.files == result.files and other.files != result.files
@@ -65,12 +65,12 @@ def test_worst_photographs_are_named(model, tmp_path, capsys):
 
     pb, labels = model
     rng = np.random.default_rng(3)
-    for name, colour in COLOURS.items():
+    for name, colour in COLORS.items():
         (tmp_path / name).mkdir()
         for i in range(3):
             write_image(tmp_path / name / f"good_photo_{i}_0.jpg", noisy_tile(colour, 32, rng))
     for i in range(4):
-        write_image(tmp_path / "veg" / f"bad_photo_{i}_32.jpg", noisy_tile(COLOURS["Blue Water"], 32, rng))
+        write_image(tmp_path / "veg" / f"bad_photo_{i}_32.jpg", noisy_tile(COLORS["Blue Water"], 32, rng))
     assert main(["--image_dir", str(tmp_path), "--labels", str(labels), "--model", str(pb)]) == 0
     report = json.loads((tmp_path / "tile_eval.json").read_text())
     assert [(row["photograph"], row["tiles"]) for row in report["photographs"]] == [("bad_photo", 4),
@@ -89,7 +89,7 @@ def test_tiles_of_another_size_are_resized_and_classes_may_be_missing(model, tmp
     folder = tmp_path / "veg"
     folder.mkdir()
     for i in range(4):
-        write_image(folder / f"big_{i}.png", noisy_tile(COLOURS["veg"], 48, rng))
+        write_image(folder / f"big_{i}.png", noisy_tile(COLORS["veg"], 48, rng))
     assert main(["-n", "3", "--image_dir", str(tmp_path), "--labels", str(labels), "--model", str(pb)]) == 0
     out = capsys.readouterr().out
     assert "overall accuracy 1.0000" in out and "mean probability of the predicted class" in out
@@ -97,14 +97,14 @@ def test_tiles_of_another_size_are_resized_and_classes_may_be_missing(model, tmp
 
 def test_bad_input(model, tmp_path):
     pb, labels = model
-    tiles = make_color_tiles(tmp_path / "t", n=2, colours={"Blue water": (0, 0, 200), "veg": (0, 200, 0)})
+    tiles = make_color_tiles(tmp_path / "t", n=2, colors={"Blue water": (0, 0, 200), "veg": (0, 200, 0)})
     with pytest.raises(InputError, match="Blue water.*Blue Water"):  # exact names: case matters, both listed
         evaluate_tiles(tiles, labels, pb, EvalTilesParams())
     (tiles / "Blue water" / "notes.txt").rename(tiles / "notes.txt")
     for f in (tiles / "Blue water").iterdir():
         f.unlink()
     (tiles / "Blue water").rmdir()
-    write_labels(tmp_path / "four.txt", sorted(COLOURS) + ["extra"])
+    write_labels(tmp_path / "four.txt", sorted(COLORS) + ["extra"])
     with pytest.raises(InputError, match="3 classes but labels file"):
         evaluate_tiles(tiles, tmp_path / "four.txt", pb, EvalTilesParams())
     (tiles / "dry_land").mkdir()

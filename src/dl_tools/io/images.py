@@ -21,7 +21,7 @@ import numpy as np
 from ..arrays.color import to_rgb_uint8
 from ..errors import InputError
 from ..file_contract import IMAGE_EXTENSIONS, TIFF_EXTENSIONS
-from .atomic import atomic_path
+from .atomic import atomic_path, is_temporary_name
 
 #: The environment variable from which OpenCV takes, once, when cv2 is imported, the most pixels it decodes in one
 #: image (CV_IO_MAX_IMAGE_PIXELS).
@@ -50,9 +50,10 @@ def _opencv():
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
-    """True when ``path`` is a file whose extension (any case) is a supported image type."""
+    """True when ``path`` is a file whose extension (any case) is a supported image type, and not a temporary file
+    of a writer (``io.atomic.is_temporary_name``: one still being written, or left by an interrupted run)."""
     path = Path(path)
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not is_temporary_name(path)
 
 
 def check_input_dir(folder: str | os.PathLike, flag: str, fix: str) -> Path:
