@@ -30,9 +30,9 @@ def build_parser():
     return parser
 
 
-def format_worst_photographs(photographs: list[dict], count: int = WORST_SHOWN) -> str:
-    """Lines naming the first ``count`` photographs of ``photograph_scores`` that have a wrong tile ("" if none)."""
-    worst = [row for row in photographs if row["wrong"]][:count]
+def format_worst_photographs(photographs: list[dict], most: int = WORST_SHOWN) -> str:
+    """Lines naming the first ``most`` photographs of ``photograph_scores`` that have a wrong tile ("" if none)."""
+    worst = [row for row in photographs if row["wrong"]][:most]
     if not worst:
         return ""
     lines = [f"photographs with the most misclassified tiles ({len(worst)} of {len(photographs)}):"]
