@@ -31,7 +31,7 @@ def write_raster(path, nodata_border=BORDER, crs="EPSG:32618"):
     return path, np.moveaxis(data, 0, -1)
 
 
-def threshold(image, valid):
+def threshold(image, valid, context=None):
     """A pixel-wise 'segmentation' with a known answer: class = red channel // 86 (0, 1 or 2)."""
     calls.append(image.shape)
     classes = (image[:, :, 0] // 86).astype(np.uint8)
@@ -105,7 +105,7 @@ def test_resume_after_an_interruption_gives_the_same_pixels(raster, tmp_path):
     whole.mkdir()
     segment_raster(path, outputs(whole), threshold, params, {"model": "m"})
 
-    def interrupted(image, valid):
+    def interrupted(image, valid, context):
         if len(calls) == 4:
             raise KeyboardInterrupt
         return threshold(image, valid)
@@ -125,7 +125,7 @@ def test_resume_after_an_interruption_gives_the_same_pixels(raster, tmp_path):
 def test_resume_with_other_settings_is_refused_naming_the_setting(raster, tmp_path):
     path, _ = raster
 
-    def stop(image, valid):
+    def stop(image, valid, context):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

@@ -36,17 +36,38 @@ STANDARD_MEAN = 128.0
 STANDARD_SPREAD = 48.0
 
 
-def standardise_channels(images: np.ndarray) -> np.ndarray:
+def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(C,) float64 sum and (C,) float64 sum of squares of each channel over all pixels of (..., C) ``images``:
+    statistics that add up over the windows of a raster (``stats_from_sums``)."""
+    values = np.asarray(images, dtype=np.float64).reshape(-1, np.shape(images)[-1])
+    return values.sum(axis=0), np.square(values).sum(axis=0)
+
+
+def stats_from_sums(total: np.ndarray, squares: np.ndarray, n_pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, standard deviation), (C,) each, of channels whose sums over ``n_pixels`` pixels are given."""
+    mean = total / n_pixels
+    return mean, np.sqrt(np.maximum(squares / n_pixels - mean**2, 0.0))
+
+
+def standardise_channels(images: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(H, W, C) or (n, H, W, C) image(s) -> uint8 of the same shape, each channel of each image shifted and scaled
     to mean ``STANDARD_MEAN`` and standard deviation ``STANDARD_SPREAD`` grey levels, then clipped to 0-255.
 
-    Statistics are taken per image over all its pixels; a flat channel (deviation 0) becomes ``STANDARD_MEAN``.
+    Statistics are taken per image over all its pixels, or given as ``stats`` = ((C,) mean, (C,) deviation) (those
+    of a whole raster, for its windows); a flat channel (deviation 0) becomes ``STANDARD_MEAN``.
     """
     values = np.asarray(images, dtype=np.float32)
     if values.ndim not in (3, 4):
         raise ValueError(f"expected (H, W, C) or (n, H, W, C) images, got shape {values.shape}")
-    mean = values.mean(axis=(-3, -2), keepdims=True)
-    spread = values.std(axis=(-3, -2), keepdims=True)
+    if stats is None:  # in float64: float32 sums over millions of pixels are off by a fraction of a grey level
+        per_image = [stats_from_sums(*channel_stats(image), image[..., 0].size)
+                     for image in values.reshape((-1,) + values.shape[-3:])]
+        shape = values.shape[:-3] + (1, 1, values.shape[-1])
+        mean = np.stack([m for m, _ in per_image]).reshape(shape)
+        spread = np.stack([d for _, d in per_image]).reshape(shape)
+    else:
+        mean, spread = stats
+    mean, spread = np.asarray(mean, dtype=np.float32), np.asarray(spread, dtype=np.float32)
     scaled = (values - mean) * (STANDARD_SPREAD / np.maximum(spread, 1e-6)) + STANDARD_MEAN
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 

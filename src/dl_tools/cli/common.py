@@ -200,6 +200,36 @@ fraction = number_type(float, lambda v: 0.0 < v < 1.0, "strictly between 0 and 1
 unit_fraction = number_type(float, lambda v: 0.0 < v <= 1.0, "in (0, 1]")
 
 
+def add_windowed_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options of rasters processed by windows (``workflows.windowed.WindowedParams``, its defaults)."""
+    from ..workflows.windowed import WindowedParams
+
+    default = WindowedParams()
+    group = parser.add_argument_group("GeoTIFFs larger than memory (labelled window by window)")
+    group.add_argument("--max-megapixels", type=float, default=default.max_megapixels,
+                       help="GeoTIFFs larger than this are read and labelled by windows, never whole, into a tiled "
+                            "GeoTIFF and a reduced preview figure, without .mat or PNG outputs "
+                            f"(default {default.max_megapixels:g})")
+    group.add_argument("--window", type=positive_int, default=default.window,
+                       help=f"size of a window's core in px, a multiple of 512 (default {default.window})")
+    group.add_argument("--halo", type=int, default=default.halo,
+                       help=f"px of context read around each window's core (default {default.halo})")
+    group.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run from its last written window (same settings)")
+    group.add_argument("--cog", action="store_true", help="convert the finished GeoTIFFs to Cloud Optimized GeoTIFFs")
+    group.add_argument("--probabilities", action="store_true",
+                       help="also write <name>_probabilities.tif: per-class probabilities, one uint8 band a class "
+                            "(0-255 for 0-1)")
+
+
+def windowed_params(args: argparse.Namespace):
+    """The WindowedParams of parsed ``add_windowed_options`` options."""
+    from ..workflows.windowed import WindowedParams
+
+    return WindowedParams(window=args.window, halo=args.halo, max_megapixels=args.max_megapixels,
+                          resume=args.resume, cog=args.cog, probabilities=args.probabilities)
+
+
 def band_list(text: str) -> tuple[int, ...]:
     """argparse type: comma-separated 1-based band numbers, e.g. ``3,2,1``."""
     try:

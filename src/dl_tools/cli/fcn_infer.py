@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_overwrite, build_base_parser, positive_int, run
+from .common import add_overwrite, add_windowed_options, build_base_parser, positive_int, run, windowed_params
 from ..terminal import count
 
 DESCRIPTION = """\
@@ -11,6 +11,9 @@ outputs are skipped) with the network of the training run --name, and write at e
   <name>_label.png    class index per pixel     <name>_color.png    classes in the labeldefs colours
   <name>_overlay.png  image with colours        <name>_ares.mat     class, labels, preds (for test_pixels.py)
   <name>_label.tif    georeferenced class map, for a GeoTIFF input
+A GeoTIFF larger than --max-megapixels (an orthomosaic) is read and labelled window by window, never whole, into
+<name>_label.tif (tiled, compressed, with overviews) and <name>_preview.png (reduced); --resume continues such a
+run after an interruption.
 where <name> is the image name without a trailing _RGB (X_RGB.jpg -> X_label.png, X_ares.mat).
 Each image is shown to the network at the pixel scale of training; images larger than the training images are
 covered by overlapping tiles whose predictions are blended. Existing outputs are kept unless --overwrite.
@@ -42,6 +45,7 @@ def build_parser(prog: str = "infer.py", description: str = DESCRIPTION):
     parser.add_argument("--checkpoint", choices=["best", "last"], default="best",
                         help="weights of the best validation epoch (default) or of the last epoch")
     add_overwrite(parser, "existing outputs")
+    add_windowed_options(parser)
     return parser
 
 
@@ -54,7 +58,7 @@ def infer_and_report(args, crf=None) -> int | None:
     from ..workflows.folder_runs import summary
 
     params = FCNInferParams(batch_size=args.batch_size, overlap=args.overlap, checkpoint=args.checkpoint,
-                            overwrite=args.overwrite, crf=crf)
+                            overwrite=args.overwrite, crf=crf, windowed=windowed_params(args))
     result = infer_fcn(args.samples_dir, args.output_dir, args.name, params)
     print(f"labelled {count(result.n_images, 'image')} ({result.megapixels:.1f} megapixels; "
           f"network {result.predict_seconds:.1f} s"

@@ -40,6 +40,7 @@ import numpy as np
 from ..arrays.color import standardise_channels
 from ..segmentation.crf import CRFParams
 from ..errors import InputError
+from ..file_contract import LABEL_NODATA
 from ..io.atomic import atomic_outputs, check_output_dir, remove_stale_temporaries
 from ..io.geotiff import mask_nodata, nodata_mask, read_geoinfo, write_label_geotiff
 from ..io.images import image_shape, list_images, read_image, write_image
@@ -48,6 +49,7 @@ from ..io.mat import LabelFile, write_label_mat
 from ..plotting import colorize, label_overlay
 from .fcn_train import BEST, LAST, params_from_settings, read_run_settings, sample_name
 from .folder_runs import Skipped, check_outputs, photographs, process_images
+from .windowed import WindowedParams, WindowedResult, check_resume, is_large
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +62,15 @@ DAMAGED_FIX = "replace it with an undamaged copy and run again with --overwrite,
 class FCNInferParams:
     """batch_size: tiles per network call. overlap: fraction of a tile shared with its neighbours, in [0, 0.9].
     checkpoint: "best" (highest validation mean IoU) or "last" (end of training). overwrite: replace outputs.
-    crf: CRF settings to refine the network's probabilities, or None for the network alone."""
+    crf: CRF settings to refine the network's probabilities, or None for the network alone.
+    windowed: how GeoTIFFs larger than ``windowed.max_megapixels`` are labelled window by window."""
 
     batch_size: int = 4
     overlap: float = 0.25
     checkpoint: str = "best"
     overwrite: bool = False
     crf: CRFParams | None = None
+    windowed: WindowedParams = WindowedParams()
 
     def __post_init__(self):
         if self.batch_size < 1:
@@ -130,24 +134,38 @@ def network_grid(shape: tuple[int, int], scale: tuple[float, float]) -> tuple[in
     return max(1, int(round(shape[0] * scale[0]))), max(1, int(round(shape[1] * scale[1])))
 
 
-def predict_probs(run: RunModel, image: np.ndarray, overlap: float = 0.25, batch_size: int = 4) -> np.ndarray:
+def to_network_scale(run: RunModel, image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (h, w, 3) uint8 resized to the pixel scale the run was trained at (``network_grid``)."""
+    return resize_image(image, network_grid(image.shape[:2], run.scale))
+
+
+def predict_probs(run: RunModel, image: np.ndarray, overlap: float = 0.25, batch_size: int = 4,
+                  color_stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (h, w, N) float32 probabilities on the network grid (``network_grid``); the colours
-    standardised over the whole image first when the run was trained so."""
+    standardised first when the run was trained so: over the whole image, or with ``color_stats`` (those of the
+    whole raster an image is a window of, ``windowed.raster_channel_stats``)."""
     from ..arrays.tiling import predict_tiled
 
-    small = resize_image(image, network_grid(image.shape[:2], run.scale))
+    small = to_network_scale(run, image)
     if run.standardise:
-        small = standardise_channels(small)
+        small = standardise_channels(small, color_stats)
     return predict_tiled(small, run.model.predict_on_batch, run.tile_shape, overlap, batch_size)
 
 
 def output_paths(output_dir: Path, sample: Path, tag: str, georeferenced: bool) -> dict[str, Path]:
     """The files written for ``sample`` (see module doc), by kind."""
     base = sample_name(sample)
-    paths = {kind: output_dir / f"{base}{tag}_{kind}.png" for kind in ("label", "color", "overlay")}
-    paths["mat"] = output_dir / f"{base}_ares{tag}.mat"
-    if georeferenced:
-        paths["tif"] = output_dir / f"{base}{tag}_label.tif"
+    return {kind: output_dir / f"{base}{tag}_{kind}.png" for kind in ("label", "color", "overlay")} | {
+        "mat": output_dir / f"{base}_ares{tag}.mat", **({"tif": output_dir / f"{base}{tag}_label.tif"}
+                                                       if georeferenced else {})}
+
+
+def large_output_paths(output_dir: Path, sample: Path, tag: str, probabilities: bool) -> dict[str, Path]:
+    """The files written for a raster labelled by windows (module doc), by kind."""
+    base = sample_name(sample)
+    paths = {"tif": output_dir / f"{base}{tag}_label.tif", "preview": output_dir / f"{base}{tag}_preview.png"}
+    if probabilities:
+        paths["probabilities"] = output_dir / f"{base}{tag}_probabilities.tif"
     return paths
 
 
@@ -159,6 +177,10 @@ def plan_outputs(samples: list[Path], output_dir: Path, params: FCNInferParams) 
     plan = []
     for sample in samples:
         image_shape(sample, fix="remove it from --samples-dir or replace it")
+        if is_large(sample, params.windowed):
+            paths = large_output_paths(output_dir, sample, params.tag, params.windowed.probabilities)
+            plan.append((sample, LARGE, paths))
+            continue
         geo = read_geoinfo(sample)
         plan.append((sample, geo, output_paths(output_dir, sample, params.tag, geo is not None)))
     check_outputs([(sample, paths) for sample, _, paths in plan], params.overwrite,
@@ -182,6 +204,142 @@ def _write_outputs(paths: dict[str, Path], sample: Path, image: np.ndarray, labe
             write_label_geotiff(tmp["tif"], shown, geo)
 
 
+def window_probs(predictor: RasterPredictor, image: np.ndarray, context) -> np.ndarray:
+    """(h, w, N) probabilities of a window (``workflows.windowed``): the part inside the raster from the
+    predictor, mirrored about the raster's edge where the window sticks out (as its pixels are)."""
+    from ..arrays.tiling import mirror_index
+
+    height, width = image.shape[:2]
+    top, left = max(context.top, 0), max(context.left, 0)
+    bottom, right = min(context.top + height, context.shape[0]), min(context.left + width, context.shape[1])
+    inside = predictor.probs(context.read, top, left, bottom - top, right - left)
+    if (top, left, bottom, right) == (context.top, context.left, context.top + height, context.left + width):
+        return inside
+    rows = mirror_index(context.top, height, context.shape[0], "symmetric") - top
+    cols = mirror_index(context.left, width, context.shape[1], "symmetric") - left
+    rows, cols = np.clip(rows, 0, inside.shape[0] - 1), np.clip(cols, 0, inside.shape[1] - 1)
+    return inside[np.ix_(rows, cols)]
+
+
+#: the GeoInfo slot of a raster labelled by windows, in the plan of ``plan_outputs``
+LARGE = "large"
+
+
+class RasterPredictor:
+    """The network's probabilities over any region of a large raster, equal to those of a whole-image run.
+
+    The whole-image run (``predict_probs``) resizes the raster to the network grid and blends the tiles of one plan
+    over that grid (``arrays.tiling.predict_tiled``: tiles spread evenly, "inside"). Here the same plan is laid over
+    the raster's network grid, and a region gets the tiles of that plan that reach into it, cut from the pixels
+    under those tiles and resized with the weights of the whole raster's resizing (``arrays.resize.area_weights``,
+    ``linear_weights``), so its probabilities are the whole-image run's up to float rounding. The colours are
+    standardised with the statistics of the whole raster on the network grid. shape: (H, W) of the raster; read:
+    ``WindowContext.read``.
+    """
+
+    def __init__(self, run: RunModel, shape: tuple[int, int], params: FCNInferParams, read):
+        from ..arrays.tiling import plan_windows
+
+        self.run, self.shape, self.params = run, shape, params
+        self.grid = network_grid(shape, run.scale)
+        self.plan = plan_windows(self.grid, run.tile_shape, overlap=params.overlap, edge="inside")
+        self.color_stats = self.network_color_stats(read) if run.standardise else None
+
+    def network_image(self, read, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+        """(h, w, 3) uint8 rows ``rows`` and columns ``cols`` (start, stop) of the raster resized to the network
+        grid, computed from the raster's pixels under them only, exactly as the resizing of the whole raster."""
+        from ..arrays.resize import area_weights, resize_part
+
+        down_rows = area_weights(self.shape[0], self.grid[0], *rows)
+        down_cols = area_weights(self.shape[1], self.grid[1], *cols)
+        pixels = read(down_rows[1], down_cols[1], down_rows[0].shape[1], down_cols[0].shape[1])
+        return np.clip(np.rint(resize_part(pixels, down_rows, down_cols)), 0, 255).astype(np.uint8)
+
+    def network_color_stats(self, read, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+        """((3,) mean, (3,) deviation) of the raster's channels on the network grid, block by block: those the
+        whole-image run standardises with."""
+        from ..arrays.color import channel_stats, stats_from_sums
+        from ..terminal import progress
+
+        total, squares = np.zeros(3), np.zeros(3)
+        blocks = [(r, c) for r in range(0, self.grid[0], block) for c in range(0, self.grid[1], block)]
+        for r, c in progress(blocks, desc="colour statistics", unit="block"):
+            image = self.network_image(read, (r, min(r + block, self.grid[0])), (c, min(c + block, self.grid[1])))
+            block_total, block_squares = channel_stats(image)
+            total, squares = total + block_total, squares + block_squares
+        return stats_from_sums(total, squares, self.grid[0] * self.grid[1])
+
+    def probs(self, read, top: int, left: int, height: int, width: int) -> np.ndarray:
+        """(height, width, N) float32 probabilities of the raster region with top-left pixel (``top``, ``left``),
+        which must lie inside the raster."""
+        from dataclasses import replace
+
+        from ..arrays.resize import linear_weights, resize_part
+        from ..arrays.tiling import blend, cut_windows
+
+        (n_rows, n_cols), (grid_rows, grid_cols) = self.shape, self.grid
+        back_rows = linear_weights(grid_rows, n_rows, top, top + height)  # network grid -> raster, as the whole
+        back_cols = linear_weights(grid_cols, n_cols, left, left + width)
+        wanted = (back_rows[1], back_rows[1] + back_rows[0].shape[1],
+                  back_cols[1], back_cols[1] + back_cols[0].shape[1])
+        plan = self.plan
+        reach = ((plan.tops < wanted[1]) & (plan.tops + plan.window_shape[0] > wanted[0])
+                 & (plan.lefts < wanted[3]) & (plan.lefts + plan.window_shape[1] > wanted[2]))
+        tiles = plan[np.flatnonzero(reach)]
+        g0, g1 = max(0, int(tiles.tops.min())), min(grid_rows, int(tiles.tops.max()) + plan.window_shape[0])
+        h0, h1 = max(0, int(tiles.lefts.min())), min(grid_cols, int(tiles.lefts.max()) + plan.window_shape[1])
+        small = self.network_image(read, (g0, g1), (h0, h1))
+        if self.run.standardise:
+            small = standardise_channels(small, self.color_stats)
+        local = replace(tiles, shape=(g1 - g0, h1 - h0), tops=tiles.tops - g0, lefts=tiles.lefts - h0,
+                        cores=tiles.cores - np.array([g0, g0, h0, h0]), grid=None)
+
+        def tile_probs():
+            for first in range(0, len(local), self.params.batch_size):
+                batch = cut_windows(small, local[first:first + self.params.batch_size], mirror="symmetric")
+                yield from np.asarray(self.run.model.predict_on_batch(batch.astype(np.float32)), dtype=np.float32)
+
+        region = blend(local, tile_probs())[wanted[0] - g0:wanted[1] - g0, wanted[2] - h0:wanted[3] - h0]
+        return resize_part(region, back_rows, back_cols)
+
+
+def label_large(run: RunModel, model_id: str, sample: Path, paths: dict[str, Path],
+                params: FCNInferParams) -> WindowedResult:
+    """Label a raster larger than ``params.windowed.max_megapixels`` window by window (``workflows.windowed``) into
+    the GeoTIFFs of ``paths`` and a preview figure; ``model_id`` names the weights, for --resume."""
+    from ..io.windowed_geotiff import OutputRaster
+    from ..segmentation.crf import crf_from_probs
+    from .windowed import params_record, segment_raster, write_preview
+
+    windowed = params.windowed
+    predictor = None
+
+    def segment(image: np.ndarray, valid: np.ndarray, context) -> tuple[np.ndarray, np.ndarray]:
+        nonlocal predictor
+        predictor = predictor or RasterPredictor(run, context.shape, params, context.read)
+        full = window_probs(predictor, image, context)
+        if params.crf is not None:
+            label_image, marginals = crf_from_probs(image, full, params.crf)
+            return label_image, resize_image(marginals, image.shape[:2])
+        return np.argmax(full, axis=2).astype(np.uint8), full
+
+    if read_geoinfo(sample) is None:
+        log.warning("%s has no georeferencing; %s will have none either", sample, paths["tif"].name)
+    outputs = [OutputRaster(paths["tif"], 1, LABEL_NODATA)]
+    if windowed.probabilities:
+        outputs.append(OutputRaster(paths["probabilities"], len(run.labels)))
+    check_resume(outputs, windowed, "--output-dir")
+    paths["tif"].parent.mkdir(parents=True, exist_ok=True)
+    settings = {"model": model_id, "checkpoint": params.checkpoint, "overlap": params.overlap,
+                "batch_size": params.batch_size, "crf": params_record(params.crf) if params.crf else None}
+    result = segment_raster(sample, outputs, segment, windowed, settings)
+    result.outputs.append(write_preview(sample, paths["tif"], paths["preview"], run.labels, run.colors))
+    log.info("%s is %.0f megapixels, above --max-megapixels %g: labelled by windows into %s (no .mat or PNG "
+             "outputs; the preview %s shows it reduced)", sample.name, result.megapixels,
+             windowed.max_megapixels, paths["tif"].name, paths["preview"].name)
+    return result
+
+
 def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Path,
               params: FCNInferParams) -> FCNInferResult:
     """Label every image directly in ``samples_dir`` (except DL tools' own outputs, ``folder_runs.OUTPUT_PATTERNS``:
@@ -196,9 +354,17 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
     plan = plan_outputs(samples, output_dir, params)
     remove_stale_temporaries(output_dir, run_started)
     run = load_run(run_dir, params.checkpoint)
+    weights = (Path(run_dir) / CHECKPOINTS[params.checkpoint]).stat()
+    model_id = f"{Path(run_dir).resolve()} {params.checkpoint} {weights.st_size} {int(weights.st_mtime)}"
     result = FCNInferResult()
 
     def label(sample: Path, geo, paths: dict[str, Path]) -> list[Path]:
+        if geo is LARGE:
+            windowed = label_large(run, model_id, sample, paths, params)
+            result.n_images += 1
+            result.megapixels += windowed.megapixels
+            result.predict_seconds += windowed.seconds
+            return windowed.outputs
         image = read_image(sample)  # its errors name the file
         started = time.perf_counter()
         probs = predict_probs(run, image, params.overlap, params.batch_size)

@@ -46,8 +46,27 @@ log = logging.getLogger(__name__)
 #: longest side, in pixels, of the reduced reads: the value range of the colours and the preview figure
 PREVIEW_SIDE = 2000
 
-#: (h, w, 3) uint8 window, (h, w) bool valid -> ((h, w) uint8 classes, (h, w, N) float32 probabilities in [0, 1])
-SegmentWindow = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class WindowContext:
+    """Where a window lies, for a ``segment`` function that needs more of the raster than the window.
+
+    top, left : the window's top-left pixel (halo included) in the raster; negative when it sticks out.
+    shape     : (H, W) of the raster.
+    read      : (row, col, height, width) -> (height, width, 3) uint8 RGB of any part of the raster, converted as
+                the window was (mirrored about the raster's edge outside it).
+    """
+
+    top: int
+    left: int
+    shape: tuple[int, int]
+    read: Callable[[int, int, int, int], np.ndarray]
+
+
+#: (h, w, 3) uint8 window, (h, w) bool valid, its WindowContext -> ((h, w) uint8 classes, (h, w, N) float32
+#: probabilities in [0, 1])
+SegmentWindow = Callable[[np.ndarray, np.ndarray, WindowContext], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -143,6 +162,11 @@ def segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentWi
     started = time.perf_counter()
     with open_raster(source) as src:
         value_range = rgb_value_range(reduced_read(src)[0], path=str(source))
+
+        def read_rgb(row: int, col: int, height: int, width: int) -> np.ndarray:
+            return to_rgb_uint8(read_window(src, row, col, height, width)[0], path=str(source),
+                                value_range=value_range)
+
         bar = progress(total=len(plan), initial=len(writer.done), desc=f"windows of {source.name}", unit="window")
         for index, window in enumerate(plan):
             if index in writer.done:
@@ -151,7 +175,9 @@ def segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentWi
             pixels, valid = read_window(src, window.row, window.col, window.height, window.width)
             rows, cols = window.core
             if valid[rows, cols].any():
-                label_image, probs = segment(to_rgb_uint8(pixels, path=str(source), value_range=value_range), valid)
+                context = WindowContext(window.row, window.col, (info.height, info.width), read_rgb)
+                image = to_rgb_uint8(pixels, path=str(source), value_range=value_range)
+                label_image, probs = segment(image, valid, context)
                 label_image = np.where(valid, label_image, LABEL_NODATA).astype(np.uint8)
                 result.windows += 1
             else:  # pure no data: nothing to segment
