@@ -417,3 +417,57 @@ def test_infer_skips_a_decompression_bomb(trained):
     assert _one_line_error(proc.stderr, "val0b_RGB.png").startswith(
         "error: the only image of --samples-dir was not labelled (reasons above; nothing written)")
     assert f"warning: not labelled: bomb_alone/{claim}" in proc.stderr and not (root / "alone_out").exists()
+
+
+def test_a_geotiff_above_max_megapixels_is_labelled_by_windows_as_the_whole_image(trained):
+    """A 1100 x 1300 GeoTIFF with a no-data border, labelled by windows of 512 px (--max-megapixels 0.5), gives the
+    whole-image run's classes (infer.py: up to float rounding; infer_crf.py: the CRF sees each window with its
+    halo), in a tiled GeoTIFF with the source's grid, overviews and no-data, and a preview instead of .mat/PNGs."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    root, _ = trained
+    samples = root / "mosaic_in"
+    samples.mkdir()
+    image = np.concatenate([np.concatenate([_scene((275, 325), 20 + 4 * r + c)[0] for c in range(4)], axis=1)
+                            for r in range(4)], axis=0)
+    image = np.maximum(image, 1)
+    image[:, :150] = 0  # no data
+    transform = from_origin(500000, 4000000, 0.5, 0.5)
+    with rasterio.open(samples / "mosaic.tif", "w", driver="GTiff", width=1300, height=1100, count=3, dtype="uint8",
+                       crs="EPSG:32618", transform=transform, nodata=0) as dst:
+        dst.write(np.moveaxis(image, 2, 0))
+    windowed = ["--max-megapixels", "0.5", "--window", "512", "--halo", "64", "--probabilities"]
+    for script, tag, least in (("infer.py", "", 0.999), ("infer_crf.py", "_crf", 0.98)):
+        for folder, extra in (("whole", []), ("windows", windowed)):
+            proc = run_script(f"semseg_fullyconv/{script}", "--name", "run", "--samples-dir", "mosaic_in",
+                              "--output-dir", folder, "-q", *extra, cwd=root)
+            assert proc.stdout.startswith("labelled 1 image (1.4 megapixels")
+        with rasterio.open(root / "whole" / f"mosaic{tag}_label.tif") as src:
+            whole = src.read(1)
+        out = root / "windows"
+        assert sorted(p.name for p in out.iterdir() if tag in p.name or not tag and "_crf" not in p.name) == \
+            sorted(f"mosaic{tag}_{kind}" for kind in ("label.tif", "preview.png", "probabilities.tif"))
+        with rasterio.open(out / f"mosaic{tag}_label.tif") as src:
+            labels = src.read(1)
+            assert src.crs.to_epsg() == 32618 and src.transform == transform and src.nodata == 255
+            assert src.profile["tiled"] and src.block_shapes[0] == (512, 512) and src.overviews(1) == [2, 4]
+        with rasterio.open(out / f"mosaic{tag}_probabilities.tif") as src:
+            assert src.count == 3 and src.read(1, window=((0, 10), (200, 210))).dtype == np.uint8
+        assert (labels[:, :150] == 255).all() and labels[:, 150:].max() < 3
+        assert (labels == whole).mean() >= least, (script, (labels == whole).mean())
+
+
+def test_resume_without_an_interrupted_run_is_refused(trained):
+    root, _ = trained
+    samples = root / "resume_in"
+    samples.mkdir()
+    import rasterio
+
+    with rasterio.open(samples / "m.tif", "w", driver="GTiff", width=700, height=600, count=3,
+                       dtype="uint8") as dst:
+        dst.write(np.moveaxis(_scene((600, 700), 3)[0], 2, 0))
+    proc = run_script("semseg_fullyconv/infer.py", "--name", "run", "--samples-dir", "resume_in", "--output-dir",
+                      "resume_out", "--max-megapixels", "0.1", "--window", "512", "--resume", cwd=root, check_rc=2)
+    _one_line_error(proc.stderr, "--resume", "m_label.tif")
+    assert not (root / "resume_out").exists() or not list((root / "resume_out").iterdir())

@@ -179,6 +179,7 @@ def plan_outputs(samples: list[Path], output_dir: Path, params: FCNInferParams) 
         image_shape(sample, fix="remove it from --samples-dir or replace it")
         if is_large(sample, params.windowed):
             paths = large_output_paths(output_dir, sample, params.tag, params.windowed.probabilities)
+            check_resume(large_rasters(paths, n_classes=1), params.windowed, "--output-dir")
             plan.append((sample, LARGE, paths))
             continue
         geo = read_geoinfo(sample)
@@ -219,6 +220,16 @@ def window_probs(predictor: RasterPredictor, image: np.ndarray, context) -> np.n
     cols = mirror_index(context.left, width, context.shape[1], "symmetric") - left
     rows, cols = np.clip(rows, 0, inside.shape[0] - 1), np.clip(cols, 0, inside.shape[1] - 1)
     return inside[np.ix_(rows, cols)]
+
+
+def large_rasters(paths: dict[str, Path], n_classes: int) -> list:
+    """The OutputRasters of a raster labelled by windows: the class map, and the probabilities when asked."""
+    from ..io.windowed_geotiff import OutputRaster
+
+    rasters = [OutputRaster(paths["tif"], 1, LABEL_NODATA)]
+    if "probabilities" in paths:
+        rasters.append(OutputRaster(paths["probabilities"], n_classes))
+    return rasters
 
 
 #: the GeoInfo slot of a raster labelled by windows, in the plan of ``plan_outputs``
@@ -307,7 +318,6 @@ def label_large(run: RunModel, model_id: str, sample: Path, paths: dict[str, Pat
                 params: FCNInferParams) -> WindowedResult:
     """Label a raster larger than ``params.windowed.max_megapixels`` window by window (``workflows.windowed``) into
     the GeoTIFFs of ``paths`` and a preview figure; ``model_id`` names the weights, for --resume."""
-    from ..io.windowed_geotiff import OutputRaster
     from ..segmentation.crf import crf_from_probs
     from .windowed import params_record, segment_raster, write_preview
 
@@ -325,10 +335,7 @@ def label_large(run: RunModel, model_id: str, sample: Path, paths: dict[str, Pat
 
     if read_geoinfo(sample) is None:
         log.warning("%s has no georeferencing; %s will have none either", sample, paths["tif"].name)
-    outputs = [OutputRaster(paths["tif"], 1, LABEL_NODATA)]
-    if windowed.probabilities:
-        outputs.append(OutputRaster(paths["probabilities"], len(run.labels)))
-    check_resume(outputs, windowed, "--output-dir")
+    outputs = large_rasters(paths, len(run.labels))
     paths["tif"].parent.mkdir(parents=True, exist_ok=True)
     settings = {"model": model_id, "checkpoint": params.checkpoint, "overlap": params.overlap,
                 "batch_size": params.batch_size, "crf": params_record(params.crf) if params.crf else None}
