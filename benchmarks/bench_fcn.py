@@ -51,7 +51,7 @@ VARIANTS = (("network", False), ("network + CRF", True))
 def fold_copies(data: Path, work: Path, k: int) -> list[Path]:
     """Re-split the photographs of ``data`` (train and val, label images made) into ``k`` folds (seeded); copy f
     of the data layout validates on fold f and trains on the others. Returns the k data folders."""
-    from dl_tools.workflows.fcn_train import sample_name
+    from dl_tools.file_contract import sample_name
 
     samples = sorted((data / "samples" / "RGB").glob("*/data/*"))
     order = np.random.default_rng(0).permutation(len(samples))

@@ -37,7 +37,7 @@ def tile_features(work: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     """Retile every demo image in ``work`` and compute the bottlenecks: (features (n, D), y (n,), photograph
     index (n,), photograph names, class names)."""
     from dl_tools.models.hub import load_module, local_module_name, resolve_module
-    from dl_tools.workflows.retile import tile_source
+    from dl_tools.file_contract import tile_source
     from dl_tools.workflows.retrain import bottlenecks, list_tiles
 
     images = work / "images"

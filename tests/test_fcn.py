@@ -12,8 +12,10 @@ from dl_tools.errors import InputError
 from dl_tools.io.images import read_raw, write_image
 from dl_tools.io.mat import LabelFile, write_label_mat
 from dl_tools.io.text import write_labeldefs
-from dl_tools.workflows.fcn_train import find_pairs, sample_name
-from dl_tools.workflows.make_labels import MakeLabelsParams, find_labeldefs, find_manual_labels, make_labels
+from dl_tools.file_contract import sample_name
+from dl_tools.workflows.fcn_train import find_pairs
+from dl_tools.io.text import find_labeldefs
+from dl_tools.workflows.make_labels import MakeLabelsParams, find_manual_labels, make_labels
 
 LABELS = ["water", "sand", "veg"]
 COLORS = np.array([[0, 0, 255], [255, 255, 0], [0, 255, 0]], dtype=np.uint8)

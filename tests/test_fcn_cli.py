@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_script
+from dl_tools.file_contract import LAST_CHECKPOINT
 from dl_tools.io.images import read_raw, write_image
 from dl_tools.io.mat import LabelFile, read_label_mat, write_label_mat
 from dl_tools.io.text import write_labeldefs
@@ -367,7 +368,7 @@ def test_train_stopped_in_its_first_epoch_leaves_no_run_folder(tiny, monkeypatch
 
     def stopped(model, run_dir, *args):
         if run_dir.name == "later":
-            (run_dir / fcn_train.LAST).write_bytes(b"checkpoint of epoch 1")
+            (run_dir / LAST_CHECKPOINT).write_bytes(b"checkpoint of epoch 1")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(fcn_train, "_fit", stopped)

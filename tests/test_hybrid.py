@@ -233,17 +233,19 @@ def test_input_dir_skips_every_file_dl_tools_writes(files, tmp_path):
     """The names each step writes (taken from the steps' own code where it names them) are never segmented;
     photographs whose names merely resemble them are."""
     from dl_tools.io.images import read_image, write_image
-    from dl_tools.workflows import eval_tiles, fcn_infer, fcn_train, hybrid, label, make_labels
+    from dl_tools import file_contract
+    from dl_tools.workflows import fcn_infer, hybrid, label
 
     image = read_image(files / "IMG_1.png")
     written = [*label.output_paths(files / "IMG_1.png", None, geotiff=True).values(),  # step 2
-               files / eval_tiles.CM_NAME,  # step 5
+               files / file_contract.TILE_EVAL_FIGURE,  # step 5
                *hybrid.output_paths(files / "IMG_1.png", 96, None).values(),  # step 6
                files / "IMG_1_ares_96_cm.png", files / "pixel_eval_cm.png", files / "pixel_eval_ares_crf_cm.png",  # 7
-               files / f"IMG_1{make_labels.LABELIDS_SUFFIX}", files / f"IMG_1{make_labels.COLOR_SUFFIX}",  # step 8a
-               files / fcn_train.CURVES]  # step 8b
+               *file_contract.label_id_outputs(files, "IMG_1").values(),  # step 8a
+               files / file_contract.TRAINING_CURVES]  # step 8b
     for tag in ("", "_crf"):  # steps 8c and 8d
         written += fcn_infer.output_paths(files, files / "IMG_1_RGB.jpg", tag, georeferenced=True).values()
+        written += file_contract.fcn_large_outputs(files, "IMG_1", tag, probabilities=True).values()
     for path in written:
         if path.suffix in (".png", ".jpg", ".tif"):
             write_image(path, image) if path.suffix != ".tif" else path.write_bytes(b"II*\x00")

@@ -1,9 +1,15 @@
-"""The file contract of the steps: file extensions, no-data values and output names that the steps exchange.
+"""The file contract of the steps: extensions, no-data values, and the names of every file the steps exchange.
 
-Pure constants and name functions (no file is touched here), so every layer can take them from one place.
+Pure constants and path arithmetic (no file is read or written here), so every layer takes names from one place.
+``OUTPUTS`` is the one table of the names a step gives the files it writes for an image; the output names of each
+step (``label_outputs``, ``hybrid_outputs``, ``fcn_outputs``, ...) and the patterns a folder run skips
+(``OUTPUT_PATTERNS``: no output is ever taken for a photograph) are both built from it.
 """
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 #: File extensions (lower case) of the images DL tools reads; the case of a file's extension does not matter.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
@@ -11,3 +17,114 @@ TIFF_EXTENSIONS = (".tif", ".tiff")
 
 #: Value of a pixel without data in a label GeoTIFF, a label-ids PNG and the FCN's training labels.
 LABEL_NODATA = 255
+
+#: The manual label file of an image (step 2), which every later step reads: ``<name>_mres.mat``.
+MANUAL_MARK = "_mres"
+MANUAL_SUFFIX = f"{MANUAL_MARK}.mat"
+#: The automatic label files of steps 6 and 8 start their suffix with this: ``<name>_ares_96.mat``,
+#: ``<name>_ares.mat``, ``<name>_ares_crf.mat``.
+ESTIMATE_MARK = "_ares"
+#: Step 8's sample images may end in this before their extension: ``<name>_RGB.jpg``.
+SAMPLE_SUFFIX = "_RGB"
+#: Step 8's tag of the outputs refined by the CRF.
+CRF_TAG = "_crf"
+#: make_labels.py's label images for step 8, pixel value = class index: ``<name>_gtFine_labelIds.png``.
+LABELIDS_SUFFIX = "_gtFine_labelIds.png"
+#: Tiles written by retile: ``<image>_<row>_<col>.jpg`` in ``tile_<t>/<class>/``.
+TILE_EXTENSION = ".jpg"
+#: Files of a step-8 run folder.
+RUN_SETTINGS, RUN_HISTORY, BEST_WEIGHTS, LAST_CHECKPOINT = ("settings.json", "history.json", "best.weights.h5",
+                                                            "last.keras")
+TRAINING_CURVES = "training_curves.png"
+#: Step 8's class definitions (name, R, G, B per line), in the data folder or a folder above the labels.
+LABELDEFS_NAME = "labeldefs.txt"
+#: Step 5's outputs in the tile folder; step 7's in the estimates' folder (``PIXEL_EVAL`` + ".json", ...).
+TILE_EVAL_FIGURE, TILE_EVAL_JSON = "test_cm.png", "tile_eval.json"
+PIXEL_EVAL = "pixel_eval"
+CONFUSION_SUFFIX = "_cm.png"
+
+#: step -> {role: suffix after ``<name>`` (and ``{tag}`` / ``{tile}``)} of the files it writes for one image
+OUTPUTS = {
+    "label": {"mat": MANUAL_SUFFIX, "figure": f"{MANUAL_MARK}.png", "report": "_report.txt",
+              "label": f"{MANUAL_MARK}_label.png", "color": f"{MANUAL_MARK}_color.png",
+              "scribbles": "_scribbles.png", "tif": f"{MANUAL_MARK}.tif"},
+    "hybrid": {"mat": ESTIMATE_MARK + "_{tile}.mat", "figure": ESTIMATE_MARK + "_{tile}.png",
+               "color": ESTIMATE_MARK + "_{tile}_color.png", "geotiff": ESTIMATE_MARK + "_{tile}.tif"},
+    "make_labels": {"labelids": LABELIDS_SUFFIX, "color": "_gtFine_color.png"},
+    "fcn": {"label": "{tag}_label.png", "color": "{tag}_color.png", "overlay": "{tag}_overlay.png",
+            "mat": ESTIMATE_MARK + "{tag}.mat", "tif": "{tag}_label.tif"},
+    "fcn_large": {"tif": "{tag}_label.tif", "preview": "{tag}_preview.png", "probabilities": "{tag}_probabilities.tif"},
+    "evaluation": {"confusion": CONFUSION_SUFFIX},
+}
+#: whole file names DL tools writes in folders that may hold photographs
+OUTPUT_NAMES = (TRAINING_CURVES, TILE_EVAL_FIGURE)
+
+
+def _paths(step: str, folder: Path, name: str, roles=None, **fields) -> dict[str, Path]:
+    suffixes = OUTPUTS[step]
+    return {role: Path(folder) / f"{name}{suffixes[role].format(**fields)}" for role in (roles or suffixes)}
+
+
+def label_outputs(folder: Path, name: str, geotiff: bool) -> dict[str, Path]:
+    """Step 2's files for image ``<name>.<ext>``, by role (``tif`` only for a GeoTIFF)."""
+    roles = [role for role in OUTPUTS["label"] if geotiff or role != "tif"]
+    return _paths("label", folder, name, roles)
+
+
+def hybrid_outputs(folder: Path, name: str, tile: int) -> dict[str, Path]:
+    """Step 6's files for image ``<name>.<ext>`` segmented with tiles of ``tile`` px, by role."""
+    return _paths("hybrid", folder, name, tile=tile)
+
+
+def fcn_outputs(folder: Path, base: str, tag: str, georeferenced: bool) -> dict[str, Path]:
+    """Step 8's files for sample ``<base>[_RGB].<ext>`` (``tag`` "" or ``CRF_TAG``), by role."""
+    roles = [role for role in OUTPUTS["fcn"] if georeferenced or role != "tif"]
+    return _paths("fcn", folder, base, roles, tag=tag)
+
+
+def fcn_large_outputs(folder: Path, base: str, tag: str, probabilities: bool) -> dict[str, Path]:
+    """Step 8's files for a raster labelled by windows, by role."""
+    roles = [role for role in OUTPUTS["fcn_large"] if probabilities or role != "probabilities"]
+    return _paths("fcn_large", folder, base, roles, tag=tag)
+
+
+def label_id_outputs(folder: Path, name: str) -> dict[str, Path]:
+    """make_labels.py's files for ``<name>_mres.mat``: labelids and color."""
+    return _paths("make_labels", folder, name)
+
+
+def manual_name(path: Path) -> str:
+    """``<name>`` of a manual label file ``<name>_mres.mat``."""
+    return Path(path).name[: -len(MANUAL_SUFFIX)]
+
+
+def sample_name(path: Path) -> str:
+    """``<name>`` of a step-8 sample ``<name>_RGB.<ext>`` (or ``<name>.<ext>``)."""
+    stem = Path(path).stem
+    return stem[: -len(SAMPLE_SUFFIX)] if stem.endswith(SAMPLE_SUFFIX) else stem
+
+
+def tile_file_name(source: str, row: int, col: int) -> str:
+    """``<source>_<row>_<col>.jpg``: the name of the tile of photograph ``source`` whose top-left corner is at
+    pixel (row, col)."""
+    return f"{source}_{row}_{col}{TILE_EXTENSION}"
+
+
+_TILE_STEM = re.compile(r"^(?P<source>.+)_\d+_\d+$")
+
+
+def tile_source(path: str | Path) -> str | None:
+    """The photograph a tile was cut from: ``<source>`` of a tile named by ``tile_file_name`` (any image
+    extension), or None for a file not named so."""
+    match = _TILE_STEM.match(Path(path).stem)
+    return match.group("source") if match else None
+
+
+def _pattern(suffix: str) -> str:
+    """The shell pattern of the names ending in ``suffix``, its fields ({tag}, {tile}) matching anything."""
+    return re.sub(r"\*+", "*", "*" + re.sub(r"\{\w+\}", "*", suffix))
+
+
+#: Names (shell patterns, any case) of the files DL tools writes: never photographs of a folder run.
+OUTPUT_PATTERNS = tuple(dict.fromkeys(
+    [_pattern(suffix) for step in OUTPUTS.values() for suffix in step.values()] + list(OUTPUT_NAMES)))

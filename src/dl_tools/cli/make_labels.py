@@ -33,7 +33,8 @@ def build_parser():
 
 
 def _body(args):
-    from ..workflows.make_labels import MakeLabelsParams, find_labeldefs, find_manual_labels, make_labels
+    from ..io.text import find_labeldefs
+    from ..workflows.make_labels import MakeLabelsParams, find_manual_labels, make_labels
 
     find_manual_labels(args.dir)  # the folder first: its labeldefs.txt is looked up from it
     labeldefs = args.labeldefs or find_labeldefs(args.dir)

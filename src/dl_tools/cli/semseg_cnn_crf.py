@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..workflows.folder_runs import OUTPUT_PATTERNS
+from ..file_contract import OUTPUT_PATTERNS
 from .common import add_overwrite, build_base_parser, number_type, positive_int, run, unit_fraction
 
 DESCRIPTION = """\

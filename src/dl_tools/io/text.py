@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..file_contract import LABELDEFS_NAME
 from .atomic import write_text_atomic
 
 
@@ -182,3 +183,13 @@ def read_class_colors(path: str | os.PathLike, labels: list[str],
         raise InputError(f"labeldefs file {path} has no colour for class(es) {', '.join(map(repr, missing))} of "
                          f"{labels_path} (it names {', '.join(map(repr, names))}); add a 'name, R, G, B' line for each")
     return colors[np.asarray(matches, dtype=np.int64)]
+
+
+def find_labeldefs(start: str | Path) -> Path | None:
+    """The first ``labeldefs.txt`` in ``start`` or any folder above it (the tutorial keeps it in ``data/``)."""
+    start = Path(start).resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / LABELDEFS_NAME
+        if candidate.is_file():
+            return candidate
+    return None

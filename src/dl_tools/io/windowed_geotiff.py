@@ -220,12 +220,12 @@ def to_cog(source: Path, target: Path) -> Path:
     """Copy a GeoTIFF to a Cloud Optimized GeoTIFF (GDAL's COG driver: DEFLATE, 512 px blocks, nearest-neighbour
     overviews, BigTIFF when needed), atomically."""
     rasterio = require("rasterio", "rasterio", "write GeoTIFF files")
-    import rasterio.shutil
+    copy = require("rasterio.shutil", "rasterio", "write GeoTIFF files").copy
 
     from .atomic import atomic_path
     from .geotiff import _quiet_rasterio
 
     with atomic_path(target) as tmp, _quiet_rasterio(rasterio):
-        rasterio.shutil.copy(source, tmp, driver="COG", compress="DEFLATE", blocksize=BLOCK,
+        copy(source, tmp, driver="COG", compress="DEFLATE", blocksize=BLOCK,
                              overview_resampling="NEAREST", bigtiff="IF_SAFER")
     return target

@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..file_contract import TILE_EVAL_FIGURE, TILE_EVAL_JSON
 from ..terminal import count
 
 log = logging.getLogger(__name__)
 
-CM_NAME = "test_cm.png"
-JSON_NAME = "tile_eval.json"
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def photograph_scores(sources, truth: np.ndarray, estimate: np.ndarray, labels: 
     """Tile accuracy per source photograph, the photographs with the most misclassified tiles first (then the
     lowest accuracy): with a few tiles drawn per class, a count is steadier than a ratio of 1 in 3.
 
-    sources: (n,) photograph of each tile (``retile.tile_source``; None = unknown, not scored); truth, estimate:
+    sources: (n,) photograph of each tile (``file_contract.tile_source``; None = unknown, not scored); truth, estimate:
     (n,) class indices into ``labels``. Each entry: photograph, tiles, wrong (misclassified tiles), accuracy and
     most_frequent_error ({truth, estimate, tiles} of the commonest mistake, or None when every tile is right).
     """
@@ -106,7 +105,7 @@ def evaluate_tiles(image_dir: str | os.PathLike, labels_path: str | os.PathLike,
     from ..models.frozen import FrozenClassifier
     from ..plotting import confusion_figure
     from ..io.figures import save_figure
-    from .retile import tile_source
+    from ..file_contract import tile_source
 
     image_dir = Path(image_dir)
     labels = read_labels(labels_path)
@@ -145,11 +144,11 @@ def evaluate_tiles(image_dir: str | os.PathLike, labels_path: str | os.PathLike,
     cm_path = save_figure(confusion_figure(np.asarray(scores.confusion), labels,
                                            title=f"{Path(model_path).name}: {count(len(files), 'tile')}, "
                                                  f"accuracy {scores.accuracy:.3f}"),
-                          image_dir / CM_NAME, dpi=200)
+                          image_dir / TILE_EVAL_FIGURE, dpi=200)
     report = {"image_dir": str(image_dir), "labels_file": str(labels_path), "model": str(model_path),
               "n_per_class": params.n, "seed": params.seed, "tiles_per_class": {k: len(v) for k, v in tiles.items()},
               "mean_posterior": float(posterior.mean()), "class_mean_posterior": class_posterior,
               "scores": scores.to_dict(), "photographs": photographs}
-    json_path = write_json_atomic(image_dir / JSON_NAME, report, indent=2)
+    json_path = write_json_atomic(image_dir / TILE_EVAL_JSON, report, indent=2)
     return EvalTilesResult(scores, float(posterior.mean()), class_posterior, [str(f) for f in files], photographs,
                            Path(cm_path), json_path)

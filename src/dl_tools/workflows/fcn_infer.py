@@ -40,20 +40,28 @@ import numpy as np
 from ..arrays.color import standardise_channels
 from ..segmentation.crf import CRFParams
 from ..errors import InputError
-from ..file_contract import LABEL_NODATA
+from ..file_contract import (
+    BEST_WEIGHTS,
+    CRF_TAG,
+    LABEL_NODATA,
+    LAST_CHECKPOINT,
+    fcn_large_outputs,
+    fcn_outputs,
+    sample_name,
+)
 from ..io.atomic import atomic_outputs, check_output_dir, remove_stale_temporaries
 from ..io.geotiff import mask_nodata, nodata_mask, read_geoinfo, write_label_geotiff
 from ..io.images import image_shape, list_images, read_image, write_image
 from ..arrays.resize import resize_image
 from ..io.mat import LabelFile, write_label_mat
 from ..plotting import colorize, label_overlay
-from .fcn_train import BEST, LAST, params_from_settings, read_run_settings, sample_name
+from .fcn_train import params_from_settings, read_run_settings
 from .folder_runs import Skipped, check_outputs, photographs, process_images
 from .windowed import WindowedParams, WindowedResult, check_resume, is_large
 
 log = logging.getLogger(__name__)
 
-CHECKPOINTS = {"best": BEST, "last": LAST}
+CHECKPOINTS = {"best": BEST_WEIGHTS, "last": LAST_CHECKPOINT}
 #: What to do about an image whose pixel data turn out unreadable (a damaged file with a good header).
 DAMAGED_FIX = "replace it with an undamaged copy and run again with --overwrite, or remove it from --samples-dir"
 
@@ -83,7 +91,7 @@ class FCNInferParams:
     @property
     def tag(self) -> str:
         """Name tag of the outputs: "" for the network alone, "_crf" with the CRF."""
-        return "_crf" if self.crf is not None else ""
+        return CRF_TAG if self.crf is not None else ""
 
 
 @dataclass
@@ -154,19 +162,12 @@ def predict_probs(run: RunModel, image: np.ndarray, overlap: float = 0.25, batch
 
 def output_paths(output_dir: Path, sample: Path, tag: str, georeferenced: bool) -> dict[str, Path]:
     """The files written for ``sample`` (see module doc), by kind."""
-    base = sample_name(sample)
-    return {kind: output_dir / f"{base}{tag}_{kind}.png" for kind in ("label", "color", "overlay")} | {
-        "mat": output_dir / f"{base}_ares{tag}.mat", **({"tif": output_dir / f"{base}{tag}_label.tif"}
-                                                       if georeferenced else {})}
+    return fcn_outputs(output_dir, sample_name(sample), tag, georeferenced)
 
 
 def large_output_paths(output_dir: Path, sample: Path, tag: str, probabilities: bool) -> dict[str, Path]:
     """The files written for a raster labelled by windows (module doc), by kind."""
-    base = sample_name(sample)
-    paths = {"tif": output_dir / f"{base}{tag}_label.tif", "preview": output_dir / f"{base}{tag}_preview.png"}
-    if probabilities:
-        paths["probabilities"] = output_dir / f"{base}{tag}_probabilities.tif"
-    return paths
+    return fcn_large_outputs(output_dir, sample_name(sample), tag, probabilities)
 
 
 def plan_outputs(samples: list[Path], output_dir: Path, params: FCNInferParams) -> list[tuple]:
@@ -349,7 +350,7 @@ def label_large(run: RunModel, model_id: str, sample: Path, paths: dict[str, Pat
 
 def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Path,
               params: FCNInferParams) -> FCNInferResult:
-    """Label every image directly in ``samples_dir`` (except DL tools' own outputs, ``folder_runs.OUTPUT_PATTERNS``:
+    """Label every image directly in ``samples_dir`` (except DL tools' own outputs, ``file_contract.OUTPUT_PATTERNS``:
     the output folder may be the samples folder) and write the outputs of the module doc to ``output_dir``;
     images that cannot be read are skipped (``FCNInferResult.skipped``), InputError when none can be. Temporary
     files that an interrupted run left in ``output_dir`` are removed first."""

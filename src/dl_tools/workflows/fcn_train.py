@@ -39,23 +39,25 @@ import numpy as np
 from ..arrays.color import standardise_channels
 from ..arrays.resize import resize_image, resize_labels
 from ..errors import InputError
-from ..file_contract import IMAGE_EXTENSIONS
+from ..file_contract import (
+    BEST_WEIGHTS,
+    IMAGE_EXTENSIONS,
+    LABELIDS_SUFFIX,
+    LAST_CHECKPOINT,
+    RUN_HISTORY,
+    RUN_SETTINGS,
+    SAMPLE_SUFFIX,
+    TRAINING_CURVES,
+    sample_name,
+)
 from ..io.atomic import atomic_path, check_output_dir, write_text_atomic
 from ..io.images import is_image_file, read_image, read_raw
-from ..io.text import read_labeldefs, write_labeldefs
+from ..io.text import find_labeldefs, read_labeldefs, write_labeldefs
 from ..models.fcn import BACKBONES, TRAIN_BACKBONE, check_image_shape
 from ..terminal import count
-from .make_labels import find_labeldefs
 
 log = logging.getLogger(__name__)
 
-SAMPLE_SUFFIX = "_RGB"
-LABELIDS_SUFFIX = "_gtFine_labelIds.png"
-SETTINGS = "settings.json"
-HISTORY = "history.json"
-BEST = "best.weights.h5"
-LAST = "last.keras"
-CURVES = "training_curves.png"
 MONITOR = "val_mean_iou"
 
 
@@ -135,12 +137,6 @@ class Split:
     scales: np.ndarray
 
 
-def sample_name(path: Path) -> str:
-    """``X_RGB.jpg`` -> ``X``; a name without the ``_RGB`` suffix is kept whole."""
-    stem = path.stem
-    return stem[: -len(SAMPLE_SUFFIX)] if stem.endswith(SAMPLE_SUFFIX) else stem
-
-
 def find_pairs(data_dir: str | Path, split: str) -> list[tuple[Path, Path]]:
     """(sample, label image) pairs of ``split`` under ``data_dir`` (see module doc), sorted by sample path.
 
@@ -212,9 +208,9 @@ def load_split(pairs: list[tuple[Path, Path]], image_size: tuple[int, int], n_cl
 
 def read_run_settings(run_dir: str | Path) -> dict:
     """The ``settings.json`` of a run folder; InputError when it is not a training run."""
-    path = Path(run_dir) / SETTINGS
+    path = Path(run_dir) / RUN_SETTINGS
     if not path.is_file():
-        raise InputError(f"--name: {run_dir} is not a training run (no {SETTINGS}); give the --name used with "
+        raise InputError(f"--name: {run_dir} is not a training run (no {RUN_SETTINGS}); give the --name used with "
                          "semseg_fullyconv/train.py")
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -231,16 +227,16 @@ def _check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     changes nothing."""
     check_output_dir(run_dir, "--name")
     if resume:
-        if not (run_dir / LAST).is_file():
-            raise InputError(f"--resume: no checkpoint {run_dir / LAST} to continue from; train without --resume "
+        if not (run_dir / LAST_CHECKPOINT).is_file():
+            raise InputError(f"--resume: no checkpoint {run_dir / LAST_CHECKPOINT} to continue from; train without --resume "
                              "(add --overwrite to start the run again)")
         return
     if run_dir.exists():
         if not overwrite:
             raise InputError(f"--name: run folder {run_dir} already exists; give --resume to continue it, "
                              "--overwrite to start it again, or another --name")
-        if any(run_dir.iterdir()) and not (run_dir / SETTINGS).is_file():
-            raise InputError(f"--overwrite: {run_dir} is not a training run (no {SETTINGS}); refusing to delete it")
+        if any(run_dir.iterdir()) and not (run_dir / RUN_SETTINGS).is_file():
+            raise InputError(f"--overwrite: {run_dir} is not a training run (no {RUN_SETTINGS}); refusing to delete it")
 
 
 def _start_run_dir(run_dir: Path) -> None:
@@ -271,14 +267,14 @@ class _EpochRecorder:
 
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
-        _save_atomic(self.run_dir / LAST, model.save)
+        _save_atomic(self.run_dir / LAST_CHECKPOINT, model.save)
         if logs.get(MONITOR, -np.inf) > self.best:
             self.best = logs[MONITOR]
-            _save_atomic(self.run_dir / BEST, model.save_weights)
-        write_text_atomic(self.run_dir / HISTORY, json.dumps(self.history, indent=1))
+            _save_atomic(self.run_dir / BEST_WEIGHTS, model.save_weights)
+        write_text_atomic(self.run_dir / RUN_HISTORY, json.dumps(self.history, indent=1))
         save_figure(training_curves_figure(
             self.history, [("loss", ["loss", "val_loss"]), ("mean IoU", ["mean_iou", "val_mean_iou"])],
-            title=self.run_dir.name), self.run_dir / CURVES)
+            title=self.run_dir.name), self.run_dir / TRAINING_CURVES)
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{logs['loss']:.3f}", val_mIoU=f"{logs.get(MONITOR, float('nan')):.3f}")
         log.debug("epoch %d: %s", epoch + 1, logs)
@@ -311,8 +307,8 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
             raise InputError(f"--resume: the run was trained with {was}; "
                              "a resumed run keeps its network (leave those options out)")
         labeldefs = run_dir / "labeldefs.txt"
-        if (run_dir / HISTORY).is_file():
-            history = json.loads((run_dir / HISTORY).read_text(encoding="utf-8"))
+        if (run_dir / RUN_HISTORY).is_file():
+            history = json.loads((run_dir / RUN_HISTORY).read_text(encoding="utf-8"))
     elif labeldefs is None:
         labeldefs = find_labeldefs(data_dir)
         if labeldefs is None:
@@ -336,7 +332,7 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
 
     set_random_seed(params.seed)
     if resume:
-        model = load_checkpoint(run_dir / LAST, params.learning_rate)
+        model = load_checkpoint(run_dir / LAST_CHECKPOINT, params.learning_rate)
     else:
         model = fcn.build_fcn(n_classes, params.image_size, params.backbone, pretrained=params.backbone != "tiny",
                               seed=params.seed, cache_dir=cache_dir, train_backbone=params.train_backbone)
@@ -344,12 +340,12 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
         _start_run_dir(run_dir)  # everything checked: only now is an old run deleted and the new one created
     try:
         write_labeldefs(run_dir / "labeldefs.txt", labels, colors)
-        write_text_atomic(run_dir / SETTINGS, json.dumps(settings, indent=1))
+        write_text_atomic(run_dir / RUN_SETTINGS, json.dumps(settings, indent=1))
         log.info("%d training and %d validation images at %d x %d px, %d classes, backbone %s", len(train.names),
                  len(val.names), params.image_size[1], params.image_size[0], n_classes, params.backbone)
         _fit(model, run_dir, train, val, weights, params, history, done)
     except BaseException:
-        if not resume and not (run_dir / LAST).exists():  # no epoch finished: leave no half-made run behind
+        if not resume and not (run_dir / LAST_CHECKPOINT).exists():  # no epoch finished: leave no half-made run behind
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     scores = history[MONITOR]

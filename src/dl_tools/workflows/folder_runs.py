@@ -18,20 +18,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import InputError
+from ..file_contract import OUTPUT_PATTERNS
 
 log = logging.getLogger(__name__)
-
-#: Names (shell patterns, any case) of the image files DL tools writes, by step: never photographs of a folder run.
-OUTPUT_PATTERNS = (
-    "*_scribbles.png",  # step 2: the strokes
-    "*_mres*",  # step 2: <name>_mres.png, _mres_label.png, _mres_color.png, _mres.tif (and the _mres.mat)
-    "*_cm.png",  # steps 5 and 7: test_cm.png, <name>_ares_<tile>_cm.png, pixel_eval[<kind>]_cm.png
-    "*_ares*",  # step 6: <name>_ares_<tile>.png, _ares_<tile>_color.png, _ares_<tile>.tif; step 8: _ares[_crf].mat
-    "*_gtFine*",  # step 8a: <name>_gtFine_labelIds.png, <name>_gtFine_color.png
-    "training_curves.png",  # step 8b, in the run folder
-    "*_label.png", "*_label.tif", "*_color.png", "*_overlay.png",  # step 8c-d: <name>[_crf]_label.png ...
-)
-
 
 def is_dl_tools_output(path: str | os.PathLike) -> bool:
     """True when the file name of ``path`` is one that DL tools writes (``OUTPUT_PATTERNS``)."""

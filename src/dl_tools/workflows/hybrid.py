@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..file_contract import hybrid_outputs
 from ..segmentation.hybrid import HybridParams, HybridResult, segment
 from ..models.frozen import check_model_folder
 from .folder_runs import FolderRun, ImageUnusable, check_outputs, photographs, process_images
@@ -49,15 +50,12 @@ class HybridOutput:
 
 def output_paths(image: Path, tile: int, outdir: Path | None) -> dict[str, Path]:
     """The output files of ``image`` (keys mat, figure, color, geotiff)."""
-    folder = Path(outdir) if outdir is not None else image.parent
-    stem = f"{image.stem}_ares_{tile}"
-    return {"mat": folder / f"{stem}.mat", "figure": folder / f"{stem}.png",
-            "color": folder / f"{stem}_color.png", "geotiff": folder / f"{stem}.tif"}
+    return hybrid_outputs(Path(outdir) if outdir is not None else image.parent, image.stem, tile)
 
 
 def images_to_segment(folder: str | os.PathLike) -> list[Path]:
     """The photographs of ``folder`` (``--input-dir``): every image except DL tools' own outputs
-    (``folder_runs.OUTPUT_PATTERNS``)."""
+    (``file_contract.OUTPUT_PATTERNS``)."""
     from ..io.images import list_images
 
     return photographs(list_images(folder, flag="--input-dir"), folder, "--input-dir")

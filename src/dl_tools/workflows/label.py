@@ -25,6 +25,7 @@ from ..labelling.engine import ENGINES, default_crf_params, label_from_strokes
 from ..segmentation.pixel_classifier import ClassifierParams
 from ..segmentation.crf import CRFParams, check_strokes, scaled_shape
 from ..errors import InputError
+from ..file_contract import label_outputs
 
 if TYPE_CHECKING:
     from ..io.geotiff import GeoInfo
@@ -94,14 +95,7 @@ class LabelResult:
 
 def output_paths(image_path: Path, outdir: Path | None, geotiff: bool) -> dict[str, Path]:
     """Every file the step writes, by role. ``<name>`` is the file name without its last extension."""
-    folder = Path(outdir) if outdir is not None else image_path.parent
-    name = image_path.stem
-    paths = {role: folder / f"{name}{suffix}" for role, suffix in (
-        ("mat", "_mres.mat"), ("figure", "_mres.png"), ("report", "_report.txt"), ("label", "_mres_label.png"),
-        ("color", "_mres_color.png"), ("scribbles", "_scribbles.png"))}
-    if geotiff:
-        paths["tif"] = folder / f"{name}_mres.tif"
-    return paths
+    return label_outputs(Path(outdir) if outdir is not None else image_path.parent, image_path.stem, geotiff)
 
 
 def _round_up(value: float, digits: int = 2) -> float:

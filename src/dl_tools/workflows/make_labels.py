@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..file_contract import MANUAL_SUFFIX, label_id_outputs, manual_name
 from ..io.atomic import check_can_write, is_temporary_name, remove_stale_temporaries
 from ..io.geotiff import mask_nodata
 from ..io.images import check_input_dir, write_image
@@ -30,10 +31,6 @@ from ..plotting import colorize
 
 log = logging.getLogger(__name__)
 
-MANUAL_SUFFIX = "_mres.mat"
-LABELIDS_SUFFIX = "_gtFine_labelIds.png"
-COLOR_SUFFIX = "_gtFine_color.png"
-LABELDEFS_NAME = "labeldefs.txt"
 
 
 @dataclass(frozen=True)
@@ -53,16 +50,6 @@ class MakeLabelsParams:
 class MakeLabelsResult:
     labeldefs: Path
     written: list[Path]
-
-
-def find_labeldefs(start: str | Path) -> Path | None:
-    """The first ``labeldefs.txt`` in ``start`` or any folder above it (the tutorial keeps it in ``data/``)."""
-    start = Path(start).resolve()
-    for folder in (start, *start.parents):
-        candidate = folder / LABELDEFS_NAME
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def class_index_map(mat_labels: list[str], labeldefs_labels: list[str], mat_path, labeldefs_path) -> np.ndarray:
@@ -113,9 +100,7 @@ def make_labels(folder: str | Path, labeldefs: str | Path, params: MakeLabelsPar
         raise InputError(f"{labeldefs} defines {len(names)} classes; label images hold at most 255")
     plan = []
     for mat in mats:
-        base = mat.name[: -len(MANUAL_SUFFIX)]
-        targets = [check_can_write(folder / f"{base}{suffix}", params.overwrite)
-                   for suffix in (LABELIDS_SUFFIX, COLOR_SUFFIX)]
+        targets = [check_can_write(path, params.overwrite) for path in label_id_outputs(folder, manual_name(mat)).values()]
         class_index_map(read_label_mat(mat).labels, names, mat, labeldefs)  # check every file before writing
         plan.append((mat, targets))
     written = []

@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..file_contract import CONFUSION_SUFFIX, ESTIMATE_MARK, PIXEL_EVAL
+from ..file_contract import MANUAL_SUFFIX
 from ..io.images import check_input_dir
 from ..metrics import Scores, confusion_matrix, scores_from_confusion
 
 log = logging.getLogger(__name__)
 
-ESTIMATE_MARK = "_ares"
-TRUTH_SUFFIX = "_mres.mat"
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def split_estimate_name(path: Path) -> tuple[str, str]:
 def find_pairs(input_dir: Path, truth_dir: Path) -> tuple[list[Pair], list[Path]]:
     """Pairs (estimate, truth) of the folders, and the estimates that have no truth file."""
     for flag, folder, files in (("--input", input_dir, f"*{ESTIMATE_MARK}*.mat"),
-                                ("--truth-dir", truth_dir, f"*{TRUTH_SUFFIX}")):
+                                ("--truth-dir", truth_dir, f"*{MANUAL_SUFFIX}")):
         check_input_dir(folder, flag, f"give the folder of the {files} files")
     # names starting with '.' are temporary files of an interrupted writer, never results
     estimates = sorted(p for p in input_dir.glob(f"*{ESTIMATE_MARK}*.mat")
@@ -92,7 +92,7 @@ def find_pairs(input_dir: Path, truth_dir: Path) -> tuple[list[Pair], list[Path]
     pairs, unpaired = [], []
     for estimate in estimates:
         base, kind = split_estimate_name(estimate)
-        truth = truth_dir / f"{base}{TRUTH_SUFFIX}"
+        truth = truth_dir / f"{base}{MANUAL_SUFFIX}"
         if truth.is_file():
             pairs.append(Pair(estimate, truth, kind))
         else:
@@ -100,10 +100,10 @@ def find_pairs(input_dir: Path, truth_dir: Path) -> tuple[list[Pair], list[Path]
     if not pairs:
         first = split_estimate_name(estimates[0])[0]
         raise InputError(f"none of the {len(estimates)} estimates in {input_dir} has a manual label file in "
-                         f"{truth_dir} (e.g. {first}{TRUTH_SUFFIX} for {estimates[0].name}); copy the *_mres.mat "
+                         f"{truth_dir} (e.g. {first}{MANUAL_SUFFIX} for {estimates[0].name}); copy the *_mres.mat "
                          "files there (create_library/cp_mat.py) or give --truth-dir")
     for estimate in unpaired:
-        log.warning("%s: no %s%s in %s; not scored", estimate.name, split_estimate_name(estimate)[0], TRUTH_SUFFIX,
+        log.warning("%s: no %s%s in %s; not scored", estimate.name, split_estimate_name(estimate)[0], MANUAL_SUFFIX,
                     truth_dir)
     return pairs, unpaired
 
@@ -221,11 +221,11 @@ def _csv_text(rows: list[tuple[str, str, str, Scores]], union: list[str]) -> str
 
 def output_paths(input_dir: Path, pairs: list[Pair]) -> tuple[list[Path], dict[str, Path], Path, Path]:
     """The files ``evaluate_pixels`` writes: per-pair figures (in ``pairs`` order), kind -> pooled figure, JSON, CSV."""
-    figures = [input_dir / f"{pair.estimate.stem}_cm.png" for pair in pairs]
+    figures = [input_dir / f"{pair.estimate.stem}{CONFUSION_SUFFIX}" for pair in pairs]
     kinds = list(dict.fromkeys(pair.kind for pair in pairs))
-    pooled = {kind: input_dir / ("pixel_eval_cm.png" if len(kinds) == 1 else f"pixel_eval{kind}_cm.png")
+    pooled = {kind: input_dir / f"{PIXEL_EVAL}{kind if len(kinds) > 1 else ''}{CONFUSION_SUFFIX}"
               for kind in kinds}
-    return figures, pooled, input_dir / "pixel_eval.json", input_dir / "pixel_eval.csv"
+    return figures, pooled, input_dir / f"{PIXEL_EVAL}.json", input_dir / f"{PIXEL_EVAL}.csv"
 
 
 def check_outputs(input_dir: Path, paths: list[Path]) -> None:

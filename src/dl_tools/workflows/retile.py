@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -30,27 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..file_contract import MANUAL_SUFFIX, manual_name, tile_file_name
 from ..io.atomic import final_names, is_temporary_name, new_mode, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 
-MANUAL_SUFFIX = "_mres.mat"
-TILE_SUFFIX = ".jpg"
 JPEG_QUALITY = 95
-_TILE_STEM = re.compile(r"^(?P<source>.+)_\d+_\d+$")
-
-
-def tile_file_name(source: str, row: int, col: int) -> str:
-    """``<source>_<row>_<col>.jpg``: the name of the tile of photograph ``source`` whose top-left corner is at
-    pixel (row, col)."""
-    return f"{source}_{row}_{col}{TILE_SUFFIX}"
-
-
-def tile_source(path: str | os.PathLike) -> str | None:
-    """The photograph a tile was cut from: ``<source>`` of a tile named by ``tile_file_name`` (any image
-    extension), or None for a file not named so."""
-    match = _TILE_STEM.match(Path(path).stem)
-    return match.group("source") if match else None
 
 
 @dataclass(frozen=True)
@@ -180,10 +164,10 @@ def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
                          "or copy the ground truth with create_library/cp_mat.py")
     pairs, unmatched = [], []
     for mat in mats:
-        image = find_image(input_dir, mat.name[: -len(MANUAL_SUFFIX)])
+        image = find_image(input_dir, manual_name(mat))
         (pairs.append((mat, image)) if image is not None else unmatched.append(mat.name))
     for name in unmatched:
-        log.warning("no image named %s in %s; %s skipped", name[: -len(MANUAL_SUFFIX)], input_dir, name)
+        log.warning("no image named %s in %s; %s skipped", manual_name(name), input_dir, name)
     if not pairs:
         which = "the only label file" if len(mats) == 1 else f"none of the {len(mats)} label files"
         has = "has no" if len(mats) == 1 else "has an"

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..file_contract import MANUAL_SUFFIX, manual_name
 from ..io.atomic import atomic_path, check_output_dir, check_output_file, is_temporary_name
 from ..io.images import check_input_dir, find_images, image_shape, is_image_file, list_images, read_raw
 from ..terminal import count, progress
 
 log = logging.getLogger(__name__)
 
-MANUAL_SUFFIX = "_mres.mat"
 SHOWN = 3  # file names listed in a message before "and N more"
 
 
@@ -173,7 +173,7 @@ def copy_label_files(gt_dir: str | Path, train_dir: str | Path, test_dir: str | 
     conflicts = []
     plan = []
     for mat in mats:
-        stem = mat.name[: -len(MANUAL_SUFFIX)]
+        stem = manual_name(mat)
         images = [image for folder in split_dirs for image in find_images(folder, stem)]
         if not images:
             result.unmatched.append(mat)
@@ -210,7 +210,7 @@ def copy_label_files(gt_dir: str | Path, train_dir: str | Path, test_dir: str | 
             shutil.copyfile(mat, tmp)
         result.copied.append(target)
     for mat in result.unmatched:
-        log.warning("no image named %s in %s", mat.name[: -len(MANUAL_SUFFIX)], ", ".join(map(str, split_dirs)))
+        log.warning("no image named %s in %s", manual_name(mat), ", ".join(map(str, split_dirs)))
     log.debug("copied %s, %d already there, %d without an image",
               count(len(result.copied), "label file"), len(result.skipped), len(result.unmatched))
     return result
