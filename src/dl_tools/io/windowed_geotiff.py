@@ -33,6 +33,9 @@ from .geotiff import GeoInfo
 
 BLOCK = 512  # pixels: the tile size of the output GeoTIFFs
 PARTIAL = ".partial"
+#: MB of GDAL's block cache while a raster is processed by windows (GDAL's default is 5 % of the machine's memory,
+#: which would make the process grow with the raster up to that size)
+GDAL_CACHE_MB = 128
 #: overview levels are added while the smaller side of the level is at least this many pixels
 OVERVIEW_MIN_SIDE = 256
 
@@ -60,6 +63,14 @@ def open_raster(path: str | os.PathLike, fix: str = "give a valid GeoTIFF") -> I
 
     with _open(Path(path), fix) as src:
         yield src
+
+
+@contextlib.contextmanager
+def bounded_gdal_cache() -> Iterator[None]:
+    """Within the block, GDAL caches at most ``GDAL_CACHE_MB`` of raster blocks."""
+    rasterio = require("rasterio", "rasterio", "read GeoTIFF files")
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        yield
 
 
 def raster_info(path: str | os.PathLike) -> RasterInfo:

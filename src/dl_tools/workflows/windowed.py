@@ -34,6 +34,7 @@ from ..io.windowed_geotiff import (
     BLOCK,
     OutputRaster,
     WindowedGeoTIFFs,
+    bounded_gdal_cache,
     leftovers,
     open_raster,
     raster_info,
@@ -154,6 +155,12 @@ def segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentWi
                    settings: dict) -> WindowedResult:
     """Segment the raster ``source`` window by window into ``outputs`` (the class map, then the probabilities when
     ``params.probabilities``); ``settings`` (the model and its options) must match on --resume."""
+    with bounded_gdal_cache():
+        return _segment_raster(source, outputs, segment, params, settings)
+
+
+def _segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentWindow, params: WindowedParams,
+                    settings: dict) -> WindowedResult:
     info = raster_info(source)
     plan = plan_windows((info.height, info.width), params.window, halo=params.halo, edge="mirror")
     writer = WindowedGeoTIFFs(outputs, info.geo, {**settings, **params.settings(), "source": source_digest(source)},
@@ -207,7 +214,7 @@ def write_preview(source: Path, label_path: Path, preview: Path, labels: list[st
     from ..io.figures import save_figure
     from ..plotting import colorize, panels_figure
 
-    with open_raster(source) as src:
+    with bounded_gdal_cache(), open_raster(source) as src:
         pixels, _ = reduced_read(src)
         image = to_rgb_uint8(pixels, path=str(source), value_range=rgb_value_range(pixels))
     with open_raster(label_path) as src:
