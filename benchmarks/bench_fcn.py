@@ -78,9 +78,7 @@ def train_and_score(data: Path, work: Path, params):
     """Train one run with ``params`` and score every inference variant on the validation images.
 
     Returns (training seconds, FCNTrainResult, {variant title: (Scores, megapixels per second, megapixels)})."""
-    from dl_tools.segmentation.crf import CRFParams
-    from dl_tools.cli.fcn_infer_crf import CRF_DEFAULTS
-    from dl_tools.workflows.fcn_infer import FCNInferParams, infer_fcn
+    from dl_tools.workflows.fcn_infer import FCN_CRF, FCNInferParams, infer_fcn
     from dl_tools.workflows.fcn_train import train_fcn
 
     started = time.perf_counter()
@@ -91,7 +89,7 @@ def train_and_score(data: Path, work: Path, params):
     shutil.rmtree(work / "out", ignore_errors=True)  # score this run's outputs only
     rows = {}
     for title, crf in VARIANTS:
-        crf_params = CRFParams(**CRF_DEFAULTS) if crf else None
+        crf_params = FCN_CRF if crf else None
         result = infer_fcn(samples, work / "out", work / "run", FCNInferParams(crf=crf_params, overwrite=True))
         scores = score_folder(work / "out", truth, "_ares_crf" if crf else "_ares")
         seconds = result.predict_seconds + result.crf_seconds

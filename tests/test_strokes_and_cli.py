@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dl_tools.cli.common import (
-    ask_path, band_list, build_base_parser, fraction, non_negative_int, positive_int, run, seed_int, unit_fraction,
+    ask_path, band_list, build_base_parser, fraction, positive_int, run, seed_int, unit_fraction,
 )
 from dl_tools.errors import InputError
 from dl_tools.labelling.simulated_strokes import simulate_strokes
@@ -51,7 +51,7 @@ def test_ask_path_without_display(monkeypatch):
 
 @pytest.mark.parametrize("parse, text", [(positive_int, "0"), (positive_int, "a"), (fraction, "1"),
                                          (unit_fraction, "0"), (unit_fraction, "1.2"), (band_list, "0,1,2"),
-                                         (band_list, "1,2"), (non_negative_int, "-1"), (non_negative_int, "1.5")])
+                                         (band_list, "1,2")])
 def test_argument_types_reject(parse, text):
     with pytest.raises(argparse.ArgumentTypeError):
         parse(text)
@@ -60,7 +60,6 @@ def test_argument_types_reject(parse, text):
 def test_argument_types_accept():
     assert positive_int("96") == 96 and fraction("0.5") == 0.5 and unit_fraction("1") == 1.0
     assert band_list("3,2,1") == (3, 2, 1)
-    assert non_negative_int("0") == 0 and non_negative_int("42") == 42
     assert seed_int("0") == 0 and seed_int(str(2**32 - 1)) == 2**32 - 1
     for bad in ("-1", str(2**32), "x"):
         with pytest.raises(argparse.ArgumentTypeError, match="must be an integer from 0 to 4294967295"):

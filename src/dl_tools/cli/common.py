@@ -60,6 +60,30 @@ def build_base_parser(prog: str, description: str, epilog: str | None = None) ->
     return parser
 
 
+def field_default(params, name: str):
+    """The default of field ``name`` of the params dataclass (or instance) ``params``: the one place it is written."""
+    import dataclasses
+
+    if not isinstance(params, type):
+        return getattr(params, name)
+    field = {f.name: f for f in dataclasses.fields(params)}[name]
+    return field.default_factory() if field.default is dataclasses.MISSING else field.default
+
+
+def take_defaults(parser: argparse.ArgumentParser, params, **renamed: str) -> argparse.ArgumentParser:
+    """Give every option of ``parser`` whose destination is a field of ``params`` (a params dataclass, or an
+    instance holding a step's chosen values), or is renamed to one (``dest="field"``), that field's default, so
+    the dataclass is the single source of the defaults; help texts show them with ``%(default)s``."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(params)}
+    for action in parser._actions:
+        field = renamed.get(action.dest, action.dest)
+        if field in names and action.option_strings:  # options only: positionals are required
+            action.default = field_default(params, field)
+    return parser
+
+
 def add_overwrite(parser: argparse.ArgumentParser, what: str = "existing outputs") -> None:
     """Add ``--overwrite``."""
     parser.add_argument("--overwrite", action="store_true", help=f"replace {what} (refused otherwise)")
@@ -68,7 +92,7 @@ def add_overwrite(parser: argparse.ArgumentParser, what: str = "existing outputs
 def add_seed(parser: argparse.ArgumentParser, default: int | None = 0) -> None:
     """Add ``--seed N`` (random seed for reproducible runs)."""
     parser.add_argument("--seed", type=seed_int, default=default,
-                        help=f"random seed, for reproducible results (default {default})")
+                        help="random seed, for reproducible results (default %(default)s)")
 
 
 class _BarAwareHandler(logging.Handler):
@@ -193,7 +217,6 @@ def number_type(convert, accept, expected: str):
 
 
 positive_int = number_type(int, lambda v: v > 0, "a positive integer")
-non_negative_int = number_type(int, lambda v: v >= 0, "a non-negative integer")
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's global seeds are 32-bit
 seed_int = number_type(int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
 fraction = number_type(float, lambda v: 0.0 < v < 1.0, "strictly between 0 and 1")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_overwrite, add_windowed_options, build_base_parser, positive_int, run, windowed_params
+from .common import add_overwrite, add_windowed_options, build_base_parser, positive_int, run, take_defaults, windowed_params
 from ..terminal import count
 
 DESCRIPTION = """\
@@ -39,14 +39,16 @@ def build_parser(prog: str = "infer.py", description: str = DESCRIPTION):
     parser.add_argument("--output-dir", required=True, help="folder for the outputs (created if missing)")
     parser.add_argument("--data-source", choices=["data"], default="data",
                         help="kept for the legacy command; only 'data' exists")
-    parser.add_argument("--batch-size", type=positive_int, default=4, help="tiles per network call (default 4)")
-    parser.add_argument("--overlap", type=float, default=0.25,
-                        help="share of a tile overlapping its neighbours, 0-0.9 (default 0.25)")
-    parser.add_argument("--checkpoint", choices=["best", "last"], default="best",
+    parser.add_argument("--batch-size", type=positive_int, help="tiles per network call (default %(default)s)")
+    parser.add_argument("--overlap", type=float,
+                        help="share of a tile overlapping its neighbours, 0-0.9 (default %(default)s)")
+    parser.add_argument("--checkpoint", choices=["best", "last"],
                         help="weights of the best validation epoch (default) or of the last epoch")
     add_overwrite(parser, "existing outputs")
     add_windowed_options(parser)
-    return parser
+    from ..workflows.fcn_infer import FCNInferParams
+
+    return take_defaults(parser, FCNInferParams)
 
 
 def infer_and_report(args, crf=None) -> int | None:

@@ -43,6 +43,9 @@ def image_size(text: str) -> tuple[int, int]:
 
 
 def build_parser():
+    from ..workflows.fcn_train import FCNTrainParams
+
+    d = FCNTrainParams  # the defaults; options left out keep a resumed run's own settings (hence default None)
     parser = build_base_parser("train.py", DESCRIPTION)
     parser.add_argument("--name", required=True, help="run folder for checkpoints, settings and logs")
     parser.add_argument("--data-source", choices=["data"], default="data",
@@ -51,21 +54,21 @@ def build_parser():
                                            "the run's own data folder)")
     parser.add_argument("--labeldefs", help="labeldefs.txt (default: the first one in --data-dir or a folder above); "
                                             "not with --resume, which keeps the run's classes")
-    parser.add_argument("--epochs", type=positive_int, default=10, help="total epochs of the run (default 10)")
-    parser.add_argument("--batch-size", type=positive_int, help="images per training step (default 4)")
-    parser.add_argument("--learning-rate", type=float, help="Adam learning rate (default 0.003)")
+    parser.add_argument("--epochs", type=positive_int, default=d.epochs, help="total epochs of the run (default %(default)s)")
+    parser.add_argument("--batch-size", type=positive_int, help=f"images per training step (default {d.batch_size})")
+    parser.add_argument("--learning-rate", type=float, help=f"Adam learning rate (default {d.learning_rate:g})")
     parser.add_argument("--image-size", type=image_size, metavar="HxW",
-                        help="network input, rows x columns, multiples of 32 (default 256x512)")
+                        help="network input, rows x columns, multiples of 32 (default {}x{})".format(*d.image_size))
     parser.add_argument("--backbone", choices=["mobilenetv2", "vgg16", "tiny"],
-                        help="pretrained feature extractor (default mobilenetv2)")
+                        help=f"pretrained feature extractor (default {d.backbone})")
     parser.add_argument("--train-backbone", choices=["all", "top", "none"],
                         help="backbone weights that training changes: none (frozen ImageNet features; only the "
                              "FCN head learns; default), top (last stage too) or all")
     parser.add_argument("--class-weights", action="store_true", default=None,
                         help="weight rare classes up (median-frequency balancing)")
     parser.add_argument("--early-stopping", type=int, metavar="N",
-                        help="stop after N epochs without a better validation mean IoU (default 0 = never)")
-    parser.add_argument("--seed", type=seed_int, help="random seed (default 0)")
+                        help=f"stop after N epochs without a better validation mean IoU (default {d.early_stopping} = never)")
+    parser.add_argument("--seed", type=seed_int, help=f"random seed (default {d.seed})")
     parser.add_argument("--no-standardise", dest="standardise", action="store_false", default=None,
                         help="show the network each photograph's own colours (default: each image's colour channels "
                              "are standardised to a common mean and spread, so that flights in different light look "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_overwrite, add_seed, ask_path, band_list, build_base_parser, positive_int, run, unit_fraction
+from .common import add_overwrite, add_seed, ask_path, band_list, build_base_parser, field_default, positive_int, run, unit_fraction
 
 DESCRIPTION = """\
 Label one image from brush strokes: draw a few strokes of each class, window by window, and a dense CRF
@@ -48,10 +48,11 @@ IMAGE_TYPES = [("images", "*.jpg *.JPG *.jpeg *.JPEG *.png *.PNG *.tif *.TIF *.t
 def build_label_parser(prog: str, description: str, scale_default: float, geotiff: bool = False):
     """The options shared by label_1image_crf.py and label_1geotiff_crf.py."""
     from ..labelling.engine import ENGINES
+    from ..workflows.label import LabelParams
 
     parser = build_base_parser(prog, description)
-    parser.add_argument("-w", "--window", type=positive_int, default=500,
-                        help="window side in pixels of the image scaled by -s (default 500)")
+    parser.add_argument("-w", "--window", type=positive_int, default=field_default(LabelParams, "window"),
+                        help="window side in pixels of the image scaled by -s (default %(default)s)")
     parser.add_argument("-s", "--scale", type=unit_fraction, default=scale_default,
                         help=f"scale of the classifier and CRF, 0 < s <= 1 (default {scale_default})")
     parser.add_argument("--image", help="the image (a file dialog opens if omitted and a display exists)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_overwrite, ask_path, build_base_parser, number_type, run
+from .common import add_overwrite, ask_path, build_base_parser, number_type, run, take_defaults
 
 DESCRIPTION = """\
 For each <name>_mres.mat in DIR, write beside it <name>_gtFine_labelIds.png (pixel value = class index in
@@ -25,11 +25,13 @@ def build_parser():
     parser = build_base_parser("make_labels.py", DESCRIPTION)
     parser.add_argument("dir", help="folder of *_mres.mat label files")
     parser.add_argument("--labeldefs", help="labeldefs.txt (default: the first one in DIR or a folder above it)")
-    parser.add_argument("--median", type=radius, default=0, metavar="N",
+    parser.add_argument("--median", type=radius, metavar="N",
                         help="median-filter the class map with a disk of radius N px first (the legacy used 7; "
-                             "default 0 = no filter)")
+                             "default %(default)s = no filter)")
     add_overwrite(parser, "existing _gtFine_labelIds.png and _gtFine_color.png files")
-    return parser
+    from ..workflows.make_labels import MakeLabelsParams
+
+    return take_defaults(parser, MakeLabelsParams, median="median_radius")
 
 
 def _body(args):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_overwrite, add_seed, ask_path, build_base_parser, positive_int, run, unit_fraction
+from .common import add_overwrite, add_seed, ask_path, build_base_parser, positive_int, run, take_defaults, unit_fraction
 
 DESCRIPTION = """\
 Cut every image that has a label file <name>_mres.mat beside it (exact name match; any supported image
@@ -19,21 +19,23 @@ example:
 
 def build_parser():
     parser = build_base_parser("retile.py", DESCRIPTION)
-    parser.add_argument("-t", "--tile", type=positive_int, default=96, help="tile size in px (default 96)")
-    parser.add_argument("-a", "--threshold", type=unit_fraction, default=0.9,
-                        help="least share of the tile's most common class, in (0, 1] (default 0.9)")
-    parser.add_argument("-b", "--keep", type=unit_fraction, default=1.0,
-                        help="fraction of each class's tiles to keep at random, in (0, 1] (default 1 = all)")
+    parser.add_argument("-t", "--tile", type=positive_int, help="tile size in px (default %(default)s)")
+    parser.add_argument("-a", "--threshold", type=unit_fraction,
+                        help="least share of the tile's most common class, in (0, 1] (default %(default)s)")
+    parser.add_argument("-b", "--keep", type=unit_fraction,
+                        help="fraction of each class's tiles to keep at random, in (0, 1] (default %(default)s = all)")
     parser.add_argument("-i", "--input",
                         help="folder of images and their *_mres.mat files (a folder dialog opens if omitted)")
     parser.add_argument("--stride", type=positive_int, help="px between neighbouring tiles (default t/2)")
-    parser.add_argument("--min_tiles", type=positive_int, default=60,
+    parser.add_argument("--min_tiles", type=positive_int,
                         help="thinning never leaves a class fewer than min(its tiles, this) tiles, at least 1 "
-                             "(default 60)")
+                             "(default %(default)s)")
     parser.add_argument("-j", "--jobs", type=positive_int, help="parallel worker processes (default: all cores)")
     add_seed(parser)
     add_overwrite(parser, "an existing tile_<t> folder")
-    return parser
+    from ..workflows.retile import RetileParams
+
+    return take_defaults(parser, RetileParams, threshold="purity")
 
 
 def _body(args):

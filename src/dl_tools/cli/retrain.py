@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_seed, build_base_parser, number_type, positive_int, run
+from .common import add_seed, build_base_parser, number_type, positive_int, run, take_defaults
 
 DESCRIPTION = """\
 Train a new softmax layer on top of a pretrained image module (TF-Hub) to recognise the classes of a
@@ -31,32 +31,32 @@ def build_parser():
     parser.add_argument("--image_dir", required=True, help="folder of class subfolders of images (tiles)")
     parser.add_argument("--tfhub_module", default="mobilenet_v2_100_96",
                         help="TF-Hub URL, module folder, or local module name (default mobilenet_v2_100_96)")
-    parser.add_argument("--how_many_training_steps", type=positive_int, default=4000,
-                        help="training steps (batches), default 4000")
-    parser.add_argument("--learning_rate", type=float, default=0.01, help="SGD learning rate (default 0.01)")
+    parser.add_argument("--how_many_training_steps", type=positive_int,
+                        help="training steps (batches), default %(default)s")
+    parser.add_argument("--learning_rate", type=float, help="SGD learning rate (default %(default)s)")
     parser.add_argument("--output_graph", default="output_graph.pb", help="frozen model file to write (.pb)")
     parser.add_argument("--output_labels", default="output_labels.txt", help="labels file to write")
     parser.add_argument("--bottleneck_dir", default="bottlenecks", help="cache of module outputs")
     parser.add_argument("--summaries_dir", default="summaries",
                         help="TensorBoard logs; each run gets a new subfolder, nothing is deleted")
-    parser.add_argument("--testing_percentage", type=_percentage, default=10.0, help="share of tiles for the test (10)")
-    parser.add_argument("--validation_percentage", type=_percentage, default=10.0,
-                        help="share of tiles for validation (10)")
-    parser.add_argument("--eval_step_interval", type=positive_int, default=10, help="steps between evaluations (10)")
-    parser.add_argument("--train_batch_size", type=positive_int, default=100, help="tiles per training step (100)")
-    parser.add_argument("--validation_batch_size", type=_batch, default=100,
-                        help="balanced validation sample per evaluation, -1 = all (100)")
-    parser.add_argument("--test_batch_size", type=_batch, default=-1, help="test tiles, -1 = all (default)")
+    parser.add_argument("--testing_percentage", type=_percentage, help="share of tiles for the test (%(default)s)")
+    parser.add_argument("--validation_percentage", type=_percentage,
+                        help="share of tiles for validation (%(default)s)")
+    parser.add_argument("--eval_step_interval", type=positive_int, help="steps between evaluations (%(default)s)")
+    parser.add_argument("--train_batch_size", type=positive_int, help="tiles per training step (%(default)s)")
+    parser.add_argument("--validation_batch_size", type=_batch,
+                        help="balanced validation sample per evaluation, -1 = all (%(default)s)")
+    parser.add_argument("--test_batch_size", type=_batch, help="test tiles, -1 = all (default %(default)s)")
     parser.add_argument("--flip_left_right", action="store_true", help="randomly mirror training tiles")
-    parser.add_argument("--random_crop", type=float, default=0.0, help="percentage of random crop margin (0)")
-    parser.add_argument("--random_scale", type=float, default=0.0, help="percentage of random enlargement (0)")
-    parser.add_argument("--random_brightness", type=float, default=0.0, help="percentage of random brightness (0)")
+    parser.add_argument("--random_crop", type=float, help="percentage of random crop margin (%(default)s)")
+    parser.add_argument("--random_scale", type=float, help="percentage of random enlargement (%(default)s)")
+    parser.add_argument("--random_brightness", type=float, help="percentage of random brightness (%(default)s)")
     parser.add_argument("--print_misclassified_test_images", action="store_true",
                         help="list the test tiles that were classified wrongly")
-    parser.add_argument("--final_tensor_name", default="final_result",
-                        help="name of the output (softmax) node in the .pb (default final_result)")
-    parser.add_argument("--intermediate_store_frequency", type=int, default=0,
-                        help="also write the model every N steps, 0 = never (default 0); each is a whole model "
+    parser.add_argument("--final_tensor_name",
+                        help="name of the output (softmax) node in the .pb (default %(default)s)")
+    parser.add_argument("--intermediate_store_frequency", type=int,
+                        help="also write the model every N steps, 0 = never (default %(default)s); each is a whole model "
                              "(about 9 MB with MobileNetV2)")
     parser.add_argument("--intermediate_output_graphs_dir", default="intermediate_graph",
                         help="folder of those models, intermediate_<step>.pb (default intermediate_graph)")
@@ -64,7 +64,9 @@ def build_parser():
                         help="also write the final model as a TensorFlow SavedModel folder (signature "
                              "serving_default: image in [0, 1] -> prediction); default: not written")
     add_seed(parser)
-    return parser
+    from ..workflows.retrain import RetrainParams
+
+    return take_defaults(parser, RetrainParams)
 
 
 def _body(args):

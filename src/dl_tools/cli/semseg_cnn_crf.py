@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..file_contract import OUTPUT_PATTERNS
-from .common import add_overwrite, build_base_parser, number_type, positive_int, run, unit_fraction
+from .common import add_overwrite, build_base_parser, number_type, positive_int, run, take_defaults, unit_fraction
 
 DESCRIPTION = """\
 Segment whole images with the tile classifier of step 4 and a dense CRF (the "hybrid" method of
@@ -69,10 +69,12 @@ def build_parser():
                         help="segment every image of DIR instead (give IMAGE as '-'); files named as DL tools "
                              f"names its outputs ({', '.join(OUTPUT_PATTERNS)}) are skipped")
     parser.add_argument("--outdir", metavar="DIR", help="folder for the outputs (default: beside each image)")
-    parser.add_argument("--batch-size", type=positive_int, default=64,
-                        help="tiles per call of the model (default 64); lower it if memory is short")
+    parser.add_argument("--batch-size", type=positive_int,
+                        help="tiles per call of the model (default %(default)s); lower it if memory is short")
     add_overwrite(parser, "existing _ares outputs")
-    return parser
+    from ..segmentation.hybrid import HybridParams
+
+    return take_defaults(parser, HybridParams)
 
 
 def _body(args):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import WORST_SHOWN, add_seed, ask_path, build_base_parser, positive_int, run
+from .common import WORST_SHOWN, add_seed, ask_path, build_base_parser, positive_int, run, take_defaults
 from ..terminal import count
 
 DESCRIPTION = """\
@@ -21,13 +21,15 @@ example:
 
 def build_parser():
     parser = build_base_parser("test_class_tiles.py", DESCRIPTION)
-    parser.add_argument("-n", "--number", type=positive_int, default=100,
-                        help="tiles drawn at random per class (default 100; all when fewer)")
+    parser.add_argument("-n", "--number", type=positive_int,
+                        help="tiles drawn at random per class (default %(default)s; all when fewer)")
     parser.add_argument("--image_dir", help="folder of class subfolders of tiles (a dialog opens if omitted)")
     parser.add_argument("--labels", help="labels file written by retrain.py (a dialog opens if omitted)")
     parser.add_argument("--model", help="frozen model .pb written by retrain.py (a dialog opens if omitted)")
     add_seed(parser)
-    return parser
+    from ..workflows.eval_tiles import EvalTilesParams
+
+    return take_defaults(parser, EvalTilesParams, number="n")
 
 
 def format_worst_photographs(photographs: list[dict], most: int = WORST_SHOWN) -> str:

@@ -66,6 +66,11 @@ CHECKPOINTS = {"best": BEST_WEIGHTS, "last": LAST_CHECKPOINT}
 DAMAGED_FIX = "replace it with an undamaged copy and run again with --overwrite, or remove it from --samples-dir"
 
 
+#: The CRF settings of infer_crf.py, chosen on the demo validation images (benchmarks/bench_fcn.py).
+FCN_CRF = CRFParams(theta_bilateral=120.0, theta_color=10.0, compat_bilateral=10.0, theta_gaussian=3.0,
+                    compat_gaussian=3.0, n_iter=10, scale=0.5)
+
+
 @dataclass(frozen=True)
 class FCNInferParams:
     """batch_size: tiles per network call. overlap: fraction of a tile shared with its neighbours, in [0, 0.9].
