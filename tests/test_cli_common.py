@@ -10,8 +10,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import run_script
+
 from dl_tools.cli.common import build_base_parser, run
 from dl_tools.errors import InputError
 from dl_tools.io.atomic import check_output_dir, check_output_file, write_json_atomic, write_text_atomic
@@ -141,3 +141,17 @@ def test_the_header_of_a_huge_image_is_read_without_a_decompression_bomb_error(t
     header = struct.pack(">IIBBBBB", 30000, 20000, 8, 2, 0, 0, 0)  # width, height, 8-bit RGB
     (tmp_path / "big.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
     assert image_shape(tmp_path / "big.png") == (20000, 30000)
+
+
+def test_quiet_hides_bars_for_its_own_call_only_and_sets_no_environment_variable(monkeypatch):
+    """-q used to set DL_TOOLS_NO_PROGRESS in os.environ, which hid the bars of every later call in the process."""
+    import os
+
+    from dl_tools.terminal import progress
+
+    seen = []
+    environment = dict(os.environ)
+    assert run(build_base_parser("x.py", "test"), lambda args: seen.append(progress(total=3).disable), ["-q"]) == 0
+    assert run(build_base_parser("x.py", "test"), lambda args: seen.append(progress(total=3).disable), []) == 0
+    assert seen == [True, False] and dict(os.environ) == environment
+    assert not progress(total=3).disable  # and library calls outside a script show bars
