@@ -20,9 +20,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ def open_raster(path: str | os.PathLike, fix: str = "give a valid GeoTIFF") -> I
 def bounded_gdal_cache() -> Iterator[None]:
     """Within the block, GDAL caches at most ``GDAL_CACHE_MB`` of raster blocks."""
     rasterio = require("rasterio", "rasterio", "read GeoTIFF files")
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20):  # bytes: a small number would be bytes too
         yield
 
 
