@@ -20,6 +20,7 @@ number of training photographs (21, 28, 35).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import shutil
 import tempfile
@@ -29,15 +30,17 @@ from pathlib import Path
 import numpy as np
 from bench_common import REPO, machine, write_report
 
+
 def score_folder(output_dir: Path, truth_dir: Path, suffix: str):
     """Pool the confusion of every ``<name><suffix>.mat`` in ``output_dir`` against ``truth_dir/<name>_mres.mat``."""
+    from dl_tools.file_contract import MANUAL_SUFFIX
     from dl_tools.io.mat import read_label_mat
     from dl_tools.metrics import confusion_matrix, scores_from_confusion
 
     total, labels = None, None
     for estimate_path in sorted(output_dir.glob(f"*{suffix}.mat")):
         estimate = read_label_mat(estimate_path)
-        truth = read_label_mat(truth_dir / (estimate_path.name[: -len(suffix + ".mat")] + "_mres.mat"))
+        truth = read_label_mat(truth_dir / (estimate_path.name[: -len(suffix + ".mat")] + MANUAL_SUFFIX))
         lookup = np.array([estimate.labels.index(name) for name in truth.labels])  # by name
         cm = confusion_matrix(lookup[truth.label_image], estimate.label_image, len(estimate.labels))
         total = cm if total is None else total + cm
@@ -78,6 +81,7 @@ def train_and_score(data: Path, work: Path, params):
     """Train one run with ``params`` and score every inference variant on the validation images.
 
     Returns (training seconds, FCNTrainResult, {variant title: (Scores, megapixels per second, megapixels)})."""
+    from dl_tools.file_contract import CRF_TAG, ESTIMATE_MARK
     from dl_tools.workflows.fcn_infer import FCN_CRF, FCNInferParams, infer_fcn
     from dl_tools.workflows.fcn_train import train_fcn
 
@@ -91,7 +95,7 @@ def train_and_score(data: Path, work: Path, params):
     for title, crf in VARIANTS:
         crf_params = FCN_CRF if crf else None
         result = infer_fcn(samples, work / "out", work / "run", FCNInferParams(crf=crf_params, overwrite=True))
-        scores = score_folder(work / "out", truth, "_ares_crf" if crf else "_ares")
+        scores = score_folder(work / "out", truth, ESTIMATE_MARK + (CRF_TAG if crf else ""))
         seconds = result.predict_seconds + result.crf_seconds
         rows[title] = (scores, result.megapixels / seconds, result.megapixels)
     return train_seconds, trained, rows
@@ -105,8 +109,11 @@ def main(argv=None) -> int:
 
 
 def measure(argv=None) -> int:
+    from dl_tools.workflows.fcn_train import FCNTrainParams
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=FCNTrainParams.epochs,
+                        help="epochs of each run (default %(default)s, train.py's)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="training seeds; scores are given per seed and as their mean (default 0 1 2)")
     parser.add_argument("--train-args", default="",
@@ -118,8 +125,7 @@ def measure(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.folds == 1 or args.folds < 0:
         parser.error("--folds: give 2 or more folds (or 0 for the demo train/val split)")
-    from dl_tools.cli.fcn_train import TUNABLE, build_parser
-    from dl_tools.workflows.fcn_train import FCNTrainParams
+    from dl_tools.cli.fcn_train import build_parser  # only to read --train-args as train.py reads its options
     from dl_tools.workflows.make_labels import MakeLabelsParams, make_labels
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_fcn_"))
@@ -129,7 +135,9 @@ def measure(argv=None) -> int:
     for split in ("train", "val"):
         make_labels(data / "labels" / "gtFine" / split / "data", data / "labeldefs.txt", MakeLabelsParams())
     train_args = build_parser().parse_args(["--name", "run", *shlex.split(args.train_args)])
-    given = {key: getattr(train_args, key) for key in TUNABLE if getattr(train_args, key) is not None}
+    # options left out are None there: their defaults are FCNTrainParams's own
+    given = {f.name: getattr(train_args, f.name) for f in dataclasses.fields(FCNTrainParams)
+             if getattr(train_args, f.name) is not None}
     datasets = fold_copies(data, work, args.folds) if args.folds else [data]
     runs, names = [], []
     for fold, fold_data in enumerate(datasets):

@@ -86,8 +86,8 @@ def tiles_alone(folder: Path) -> float:
 
 def big_image_run(model: Path, labels: Path) -> dict:
     """Segment a 36 MP upscaled demo image with the README's settings in a fresh process."""
-    from dl_tools.io.images import read_image, write_image
     from dl_tools.arrays.resize import resize_image
+    from dl_tools.io.images import read_image, write_image
 
     big = WORK / "big" / "big_36mp.jpg"
     if not big.is_file():

@@ -1,11 +1,13 @@
 """Benchmark of the labelling engines (step 2): accuracy against dense truth, seconds per megapixel, peak memory.
 
-Strokes are simulated from the dense truth of every demo image (dl_tools.labelling.simulated_strokes.simulate_strokes: short random
-strokes inside each region, about 1.5 % of the pixels, seeded), then each engine labels the image:
+Strokes are simulated from the dense truth of every demo image
+(dl_tools.labelling.simulated_strokes.simulate_strokes: short random strokes inside each region, about 1.5 % of
+the pixels, seeded), then each engine labels the image:
 
 - legacy     : the legacy recipe (reference/legacy_behaviour.md section 1.4) with its parameters (bilateral theta
                60, colour 1, compat 100, 30 iterations), without its bugs;
-- strokes    : the same recipe with the CRF settings chosen by measurement (dl_tools.labelling.engine.default_crf_params);
+- strokes    : the same recipe with the CRF settings chosen by measurement
+               (dl_tools.labelling.engine.default_crf_params);
 - classifier : random-forest pixel classifier on multi-scale features + location, then a CRF.
 
 Plus the 36-megapixel case: a demo image and its strokes and truth upscaled to 7360 x 4912 (image bilinear, label
@@ -33,8 +35,8 @@ CASES = ("legacy", "strokes", "classifier")
 
 
 def _params(case: str, scale: float):
-    from dl_tools.segmentation.crf import CRFParams
     from dl_tools.labelling.engine import default_crf_params
+    from dl_tools.segmentation.crf import CRFParams
 
     return CRFParams(scale=scale) if case == "legacy" else default_crf_params(case, scale)
 

@@ -82,7 +82,8 @@ def main(argv=None) -> int:
         parser.error(f"--run {args.run}: no training run there; run ./run_demo.sh first or give --run")
     lines = [f"Step 8 on orthomosaics built from the demo photographs (benchmarks/make_orthomosaic.py), network "
              f"{args.run.name}, windows of 2048 px with a 256 px halo (the defaults).", f"Machine: {machine()}.", "",
-             "| step | mosaic (megapixels) | wall time (s) | megapixels/s | peak memory (GB) |", "|---|---|---|---|---|"]
+             "| step | mosaic (megapixels) | wall time (s) | megapixels/s | peak memory (GB) |",
+             "|---|---|---|---|---|"]
     for megapixels in args.megapixels:
         raster = mosaic(megapixels)
         import rasterio

@@ -75,10 +75,12 @@ def main() -> None:
                    "--output_graph", "model.pb", "--bottleneck_dir", "bottlenecks", "--summaries_dir", "summaries"]
         run = run_script("train_dcnn_tfhub/retrain.py", *retrain, cwd=work)
         internal = re.search(r"Final test accuracy = ([\d.]+)% \(N=(\d+)\)", run.stdout)
-        rows.append((f"retrain, {args.steps} steps, {tiles['train']} tiles, empty cache (wall)", f"{run.seconds:.1f} s"))
+        rows.append((f"retrain, {args.steps} steps, {tiles['train']} tiles, empty cache (wall)",
+                     f"{run.seconds:.1f} s"))
         cached = run_script("train_dcnn_tfhub/retrain.py", *retrain, cwd=work).seconds
         rows.append(("retrain again, bottlenecks cached (wall)", f"{cached:.1f} s"))
-        rows.append((f"retrain's own test split accuracy (N={internal.group(2)})", f"{float(internal.group(1)) / 100:.3f}"))
+        rows.append((f"retrain's own test split accuracy (N={internal.group(2)})",
+                     f"{float(internal.group(1)) / 100:.3f}"))
         seconds = run_script("eval_imrecog/test_class_tiles.py", "-n", "100", "--image_dir",
                              f"demo_data/test/tile_{SIZE}", "--labels", "labels.txt", "--model", "model.pb",
                              cwd=work).seconds

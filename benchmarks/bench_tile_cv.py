@@ -36,8 +36,8 @@ from dl_tools.workflows.eval_tiles import photograph_scores
 def tile_features(work: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Retile every demo image in ``work`` and compute the bottlenecks: (features (n, D), y (n,), photograph
     index (n,), photograph names, class names)."""
+    from dl_tools.file_contract import tile_folder, tile_source
     from dl_tools.models.hub import load_module, local_module_name, resolve_module
-    from dl_tools.file_contract import tile_source
     from dl_tools.workflows.retrain import bottlenecks, list_tiles
 
     images = work / "images"
@@ -46,7 +46,7 @@ def tile_features(work: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
         shutil.copy(mat, images)
     run_script("create_library/retile.py", "-t", SIZE, "-a", "0.9", "-b", "0.5", "--input", images, cwd=work)
     ensure_local_module(SIZE, cwd=work)
-    tiles = list_tiles(images / f"tile_{SIZE}")
+    tiles = list_tiles(tile_folder(images, SIZE))
     module = load_module(resolve_module(local_module_name(SIZE)))
     features = bottlenecks(tiles.files, module, cache_dir=None)
     photographs = [tile_source(path) for path in tiles.files]

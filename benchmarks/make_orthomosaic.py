@@ -96,7 +96,8 @@ def main(argv=None) -> int:
 
     with rasterio.open(image_path) as src:
         print(f"{image_path}: {src.width} x {src.height} px ({src.width * src.height / 1e6:.0f} megapixels), "
-              f"{image_path.stat().st_size / 1e6:.0f} MB; labels {label_path} ({label_path.stat().st_size / 1e6:.0f} MB)")
+              f"{image_path.stat().st_size / 1e6:.0f} MB; "
+              f"labels {label_path} ({label_path.stat().st_size / 1e6:.0f} MB)")
     return 0
 
 

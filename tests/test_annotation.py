@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dl_tools.labelling.session import (
-    BRUSH_START, AnnotationSession, Window, informative_windows, resume_index, window_grid,
-)
 from dl_tools.errors import InputError
+from dl_tools.labelling.session import (
+    BRUSH_START,
+    AnnotationSession,
+    Window,
+    informative_windows,
+    resume_index,
+    window_grid,
+)
 
 LABELS = ["water", "sand", "veg"]
 

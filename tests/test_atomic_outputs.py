@@ -12,8 +12,13 @@ import numpy as np
 import pytest
 
 from dl_tools.io import atomic
-from dl_tools.io.atomic import (atomic_outputs, atomic_path, is_temporary_name, remove_stale_temporaries,
-                                write_text_atomic)
+from dl_tools.io.atomic import (
+    atomic_outputs,
+    atomic_path,
+    is_temporary_name,
+    remove_stale_temporaries,
+    write_text_atomic,
+)
 from dl_tools.io.images import list_images, write_image
 from dl_tools.io.mat import LabelFile, read_label_mat, write_label_mat
 
@@ -41,8 +46,8 @@ def _temporaries(folder):
 
 @pytest.mark.parametrize("name, temporary", [
     (f".tmp-{STALE}-a_mres.mat", True), (f".tmp-{STALE}-.tmp-x1y2z3_4-a.png", True), (f".tile_96.{STALE}", True),
-    (".tile_96.old", True), (f".split-{STALE}", True), ("a_mres.mat", False), (".tmp-a_mres.mat", False), ("tile_96", False),
-    (".tile_96", False), ("tmp-abcd1234-a.png", False), (".DS_Store", False),
+    (".tile_96.old", True), (f".split-{STALE}", True), ("a_mres.mat", False), (".tmp-a_mres.mat", False),
+    ("tile_96", False), (".tile_96", False), ("tmp-abcd1234-a.png", False), (".DS_Store", False),
 ])
 def test_temporary_names(name, temporary):
     assert is_temporary_name(name) is temporary
@@ -257,6 +262,7 @@ def test_retile_errors_name_the_tile_folder_not_the_staging_folder(tmp_path, mon
 
 def test_step6_interrupted_while_writing_leaves_no_output_and_a_rerun_works(tmp_path, quadrants, monkeypatch):
     from test_hybrid import LABELS, QUADRANT_COLORS, MeanColourClassifier, fast_params
+
     from dl_tools.io import figures
     from dl_tools.io.text import write_labeldefs, write_labels
     from dl_tools.workflows.hybrid import segment_files

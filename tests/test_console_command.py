@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from conftest import REPO, run_script
-from dl_tools.cli.main import COMMANDS
 from test_scripts import SCRIPTS
+
+from dl_tools.cli.main import COMMANDS
 
 
 def dl_tools(*args, cwd=None):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dl_tools.labelling.engine import ENGINES, default_crf_params, label_from_strokes
-from dl_tools.segmentation.pixel_classifier import ClassifierParams, stroke_samples
-from dl_tools.segmentation.crf import CRFParams, crf_from_labels, crf_from_probs, unary_from_sparse, upsample_argmax
 from dl_tools.errors import InputError
+from dl_tools.labelling.engine import ENGINES, default_crf_params, label_from_strokes
+from dl_tools.segmentation.crf import CRFParams, crf_from_labels, crf_from_probs, unary_from_sparse, upsample_argmax
+from dl_tools.segmentation.pixel_classifier import ClassifierParams, stroke_samples
 
 
 def few_strokes(truth: np.ndarray) -> np.ndarray:

@@ -7,8 +7,16 @@ import dataclasses
 
 import pytest
 
-from dl_tools.cli import (fcn_infer, fcn_infer_crf, images_split_train_test, make_labels, retile, retrain,
-                          semseg_cnn_crf, test_class_tiles)
+from dl_tools.cli import (
+    fcn_infer,
+    fcn_infer_crf,
+    images_split_train_test,
+    make_labels,
+    retile,
+    retrain,
+    semseg_cnn_crf,
+    test_class_tiles,
+)
 from dl_tools.segmentation.hybrid import HybridParams
 from dl_tools.workflows.eval_tiles import EvalTilesParams
 from dl_tools.workflows.fcn_infer import FCN_CRF, FCNInferParams

@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from tiles_helpers import COLORS, make_color_tiles, make_tiny_module, noisy_tile
 
 from dl_tools.errors import InputError
 from dl_tools.io.images import write_image
 from dl_tools.io.text import write_labels
 from dl_tools.workflows.eval_tiles import EvalTilesParams, evaluate_tiles, photograph_scores
 from dl_tools.workflows.retrain import RetrainParams, retrain
-from tiles_helpers import COLORS, make_color_tiles, make_tiny_module, noisy_tile
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,11 @@ import pytest
 
 from dl_tools.arrays.tiling import blend_weights, plan_windows, predict_tiled
 from dl_tools.errors import InputError
+from dl_tools.file_contract import sample_name
 from dl_tools.io.images import read_raw, write_image
 from dl_tools.io.mat import LabelFile, write_label_mat
-from dl_tools.io.text import write_labeldefs
-from dl_tools.file_contract import sample_name
+from dl_tools.io.text import find_labeldefs, write_labeldefs
 from dl_tools.workflows.fcn_train import find_pairs
-from dl_tools.io.text import find_labeldefs
 from dl_tools.workflows.make_labels import MakeLabelsParams, find_manual_labels, make_labels
 
 LABELS = ["water", "sand", "veg"]
@@ -111,7 +110,7 @@ def test_find_pairs_skips_unlabelled_samples(tmp_path, caplog):
     write_image(labels / "a_gtFine_labelIds.png", np.zeros((4, 4), np.uint8))
     with caplog.at_level(logging.WARNING):
         pairs = find_pairs(tmp_path, "train")
-    assert [(s.name, l.name) for s, l in pairs] == [("a_RGB.jpg", "a_gtFine_labelIds.png")]
+    assert [(sample.name, label.name) for sample, label in pairs] == [("a_RGB.jpg", "a_gtFine_labelIds.png")]
     assert "b_RGB.png" in caplog.text
     assert sample_name(samples / "a_RGB.jpg") == "a" and sample_name(samples / "plain.tif") == "plain"
     with pytest.raises(InputError, match="samples/RGB/val"):

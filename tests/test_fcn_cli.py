@@ -10,8 +10,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO, run_script
+
 from dl_tools.file_contract import LAST_CHECKPOINT
 from dl_tools.io.images import read_raw, write_image
 from dl_tools.io.mat import LabelFile, read_label_mat, write_label_mat
@@ -183,7 +183,8 @@ def test_train_mistakes_keep_the_old_run_and_make_no_new_one(trained):
 
 def test_train_names_a_missing_data_dir(tmp_path):
     proc = run_script("semseg_fullyconv/train.py", "--name", "run", "--data-dir", "nosuch", cwd=tmp_path, check_rc=2)
-    assert "{split}" not in _one_line_error(proc.stderr, "--data-dir", "nosuch/samples/RGB/train", "labels/gtFine/train")
+    message = _one_line_error(proc.stderr, "--data-dir", "nosuch/samples/RGB/train", "labels/gtFine/train")
+    assert "{split}" not in message
     (tmp_path / "data" / "samples" / "RGB" / "train" / "data").mkdir(parents=True)
     proc = run_script("semseg_fullyconv/train.py", "--name", "run", cwd=tmp_path, check_rc=2)
     assert "make_labels" not in _one_line_error(proc.stderr, "--data-dir", "no images in")

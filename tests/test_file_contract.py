@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import re
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,21 @@ def test_every_output_of_every_step_is_skipped_by_folder_runs():
     assert len(names) > 25 and [name for name in names if not skipped(name)] == []
 
 
+def test_every_role_of_the_table_is_skipped_by_folder_runs():
+    """Built from OUTPUTS itself, so a role added to the table is checked without changing this test."""
+    names = [f"DSC_0001{suffix.format(tile=tile, tag=tag)}" for step in contract.OUTPUTS.values()
+             for suffix in step.values() for tile in (32, 224) for tag in ("", contract.CRF_TAG)]
+    assert [name for name in names if not skipped(name)] == []
+    assert [name for name in names if not skipped(name.upper())] == []  # any case
+
+
+def test_tile_folder_and_pixel_eval_names():
+    assert contract.tile_folder(Path("train"), 96) == Path("train/tile_96")
+    assert contract.is_tile_folder(Path("train/tile_96")) and not contract.is_tile_folder("tile_x")
+    assert not contract.is_tile_folder("tile_96_old") and not contract.is_tile_folder(".tile_96.old")
+    assert contract.pixel_eval_outputs(Path("t")) == (Path("t/pixel_eval.json"), Path("t/pixel_eval.csv"))
+
+
 @pytest.mark.parametrize("name", ["colour_survey.png", "label_site_color2.jpg", "overlay.png", "IMG_cmyk.png",
                                   "Scribbles_1.jpg", "DSC0001.JPG", "mres.png", "ares.tif"])
 def test_photographs_that_resemble_outputs_are_not_skipped(name):
@@ -68,9 +84,31 @@ def literal_strings(path: Path) -> list[tuple[int, str]]:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
 
 
-SUFFIXES = ("_mres.mat", "_mres.png", "_mres_label.png", "_mres_color.png", "_mres.tif", "_scribbles.png",
-            "_report.txt", "_gtFine_labelIds.png", "_gtFine_color.png", "best.weights.h5", "last.keras",
-            "settings.json", "history.json", "training_curves.png", "test_cm.png", "tile_eval.json")
+KNOWN = ("_mres.mat", "_mres.png", "_mres_label.png", "_mres_color.png", "_mres.tif", "_scribbles.png",
+         "_report.txt", "_gtFine_labelIds.png", "_gtFine_color.png", "best.weights.h5", "last.keras",
+         "settings.json", "history.json", "training_curves.png", "test_cm.png", "tile_eval.json", "labeldefs.txt",
+         "_cm.png", "_ares", "_label.png", "_color.png", "_overlay.png", "_label.tif", "_preview.png",
+         "_probabilities.tif", "pixel_eval")
+#: names too short or too common to tell a file name from a word: "_crf" ends command names (fcn_infer_crf),
+#: "_RGB" and the extensions are used for their own sake
+COMMON = {contract.CRF_TAG, contract.SAMPLE_SUFFIX, contract.TILE_EXTENSION}
+
+
+def contract_names() -> set[str]:
+    """Every name the contract spells: its string constants and the fixed parts of the OUTPUTS suffixes."""
+    constants = {value for name, value in vars(contract).items()
+                 if name.isupper() and isinstance(value, str) and "{" not in value}
+    suffixes = [suffix for step in contract.OUTPUTS.values() for suffix in step.values()] + [contract.TILE_FOLDER]
+    parts = {part for suffix in suffixes for part in re.split(r"\{\w+\}", suffix) if "_" in part and len(part) > 4}
+    return (constants | parts) - COMMON
+
+
+SUFFIXES = tuple(sorted(set(KNOWN) | contract_names()))
+
+
+def test_the_names_checked_are_those_of_the_contract():
+    assert set(KNOWN) <= contract_names(), set(KNOWN) - contract_names()
+    assert {"_ares", "_ares_", "tile_"} <= set(SUFFIXES) and "_crf" not in SUFFIXES
 
 
 @pytest.mark.parametrize("path", sorted(p for p in PACKAGE.rglob("*.py") if p.name != "file_contract.py"),

@@ -232,8 +232,8 @@ def test_input_dir_skips_dl_tools_outputs(files):
 def test_input_dir_skips_every_file_dl_tools_writes(files, tmp_path):
     """The names each step writes (taken from the steps' own code where it names them) are never segmented;
     photographs whose names merely resemble them are."""
-    from dl_tools.io.images import read_image, write_image
     from dl_tools import file_contract
+    from dl_tools.io.images import read_image, write_image
     from dl_tools.workflows import fcn_infer, hybrid, label
 
     image = read_image(files / "IMG_1.png")

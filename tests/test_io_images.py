@@ -9,13 +9,21 @@ import sys
 import cv2
 import numpy as np
 import pytest
-
-from dl_tools.errors import InputError
 from bad_images import huge_png, jpeg_bomb, png_bomb
-from dl_tools.io.images import (READ_FIX, find_image, find_images, image_shape, list_images, read_image, read_raw,
-                                write_image)
-from dl_tools.arrays.resize import resize_labels
+
 from dl_tools.arrays.color import to_rgb_uint8
+from dl_tools.arrays.resize import resize_labels
+from dl_tools.errors import InputError
+from dl_tools.io.images import (
+    READ_FIX,
+    find_image,
+    find_images,
+    image_shape,
+    list_images,
+    read_image,
+    read_raw,
+    write_image,
+)
 
 
 def test_png_round_trip_keeps_rgb_order(tmp_path, quadrants):

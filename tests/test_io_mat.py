@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import LEGACY_MAT
 from scipy.io import loadmat, savemat
 
-from conftest import LEGACY_MAT
 from dl_tools.errors import InputError
 from dl_tools.io.mat import LabelFile, read_label_mat, write_label_mat
 

@@ -7,7 +7,13 @@ import pytest
 
 from dl_tools.errors import InputError
 from dl_tools.io.text import (
-    check_same_length, read_colors, read_labeldefs, read_labels, write_colors, write_labeldefs, write_labels,
+    check_same_length,
+    read_colors,
+    read_labeldefs,
+    read_labels,
+    write_colors,
+    write_labeldefs,
+    write_labels,
 )
 
 

@@ -11,16 +11,15 @@ import time
 
 import numpy as np
 import pytest
-
-from scipy.io import savemat
-
 from conftest import REPO, run_script
+from scipy.io import savemat
+from test_crf import few_strokes
+
 from dl_tools.cli import label_1geotiff_crf, label_1image_crf
-from dl_tools.labelling.engine import ENGINES
 from dl_tools.errors import InputError
 from dl_tools.io.images import read_raw, write_image
 from dl_tools.io.mat import read_label_mat
-from test_crf import few_strokes
+from dl_tools.labelling.engine import ENGINES
 
 NAME = "2018-10-06_14.34.03-quad"  # dots in the name: <name> is the file name without its extension
 LABELS = ["red", "green", "blue", "yellow"]
@@ -202,7 +201,7 @@ def test_help_imports_neither_tensorflow_nor_pydensecrf(script):
 @pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")), reason="needs Xvfb and xdotool")
 def test_opencv_windows_under_xvfb(inputs):
     folder, _ = inputs
-    display = ":%d" % (90 + os.getpid() % 100)
+    display = f":{90 + os.getpid() % 100}"
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     env = dict(os.environ, DISPLAY=display)

@@ -7,8 +7,8 @@ import logging
 
 import numpy as np
 import pytest
-
 from conftest import run_script
+
 from dl_tools.errors import InputError
 from dl_tools.io.mat import LabelFile, write_label_mat
 from dl_tools.workflows.pixel_eval import PixelEvalParams, evaluate_pixels, split_estimate_name, union_labels

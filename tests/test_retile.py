@@ -7,12 +7,12 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO, run_script
+
 from dl_tools.errors import InputError
+from dl_tools.file_contract import tile_source
 from dl_tools.io.images import read_image, write_image
 from dl_tools.io.mat import LabelFile, read_label_mat, write_label_mat
-from dl_tools.file_contract import tile_source
 from dl_tools.workflows.retile import RetileParams, retile
 
 LABELS = ["sand", "wet sand"]  # a name with a space stays as it is

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 
 TUTORIAL_FOLDERS = ["create_library", "create_groundtruth", "train_dcnn_tfhub", "eval_imrecog", "semseg_crf",

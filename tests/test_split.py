@@ -6,8 +6,8 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import DEMO, run_script
+
 from dl_tools.errors import InputError
 from dl_tools.io.images import write_image
 from dl_tools.io.mat import LabelFile, write_label_mat

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from dl_tools.cli.common import (
-    ask_path, band_list, build_base_parser, fraction, positive_int, run, seed_int, unit_fraction,
+    ask_path,
+    band_list,
+    build_base_parser,
+    fraction,
+    positive_int,
+    run,
+    seed_int,
+    unit_fraction,
 )
 from dl_tools.errors import InputError
 from dl_tools.labelling.simulated_strokes import simulate_strokes

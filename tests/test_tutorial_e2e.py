@@ -10,7 +10,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import DEMO, run_script
 
 N_IMAGES = 8
@@ -130,8 +129,8 @@ def test_step6_hybrid_segmentation(ws):
     images = sorted(test.glob("*.jpg"))
     # PROB_THRES 0: the end-to-end model is tiny and may be unsure; DECIM 1 and SCALE 0.5 suit 920 px images
     proc = run_script("semseg_crf/semseg_cnn_crf.py", "-", "model.pb", "labels.txt", "demo_data/data/labeldefs.txt",
-                      tile, "0", "0.5", "1", "0.5", "--input-dir", "demo_data/test", "--outdir", "demo_data/test_hybrid",
-                      cwd=ws)
+                      tile, "0", "0.5", "1", "0.5", "--input-dir", "demo_data/test",
+                      "--outdir", "demo_data/test_hybrid", cwd=ws)
     assert proc.stdout.count(" tiles used -> ") == len(images)
     labels = read_labels(ws / "labels.txt")
     for image in images:

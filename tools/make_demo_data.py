@@ -3,7 +3,8 @@
     python tools/make_demo_data.py [--source ../shared/data/obx_coast_demo] [--out demo_data]
 
 Writes the tutorial's layout (see demo_data/README.md). The ``sparse`` variable of each ``_mres.mat`` holds
-simulated brush strokes (``dl_tools.labelling.simulated_strokes.simulate_strokes``, seeded), so the files look like a labeller's.
+simulated brush strokes (``dl_tools.labelling.simulated_strokes.simulate_strokes``, seeded), so the files
+look like a labeller's.
 The output is committed; re-run only to rebuild it.
 """
 

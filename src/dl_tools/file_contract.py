@@ -32,6 +32,7 @@ CRF_TAG = "_crf"
 LABELIDS_SUFFIX = "_gtFine_labelIds.png"
 #: Tiles written by retile: ``<image>_<row>_<col>.jpg`` in ``tile_<t>/<class>/``.
 TILE_EXTENSION = ".jpg"
+TILE_FOLDER = "tile_{tile}"
 #: Files of a step-8 run folder.
 RUN_SETTINGS, RUN_HISTORY, BEST_WEIGHTS, LAST_CHECKPOINT = ("settings.json", "history.json", "best.weights.h5",
                                                             "last.keras")
@@ -41,6 +42,7 @@ LABELDEFS_NAME = "labeldefs.txt"
 #: Step 5's outputs in the tile folder; step 7's in the estimates' folder (``PIXEL_EVAL`` + ".json", ...).
 TILE_EVAL_FIGURE, TILE_EVAL_JSON = "test_cm.png", "tile_eval.json"
 PIXEL_EVAL = "pixel_eval"
+PIXEL_EVAL_EXTENSIONS = (".json", ".csv")
 CONFUSION_SUFFIX = "_cm.png"
 
 #: step -> {role: suffix after ``<name>`` (and ``{tag}`` / ``{tile}``)} of the files it writes for one image
@@ -91,6 +93,24 @@ def fcn_large_outputs(folder: Path, base: str, tag: str, probabilities: bool) ->
 def label_id_outputs(folder: Path, name: str) -> dict[str, Path]:
     """make_labels.py's files for ``<name>_mres.mat``: labelids and color."""
     return _paths("make_labels", folder, name)
+
+
+def tile_folder(folder: Path, tile: int) -> Path:
+    """``<folder>/tile_<tile>``: where retile writes the class folders of tiles of ``tile`` px."""
+    return Path(folder) / TILE_FOLDER.format(tile=tile)
+
+
+_TILE_FOLDER = re.compile("^" + TILE_FOLDER.format(tile=r"\d+") + "$")
+
+
+def is_tile_folder(path: str | Path) -> bool:
+    """Whether ``path`` is named as a tile folder of retile (``tile_<t>``)."""
+    return _TILE_FOLDER.match(Path(path).name) is not None
+
+
+def pixel_eval_outputs(folder: Path) -> tuple[Path, Path]:
+    """Step 7's files of scores in the estimates' folder: ``pixel_eval.json``, ``pixel_eval.csv``."""
+    return tuple(Path(folder) / f"{PIXEL_EVAL}{extension}" for extension in PIXEL_EVAL_EXTENSIONS)
 
 
 def manual_name(path: Path) -> str:

@@ -10,7 +10,7 @@ import contextlib
 import contextvars
 import os
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 _SHOW_PROGRESS: contextvars.ContextVar[bool] = contextvars.ContextVar("dl_tools_show_progress", default=True)
 

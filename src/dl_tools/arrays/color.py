@@ -22,7 +22,7 @@ the dry sand beside it).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

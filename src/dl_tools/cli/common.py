@@ -13,8 +13,8 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from ..errors import DlToolsError, InputError
 from ..quiet_import import silence_tensorflow_import
@@ -258,7 +258,8 @@ def band_list(text: str) -> tuple[int, ...]:
     try:
         bands = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be band numbers separated by commas, e.g. 3,2,1; got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"must be band numbers separated by commas, e.g. 3,2,1; got {text!r}") from None
     if len(bands) not in (1, 3) or min(bands) < 1:
         raise argparse.ArgumentTypeError(f"give one or three band numbers from 1, e.g. 3,2,1; got {text!r}")
     return bands

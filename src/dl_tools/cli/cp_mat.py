@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .common import add_overwrite, build_base_parser, run
 from ..terminal import count
+from .common import add_overwrite, build_base_parser, run
 
 DESCRIPTION = """\
 Copy each <name>_mres.mat of the ground-truth folder into the split folder (train/ or test/) that holds the

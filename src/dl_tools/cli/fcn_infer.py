@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from .common import add_overwrite, add_windowed_options, build_base_parser, positive_int, run, take_defaults, windowed_params
 from ..terminal import count
+from .common import (
+    add_overwrite,
+    add_windowed_options,
+    build_base_parser,
+    positive_int,
+    run,
+    take_defaults,
+    windowed_params,
+)
 
 DESCRIPTION = """\
 Label every image in --samples-dir (any size; JPG, PNG, TIFF/GeoTIFF, BMP; files named as DL tools names its
-outputs are skipped) with the network of the training run --name, and write at each image's original size, into --output-dir (created if missing):
+outputs are skipped) with the network of the training run --name, and write at each image's original size,
+into --output-dir (created if missing):
   <name>_label.png    class index per pixel     <name>_color.png    classes in the labeldefs colours
   <name>_overlay.png  image with colours        <name>_ares.mat     class, labels, preds (for test_pixels.py)
   <name>_label.tif    georeferenced class map, for a GeoTIFF input

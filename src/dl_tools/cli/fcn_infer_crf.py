@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from .common import number_type, positive_int, run, take_defaults, unit_fraction
-from .fcn_infer import build_parser as build_infer_parser, infer_and_report
+from .fcn_infer import build_parser as build_infer_parser
+from .fcn_infer import infer_and_report
 
 DESCRIPTION = """\
 As infer.py, then refine the network's class probabilities with a fully connected CRF (pixels of similar
@@ -36,7 +37,8 @@ def build_parser():
     group = parser.add_argument_group("CRF (defaults chosen on the demo validation images)")
     group.add_argument("--crf-scale", type=unit_fraction,
                        help="the CRF runs on the image resized by this factor (default %(default)s)")
-    group.add_argument("--crf-iterations", type=positive_int, help="mean-field iterations (default %(default)s; legacy 40)")
+    group.add_argument("--crf-iterations", type=positive_int,
+                       help="mean-field iterations (default %(default)s; legacy 40)")
     group.add_argument("--crf-theta", type=positive,
                        help="spatial width of the colour kernel, px (default %(default)s; legacy 60)")
     group.add_argument("--crf-theta-color", type=positive,

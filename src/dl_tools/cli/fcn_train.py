@@ -54,7 +54,8 @@ def build_parser():
                                            "the run's own data folder)")
     parser.add_argument("--labeldefs", help="labeldefs.txt (default: the first one in --data-dir or a folder above); "
                                             "not with --resume, which keeps the run's classes")
-    parser.add_argument("--epochs", type=positive_int, default=d.epochs, help="total epochs of the run (default %(default)s)")
+    parser.add_argument("--epochs", type=positive_int, default=d.epochs,
+                        help="total epochs of the run (default %(default)s)")
     parser.add_argument("--batch-size", type=positive_int, help=f"images per training step (default {d.batch_size})")
     parser.add_argument("--learning-rate", type=float, help=f"Adam learning rate (default {d.learning_rate:g})")
     parser.add_argument("--image-size", type=image_size, metavar="HxW",
@@ -67,7 +68,8 @@ def build_parser():
     parser.add_argument("--class-weights", action="store_true", default=None,
                         help="weight rare classes up (median-frequency balancing)")
     parser.add_argument("--early-stopping", type=int, metavar="N",
-                        help=f"stop after N epochs without a better validation mean IoU (default {d.early_stopping} = never)")
+                        help="stop after N epochs without a better validation mean IoU "
+                             f"(default {d.early_stopping} = never)")
     parser.add_argument("--seed", type=seed_int, help=f"random seed (default {d.seed})")
     parser.add_argument("--no-standardise", dest="standardise", action="store_false", default=None,
                         help="show the network each photograph's own colours (default: each image's colour channels "
@@ -87,7 +89,8 @@ TUNABLE = ("batch_size", "learning_rate", "image_size", "backbone", "train_backb
 def _body(args):
     import dataclasses
 
-    from ..workflows.fcn_train import FCNTrainParams, params_from_settings, read_run_settings, train_fcn
+    from ..io.run_folder import read_run_settings
+    from ..workflows.fcn_train import FCNTrainParams, params_from_settings, train_fcn
 
     settings = read_run_settings(args.name) if args.resume else {}
     base = params_from_settings(settings) if args.resume else FCNTrainParams()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .common import add_overwrite, add_seed, ask_path, build_base_parser, fraction, run, take_defaults
 from ..terminal import count
+from .common import add_overwrite, add_seed, ask_path, build_base_parser, fraction, run, take_defaults
 
 DESCRIPTION = """\
 Split a folder of images at random into train/ and test/ folders beside it
@@ -25,7 +25,8 @@ def build_parser():
     parser = build_base_parser("images_split_train_test.py", DESCRIPTION)
     parser.add_argument("-p", "--proportion", type=fraction,
                         help="share of the images that go to train/, between 0 and 1 (default %(default)s)")
-    parser.add_argument("-i", "--input", help="folder of images (a folder dialog opens if omitted and a display exists)")
+    parser.add_argument("-i", "--input",
+                        help="folder of images (a folder dialog opens if omitted and a display exists)")
     parser.add_argument("--move", action="store_true", help="move the images instead of copying them")
     add_seed(parser)
     add_overwrite(parser, "the images already in train/ and test/, each of which needs an identical copy in the "

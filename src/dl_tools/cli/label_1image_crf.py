@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from .common import add_overwrite, add_seed, ask_path, band_list, build_base_parser, field_default, positive_int, run, unit_fraction
+from .common import (
+    add_overwrite,
+    add_seed,
+    ask_path,
+    band_list,
+    build_base_parser,
+    field_default,
+    positive_int,
+    run,
+    unit_fraction,
+)
 
 DESCRIPTION = """\
 Label one image from brush strokes: draw a few strokes of each class, window by window, and a dense CRF

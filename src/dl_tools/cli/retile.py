@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from .common import add_overwrite, add_seed, ask_path, build_base_parser, positive_int, run, take_defaults, unit_fraction
+from .common import (
+    add_overwrite,
+    add_seed,
+    ask_path,
+    build_base_parser,
+    positive_int,
+    run,
+    take_defaults,
+    unit_fraction,
+)
 
 DESCRIPTION = """\
 Cut every image that has a label file <name>_mres.mat beside it (exact name match; any supported image

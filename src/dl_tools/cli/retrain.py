@@ -56,8 +56,8 @@ def build_parser():
     parser.add_argument("--final_tensor_name",
                         help="name of the output (softmax) node in the .pb (default %(default)s)")
     parser.add_argument("--intermediate_store_frequency", type=int,
-                        help="also write the model every N steps, 0 = never (default %(default)s); each is a whole model "
-                             "(about 9 MB with MobileNetV2)")
+                        help="also write the model every N steps, 0 = never (default %(default)s); each is a whole "
+                             "model (about 9 MB with MobileNetV2)")
     parser.add_argument("--intermediate_output_graphs_dir", default="intermediate_graph",
                         help="folder of those models, intermediate_<step>.pb (default intermediate_graph)")
     parser.add_argument("--saved_model_dir",

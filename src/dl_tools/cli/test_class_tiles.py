@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .common import WORST_SHOWN, add_seed, ask_path, build_base_parser, positive_int, run, take_defaults
 from ..terminal import count
+from .common import WORST_SHOWN, add_seed, ask_path, build_base_parser, positive_int, run, take_defaults
 
 DESCRIPTION = """\
 Classify n random tiles of each class folder (ideally the test/ tiles) with a model written by retrain.py

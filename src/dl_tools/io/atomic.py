@@ -22,8 +22,8 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Iterator, Mapping
 
 from ..errors import InputError
 from ..terminal import count

@@ -15,6 +15,7 @@ from ..errors import InputError, require
 from ..file_contract import LABEL_NODATA, TIFF_EXTENSIONS
 from .atomic import atomic_path
 
+
 @dataclass(frozen=True)
 class GeoInfo:
     """Georeferencing of a raster: ``crs`` (rasterio CRS or None), ``transform`` (affine.Affine), size in pixels."""

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -174,7 +174,8 @@ def _opencv_reason(exc) -> str:
     return f"OpenCV: {exc.err}"
 
 
-def image_shape(path: str | os.PathLike, fix: str = "remove it or give a JPG, PNG, TIFF or BMP file") -> tuple[int, int]:
+def image_shape(path: str | os.PathLike,
+                fix: str = "remove it or give a JPG, PNG, TIFF or BMP file") -> tuple[int, int]:
     """(rows, columns) of an image file from its header alone (fast: nothing is decoded), so a folder of images can
     be checked before any work starts. InputError naming the file and ``fix`` when it is missing or unreadable."""
     path = Path(path)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .session import AnnotationSession
 from ..errors import InputError
+from .session import AnnotationSession
 
 OVERVIEW = "whole image"
 CLASS_WINDOW = "annotate"

@@ -96,16 +96,16 @@ def class_folders(image_dir: Path, labels: list[str], labels_path) -> dict[str, 
 def evaluate_tiles(image_dir: str | os.PathLike, labels_path: str | os.PathLike, model_path: str | os.PathLike,
                    params: EvalTilesParams) -> EvalTilesResult:
     """Classify n random tiles per class folder with the frozen model; score, plot and save (see module doc)."""
-    from ..terminal import progress
-    from ..io.atomic import write_json_atomic
-    from ..io.images import read_image
     from ..arrays.resize import resize_image
+    from ..file_contract import tile_source
+    from ..io.atomic import write_json_atomic
+    from ..io.figures import save_figure
+    from ..io.images import read_image
     from ..io.text import read_labels
     from ..metrics import confusion_matrix, scores_from_confusion
     from ..models.frozen import FrozenClassifier
     from ..plotting import confusion_figure
-    from ..io.figures import save_figure
-    from ..file_contract import tile_source
+    from ..terminal import progress
 
     image_dir = Path(image_dir)
     labels = read_labels(labels_path)

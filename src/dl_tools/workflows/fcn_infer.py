@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..arrays.color import standardise_channels
-from ..segmentation.crf import CRFParams
+from ..arrays.resize import resize_image
 from ..errors import InputError
 from ..file_contract import (
     BEST_WEIGHTS,
@@ -52,10 +52,11 @@ from ..file_contract import (
 from ..io.atomic import atomic_outputs, check_output_dir, remove_stale_temporaries
 from ..io.geotiff import mask_nodata, nodata_mask, read_geoinfo, write_label_geotiff
 from ..io.images import image_shape, list_images, read_image, write_image
-from ..arrays.resize import resize_image
 from ..io.mat import LabelFile, write_label_mat
+from ..io.run_folder import read_run_settings
 from ..plotting import colorize, label_overlay
-from .fcn_train import params_from_settings, read_run_settings
+from ..segmentation.crf import CRFParams
+from .fcn_train import params_from_settings  # the run's network settings (FCNTrainParams), not just a name
 from .folder_runs import Skipped, check_outputs, photographs, process_images
 from .windowed import WindowedParams, WindowedResult, check_resume, is_large
 

@@ -42,6 +42,7 @@ from ..errors import InputError
 from ..file_contract import (
     BEST_WEIGHTS,
     IMAGE_EXTENSIONS,
+    LABELDEFS_NAME,
     LABELIDS_SUFFIX,
     LAST_CHECKPOINT,
     RUN_HISTORY,
@@ -52,6 +53,7 @@ from ..file_contract import (
 )
 from ..io.atomic import atomic_path, check_output_dir, write_text_atomic
 from ..io.images import is_image_file, read_image, read_raw
+from ..io.run_folder import read_run_history, read_run_settings
 from ..io.text import find_labeldefs, read_labeldefs, write_labeldefs
 from ..models.fcn import BACKBONES, TRAIN_BACKBONE, check_image_shape
 from ..terminal import count
@@ -206,15 +208,6 @@ def load_split(pairs: list[tuple[Path, Path]], image_size: tuple[int, int], n_cl
     return Split(np.stack(images), np.stack(label_images), [sample_name(s) for s, _ in pairs], np.asarray(scales))
 
 
-def read_run_settings(run_dir: str | Path) -> dict:
-    """The ``settings.json`` of a run folder; InputError when it is not a training run."""
-    path = Path(run_dir) / RUN_SETTINGS
-    if not path.is_file():
-        raise InputError(f"--name: {run_dir} is not a training run (no {RUN_SETTINGS}); give the --name used with "
-                         "semseg_fullyconv/train.py")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def params_from_settings(settings: dict) -> FCNTrainParams:
     """The FCNTrainParams stored in a run's settings (a run from before ``standardise`` existed did not use it)."""
     fields = {f.name for f in dataclasses.fields(FCNTrainParams)}
@@ -228,8 +221,8 @@ def _check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     check_output_dir(run_dir, "--name")
     if resume:
         if not (run_dir / LAST_CHECKPOINT).is_file():
-            raise InputError(f"--resume: no checkpoint {run_dir / LAST_CHECKPOINT} to continue from; train without --resume "
-                             "(add --overwrite to start the run again)")
+            raise InputError(f"--resume: no checkpoint {run_dir / LAST_CHECKPOINT} to continue from; "
+                             "train without --resume (add --overwrite to start the run again)")
         return
     if run_dir.exists():
         if not overwrite:
@@ -294,7 +287,7 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
 
     run_dir = Path(run_dir)
     if resume and labeldefs is not None:
-        raise InputError(f"--labeldefs: a resumed run keeps its own classes ({run_dir / 'labeldefs.txt'}); "
+        raise InputError(f"--labeldefs: a resumed run keeps its own classes ({run_dir / LABELDEFS_NAME}); "
                          "leave out --labeldefs")
     _check_run_dir(run_dir, resume, overwrite)
     pairs = {split: find_pairs(data_dir, split) for split in ("train", "val")}
@@ -306,13 +299,12 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
             was = ", ".join(f"{name}={getattr(stored, name)}" for name in changed)
             raise InputError(f"--resume: the run was trained with {was}; "
                              "a resumed run keeps its network (leave those options out)")
-        labeldefs = run_dir / "labeldefs.txt"
-        if (run_dir / RUN_HISTORY).is_file():
-            history = json.loads((run_dir / RUN_HISTORY).read_text(encoding="utf-8"))
+        labeldefs = run_dir / LABELDEFS_NAME
+        history = read_run_history(run_dir)
     elif labeldefs is None:
         labeldefs = find_labeldefs(data_dir)
         if labeldefs is None:
-            raise InputError(f"--labeldefs: no labeldefs.txt in {data_dir} or a folder above it; "
+            raise InputError(f"--labeldefs: no {LABELDEFS_NAME} in {data_dir} or a folder above it; "
                              "give --labeldefs FILE")
     labels, colors = read_labeldefs(labeldefs)
     n_classes = len(labels)
@@ -339,7 +331,7 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
         fcn.compile_fcn(model, n_classes, params.learning_rate)
         _start_run_dir(run_dir)  # everything checked: only now is an old run deleted and the new one created
     try:
-        write_labeldefs(run_dir / "labeldefs.txt", labels, colors)
+        write_labeldefs(run_dir / LABELDEFS_NAME, labels, colors)
         write_text_atomic(run_dir / RUN_SETTINGS, json.dumps(settings, indent=1))
         log.info("%d training and %d validation images at %d x %d px, %d classes, backbone %s", len(train.names),
                  len(val.names), params.image_size[1], params.image_size[0], n_classes, params.backbone)

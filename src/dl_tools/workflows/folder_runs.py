@@ -13,9 +13,10 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..errors import InputError
 from ..file_contract import OUTPUT_PATTERNS

@@ -25,8 +25,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..file_contract import hybrid_outputs
-from ..segmentation.hybrid import HybridParams, HybridResult, segment
 from ..models.frozen import check_model_folder
+from ..segmentation.hybrid import HybridParams, HybridResult, segment
 from .folder_runs import FolderRun, ImageUnusable, check_outputs, photographs, process_images
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,11 @@ def _write_outputs(image_path: Path, image: np.ndarray, result: HybridResult, la
                    params: HybridParams, paths: dict[str, Path]) -> HybridOutput:
     """Write the image's outputs (module doc) together: all or none, the .mat last (``io.atomic.atomic_outputs``)."""
     from ..io.atomic import atomic_outputs
+    from ..io.figures import save_figure
     from ..io.geotiff import mask_nodata, nodata_mask, read_geoinfo, write_label_geotiff
     from ..io.images import write_image
     from ..io.mat import LabelFile, write_label_mat
     from ..plotting import colorize
-    from ..io.figures import save_figure
 
     nodata = nodata_mask(image_path)
     shown = mask_nodata(result.label_image, nodata)  # no class where a TIFF has no data

@@ -1,8 +1,9 @@
 """Tutorial step 2: ground truth from brush strokes (create_groundtruth/label_1image_crf.py, label_1geotiff_crf.py).
 
 Strokes come from the interactive OpenCV tool (saved to ``<name>_scribbles.png`` after every window, before any
-computation) or from a scribbles PNG (scripted mode). The engine (``dl_tools.labelling.engine.label_from_strokes``) turns them
-into a dense label image. Outputs, next to the image or in ``outdir`` (``<name>`` = file name without extension):
+computation) or from a scribbles PNG (scripted mode). The engine
+(``dl_tools.labelling.engine.label_from_strokes``) turns them into a dense label image. Outputs, next to the image
+or in ``outdir`` (``<name>`` = file name without extension):
 ``<name>_mres.mat``, ``<name>_mres.png``, ``<name>_report.txt``, ``<name>_mres_label.png``, ``<name>_mres_color.png``
 and, for GeoTIFFs, ``<name>_mres.tif``. Pixels where a TIFF has no data (no-data value, NaN, alpha band or mask)
 are 255 (``io.geotiff.LABEL_NODATA``) in the ``.tif`` and marked in the ``.mat``'s ``nodata`` mask, so that
@@ -15,17 +16,18 @@ import logging
 import math
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..labelling.engine import ENGINES, default_crf_params, label_from_strokes
-from ..segmentation.pixel_classifier import ClassifierParams
-from ..segmentation.crf import CRFParams, check_strokes, scaled_shape
 from ..errors import InputError
 from ..file_contract import label_outputs
+from ..labelling.engine import ENGINES, default_crf_params, label_from_strokes
+from ..segmentation.crf import CRFParams, check_strokes, scaled_shape
+from ..segmentation.pixel_classifier import ClassifierParams
 
 if TYPE_CHECKING:
     from ..io.geotiff import GeoInfo

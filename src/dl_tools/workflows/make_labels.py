@@ -100,7 +100,8 @@ def make_labels(folder: str | Path, labeldefs: str | Path, params: MakeLabelsPar
         raise InputError(f"{labeldefs} defines {len(names)} classes; label images hold at most 255")
     plan = []
     for mat in mats:
-        targets = [check_can_write(path, params.overwrite) for path in label_id_outputs(folder, manual_name(mat)).values()]
+        outputs = label_id_outputs(folder, manual_name(mat))
+        targets = [check_can_write(path, params.overwrite) for path in outputs.values()]
         class_index_map(read_label_mat(mat).labels, names, mat, labeldefs)  # check every file before writing
         plan.append((mat, targets))
     written = []

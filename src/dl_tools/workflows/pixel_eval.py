@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..file_contract import CONFUSION_SUFFIX, ESTIMATE_MARK, PIXEL_EVAL
-from ..file_contract import MANUAL_SUFFIX
+from ..file_contract import CONFUSION_SUFFIX, ESTIMATE_MARK, MANUAL_SUFFIX, PIXEL_EVAL, pixel_eval_outputs
 from ..io.images import check_input_dir
 from ..metrics import Scores, confusion_matrix, scores_from_confusion
 
@@ -186,8 +185,8 @@ def embed_confusion(confusion: np.ndarray, names: list[str], union: list[str]) -
 
 
 def _figure(confusion: np.ndarray, union: list[str], title: str, path: Path) -> Path:
-    from ..plotting import confusion_figure
     from ..io.figures import save_figure
+    from ..plotting import confusion_figure
 
     seen = (confusion.sum(axis=0) + confusion.sum(axis=1)) > 0
     names = [name for name, keep in zip(union, seen) if keep]
@@ -225,7 +224,7 @@ def output_paths(input_dir: Path, pairs: list[Pair]) -> tuple[list[Path], dict[s
     kinds = list(dict.fromkeys(pair.kind for pair in pairs))
     pooled = {kind: input_dir / f"{PIXEL_EVAL}{kind if len(kinds) > 1 else ''}{CONFUSION_SUFFIX}"
               for kind in kinds}
-    return figures, pooled, input_dir / f"{PIXEL_EVAL}.json", input_dir / f"{PIXEL_EVAL}.csv"
+    return figures, pooled, *pixel_eval_outputs(input_dir)
 
 
 def check_outputs(input_dir: Path, paths: list[Path]) -> None:
@@ -239,9 +238,9 @@ def check_outputs(input_dir: Path, paths: list[Path]) -> None:
 
 def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = PixelEvalParams()) -> PixelEvalResult:
     """Score every estimate of ``input_dir`` that has a truth file; write figures, JSON and CSV (see module doc)."""
-    from ..terminal import progress
     from ..io.atomic import write_json_atomic, write_text_atomic
     from ..io.mat import read_label_mat
+    from ..terminal import progress
 
     input_dir = Path(input_dir)
     truth_dir = Path(params.truth_dir) if params.truth_dir is not None else input_dir

@@ -4,8 +4,8 @@ For every ``<name>_mres.mat`` in a folder and the image named exactly ``<name>``
 stride (default t/2) are scored by the share of their most common class; windows with a share of at least the
 purity threshold become ``<folder>/tile_<t>/<class name>/<name>_<row>_<col>.jpg`` (row and col: pixel position of
 the tile's top-left corner in the image). Pixels without data in a TIFF image count as a class of their own, so
-no tile of a no-data border is kept as a class. A random fraction of each class's tiles is kept; a class is never thinned
-below min(its tile count, ``min_tiles``), so small classes are spared (the legacy spared classes of 60 tiles or
+no tile of a no-data border is kept as a class. A random fraction of each class's tiles is kept; a class is never
+thinned below min(its tile count, ``min_tiles``), so small classes are spared (the legacy spared classes of 60 tiles or
 fewer and thinned larger ones without that floor).
 
 The tiles are written to a hidden staging folder and moved into place only when all are written, so a re-run never
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..file_contract import MANUAL_SUFFIX, manual_name, tile_file_name
+from ..file_contract import MANUAL_SUFFIX, manual_name, tile_file_name, tile_folder
 from ..io.atomic import final_names, is_temporary_name, new_mode, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
 
     started = time.time()
     input_dir = check_input_dir(input_dir, "--input", f"give the folder of images and *{MANUAL_SUFFIX}")
-    tile_dir = input_dir / f"tile_{params.tile}"
+    tile_dir = tile_folder(input_dir, params.tile)
     if tile_dir.exists() and not params.overwrite:
         raise InputError(f"{tile_dir} already exists; give --overwrite to replace it with new tiles "
                          "(old and new tiles are never mixed)")

@@ -136,12 +136,13 @@ def list_tiles(image_dir: str | os.PathLike, validation_percentage: float = 10.0
 
     InputError: missing folder, fewer than two class folders, an empty class folder, tiles of different sizes.
     """
+    from ..file_contract import is_tile_folder
     from ..io.images import check_input_dir, is_image_file
     from ..terminal import count
 
     image_dir = check_input_dir(image_dir, flag, "give the tile_<t> folder made by retile.py")
     folders = sorted(p for p in image_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    tile_folders = [p for p in folders if re.fullmatch(r"tile_\d+", p.name)]
+    tile_folders = [p for p in folders if is_tile_folder(p)]
     if tile_folders:  # the folder of images was given instead of its tiles
         raise InputError(f"{flag}: {image_dir} holds the tile folder(s) {', '.join(p.name for p in tile_folders)}; "
                          f"give one of them, e.g. {flag} {tile_folders[0]}")
