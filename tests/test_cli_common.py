@@ -155,3 +155,114 @@ def test_quiet_hides_bars_for_its_own_call_only_and_sets_no_environment_variable
     assert run(build_base_parser("x.py", "test"), lambda args: seen.append(progress(total=3).disable), []) == 0
     assert seen == [True, False] and dict(os.environ) == environment
     assert not progress(total=3).disable  # and library calls outside a script show bars
+
+
+def _steps():
+    """(script module, params dataclass or instance, {option dest: field}) of every step whose options set params."""
+    from dl_tools.cli import (
+        fcn_infer,
+        fcn_infer_crf,
+        fcn_train,
+        images_split_train_test,
+        label_1geotiff_crf,
+        label_1image_crf,
+        make_labels,
+        retile,
+        retrain,
+        semseg_cnn_crf,
+        test_class_tiles,
+        test_pixels,
+    )
+    from dl_tools.segmentation.hybrid import HybridParams
+    from dl_tools.workflows.eval_tiles import EvalTilesParams
+    from dl_tools.workflows.fcn_infer import FCN_CRF, FCNInferParams
+    from dl_tools.workflows.fcn_train import FCNTrainParams
+    from dl_tools.workflows.label import LabelParams
+    from dl_tools.workflows.make_labels import MakeLabelsParams
+    from dl_tools.workflows.pixel_eval import PixelEvalParams
+    from dl_tools.workflows.retile import RetileParams
+    from dl_tools.workflows.retrain import RetrainParams
+    from dl_tools.workflows.split import SplitParams
+    from dl_tools.workflows.windowed import WindowedParams
+
+    return [(retrain, RetrainParams, {}), (retile, RetileParams, {"threshold": "purity"}),
+            (fcn_infer, FCNInferParams, {}), (fcn_infer, WindowedParams, {}), (fcn_infer_crf, FCN_CRF,
+                                                                                fcn_infer_crf.CRF_OPTIONS),
+            (fcn_infer_crf, WindowedParams, {}), (fcn_train, FCNTrainParams, {}),
+            (images_split_train_test, SplitParams, {"proportion": "train_fraction"}),
+            (test_class_tiles, EvalTilesParams, {"number": "n"}), (test_pixels, PixelEvalParams, {}),
+            (make_labels, MakeLabelsParams, {"median": "median_radius"}), (semseg_cnn_crf, HybridParams, {}),
+            (label_1image_crf, LabelParams, {}), (label_1geotiff_crf, LabelParams, {})]
+
+
+def _shown(value) -> list[str]:
+    """How a help text may write ``value``: 0.25, 3e-03 as 0.003, (256, 512) as 256x512."""
+    if isinstance(value, tuple):
+        return ["x".join(map(str, value)), str(value)]
+    return [str(value)] + ([f"{value:g}"] if isinstance(value, float) else [])
+
+
+@pytest.mark.parametrize("step", range(14), ids=lambda i: "-".join(
+    (_steps()[i][0].__name__.rsplit(".", 1)[1], getattr(_steps()[i][1], "__name__", "instance"))))
+def test_every_option_of_a_params_field_takes_its_default_from_the_dataclass_and_shows_it(step):
+    """Default None (a resumed run keeps its own settings) or the dataclass's; --help shows the dataclass's."""
+    import dataclasses
+
+    module, params, renamed = _steps()[step]
+    fields = {f.name: f for f in dataclasses.fields(params)}
+    parser = module.build_parser()
+    formatter = parser._get_formatter()
+    own_scale = module.__name__.endswith("label_1geotiff_crf")  # -s 1.0 is that step's own default
+    checked = []
+    for action in parser._actions:
+        name = renamed.get(action.dest, action.dest)
+        if name not in fields or not action.option_strings or (own_scale and name == "scale"):
+            continue
+        field = fields[name]
+        expected = getattr(params, name) if not isinstance(params, type) else (
+            field.default_factory() if field.default is dataclasses.MISSING else field.default)
+        assert action.default in (None, expected), (action.dest, action.default, expected)
+        if action.nargs != 0 and expected is not None:  # not a flag: --help names the value
+            text = " ".join(formatter._expand_help(action).split())
+            assert any(f"default {shown}" in text or f"default: {shown}" in text
+                       for shown in _shown(expected)), (action.dest, text, expected)
+        checked.append(name)
+    assert checked, "no option of this step sets a field of its params"
+
+
+def test_the_dataclass_judges_a_value_and_names_the_flag(capsys, tmp_path):
+    """An option that converts only: the range is the params dataclass's, its message names the flag."""
+    from dl_tools.cli import (
+        fcn_infer,
+        fcn_train,
+        images_split_train_test,
+        make_labels,
+        retile,
+        retrain,
+        test_class_tiles,
+    )
+
+    cases = [(retrain.main, ["--image_dir", str(tmp_path), "--testing_percentage", "100"],
+              "error: --testing_percentage must be in [0, 100)"),
+             (retrain.main, ["--image_dir", str(tmp_path), "--validation_batch_size", "0"],
+              "error: --validation_batch_size must be -1 (all) or at least 1"),
+             (retile.main, ["-a", "0", "--input", str(tmp_path)], "error: -a must be in (0, 1], got 0.0"),
+             (retile.main, ["-b", "nan", "--input", str(tmp_path)], "error: -b must be in (0, 1], got nan"),
+             (images_split_train_test.main, ["-p", "1", "--input", str(tmp_path)],
+              "error: -p must be strictly between 0 and 1, got 1.0"),
+             (test_class_tiles.main, ["-n", "0"], "error: -n must be at least 1, got 0"),
+             (fcn_infer.main, ["--name", "r", "--samples-dir", "s", "--output-dir", "o", "--batch-size", "0"],
+              "error: --batch-size must be at least 1, got 0"),
+             (fcn_infer.main, ["--name", "r", "--samples-dir", "s", "--output-dir", "o", "--window", "100"],
+              "error: --window must be a multiple of 512 px, got 100"),
+             (fcn_train.main, ["--name", str(tmp_path / "run"), "--backbone", "resnet"],
+              "error: --backbone must be one of mobilenetv2, vgg16, tiny, got 'resnet'"),
+             (make_labels.main, [str(tmp_path), "--median", "-1"], "error: --median must be 0 (no filter)")]
+    for main, argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith(message) and len(err.splitlines()) == 1, (argv, err)
+    assert list(tmp_path.iterdir()) == []  # judged before anything is written
+    with pytest.raises(SystemExit):  # a value that is not a number stays argparse's one-line error
+        retile.main(["-a", "most"])
+    assert capsys.readouterr().err.startswith("error: argument -a/--threshold: must be a number, got 'most'")

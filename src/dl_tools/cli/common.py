@@ -201,21 +201,26 @@ def ask_path(value: str | os.PathLike | None, flag: str, kind: str = "file", tit
 
 
 def number_type(convert, accept, expected: str):
-    """An argparse type: ``convert(text)`` (int or float) that ``accept(value)`` holds for; otherwise the
-    message "must be <expected>, got <text>"."""
+    """An argparse type: ``convert(text)`` (int or float) that ``accept(value)`` holds for (None: any value);
+    otherwise the message "must be <expected>, got <text>".
+
+    Where a params dataclass judges the range of a value (its ``__post_init__`` names the flag), the option
+    converts only (``integer``, ``number``), so the range is checked in one place."""
 
     def parse(text: str):
         try:
             value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
-        if not accept(value):
+        if accept is not None and not accept(value):
             raise argparse.ArgumentTypeError(f"must be {expected}, got {value}")
         return value
 
     return parse
 
 
+integer = number_type(int, None, "an integer")
+number = number_type(float, None, "a number")
 positive_int = number_type(int, lambda v: v > 0, "a positive integer")
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's global seeds are 32-bit
 seed_int = number_type(int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
@@ -229,13 +234,13 @@ def add_windowed_options(parser: argparse.ArgumentParser) -> None:
 
     default = WindowedParams()
     group = parser.add_argument_group("GeoTIFFs larger than memory (labelled window by window)")
-    group.add_argument("--max-megapixels", type=float, default=default.max_megapixels,
+    group.add_argument("--max-megapixels", type=number, default=default.max_megapixels,
                        help="GeoTIFFs larger than this are read and labelled by windows, never whole, into a tiled "
                             "GeoTIFF and a reduced preview figure, without .mat or PNG outputs "
                             f"(default {default.max_megapixels:g})")
-    group.add_argument("--window", type=positive_int, default=default.window,
+    group.add_argument("--window", type=integer, default=default.window,
                        help=f"size of a window's core in px, a multiple of 512 (default {default.window})")
-    group.add_argument("--halo", type=int, default=default.halo,
+    group.add_argument("--halo", type=integer, default=default.halo,
                        help=f"px of context read around each window's core (default {default.halo})")
     group.add_argument("--resume", action="store_true",
                        help="continue an interrupted run from its last written window (same settings)")

@@ -20,9 +20,9 @@ example (from the repository root):
 
 def build_parser():
     parser = build_base_parser("cp_mat.py", DESCRIPTION)
-    parser.add_argument("--gt", default="demo_data/gt", help="folder of *_mres.mat files (default demo_data/gt)")
-    parser.add_argument("--train", default="demo_data/train", help="train folder (default demo_data/train)")
-    parser.add_argument("--test", default="demo_data/test", help="test folder (default demo_data/test)")
+    parser.add_argument("--gt", default="demo_data/gt", help="folder of *_mres.mat files (default %(default)s)")
+    parser.add_argument("--train", default="demo_data/train", help="train folder (default %(default)s)")
+    parser.add_argument("--test", default="demo_data/test", help="test folder (default %(default)s)")
     add_overwrite(parser, "label files that differ from the ground-truth folder's")
     return parser
 

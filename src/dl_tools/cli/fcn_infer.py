@@ -7,7 +7,8 @@ from .common import (
     add_overwrite,
     add_windowed_options,
     build_base_parser,
-    positive_int,
+    integer,
+    number,
     run,
     take_defaults,
     windowed_params,
@@ -48,11 +49,11 @@ def build_parser(prog: str = "infer.py", description: str = DESCRIPTION):
     parser.add_argument("--output-dir", required=True, help="folder for the outputs (created if missing)")
     parser.add_argument("--data-source", choices=["data"], default="data",
                         help="kept for the legacy command; only 'data' exists")
-    parser.add_argument("--batch-size", type=positive_int, help="tiles per network call (default %(default)s)")
-    parser.add_argument("--overlap", type=float,
+    parser.add_argument("--batch-size", type=integer, help="tiles per network call (default %(default)s)")
+    parser.add_argument("--overlap", type=number,
                         help="share of a tile overlapping its neighbours, 0-0.9 (default %(default)s)")
     parser.add_argument("--checkpoint", choices=["best", "last"],
-                        help="weights of the best validation epoch (default) or of the last epoch")
+                        help="weights of the best validation epoch or of the last epoch (default %(default)s)")
     add_overwrite(parser, "existing outputs")
     add_windowed_options(parser)
     from ..workflows.fcn_infer import FCNInferParams

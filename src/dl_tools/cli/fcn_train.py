@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_overwrite, build_base_parser, positive_int, run, seed_int
+from .common import add_overwrite, build_base_parser, integer, number, run, seed_int
 
 DESCRIPTION = """\
 Train a fully convolutional network (FCN-8s style: strides 8, 16 and 32 of an ImageNet backbone, learned
@@ -43,6 +43,7 @@ def image_size(text: str) -> tuple[int, int]:
 
 
 def build_parser():
+    from ..models.fcn import BACKBONES, TRAIN_BACKBONE
     from ..workflows.fcn_train import FCNTrainParams
 
     d = FCNTrainParams  # the defaults; options left out keep a resumed run's own settings (hence default None)
@@ -54,20 +55,20 @@ def build_parser():
                                            "the run's own data folder)")
     parser.add_argument("--labeldefs", help="labeldefs.txt (default: the first one in --data-dir or a folder above); "
                                             "not with --resume, which keeps the run's classes")
-    parser.add_argument("--epochs", type=positive_int, default=d.epochs,
+    parser.add_argument("--epochs", type=integer, default=d.epochs,
                         help="total epochs of the run (default %(default)s)")
-    parser.add_argument("--batch-size", type=positive_int, help=f"images per training step (default {d.batch_size})")
-    parser.add_argument("--learning-rate", type=float, help=f"Adam learning rate (default {d.learning_rate:g})")
+    parser.add_argument("--batch-size", type=integer, help=f"images per training step (default {d.batch_size})")
+    parser.add_argument("--learning-rate", type=number, help=f"Adam learning rate (default {d.learning_rate:g})")
     parser.add_argument("--image-size", type=image_size, metavar="HxW",
                         help="network input, rows x columns, multiples of 32 (default {}x{})".format(*d.image_size))
-    parser.add_argument("--backbone", choices=["mobilenetv2", "vgg16", "tiny"],
+    parser.add_argument("--backbone", metavar="{" + ",".join(BACKBONES) + "}",
                         help=f"pretrained feature extractor (default {d.backbone})")
-    parser.add_argument("--train-backbone", choices=["all", "top", "none"],
+    parser.add_argument("--train-backbone", metavar="{" + ",".join(TRAIN_BACKBONE) + "}",
                         help="backbone weights that training changes: none (frozen ImageNet features; only the "
-                             "FCN head learns; default), top (last stage too) or all")
+                             f"FCN head learns), top (last stage too) or all (default {d.train_backbone})")
     parser.add_argument("--class-weights", action="store_true", default=None,
                         help="weight rare classes up (median-frequency balancing)")
-    parser.add_argument("--early-stopping", type=int, metavar="N",
+    parser.add_argument("--early-stopping", type=integer, metavar="N",
                         help="stop after N epochs without a better validation mean IoU "
                              f"(default {d.early_stopping} = never)")
     parser.add_argument("--seed", type=seed_int, help=f"random seed (default {d.seed})")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..terminal import count
-from .common import add_overwrite, add_seed, ask_path, build_base_parser, fraction, run, take_defaults
+from .common import add_overwrite, add_seed, ask_path, build_base_parser, number, run, take_defaults
 
 DESCRIPTION = """\
 Split a folder of images at random into train/ and test/ folders beside it
@@ -23,7 +23,7 @@ example:
 
 def build_parser():
     parser = build_base_parser("images_split_train_test.py", DESCRIPTION)
-    parser.add_argument("-p", "--proportion", type=fraction,
+    parser.add_argument("-p", "--proportion", type=number,
                         help="share of the images that go to train/, between 0 and 1 (default %(default)s)")
     parser.add_argument("-i", "--input",
                         help="folder of images (a folder dialog opens if omitted and a display exists)")
@@ -39,8 +39,8 @@ def build_parser():
 def _body(args):
     from ..workflows.split import SplitParams, split_images
 
-    input_dir = ask_path(args.input, "--input", kind="dir", title="Select the folder of images")
     params = SplitParams(train_fraction=args.proportion, seed=args.seed, move=args.move, overwrite=args.overwrite)
+    input_dir = ask_path(args.input, "--input", kind="dir", title="Select the folder of images")
     result = split_images(input_dir, params)
     print(f"train: {count(len(result.train), 'image')} in {result.train_dir}")
     print(f"test:  {count(len(result.test), 'image')} in {result.test_dir}")

@@ -8,9 +8,9 @@ from .common import (
     ask_path,
     band_list,
     build_base_parser,
-    field_default,
     positive_int,
     run,
+    take_defaults,
     unit_fraction,
 )
 
@@ -55,16 +55,17 @@ examples:
 IMAGE_TYPES = [("images", "*.jpg *.JPG *.jpeg *.JPEG *.png *.PNG *.tif *.TIF *.tiff *.TIFF"), ("all files", "*")]
 
 
-def build_label_parser(prog: str, description: str, scale_default: float, geotiff: bool = False):
-    """The options shared by label_1image_crf.py and label_1geotiff_crf.py."""
+def build_label_parser(prog: str, description: str, scale_default: float | None = None, geotiff: bool = False):
+    """The options shared by label_1image_crf.py and label_1geotiff_crf.py; their defaults are LabelParams's,
+    but for -s when ``scale_default`` is given."""
     from ..labelling.engine import ENGINES
     from ..workflows.label import LabelParams
 
     parser = build_base_parser(prog, description)
-    parser.add_argument("-w", "--window", type=positive_int, default=field_default(LabelParams, "window"),
+    parser.add_argument("-w", "--window", type=positive_int,
                         help="window side in pixels of the image scaled by -s (default %(default)s)")
-    parser.add_argument("-s", "--scale", type=unit_fraction, default=scale_default,
-                        help=f"scale of the classifier and CRF, 0 < s <= 1 (default {scale_default})")
+    parser.add_argument("-s", "--scale", type=unit_fraction,
+                        help="scale of the classifier and CRF, 0 < s <= 1 (default %(default)s)")
     parser.add_argument("--image", help="the image (a file dialog opens if omitted and a display exists)")
     parser.add_argument("--labels", help="labels file, one class name per line")
     parser.add_argument("--colors", help="colour file, one colour per class")
@@ -72,14 +73,17 @@ def build_label_parser(prog: str, description: str, scale_default: float, geotif
                              "holding strokes; no windows open")
     parser.add_argument("--resume", action="store_true", help="continue from <name>_scribbles.png")
     parser.add_argument("--outdir", help="folder for the outputs (default: the image's folder)")
-    parser.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
-                        help="strokes: CRF on the strokes, the legacy recipe with measured settings (default); "
-                             "classifier: a pixel classifier trained on the strokes, then a CRF")
+    parser.add_argument("--engine", choices=ENGINES,
+                        help="strokes: CRF on the strokes, the legacy recipe with measured settings; "
+                             "classifier: a pixel classifier trained on the strokes, then a CRF (default %(default)s)")
     if geotiff:
         parser.add_argument("--bands", type=band_list, default=None,
                             help="1-based bands to show and use, e.g. 3,2,1 (default: the first three)")
     add_seed(parser)
     add_overwrite(parser, "an existing <name>_mres.mat and its outputs, or <name>_scribbles.png")
+    take_defaults(parser, LabelParams)
+    if scale_default is not None:
+        parser.set_defaults(scale=scale_default)
     return parser
 
 
@@ -108,7 +112,7 @@ def label_body(args, geotiff: bool = False) -> None:
 
 
 def build_parser():
-    return build_label_parser("label_1image_crf.py", DESCRIPTION, scale_default=0.2)
+    return build_label_parser("label_1image_crf.py", DESCRIPTION)
 
 
 def main(argv=None) -> int:

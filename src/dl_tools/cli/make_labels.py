@@ -18,7 +18,7 @@ example:
 """
 
 
-radius = number_type(int, lambda v: v >= 0, "a radius in pixels, 0 or more")
+radius = number_type(int, None, "a radius in pixels, 0 or more")  # MakeLabelsParams judges the value
 
 
 def build_parser():
@@ -38,11 +38,12 @@ def _body(args):
     from ..io.text import find_labeldefs
     from ..workflows.make_labels import MakeLabelsParams, find_manual_labels, make_labels
 
+    params = MakeLabelsParams(median_radius=args.median, overwrite=args.overwrite)
     find_manual_labels(args.dir)  # the folder first: its labeldefs.txt is looked up from it
     labeldefs = args.labeldefs or find_labeldefs(args.dir)
     labeldefs = ask_path(labeldefs, "--labeldefs", title="Select labeldefs.txt",
                          filetypes=[("labeldefs", "*.txt"), ("all files", "*")])
-    result = make_labels(args.dir, labeldefs, MakeLabelsParams(median_radius=args.median, overwrite=args.overwrite))
+    result = make_labels(args.dir, labeldefs, params)
     print(f"wrote {len(result.written) // 2} labelIds and colour images in {args.dir} (classes from {labeldefs})")
 
 

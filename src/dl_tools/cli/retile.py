@@ -7,10 +7,11 @@ from .common import (
     add_seed,
     ask_path,
     build_base_parser,
+    integer,
+    number,
     positive_int,
     run,
     take_defaults,
-    unit_fraction,
 )
 
 DESCRIPTION = """\
@@ -29,14 +30,14 @@ example:
 def build_parser():
     parser = build_base_parser("retile.py", DESCRIPTION)
     parser.add_argument("-t", "--tile", type=positive_int, help="tile size in px (default %(default)s)")
-    parser.add_argument("-a", "--threshold", type=unit_fraction,
+    parser.add_argument("-a", "--threshold", type=number,
                         help="least share of the tile's most common class, in (0, 1] (default %(default)s)")
-    parser.add_argument("-b", "--keep", type=unit_fraction,
+    parser.add_argument("-b", "--keep", type=number,
                         help="fraction of each class's tiles to keep at random, in (0, 1] (default %(default)s = all)")
     parser.add_argument("-i", "--input",
                         help="folder of images and their *_mres.mat files (a folder dialog opens if omitted)")
-    parser.add_argument("--stride", type=positive_int, help="px between neighbouring tiles (default t/2)")
-    parser.add_argument("--min_tiles", type=positive_int,
+    parser.add_argument("--stride", type=integer, help="px between neighbouring tiles (default t/2)")
+    parser.add_argument("--min_tiles", type=integer,
                         help="thinning never leaves a class fewer than min(its tiles, this) tiles, at least 1 "
                              "(default %(default)s)")
     parser.add_argument("-j", "--jobs", type=positive_int, help="parallel worker processes (default: all cores)")
@@ -50,9 +51,9 @@ def build_parser():
 def _body(args):
     from ..workflows.retile import RetileParams, format_table, retile
 
-    input_dir = ask_path(args.input, "--input", kind="dir", title="Select the folder of images and label files")
     params = RetileParams(tile=args.tile, purity=args.threshold, keep=args.keep, stride=args.stride,
                           min_tiles=args.min_tiles, seed=args.seed, jobs=args.jobs, overwrite=args.overwrite)
+    input_dir = ask_path(args.input, "--input", kind="dir", title="Select the folder of images and label files")
     result = retile(input_dir, params)
     print(format_table(result))
     print(f"tiles written to {result.tile_dir}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_seed, build_base_parser, number_type, positive_int, run, take_defaults
+from .common import add_seed, build_base_parser, integer, number, run, take_defaults
 
 DESCRIPTION = """\
 Train a new softmax layer on top of a pretrained image module (TF-Hub) to recognise the classes of a
@@ -22,44 +22,43 @@ example:
 """
 
 
-_percentage = number_type(float, lambda v: 0 <= v < 100, "a percentage in [0, 100)")
-_batch = number_type(int, lambda v: v == -1 or v > 0, "-1 (all) or a positive integer")
-
 
 def build_parser():
     parser = build_base_parser("retrain.py", DESCRIPTION)
     parser.add_argument("--image_dir", required=True, help="folder of class subfolders of images (tiles)")
     parser.add_argument("--tfhub_module", default="mobilenet_v2_100_96",
-                        help="TF-Hub URL, module folder, or local module name (default mobilenet_v2_100_96)")
-    parser.add_argument("--how_many_training_steps", type=positive_int,
-                        help="training steps (batches), default %(default)s")
-    parser.add_argument("--learning_rate", type=float, help="SGD learning rate (default %(default)s)")
+                        help="TF-Hub URL, module folder, or local module name (default %(default)s)")
+    parser.add_argument("--how_many_training_steps", type=integer,
+                        help="training steps (batches), at least 1 (default %(default)s)")
+    parser.add_argument("--learning_rate", type=number, help="SGD learning rate, positive (default %(default)s)")
     parser.add_argument("--output_graph", default="output_graph.pb", help="frozen model file to write (.pb)")
     parser.add_argument("--output_labels", default="output_labels.txt", help="labels file to write")
     parser.add_argument("--bottleneck_dir", default="bottlenecks", help="cache of module outputs")
     parser.add_argument("--summaries_dir", default="summaries",
                         help="TensorBoard logs; each run gets a new subfolder, nothing is deleted")
-    parser.add_argument("--testing_percentage", type=_percentage, help="share of tiles for the test (%(default)s)")
-    parser.add_argument("--validation_percentage", type=_percentage,
-                        help="share of tiles for validation (%(default)s)")
-    parser.add_argument("--eval_step_interval", type=positive_int, help="steps between evaluations (%(default)s)")
-    parser.add_argument("--train_batch_size", type=positive_int, help="tiles per training step (%(default)s)")
-    parser.add_argument("--validation_batch_size", type=_batch,
-                        help="balanced validation sample per evaluation, -1 = all (%(default)s)")
-    parser.add_argument("--test_batch_size", type=_batch, help="test tiles, -1 = all (default %(default)s)")
+    parser.add_argument("--testing_percentage", type=number,
+                        help="percentage of tiles for the test, in [0, 100) (default %(default)s)")
+    parser.add_argument("--validation_percentage", type=number,
+                        help="percentage of tiles for validation, in [0, 100) (default %(default)s)")
+    parser.add_argument("--eval_step_interval", type=integer, help="steps between evaluations (default %(default)s)")
+    parser.add_argument("--train_batch_size", type=integer, help="tiles per training step (default %(default)s)")
+    parser.add_argument("--validation_batch_size", type=integer,
+                        help="balanced validation sample per evaluation, -1 = all (default %(default)s)")
+    parser.add_argument("--test_batch_size", type=integer, help="test tiles, -1 = all (default %(default)s)")
     parser.add_argument("--flip_left_right", action="store_true", help="randomly mirror training tiles")
-    parser.add_argument("--random_crop", type=float, help="percentage of random crop margin (%(default)s)")
-    parser.add_argument("--random_scale", type=float, help="percentage of random enlargement (%(default)s)")
-    parser.add_argument("--random_brightness", type=float, help="percentage of random brightness (%(default)s)")
+    parser.add_argument("--random_crop", type=number, help="percentage of random crop margin (default %(default)s)")
+    parser.add_argument("--random_scale", type=number, help="percentage of random enlargement (default %(default)s)")
+    parser.add_argument("--random_brightness", type=number,
+                        help="percentage of random brightness, below 100 (default %(default)s)")
     parser.add_argument("--print_misclassified_test_images", action="store_true",
                         help="list the test tiles that were classified wrongly")
     parser.add_argument("--final_tensor_name",
                         help="name of the output (softmax) node in the .pb (default %(default)s)")
-    parser.add_argument("--intermediate_store_frequency", type=int,
+    parser.add_argument("--intermediate_store_frequency", type=integer,
                         help="also write the model every N steps, 0 = never (default %(default)s); each is a whole "
                              "model (about 9 MB with MobileNetV2)")
     parser.add_argument("--intermediate_output_graphs_dir", default="intermediate_graph",
-                        help="folder of those models, intermediate_<step>.pb (default intermediate_graph)")
+                        help="folder of those models, intermediate_<step>.pb (default %(default)s)")
     parser.add_argument("--saved_model_dir",
                         help="also write the final model as a TensorFlow SavedModel folder (signature "
                              "serving_default: image in [0, 1] -> prediction); default: not written")

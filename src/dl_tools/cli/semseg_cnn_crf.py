@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from ..file_contract import OUTPUT_PATTERNS
-from .common import add_overwrite, build_base_parser, number_type, positive_int, run, take_defaults, unit_fraction
+from .common import (
+    add_overwrite,
+    build_base_parser,
+    integer,
+    number_type,
+    positive_int,
+    run,
+    take_defaults,
+    unit_fraction,
+)
 
 DESCRIPTION = """\
 Segment whole images with the tile classifier of step 4 and a dense CRF (the "hybrid" method of
@@ -69,7 +78,7 @@ def build_parser():
                         help="segment every image of DIR instead (give IMAGE as '-'); files named as DL tools "
                              f"names its outputs ({', '.join(OUTPUT_PATTERNS)}) are skipped")
     parser.add_argument("--outdir", metavar="DIR", help="folder for the outputs (default: beside each image)")
-    parser.add_argument("--batch-size", type=positive_int,
+    parser.add_argument("--batch-size", type=integer,
                         help="tiles per call of the model (default %(default)s); lower it if memory is short")
     add_overwrite(parser, "existing _ares outputs")
     from ..segmentation.hybrid import HybridParams

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..terminal import count
-from .common import WORST_SHOWN, add_seed, ask_path, build_base_parser, positive_int, run, take_defaults
+from .common import WORST_SHOWN, add_seed, ask_path, build_base_parser, integer, run, take_defaults
 
 DESCRIPTION = """\
 Classify n random tiles of each class folder (ideally the test/ tiles) with a model written by retrain.py
@@ -21,7 +21,7 @@ example:
 
 def build_parser():
     parser = build_base_parser("test_class_tiles.py", DESCRIPTION)
-    parser.add_argument("-n", "--number", type=positive_int,
+    parser.add_argument("-n", "--number", type=integer,
                         help="tiles drawn at random per class (default %(default)s; all when fewer)")
     parser.add_argument("--image_dir", help="folder of class subfolders of tiles (a dialog opens if omitted)")
     parser.add_argument("--labels", help="labels file written by retrain.py (a dialog opens if omitted)")
@@ -50,10 +50,11 @@ def _body(args):
     from ..metrics import format_scores
     from ..workflows.eval_tiles import EvalTilesParams, evaluate_tiles
 
+    params = EvalTilesParams(n=args.number, seed=args.seed)
     image_dir = ask_path(args.image_dir, "--image_dir", kind="dir", title="Select a folder of class folders of tiles")
     labels = ask_path(args.labels, "--labels", title="Select the labels file", filetypes=[("labels", "*.txt")])
     model = ask_path(args.model, "--model", title="Select the model file", filetypes=[("frozen model", "*.pb")])
-    result = evaluate_tiles(image_dir, labels, model, EvalTilesParams(n=args.number, seed=args.seed))
+    result = evaluate_tiles(image_dir, labels, model, params)
     print(format_scores(result.scores, title=f"{count(len(result.files), 'tile')} from {image_dir}"))
     print(f"mean probability of the predicted class {result.mean_posterior:.4f}")
     worst = format_worst_photographs(result.photographs)
