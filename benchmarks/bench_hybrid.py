@@ -22,6 +22,8 @@ from pathlib import Path
 
 from bench_common import OUT, REPO, demo_split, machine, run_script, write_report
 
+from dl_tools.file_contract import ESTIMATE_MARK, LABELDEFS_NAME, MANUAL_SUFFIX, pixel_eval_outputs, tile_folder
+
 WORK = OUT / "hybrid_ws"
 TILE = 96
 README_SETTINGS = ("0.5", "0.5", "8", "0.25")              # PROB_THRES PROB DECIM SCALE
@@ -36,10 +38,10 @@ def train(steps: int) -> tuple[Path, Path]:
         return model, labels
     shutil.rmtree(WORK, ignore_errors=True)
     demo = demo_split(WORK, ("jpg", "gt", "labels"))
-    shutil.copy(REPO / "demo_data" / "data" / "labeldefs.txt", demo / "labels" / "labeldefs.txt")
+    shutil.copy(REPO / "demo_data" / "data" / LABELDEFS_NAME, demo / "labels" / LABELDEFS_NAME)
     run_script("create_library/retile.py", "-t", TILE, "-a", "0.9", "-b", "0.5", "--input", "demo_data/train", cwd=WORK)
-    run_script("train_dcnn_tfhub/retrain.py", "--image_dir", f"demo_data/train/tile_{TILE}", "--tfhub_module",
-           f"mobilenet_v2_100_{TILE}", "--how_many_training_steps", steps, "--learning_rate", "0.01",
+    run_script("train_dcnn_tfhub/retrain.py", "--image_dir", tile_folder(Path("demo_data/train"), TILE),
+           "--tfhub_module", f"mobilenet_v2_100_{TILE}", "--how_many_training_steps", steps, "--learning_rate", "0.01",
            "--output_labels", labels.name, "--output_graph", model.name, "--bottleneck_dir", "bottlenecks",
            "--summaries_dir", "summaries", cwd=WORK)
     return model, labels
@@ -51,14 +53,14 @@ def accuracy(model: Path, labels: Path, setting: tuple[str, ...]) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     test = WORK / "demo_data" / "test"
-    for mat in test.glob("*_mres.mat"):
+    for mat in test.glob(f"*{MANUAL_SUFFIX}"):
         shutil.copy(mat, out)
     n_images = len(list(test.glob("*.jpg")))
     seconds = run_script("semseg_crf/semseg_cnn_crf.py", "-", model.name, labels.name,
                          "demo_data/labels/labeldefs.txt", TILE, *setting, "--input-dir", "demo_data/test",
                          "--outdir", out.relative_to(WORK), cwd=WORK).seconds
     run_script("eval_semseg/test_pixels.py", "--input", out.relative_to(WORK), cwd=WORK)
-    report = json.loads((out / "pixel_eval.json").read_text())
+    report = json.loads(pixel_eval_outputs(out)[0].read_text())
     (scores,) = [entry["scores"] for entry in report["overall"].values()]
     per_image_f1 = [pair["scores"]["macro_f1"] for pair in report["pairs"]]
     return {"tiles_f1": tiles_alone(out), "n_images": n_images, "seconds": seconds, "macro_f1": scores["macro_f1"],
@@ -74,8 +76,10 @@ def tiles_alone(folder: Path) -> float:
     from dl_tools.workflows.pixel_eval import to_union
 
     total, labels = 0, None
-    for path in sorted(folder.glob(f"*_ares_{TILE}.mat")):
-        estimate, truth = read_label_mat(path), read_label_mat(folder / path.name.replace(f"_ares_{TILE}", "_mres"))
+    estimate_suffix = f"{ESTIMATE_MARK}_{TILE}.mat"
+    for path in sorted(folder.glob(f"*{estimate_suffix}")):
+        truth_path = folder / (path.name[: -len(estimate_suffix)] + MANUAL_SUFFIX)
+        estimate, truth = read_label_mat(path), read_label_mat(truth_path)
         labels = truth.labels
         sparse = estimate.sparse.astype(int)
         total = total + confusion_matrix(to_union(truth.label_image, truth.labels, labels),

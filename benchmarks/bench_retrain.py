@@ -17,6 +17,8 @@ from pathlib import Path
 
 from bench_common import demo_split, ensure_local_module, machine, run_script, write_report
 
+from dl_tools.file_contract import TILE_EVAL_JSON, tile_folder
+
 SIZE = 96
 
 
@@ -68,9 +70,10 @@ def main() -> None:
             tiles[split] = int(re.search(r"^total\s+\d+\s+(\d+)", run.stdout, re.M).group(1))
             rows.append((f"retile {split} ({tiles[split]} tiles kept)", f"{run.seconds:.1f} s"))
         ensure_local_module(SIZE, cwd=work)
-        for name, rate in throughput(demo / "train" / f"tile_{SIZE}").items():
+        for name, rate in throughput(tile_folder(demo / "train", SIZE)).items():
             rows.append((f"bottlenecks at {SIZE} px, {name}", f"{rate:.0f} tiles/s"))
-        retrain = ["--image_dir", f"demo_data/train/tile_{SIZE}", "--tfhub_module", f"mobilenet_v2_100_{SIZE}",
+        retrain = ["--image_dir", tile_folder(Path("demo_data/train"), SIZE),
+                   "--tfhub_module", f"mobilenet_v2_100_{SIZE}",
                    "--how_many_training_steps", args.steps, "--learning_rate", "0.01", "--output_labels", "labels.txt",
                    "--output_graph", "model.pb", "--bottleneck_dir", "bottlenecks", "--summaries_dir", "summaries"]
         run = run_script("train_dcnn_tfhub/retrain.py", *retrain, cwd=work)
@@ -82,9 +85,9 @@ def main() -> None:
         rows.append((f"retrain's own test split accuracy (N={internal.group(2)})",
                      f"{float(internal.group(1)) / 100:.3f}"))
         seconds = run_script("eval_imrecog/test_class_tiles.py", "-n", "100", "--image_dir",
-                             f"demo_data/test/tile_{SIZE}", "--labels", "labels.txt", "--model", "model.pb",
+                             tile_folder(Path("demo_data/test"), SIZE), "--labels", "labels.txt", "--model", "model.pb",
                              cwd=work).seconds
-        report = json.loads((demo / "test" / f"tile_{SIZE}" / "tile_eval.json").read_text())
+        report = json.loads((tile_folder(demo / "test", SIZE) / TILE_EVAL_JSON).read_text())
         scores = report["scores"]
         rows.append((f"test_class_tiles -n 100 on test/ tiles (N={scores['n_samples']}): accuracy",
                      f"{scores['accuracy']:.3f}"))
