@@ -202,7 +202,7 @@ def _shown(value) -> list[str]:
     return [str(value)] + ([f"{value:g}"] if isinstance(value, float) else [])
 
 
-@pytest.mark.parametrize("step", range(14), ids=lambda i: "-".join(
+@pytest.mark.parametrize("step", range(len(_steps())), ids=lambda i: "-".join(
     (_steps()[i][0].__name__.rsplit(".", 1)[1], getattr(_steps()[i][1], "__name__", "instance"))))
 def test_every_option_of_a_params_field_takes_its_default_from_the_dataclass_and_shows_it(step):
     """Default None (a resumed run keeps its own settings) or the dataclass's; --help shows the dataclass's."""
