@@ -11,7 +11,6 @@ from dl_tools.cli.common import (
     ask_path,
     band_list,
     build_base_parser,
-    fraction,
     positive_int,
     run,
     seed_int,
@@ -56,7 +55,7 @@ def test_ask_path_without_display(monkeypatch):
         ask_path(None, "--image")
 
 
-@pytest.mark.parametrize("parse, text", [(positive_int, "0"), (positive_int, "a"), (fraction, "1"),
+@pytest.mark.parametrize("parse, text", [(positive_int, "0"), (positive_int, "a"),
                                          (unit_fraction, "0"), (unit_fraction, "1.2"), (band_list, "0,1,2"),
                                          (band_list, "1,2")])
 def test_argument_types_reject(parse, text):
@@ -65,7 +64,7 @@ def test_argument_types_reject(parse, text):
 
 
 def test_argument_types_accept():
-    assert positive_int("96") == 96 and fraction("0.5") == 0.5 and unit_fraction("1") == 1.0
+    assert positive_int("96") == 96 and unit_fraction("1") == 1.0
     assert band_list("3,2,1") == (3, 2, 1)
     assert seed_int("0") == 0 and seed_int(str(2**32 - 1)) == 2**32 - 1
     for bad in ("-1", str(2**32), "x"):

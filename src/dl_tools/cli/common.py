@@ -224,7 +224,6 @@ number = number_type(float, None, "a number")
 positive_int = number_type(int, lambda v: v > 0, "a positive integer")
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's global seeds are 32-bit
 seed_int = number_type(int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
-fraction = number_type(float, lambda v: 0.0 < v < 1.0, "strictly between 0 and 1")
 unit_fraction = number_type(float, lambda v: 0.0 < v <= 1.0, "in (0, 1]")
 
 
