@@ -27,11 +27,16 @@ STEPS = {"infer": "semseg_fullyconv/infer.py", "infer_crf": "semseg_fullyconv/in
 
 
 def mosaic(megapixels: float) -> Path:
-    """bench_out/mosaics/<megapixels>/mosaic.tif, built when missing."""
+    """bench_out/mosaics/<megapixels>/images/mosaic.tif (a link to the mosaic, alone in its folder, so a folder run
+    labels it and not its truth), built when missing."""
     folder = OUT / "mosaics" / f"{megapixels:g}"
     if not (folder / "mosaic_labels.tif").is_file():
         write_mosaic(folder, megapixels)
-    return folder / "mosaic.tif"
+    alone = folder / "images" / "mosaic.tif"
+    if not alone.exists():
+        alone.parent.mkdir(exist_ok=True)
+        alone.symlink_to(folder / "mosaic.tif")
+    return alone
 
 
 def timed(script: str, *args, cwd: Path) -> tuple[float, float]:
