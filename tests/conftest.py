@@ -42,3 +42,25 @@ def quadrants():
     colors = np.array([[200, 40, 40], [40, 180, 40], [40, 40, 200], [210, 210, 60]])
     image = np.clip(colors[truth] + rng.normal(0, 20, truth.shape + (3,)), 0, 255).astype(np.uint8)
     return image, truth
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package `chromium`; .ci/run installs it when missing
+
+
+@pytest.fixture
+def browser_page():
+    """A Playwright page in headless Debian Chromium (never a downloaded browser). Skips where Chromium is not
+    installed, except under .ci/run (DL_TOOLS_REQUIRE_BROWSER=1), where a missing browser fails the test."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} not found: apt-get install chromium chromium-driver (.ci/run does)"
+        if os.environ.get("DL_TOOLS_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                             args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
