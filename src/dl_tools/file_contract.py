@@ -52,6 +52,8 @@ OUTPUTS = {
               "scribbles": "_scribbles.png", "tif": f"{MANUAL_MARK}.tif"},
     "hybrid": {"mat": ESTIMATE_MARK + "_{tile}.mat", "figure": ESTIMATE_MARK + "_{tile}.png",
                "color": ESTIMATE_MARK + "_{tile}_color.png", "geotiff": ESTIMATE_MARK + "_{tile}.tif"},
+    "hybrid_large": {"tif": ESTIMATE_MARK + "_{tile}.tif", "preview": ESTIMATE_MARK + "_{tile}_preview.png",
+                     "probabilities": ESTIMATE_MARK + "_{tile}_probabilities.tif"},
     "make_labels": {"labelids": LABELIDS_SUFFIX, "color": "_gtFine_color.png"},
     "fcn": {"label": "{tag}_label.png", "color": "{tag}_color.png", "overlay": "{tag}_overlay.png",
             "mat": ESTIMATE_MARK + "{tag}.mat", "tif": "{tag}_label.tif"},
@@ -76,6 +78,12 @@ def label_outputs(folder: Path, name: str, geotiff: bool) -> dict[str, Path]:
 def hybrid_outputs(folder: Path, name: str, tile: int) -> dict[str, Path]:
     """Step 6's files for image ``<name>.<ext>`` segmented with tiles of ``tile`` px, by role."""
     return _paths("hybrid", folder, name, tile=tile)
+
+
+def hybrid_large_outputs(folder: Path, name: str, tile: int, probabilities: bool) -> dict[str, Path]:
+    """Step 6's files for a raster segmented by windows, by role."""
+    roles = [role for role in OUTPUTS["hybrid_large"] if probabilities or role != "probabilities"]
+    return _paths("hybrid_large", folder, name, roles, tile=tile)
 
 
 def fcn_outputs(folder: Path, base: str, tag: str, georeferenced: bool) -> dict[str, Path]:

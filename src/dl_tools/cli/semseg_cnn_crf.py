@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..file_contract import OUTPUT_PATTERNS
 from .common import (
     add_overwrite,
+    add_windowed_options,
     build_base_parser,
     integer,
     number_type,
@@ -12,6 +13,7 @@ from .common import (
     run,
     take_defaults,
     unit_fraction,
+    windowed_params,
 )
 
 DESCRIPTION = """\
@@ -26,6 +28,9 @@ Writes beside the image (or into --outdir), for an image <name>.jpg:
   <name>_ares_<TILE>.png        figure: input, tile classes, CRF result, class legend
   <name>_ares_<TILE>_color.png  the CRF result in the class colours, full size
   <name>_ares_<TILE>.tif        only for a georeferenced TIFF input: the classes on its grid (GeoTIFF)
+A GeoTIFF larger than --max-megapixels is segmented window by window, never read whole: it gets
+  <name>_ares_<TILE>.tif (tiled, compressed, with overviews), <name>_ares_<TILE>_preview.png (reduced)
+  and with --probabilities <name>_ares_<TILE>_probabilities.tif, but no .mat or PNG outputs.
 
 examples:
   python semseg_crf/semseg_cnn_crf.py demo_data/test/IMAGE.jpg obx_mobilenetv2_96.pb labels.txt \\
@@ -81,6 +86,7 @@ def build_parser():
     parser.add_argument("--batch-size", type=integer,
                         help="tiles per call of the model (default %(default)s); lower it if memory is short")
     add_overwrite(parser, "existing _ares outputs")
+    add_windowed_options(parser)
     from ..segmentation.hybrid import HybridParams
 
     return take_defaults(parser, HybridParams)
@@ -107,9 +113,10 @@ def _body(args):
     params = HybridParams(tile=args.tile, prob_thres=args.prob_thres, prob=args.prob, decim=args.decim,
                           scale=args.scale, batch_size=args.batch_size)
     run = segment_files(images, args.model, args.labels, args.colors, params, outdir=args.outdir,
-                        overwrite=args.overwrite, in_folder=args.input_dir is not None)
+                        overwrite=args.overwrite, in_folder=args.input_dir is not None,
+                        windowed=windowed_params(args))
     for out in run.outputs:
-        print(f"{out.image.name}: {out.n_kept} of {out.n_tiles} tiles used -> {out.mat}")
+        print(f"{out.image.name}: {out.n_kept} of {out.n_tiles} tiles used -> {out.mat or out.geotiff}")
     if run.skipped:
         print(f"error: {summary(run.skipped, len(images), 'segmented')}", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -106,11 +107,37 @@ def mask_nodata(label_image: np.ndarray, nodata: np.ndarray | None) -> np.ndarra
     return np.where(nodata, LABEL_NODATA, label_image).astype(np.uint8)
 
 
+#: The dataset tag of a label GeoTIFF that names its classes: a JSON list, class index i -> name i.
+CLASSES_TAG = "DL_TOOLS_CLASSES"
+
+
+def class_name_tags(labels: list[str] | None) -> tuple[tuple[str, str], ...]:
+    """The dataset tags that name the classes of a label GeoTIFF (none when ``labels`` is None)."""
+    return () if labels is None else ((CLASSES_TAG, json.dumps(list(labels))),)
+
+
+def read_class_names(path: str | os.PathLike) -> list[str] | None:
+    """The class names a label GeoTIFF written by DL tools records (``CLASSES_TAG``), or None when it has none."""
+    with _open(Path(path), "give a label GeoTIFF written by DL tools") as src:
+        text = src.tags().get(CLASSES_TAG)
+    if text is None:
+        return None
+    try:
+        names = json.loads(text)
+    except ValueError:
+        names = None
+    if not (isinstance(names, list) and all(isinstance(name, str) for name in names)):
+        raise InputError(f"{path}: its {CLASSES_TAG} tag is not a list of class names ({text[:60]!r}); "
+                         "write the file again with DL tools")
+    return names
+
+
 def write_label_geotiff(path: str | os.PathLike, label_image: np.ndarray, geo: GeoInfo,
-                        nodata: int = LABEL_NODATA) -> Path:
+                        nodata: int = LABEL_NODATA, labels: list[str] | None = None) -> Path:
     """Write an (H, W) class-index map as a one-band uint8 GeoTIFF on the grid of ``geo`` (atomically).
 
-    Pixel value = 0-based class index; ``nodata`` marks pixels without a class. The shape must equal the source's.
+    Pixel value = 0-based class index; ``nodata`` marks pixels without a class; ``labels`` (the class names) are
+    recorded in the ``CLASSES_TAG`` tag. The shape must equal the source's.
     """
     rasterio = require("rasterio", "rasterio", "write GeoTIFF files")
     label_image = np.asarray(label_image)
@@ -121,4 +148,5 @@ def write_label_geotiff(path: str | os.PathLike, label_image: np.ndarray, geo: G
     with atomic_path(path) as tmp:
         with _quiet_rasterio(rasterio), rasterio.open(tmp, "w", **profile) as dst:  # a plain grid is fine
             dst.write(label_image.astype(np.uint8), 1)
+            dst.update_tags(**dict(class_name_tags(labels)))
     return Path(path)

@@ -104,12 +104,15 @@ def read_window(src, row: int, col: int, height: int, width: int) -> tuple[np.nd
 
 @dataclass(frozen=True)
 class OutputRaster:
-    """One output of a windowed run: its final path, number of bands, and no-data value (None: every value is a
-    value, as for probabilities)."""
+    """One output of a windowed run: its final path, number of bands, no-data value (None: every value is a
+    value, as for probabilities), dataset tags ((key, value) pairs, e.g. ``geotiff.class_name_tags``) and band
+    descriptions (one per band, or none)."""
 
     path: Path
     count: int = 1
     nodata: int | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    descriptions: tuple[str, ...] = ()
 
     @property
     def partial(self) -> Path:
@@ -172,8 +175,10 @@ class WindowedGeoTIFFs:
         rasterio = require("rasterio", "rasterio", "write GeoTIFF files")
         from .geotiff import _quiet_rasterio
 
-        with _quiet_rasterio(rasterio), rasterio.open(output.partial, "w", **self._profile(output)):
-            pass
+        with _quiet_rasterio(rasterio), rasterio.open(output.partial, "w", **self._profile(output)) as dst:
+            dst.update_tags(**dict(output.tags))
+            for band, description in enumerate(output.descriptions, start=1):
+                dst.set_band_description(band, description)
 
     def _write_journal(self) -> None:
         record = {"settings": self.settings, "windows": sorted(self.done)}

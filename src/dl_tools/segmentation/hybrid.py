@@ -124,11 +124,16 @@ def tile_map(plan: WindowPlan, tile_class: np.ndarray, kept: np.ndarray) -> np.n
 
 
 def classify_tiles(image: np.ndarray, plan: WindowPlan, classifier, params: HybridParams):
-    """Top class and its probability of each tile of ``plan``: ((K,) int64, (K,) float32).
+    """Top class and its probability of each tile of ``plan``: ((K,) int64, (K,) float32); tiles that stick out
+    of ``image`` are completed by reflecting it about its edge (``classify``)."""
+    return classify(cut_windows(image, plan, mirror="reflect"), classifier, params)
+
+
+def classify(tiles: np.ndarray, classifier, params: HybridParams):
+    """Top class and its probability of each of (K, tile, tile, 3) uint8 ``tiles``: ((K,) int64, (K,) float32).
 
     Tiles are cut at ``params.tile`` px and resized to the classifier's ``input_size`` when that differs.
     """
-    tiles = cut_windows(image, plan, mirror="reflect")
     size = tuple(classifier.input_size)
     if size != (params.tile, params.tile):
         from ..arrays.resize import resize_image
@@ -159,12 +164,14 @@ def segment(image: np.ndarray, classifier, params: HybridParams) -> HybridResult
         raise InputError(f"no tile reached PROB_THRES {params.prob_thres} (the best had {float(tile_prob.max()):.3f}); "
                          "lower PROB_THRES or DECIM")
     sparse = tile_map(plan, tile_class, kept)
-    label_image = refine(image, sparse, n_classes, params)
+    label_image, _ = refine(image, sparse, n_classes, params)
     return HybridResult(label_image, sparse, plan.origins, tile_class, tile_prob, kept)
 
 
-def refine(image: np.ndarray, sparse: np.ndarray, n_classes: int, params: HybridParams) -> np.ndarray:
-    """Dense CRF from a full-size tile map, run on the grid scaled by ``params.scale``: (H, W) uint8 classes.
+def refine(image: np.ndarray, sparse: np.ndarray, n_classes: int,
+           params: HybridParams) -> tuple[np.ndarray, np.ndarray]:
+    """Dense CRF from a full-size tile map, run on the grid scaled by ``params.scale``: ((H, W) uint8 classes,
+    (h, w, N) float32 CRF marginals on that grid).
 
     The tile map is brought to the CRF grid by nearest neighbour (tiles are at least MIN_TILE_ON_CRF_GRID px there),
     so no full-size (H, W, N) unary array is ever made.
@@ -175,5 +182,4 @@ def refine(image: np.ndarray, sparse: np.ndarray, n_classes: int, params: Hybrid
     grid = scaled_shape(image.shape[:2], crf.scale)
     small = resize_labels(sparse, grid)
     unary = unary_from_sparse(small, n_classes, crf.gt_prob)
-    label_image, _ = crf_from_probs(image, unary, crf)
-    return label_image
+    return crf_from_probs(image, unary, crf)

@@ -43,7 +43,6 @@ from ..errors import InputError
 from ..file_contract import (
     BEST_WEIGHTS,
     CRF_TAG,
-    LABEL_NODATA,
     LAST_CHECKPOINT,
     fcn_large_outputs,
     fcn_outputs,
@@ -58,7 +57,7 @@ from ..plotting import colorize, label_overlay
 from ..segmentation.crf import CRFParams
 from .fcn_train import params_from_settings  # the run's network settings (FCNTrainParams), not just a name
 from .folder_runs import Skipped, check_outputs, photographs, process_images
-from .windowed import WindowedParams, WindowedResult, check_resume, is_large
+from .windowed import WindowedParams, WindowedResult, check_resume, is_large, output_rasters
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +185,7 @@ def plan_outputs(samples: list[Path], output_dir: Path, params: FCNInferParams) 
         image_shape(sample, fix="remove it from --samples-dir or replace it")
         if is_large(sample, params.windowed):
             paths = large_output_paths(output_dir, sample, params.tag, params.windowed.probabilities)
-            check_resume(large_rasters(paths, n_classes=1), params.windowed, "--output-dir")
+            check_resume(output_rasters(paths), params.windowed, "--output-dir")
             plan.append((sample, LARGE, paths))
             continue
         geo = read_geoinfo(sample)
@@ -209,34 +208,15 @@ def _write_outputs(paths: dict[str, Path], sample: Path, image: np.ndarray, labe
         write_image(tmp["overlay"], label_overlay(image, shown, run.colors))
         write_label_mat(tmp["mat"], LabelFile(label_image, run.labels, probs=probs, nodata=nodata))
         if geo is not None:
-            write_label_geotiff(tmp["tif"], shown, geo)
+            write_label_geotiff(tmp["tif"], shown, geo, labels=run.labels)
 
 
 def window_probs(predictor: RasterPredictor, image: np.ndarray, context) -> np.ndarray:
     """(h, w, N) probabilities of a window (``workflows.windowed``): the part inside the raster from the
     predictor, mirrored about the raster's edge where the window sticks out (as its pixels are)."""
-    from ..arrays.tiling import mirror_index
-
     height, width = image.shape[:2]
-    top, left = max(context.top, 0), max(context.left, 0)
-    bottom, right = min(context.top + height, context.shape[0]), min(context.left + width, context.shape[1])
-    inside = predictor.probs(context.read, top, left, bottom - top, right - left)
-    if (top, left, bottom, right) == (context.top, context.left, context.top + height, context.left + width):
-        return inside
-    rows = mirror_index(context.top, height, context.shape[0], "symmetric") - top
-    cols = mirror_index(context.left, width, context.shape[1], "symmetric") - left
-    rows, cols = np.clip(rows, 0, inside.shape[0] - 1), np.clip(cols, 0, inside.shape[1] - 1)
-    return inside[np.ix_(rows, cols)]
-
-
-def large_rasters(paths: dict[str, Path], n_classes: int) -> list:
-    """The OutputRasters of a raster labelled by windows: the class map, and the probabilities when asked."""
-    from ..io.windowed_geotiff import OutputRaster
-
-    rasters = [OutputRaster(paths["tif"], 1, LABEL_NODATA)]
-    if "probabilities" in paths:
-        rasters.append(OutputRaster(paths["probabilities"], n_classes))
-    return rasters
+    top, left, bottom, right = context.inside(height, width)
+    return context.mirrored(predictor.probs(context.read, top, left, bottom - top, right - left), height, width)
 
 
 #: the GeoInfo slot of a raster labelled by windows, in the plan of ``plan_outputs``
@@ -326,7 +306,7 @@ def label_large(run: RunModel, model_id: str, sample: Path, paths: dict[str, Pat
     """Label a raster larger than ``params.windowed.max_megapixels`` window by window (``workflows.windowed``) into
     the GeoTIFFs of ``paths`` and a preview figure; ``model_id`` names the weights, for --resume."""
     from ..segmentation.crf import crf_from_probs
-    from .windowed import params_record, segment_raster, write_preview
+    from .windowed import params_record, segment_large
 
     windowed = params.windowed
     predictor = None
@@ -337,21 +317,12 @@ def label_large(run: RunModel, model_id: str, sample: Path, paths: dict[str, Pat
         full = window_probs(predictor, image, context)
         if params.crf is not None:
             label_image, marginals = crf_from_probs(image, full, params.crf)
-            return label_image, resize_image(marginals, image.shape[:2])
+            return label_image, resize_image(marginals, image.shape[:2]) if windowed.probabilities else None
         return np.argmax(full, axis=2).astype(np.uint8), full
 
-    if read_geoinfo(sample) is None:
-        log.warning("%s has no georeferencing; %s will have none either", sample, paths["tif"].name)
-    outputs = large_rasters(paths, len(run.labels))
-    paths["tif"].parent.mkdir(parents=True, exist_ok=True)
     settings = {"model": model_id, "checkpoint": params.checkpoint, "overlap": params.overlap,
                 "batch_size": params.batch_size, "crf": params_record(params.crf) if params.crf else None}
-    result = segment_raster(sample, outputs, segment, windowed, settings)
-    result.outputs.append(write_preview(sample, paths["tif"], paths["preview"], run.labels, run.colors))
-    log.info("%s is %.0f megapixels, above --max-megapixels %g: labelled by windows into %s (no .mat or PNG "
-             "outputs; the preview %s shows it reduced)", sample.name, result.megapixels,
-             windowed.max_megapixels, paths["tif"].name, paths["preview"].name)
-    return result
+    return segment_large(sample, paths, run.labels, run.colors, segment, windowed, settings)
 
 
 def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Path,

@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..file_contract import hybrid_outputs
+from ..file_contract import hybrid_large_outputs, hybrid_outputs
 from ..models.frozen import check_model_folder
 from ..segmentation.hybrid import HybridParams, HybridResult, segment
 from .folder_runs import FolderRun, ImageUnusable, check_outputs, photographs, process_images
+from .windowed import WindowedParams, check_resume, is_large, output_rasters
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,13 @@ FIGURE_MAX_SIDE = 1200
 
 @dataclass
 class HybridOutput:
-    """Files written for one image, and its tile counts."""
+    """Files written for one image, and its tile counts (for a raster segmented by windows: no .mat or colour
+    image, the preview as the figure, and the counts of the tiles classified)."""
 
     image: Path
-    mat: Path
+    mat: Path | None
     figure: Path
-    color: Path
+    color: Path | None
     geotiff: Path | None
     n_tiles: int
     n_kept: int
@@ -111,7 +113,7 @@ def _write_outputs(image_path: Path, image: np.ndarray, result: HybridResult, la
         fig = hybrid_figure(image, result, labels, colors, params, title=image_path.name, label_image=shown)
         save_figure(fig, tmp["figure"])
         if geo is not None:
-            write_label_geotiff(tmp["geotiff"], shown, geo)
+            write_label_geotiff(tmp["geotiff"], shown, geo, labels=labels)
     return HybridOutput(image_path, paths["mat"], paths["figure"], paths["color"], written.get("geotiff"),
                         len(result.origins), int(result.kept.sum()))
 
@@ -122,10 +124,11 @@ DAMAGED_FIX = "replace it with an undamaged copy, then segment it alone (IMAGE i
 NO_TILE_FIX = "segment it alone (IMAGE instead of --input-dir) with a lower PROB_THRES or DECIM"
 
 
-def _plan(images: list[Path], params: HybridParams, outdir: Path | None, overwrite: bool,
+def _plan(images: list[Path], params: HybridParams, windowed: WindowedParams, outdir: Path | None, overwrite: bool,
           in_folder: bool) -> list[tuple[Path, dict[str, Path]]]:
     """(image, output paths) of each image, after checking the output folders (writable), every image (readable,
-    at least one tile) and every output (no clash between images, none existing unless ``overwrite``)."""
+    at least one tile) and every output (no clash between images, none existing unless ``overwrite``); a raster
+    larger than ``windowed.max_megapixels`` gets the outputs of one segmented by windows."""
     from ..io.atomic import check_output_dir
     from ..io.images import image_shape
 
@@ -144,6 +147,14 @@ def _plan(images: list[Path], params: HybridParams, outdir: Path | None, overwri
             params.check_size(shape, fix=f"{fix}, or use a model trained on smaller tiles" if in_folder else None)
         except InputError as exc:
             raise InputError(f"{image}: {exc}") from exc
+        if is_large(image, windowed):
+            from .hybrid_raster import check_windows
+
+            check_windows(params, windowed)
+            paths = hybrid_large_outputs(outdir or image.parent, image.stem, params.tile, windowed.probabilities)
+            check_resume(output_rasters(paths), windowed, "--outdir")
+            plan.append((image, paths))
+            continue
         plan.append((image, output_paths(image, params.tile, outdir)))
     check_outputs(plan, overwrite, "rename one of them, or segment them one at a time into different --outdir folders")
     if outdir is None:
@@ -166,7 +177,8 @@ def _read_and_segment(image_path: Path, classifier, params: HybridParams) -> tup
 
 def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path: str | os.PathLike,
                   colors_path: str | os.PathLike, params: HybridParams, outdir: str | os.PathLike | None = None,
-                  overwrite: bool = False, classifier=None, in_folder: bool = False) -> FolderRun:
+                  overwrite: bool = False, classifier=None, in_folder: bool = False,
+                  windowed: WindowedParams | None = None) -> FolderRun:
     """Segment each of ``images`` with the frozen model ``model_path`` and write its outputs (see module doc).
 
     Every input is checked before the model is loaded: labels and colours read, every image readable and at least
@@ -176,6 +188,8 @@ def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path
     InputError; in a folder run (``in_folder``, ``--input-dir``) that image is skipped with a warning and listed,
     with the fix for its reason, in ``FolderRun.skipped`` (``folder_runs.process_images``); InputError is raised
     only when no image at all was segmented. ``FolderRun.outputs`` holds a HybridOutput per segmented image.
+    A GeoTIFF larger than ``windowed.max_megapixels`` (default ``WindowedParams()``) is segmented window by window
+    (``workflows.hybrid_raster``).
     Temporary files that an interrupted run left in the output folders are removed first. ``classifier``
     replaces the model (tests).
     """
@@ -183,14 +197,15 @@ def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path
     from ..io.text import read_class_colors, read_labels
 
     started = time.time()
+    windowed = windowed or WindowedParams()
     images = [Path(p) for p in images]
     model_path = Path(model_path)
     check_model_folder(model_path, "MODEL.pb")
     labels = read_labels(labels_path)
     colors = read_class_colors(colors_path, labels, labels_path)
     params.check_classes(len(labels))
-    plan = _plan(images, params, Path(outdir) if outdir is not None else None, overwrite, in_folder)
-    for folder in sorted({paths["mat"].parent for _, paths in plan}):
+    plan = _plan(images, params, windowed, Path(outdir) if outdir is not None else None, overwrite, in_folder)
+    for folder in sorted({next(iter(paths.values())).parent for _, paths in plan}):
         remove_stale_temporaries(folder, started)
     if classifier is None:
         from ..models.frozen import FrozenClassifier
@@ -204,9 +219,20 @@ def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path
                     params.tile, "x".join(map(str, classifier.input_size)), params.tile)
 
     def one(image_path: Path, paths: dict[str, Path]) -> HybridOutput:
+        if "preview" in paths:
+            return _segment_large(image_path, paths)
         image, result = _read_and_segment(image_path, classifier, params)
         output = _write_outputs(image_path, image, result, labels, colors, params, paths)
         log.debug("%s: %d of %d tiles used -> %s", image_path.name, output.n_kept, output.n_tiles, paths["mat"])
         return output
+
+    def _segment_large(image_path: Path, paths: dict[str, Path]) -> HybridOutput:
+        from .hybrid_raster import segment_raster_by_windows
+        from .windowed import source_digest
+
+        model_id = f"{model_path.resolve()} {source_digest(model_path) if model_path.is_file() else ''}"
+        n_tiles, n_kept = segment_raster_by_windows(image_path, classifier, model_id, labels, colors, params,
+                                                    windowed, paths)
+        return HybridOutput(image_path, None, paths["preview"], None, paths["tif"], n_tiles, n_kept)
 
     return process_images(plan, one, skip=in_folder, fix=DAMAGED_FIX, flag="--input-dir", done="segmented")

@@ -421,7 +421,7 @@ def _write_outputs(job: _Job, image: np.ndarray, result: _Labels, params: LabelP
         write_text_atomic(tmp["report"], report)
         if job.geotiff:
             grid = job.geo or GeoInfo(None, _identity(), image.shape[1], image.shape[0])
-            write_label_geotiff(tmp["tif"], mask_nodata(label_image, nodata), grid)
+            write_label_geotiff(tmp["tif"], mask_nodata(label_image, nodata), grid, labels=job.labels)
     return {role: path for role, path in job.paths.items() if path.exists()}
 
 

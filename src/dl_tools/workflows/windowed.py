@@ -64,6 +64,24 @@ class WindowContext:
     shape: tuple[int, int]
     read: Callable[[int, int, int, int], np.ndarray]
 
+    def inside(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(top, left, bottom, right), bottom and right excluded, of the part of the ``height`` x ``width`` window
+        that lies inside the raster."""
+        return (max(self.top, 0), max(self.left, 0), min(self.top + height, self.shape[0]),
+                min(self.left + width, self.shape[1]))
+
+    def mirrored(self, inside: np.ndarray, height: int, width: int) -> np.ndarray:
+        """(height, width, ...) array of the window from ``inside``, an array over its part inside the raster
+        (``inside``), mirrored about the raster's edge where the window sticks out, as its pixels are."""
+        from ..arrays.tiling import mirror_index
+
+        top, left, bottom, right = self.inside(height, width)
+        if (top, left, bottom, right) == (self.top, self.left, self.top + height, self.left + width):
+            return inside
+        rows = np.clip(mirror_index(self.top, height, self.shape[0], "symmetric") - top, 0, inside.shape[0] - 1)
+        cols = np.clip(mirror_index(self.left, width, self.shape[1], "symmetric") - left, 0, inside.shape[1] - 1)
+        return inside[np.ix_(rows, cols)]
+
 
 #: (h, w, 3) uint8 window, (h, w) bool valid, its WindowContext -> ((h, w) uint8 classes, (h, w, N) float32
 #: probabilities in [0, 1])
@@ -113,6 +131,18 @@ class WindowedResult:
     resumed: int = 0
     megapixels: float = 0.0
     seconds: float = 0.0
+
+
+def output_rasters(paths: dict[str, Path], labels: list[str] = ()) -> list[OutputRaster]:
+    """The OutputRasters of a raster labelled by windows: the class map ``paths["tif"]`` (its classes named in its
+    tags), and the probabilities ``paths["probabilities"]`` when there (one band a class, named); without
+    ``labels``, only their names are right (to look for an interrupted run)."""
+    from ..io.geotiff import class_name_tags
+
+    rasters = [OutputRaster(paths["tif"], 1, LABEL_NODATA, tags=class_name_tags(labels))]
+    if "probabilities" in paths:
+        rasters.append(OutputRaster(paths["probabilities"], len(labels), descriptions=tuple(labels)))
+    return rasters
 
 
 def is_large(path: str | Path, params: WindowedParams) -> bool:
@@ -206,6 +236,24 @@ def _segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentW
              count(result.windows, "window"), count(result.empty, "window"),
              f", {count(result.resumed, 'window')} from the interrupted run" if result.resumed else "",
              result.megapixels, result.seconds)
+    return result
+
+
+def segment_large(source: Path, paths: dict[str, Path], labels: list[str], colors: np.ndarray,
+                  segment: SegmentWindow, params: WindowedParams, settings: dict) -> WindowedResult:
+    """A step's run on one raster larger than ``params.max_megapixels``: ``segment_raster`` into the GeoTIFFs of
+    ``paths`` (``output_rasters``), then the preview figure ``paths["preview"]``, saying so in the log (and
+    warning when the raster has no georeferencing, which the outputs then lack too)."""
+    from ..io.geotiff import read_geoinfo
+
+    if read_geoinfo(source) is None:
+        log.warning("%s has no georeferencing; %s will have none either", source, paths["tif"].name)
+    paths["tif"].parent.mkdir(parents=True, exist_ok=True)
+    result = segment_raster(source, output_rasters(paths, labels), segment, params, settings)
+    result.outputs.append(write_preview(source, paths["tif"], paths["preview"], labels, colors))
+    log.info("%s is %.0f megapixels, above --max-megapixels %g: processed by windows into %s (no .mat or PNG "
+             "outputs; the preview %s shows it reduced)", source.name, result.megapixels, params.max_megapixels,
+             paths["tif"].name, paths["preview"].name)
     return result
 
 

@@ -1,0 +1,113 @@
+"""Step 6 on a GeoTIFF larger than --max-megapixels: the hybrid method window by window
+(``workflows.hybrid_raster``), against the whole-image run on a raster that fits in memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_hybrid import LABELS, QUADRANT_COLORS, MeanColourClassifier, fast_params
+
+from dl_tools.errors import InputError
+from dl_tools.io.text import write_colors, write_labels
+from dl_tools.workflows.hybrid import segment_files
+from dl_tools.workflows.windowed import WindowedParams
+
+rasterio = pytest.importorskip("rasterio")
+
+SHAPE = (1100, 1300)
+BORDER = 150  # columns of no data on the left
+
+
+class CountingClassifier(MeanColourClassifier):
+    """MeanColourClassifier that counts the tiles it is given."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.tiles = 0
+
+    def predict(self, images, batch_size=64):
+        self.tiles += len(images)
+        return super().predict(images, batch_size)
+
+
+@pytest.fixture
+def mosaic(tmp_path):
+    """A georeferenced 1100 x 1300 GeoTIFF of 4 x 4 blocks of the quadrant colours with seeded noise, no data
+    (0) in its first BORDER columns; with its labels and colours files. Returns (folder, path, transform)."""
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(3)
+    blocks = rng.integers(0, 4, size=(4, 4))
+    truth = np.kron(blocks, np.ones((275, 325), dtype=np.int64))
+    image = np.clip(QUADRANT_COLORS[truth] + rng.normal(0, 20, truth.shape + (3,)), 1, 255).astype(np.uint8)
+    image[:, :BORDER] = 0
+    transform = from_origin(500000, 4000000, 0.5, 0.5)
+    path = tmp_path / "mosaic.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=SHAPE[1], height=SHAPE[0], count=3, dtype="uint8",
+                       crs="EPSG:32618", transform=transform, nodata=0) as dst:
+        dst.write(np.moveaxis(image, 2, 0))
+    write_labels(tmp_path / "labels.txt", LABELS)
+    write_colors(tmp_path / "colors.txt", QUADRANT_COLORS.astype(np.uint8))
+    return tmp_path, path, transform
+
+
+def _segment(folder, path, outdir, windowed=None, classifier=None, **params):
+    return segment_files([path], folder / "m.pb", folder / "labels.txt", folder / "colors.txt",
+                         fast_params(scale=0.5, **params), outdir=folder / outdir,
+                         classifier=classifier or MeanColourClassifier(), windowed=windowed)
+
+
+def test_windows_agree_with_the_whole_image_and_write_a_tiled_geotiff(mosaic):
+    folder, path, transform = mosaic
+    (whole,) = _segment(folder, path, "whole").outputs
+    counting = CountingClassifier()
+    windowed = WindowedParams(window=512, halo=128, max_megapixels=0.5, probabilities=True)
+    (large,) = _segment(folder, path, "windows", windowed, counting).outputs
+    out = folder / "windows"
+    assert large.mat is None and large.color is None
+    assert sorted(p.name for p in out.iterdir()) == ["mosaic_ares_16.tif", "mosaic_ares_16_preview.png",
+                                                    "mosaic_ares_16_probabilities.tif"]
+    n_tiles = int(np.ceil(SHAPE[0] / 16) * np.ceil(SHAPE[1] / 16))
+    assert counting.tiles == n_tiles == large.n_tiles  # every tile of the raster's grid classified once
+    with rasterio.open(whole.geotiff) as src:
+        expected = src.read(1)
+    with rasterio.open(large.geotiff) as src:
+        labels = src.read(1)
+        assert src.crs.to_epsg() == 32618 and src.transform == transform and src.nodata == 255
+        assert src.profile["tiled"] and src.block_shapes[0] == (512, 512) and src.overviews(1) == [2, 4]
+        assert src.tags()["DL_TOOLS_CLASSES"] == '["red", "green", "blue", "yellow"]'
+    with rasterio.open(out / "mosaic_ares_16_probabilities.tif") as src:
+        assert src.count == 4 and src.descriptions == tuple(LABELS)
+        probs = src.read(window=((400, 410), (600, 610)))
+    assert (probs.astype(int).sum(axis=0) >= 250).all()  # marginals sum to 1 (255 up to rounding)
+    assert (labels[:, :BORDER] == 255).all() and (expected[:, :BORDER] == 255).all()
+    assert (labels == expected).mean() >= 0.98, (labels == expected).mean()
+
+
+def test_small_images_keep_the_whole_image_path(mosaic):
+    folder, path, _ = mosaic
+    (result,) = _segment(folder, path, "small", WindowedParams(max_megapixels=2.0)).outputs
+    assert result.mat is not None and result.mat.is_file() and result.color.is_file()
+
+
+def test_tiles_spaced_wider_than_a_window_are_refused_before_any_work(mosaic):
+    folder, path, _ = mosaic
+    with pytest.raises(InputError, match="DECIM 40 x TILE 16 spaces tiles 640 px apart, more than a window with "
+                                         "its halo \\(576 px\\)"):
+        _segment(folder, path, "wide", WindowedParams(window=512, halo=32, max_megapixels=0.5), decim=40)
+    assert not (folder / "wide").exists()
+
+
+def test_the_cli_segments_by_windows(mosaic, monkeypatch, capsys):
+    from dl_tools.cli.semseg_cnn_crf import main
+
+    folder, path, _ = mosaic
+    monkeypatch.setattr("dl_tools.models.frozen.FrozenClassifier", lambda model: MeanColourClassifier())
+    monkeypatch.chdir(folder)
+    (folder / "m.pb").write_bytes(b"")
+    argv = [str(path), "m.pb", "labels.txt", "colors.txt", "16", "0.5", "0.6", "1", "0.5", "--outdir", "cli",
+            "--max-megapixels", "0.5", "--window", "1024", "-q"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out == "mosaic.tif: 5658 of 5658 tiles used -> cli/mosaic_ares_16.tif\n"
+    assert main(argv + ["--resume"]) == 2
+    assert "--resume: there is no interrupted run of mosaic_ares_16.tif" in capsys.readouterr().err
