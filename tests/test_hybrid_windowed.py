@@ -111,3 +111,42 @@ def test_the_cli_segments_by_windows(mosaic, monkeypatch, capsys):
     assert capsys.readouterr().out == "mosaic.tif: 5658 of 5658 tiles used -> cli/mosaic_ares_16.tif\n"
     assert main(argv + ["--resume"]) == 2
     assert "--resume: there is no interrupted run of mosaic_ares_16.tif" in capsys.readouterr().err
+
+
+def test_a_raster_without_a_valid_pixel_is_refused_and_nothing_written(mosaic):
+    folder, _, transform = mosaic
+    path = folder / "empty.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=SHAPE[1], height=SHAPE[0], count=3, dtype="uint8",
+                       crs="EPSG:32618", transform=transform, nodata=0) as dst:
+        dst.write(np.zeros((3, *SHAPE), np.uint8))
+    with pytest.raises(InputError, match="empty.tif has no pixel with data \\(every pixel is its no-data value"):
+        _segment(folder, path, "empty_out", WindowedParams(window=512, max_megapixels=0.5))
+    assert not (folder / "empty_out").exists()
+
+
+def test_a_raster_with_a_few_valid_pixels_is_segmented(mosaic):
+    """Only the 3 x 3 pixels with data get a class; the block scan of the masks finds them where a reduced read
+    does not (given a reduced read without any)."""
+    folder, path, transform = mosaic
+    with rasterio.open(path) as src:
+        image = src.read()
+    sparse = np.zeros_like(image)
+    sparse[:, 500:503, 700:703] = image[:, 500:503, 700:703]
+    path = folder / "sparse.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=SHAPE[1], height=SHAPE[0], count=3, dtype="uint8",
+                       crs="EPSG:32618", transform=transform, nodata=0) as dst:
+        dst.write(sparse)
+    (result,) = _segment(folder, path, "sparse_out", WindowedParams(window=512, max_megapixels=0.5)).outputs
+    with rasterio.open(result.geotiff) as src:
+        labels = src.read(1)
+    assert (labels != 255).sum() == 9
+    from dl_tools.workflows.windowed import has_valid_pixel
+
+    with rasterio.open(path) as src:
+        assert has_valid_pixel(src, np.zeros((5, 5), bool), block=256)
+    border = folder / "border.tif"  # the no-data border alone
+    with rasterio.open(border, "w", driver="GTiff", width=BORDER, height=SHAPE[0], count=3, dtype="uint8",
+                       nodata=0) as dst:
+        dst.write(image[:, :, :BORDER])
+    with rasterio.open(border) as src:
+        assert not has_valid_pixel(src, np.zeros((5, 5), bool), block=256)

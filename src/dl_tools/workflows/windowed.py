@@ -189,16 +189,39 @@ def segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentWi
         return _segment_raster(source, outputs, segment, params, settings)
 
 
+def has_valid_pixel(src, reduced_valid: np.ndarray, block: int = 4096) -> bool:
+    """Whether an open raster has any pixel with data: True at once when its reduced read ``reduced_valid`` has
+    one, else its masks are read block by block (a raster that is no data almost everywhere)."""
+    from rasterio.windows import Window
+
+    if reduced_valid.any():
+        return True
+    for row in range(0, src.height, block):
+        for col in range(0, src.width, block):
+            window = Window(col, row, min(block, src.width - col), min(block, src.height - row))
+            if (src.read_masks(window=window).min(axis=0) > 0).any():
+                return True
+    return False
+
+
 def _segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentWindow, params: WindowedParams,
                     settings: dict) -> WindowedResult:
+    from .folder_runs import ImageUnusable
+
     info = raster_info(source)
     plan = plan_windows((info.height, info.width), params.window, halo=params.halo, edge="mirror")
-    writer = WindowedGeoTIFFs(outputs, info.geo, {**settings, **params.settings(), "source": source_digest(source)},
-                              resume=params.resume)
-    result = WindowedResult(resumed=len(writer.done), megapixels=info.megapixels)
-    started = time.perf_counter()
     with open_raster(source) as src:
-        value_range = rgb_value_range(reduced_read(src)[0], path=str(source))
+        reduced, reduced_valid = reduced_read(src)
+        if not has_valid_pixel(src, reduced_valid):
+            raise ImageUnusable(f"{source} has no pixel with data (every pixel is its no-data value, NaN or masked)",
+                                "check the raster and its no-data value")
+        value_range = rgb_value_range(reduced, path=str(source))
+        outputs[0].path.parent.mkdir(parents=True, exist_ok=True)
+        writer = WindowedGeoTIFFs(outputs, info.geo,
+                                  {**settings, **params.settings(), "source": source_digest(source)},
+                                  resume=params.resume)
+        result = WindowedResult(resumed=len(writer.done), megapixels=info.megapixels)
+        started = time.perf_counter()
 
         def read_rgb(row: int, col: int, height: int, width: int) -> np.ndarray:
             return to_rgb_uint8(read_window(src, row, col, height, width)[0], path=str(source),
@@ -248,7 +271,6 @@ def segment_large(source: Path, paths: dict[str, Path], labels: list[str], color
 
     if read_geoinfo(source) is None:
         log.warning("%s has no georeferencing; %s will have none either", source, paths["tif"].name)
-    paths["tif"].parent.mkdir(parents=True, exist_ok=True)
     result = segment_raster(source, output_rasters(paths, labels), segment, params, settings)
     result.outputs.append(write_preview(source, paths["tif"], paths["preview"], labels, colors))
     log.info("%s is %.0f megapixels, above --max-megapixels %g: processed by windows into %s (no .mat or PNG "
