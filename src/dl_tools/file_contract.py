@@ -28,6 +28,9 @@ ESTIMATE_MARK = "_ares"
 SAMPLE_SUFFIX = "_RGB"
 #: Step 8's tag of the outputs refined by the CRF.
 CRF_TAG = "_crf"
+#: Step 8's label images end in this (``<name>[_crf]_label.tif``); per-class probabilities of steps 6 and 8 in the
+#: other.
+LABEL_MARK, PROBABILITIES_MARK = "_label", "_probabilities"
 #: make_labels.py's label images for step 8, pixel value = class index: ``<name>_gtFine_labelIds.png``.
 LABELIDS_SUFFIX = "_gtFine_labelIds.png"
 #: Tiles written by retile: ``<image>_<row>_<col>.jpg`` in ``tile_<t>/<class>/``.
@@ -53,11 +56,12 @@ OUTPUTS = {
     "hybrid": {"mat": ESTIMATE_MARK + "_{tile}.mat", "figure": ESTIMATE_MARK + "_{tile}.png",
                "color": ESTIMATE_MARK + "_{tile}_color.png", "geotiff": ESTIMATE_MARK + "_{tile}.tif"},
     "hybrid_large": {"tif": ESTIMATE_MARK + "_{tile}.tif", "preview": ESTIMATE_MARK + "_{tile}_preview.png",
-                     "probabilities": ESTIMATE_MARK + "_{tile}_probabilities.tif"},
+                     "probabilities": ESTIMATE_MARK + "_{tile}" + PROBABILITIES_MARK + ".tif"},
     "make_labels": {"labelids": LABELIDS_SUFFIX, "color": "_gtFine_color.png"},
-    "fcn": {"label": "{tag}_label.png", "color": "{tag}_color.png", "overlay": "{tag}_overlay.png",
-            "mat": ESTIMATE_MARK + "{tag}.mat", "tif": "{tag}_label.tif"},
-    "fcn_large": {"tif": "{tag}_label.tif", "preview": "{tag}_preview.png", "probabilities": "{tag}_probabilities.tif"},
+    "fcn": {"label": "{tag}" + LABEL_MARK + ".png", "color": "{tag}_color.png", "overlay": "{tag}_overlay.png",
+            "mat": ESTIMATE_MARK + "{tag}.mat", "tif": "{tag}" + LABEL_MARK + ".tif"},
+    "fcn_large": {"tif": "{tag}" + LABEL_MARK + ".tif", "preview": "{tag}_preview.png",
+                  "probabilities": "{tag}" + PROBABILITIES_MARK + ".tif"},
     "evaluation": {"confusion": CONFUSION_SUFFIX},
 }
 #: whole file names DL tools writes in folders that may hold photographs
@@ -96,6 +100,23 @@ def fcn_large_outputs(folder: Path, base: str, tag: str, probabilities: bool) ->
     """Step 8's files for a raster labelled by windows, by role."""
     roles = [role for role in OUTPUTS["fcn_large"] if probabilities or role != "probabilities"]
     return _paths("fcn_large", folder, base, roles, tag=tag)
+
+
+def raster_estimate(path: str | Path) -> tuple[str, str] | None:
+    """(base, kind) of a label GeoTIFF written by step 6 (``<base>_ares_96.tif``) or step 8
+    (``<base>[_crf]_label.tif``), with the kind of the ``.mat`` it stands for (``_ares_96``, ``_ares``,
+    ``_ares_crf``); None for any other file (the probabilities among them)."""
+    path = Path(path)
+    stem = path.stem
+    if path.suffix.lower() not in TIFF_EXTENSIONS or stem.endswith(PROBABILITIES_MARK):
+        return None
+    if stem.endswith(LABEL_MARK):
+        stem = stem[: -len(LABEL_MARK)]
+        tag = CRF_TAG if stem.endswith(CRF_TAG) else ""
+        base = stem[: len(stem) - len(tag)]
+        return (base, ESTIMATE_MARK + tag) if base else None
+    cut = stem.rfind(ESTIMATE_MARK)
+    return (stem[:cut], stem[cut:]) if cut > 0 else None
 
 
 def label_id_outputs(folder: Path, name: str) -> dict[str, Path]:

@@ -10,6 +10,10 @@ no data (its ``nodata`` mask: the no-data border of a GeoTIFF) are left out. Sco
 truth and estimate of a pair is not scored for that pair. Pairs are pooled per estimate kind (the text after
 ``<base>``, e.g. ``_ares_96``), so the hybrid and FCN results in one folder get separate overall scores.
 
+Label GeoTIFFs of any size are scored too, window by window (``workflows.raster_pairs``): an estimate
+``<base>_ares_96.tif`` (step 6) or ``<base>[_crf]_label.tif`` (step 8) against ``<base>_mres.tif``, of the kind of
+the .mat it stands for; a GeoTIFF written beside its .mat is not scored twice.
+
 Writes into the estimates' folder: ``<estimate name>_cm.png`` per pair, ``pixel_eval_cm.png`` for the pooled
 pairs (``pixel_eval<kind>_cm.png`` when there are several kinds), ``pixel_eval.json`` and ``pixel_eval.csv``.
 Every file is read and checked, and every output name checked, before the first output is written.
@@ -27,7 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..file_contract import CONFUSION_SUFFIX, ESTIMATE_MARK, MANUAL_SUFFIX, PIXEL_EVAL, pixel_eval_outputs
+from ..file_contract import (
+    CONFUSION_SUFFIX,
+    ESTIMATE_MARK,
+    MANUAL_MARK,
+    MANUAL_SUFFIX,
+    PIXEL_EVAL,
+    pixel_eval_outputs,
+    raster_estimate,
+)
 from ..io.images import check_input_dir
 from ..metrics import Scores, confusion_matrix, scores_from_confusion
 
@@ -85,7 +97,8 @@ def find_pairs(input_dir: Path, truth_dir: Path) -> tuple[list[Pair], list[Path]
     # names starting with '.' are temporary files of an interrupted writer, never results
     estimates = sorted(p for p in input_dir.glob(f"*{ESTIMATE_MARK}*.mat")
                        if p.is_file() and not p.name.startswith("."))
-    if not estimates:
+    rasters = raster_pairs(input_dir, truth_dir, {split_estimate_name(p) for p in estimates})
+    if not estimates and not rasters:
         raise InputError(f"--input: no *{ESTIMATE_MARK}*.mat files in {input_dir}; run "
                          "semseg_crf/semseg_cnn_crf.py (or the FCN inference) first, or give the right folder")
     pairs, unpaired = [], []
@@ -96,6 +109,7 @@ def find_pairs(input_dir: Path, truth_dir: Path) -> tuple[list[Pair], list[Path]
             pairs.append(Pair(estimate, truth, kind))
         else:
             unpaired.append(estimate)
+    pairs += rasters
     if not pairs:
         first = split_estimate_name(estimates[0])[0]
         raise InputError(f"none of the {len(estimates)} estimates in {input_dir} has a manual label file in "
@@ -105,6 +119,18 @@ def find_pairs(input_dir: Path, truth_dir: Path) -> tuple[list[Pair], list[Path]
         log.warning("%s: no %s%s in %s; not scored", estimate.name, split_estimate_name(estimate)[0], MANUAL_SUFFIX,
                     truth_dir)
     return pairs, unpaired
+
+
+def raster_pairs(input_dir: Path, truth_dir: Path, done: set[tuple[str, str]]) -> list[Pair]:
+    """Pairs of label GeoTIFFs (``file_contract.raster_estimate`` against ``<base>_mres.tif``), scored window by
+    window; a GeoTIFF whose ``.mat`` is among the (base, kind) of ``done`` is that file's copy, not another pair."""
+    pairs = []
+    for estimate in sorted(p for p in input_dir.iterdir() if p.is_file() and not p.name.startswith(".")):
+        named = raster_estimate(estimate)
+        truth = truth_dir / f"{named[0]}{MANUAL_MARK}{estimate.suffix}" if named else None
+        if named and named not in done and truth.is_file():
+            pairs.append(Pair(estimate, truth, named[1]))
+    return pairs
 
 
 def union_labels(label_lists: list[list[str]]) -> list[str]:
@@ -174,6 +200,29 @@ def pair_confusion(pair: Pair, union: list[str], truth, estimate, resize: bool) 
                             to_union(est_image, estimate.labels, union), len(union), valid=valid)
 
 
+def pair_matrix(pair: Pair, resize: bool) -> tuple[tuple[str, ...], list[str], np.ndarray]:
+    """(classes in one file only, as ``check_pair_classes`` gives them; the pair's classes; its (n, n) confusion
+    matrix on them) of a pair of .mat files, or of label GeoTIFFs scored window by window
+    (``workflows.raster_pairs``)."""
+    if pair.estimate.suffix.lower() == ".mat":
+        from ..io.mat import read_label_mat
+
+        truth, estimate = read_label_mat(pair.truth), read_label_mat(pair.estimate)
+        only = check_pair_classes(pair, truth.labels, estimate.labels)
+        names = union_labels([truth.labels, estimate.labels])
+        return only, names, pair_confusion(pair, names, truth, estimate, resize)
+    from ..io.text import match_class_names
+    from .raster_pairs import check_grids, pair_class_names, raster_confusion, raster_grid
+
+    truth_labels, estimate_labels = pair_class_names(pair.truth, pair.estimate)
+    only = check_pair_classes(pair, truth_labels, estimate_labels)
+    check_grids(raster_grid(pair.truth), raster_grid(pair.estimate), resize)
+    names = union_labels([truth_labels, estimate_labels])
+    luts = [np.asarray(match_class_names(list(labels), names), dtype=np.int64)
+            for labels in (truth_labels, estimate_labels)]
+    return only, names, raster_confusion(pair.truth, pair.estimate, *luts, len(names), resize)
+
+
 def embed_confusion(confusion: np.ndarray, names: list[str], union: list[str]) -> np.ndarray:
     """An (n, n) confusion matrix on classes ``names`` spread into the (N, N) matrix of ``union``."""
     from ..io.text import match_class_names
@@ -239,7 +288,6 @@ def check_outputs(input_dir: Path, paths: list[Path]) -> None:
 def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = PixelEvalParams()) -> PixelEvalResult:
     """Score every estimate of ``input_dir`` that has a truth file; write figures, JSON and CSV (see module doc)."""
     from ..io.atomic import write_json_atomic, write_text_atomic
-    from ..io.mat import read_label_mat
     from ..terminal import progress
 
     input_dir = Path(input_dir)
@@ -250,12 +298,10 @@ def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = Pixe
     # one pass over the files: each pair's matrix on the pair's own classes, re-indexed to the union at the end
     per_pair, one_sided = [], {}
     for pair in progress(pairs, desc="pairs", unit="pair") if len(pairs) > 1 else pairs:
-        truth, estimate = read_label_mat(pair.truth), read_label_mat(pair.estimate)
-        only = check_pair_classes(pair, truth.labels, estimate.labels)
+        only, names, confusion = pair_matrix(pair, params.resize)
         if only:
             one_sided.setdefault(only, []).append(pair.estimate.name)
-        names = union_labels([truth.labels, estimate.labels])
-        per_pair.append((pair, names, pair_confusion(pair, names, truth, estimate, params.resize)))
+        per_pair.append((pair, names, confusion))
     for only, estimates in one_sided.items():
         where = (f"{estimates[0]} and its truth" if len(estimates) == 1
                  else f"{len(estimates)} pairs ({estimates[0]}, ...)")

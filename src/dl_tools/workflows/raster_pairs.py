@@ -1,0 +1,123 @@
+"""Step 7 on label GeoTIFFs of any size: the confusion matrix of an estimate raster against its truth raster,
+accumulated window by window (never a whole raster in memory).
+
+The classes of a label GeoTIFF are the names DL tools records in it (``io.geotiff.CLASSES_TAG``); a GeoTIFF made
+elsewhere, without them, takes the class names of the other file of its pair (class index i = the same class i),
+and the log says so. Pixels that either raster masks (its no-data value, 255 in DL tools' label GeoTIFFs) are left
+out. The two rasters must be on one grid (same size and, when both are georeferenced, the same CRS and
+transform); with ``resize``, an estimate of another size is read resampled to the truth's size (nearest
+neighbour), as ``--resize`` does for .mat files.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..io.geotiff import read_class_names
+from ..io.windowed_geotiff import bounded_gdal_cache, open_raster
+
+log = logging.getLogger(__name__)
+
+#: rows and columns of the windows the matrix is accumulated over (2 x 4 megapixels of uint8 at a time)
+SCORE_WINDOW = 2048
+
+
+@dataclass(frozen=True)
+class RasterGrid:
+    """What decides whether two rasters are on one grid: (H, W), CRS and transform (None when absent)."""
+
+    path: Path
+    height: int
+    width: int
+    crs: str | None
+    transform: tuple | None
+
+    def describe(self) -> str:
+        where = (f", origin ({self.transform[2]:g}, {self.transform[5]:g}), pixel {self.transform[0]:g}, "
+                 f"{self.crs}" if self.transform is not None else ", not georeferenced")
+        return f"{self.width} x {self.height} px{where}"
+
+
+def raster_grid(path: Path) -> RasterGrid:
+    """The RasterGrid of a raster, from its header."""
+    with open_raster(path, fix="give a label GeoTIFF") as src:
+        georeferenced = src.crs is not None
+        return RasterGrid(Path(path), src.height, src.width, src.crs.to_string() if georeferenced else None,
+                          tuple(src.transform)[:6] if georeferenced else None)
+
+
+def check_grids(truth: RasterGrid, estimate: RasterGrid, resize: bool) -> None:
+    """InputError, naming both grids, when the estimate is not on the truth's grid (another size without
+    ``resize``, or other georeferencing)."""
+    same_size = (truth.height, truth.width) == (estimate.height, estimate.width)
+    same_place = truth.transform is None or estimate.transform is None or (
+        truth.crs == estimate.crs and np.allclose(truth.transform, estimate.transform, rtol=0, atol=1e-9))
+    if (same_size and same_place) or (resize and not same_size):  # resized by pixel index, as for .mat files
+        return
+    fix = ("label the estimate on the truth's grid (or warp one onto the other first)" if same_size
+           else "give --resize to resize the estimate (nearest neighbour) to the truth's size")
+    raise InputError(f"{estimate.path.name} ({estimate.describe()}) is not on the grid of its truth "
+                     f"{truth.path.name} ({truth.describe()}); {fix}")
+
+
+def pair_class_names(truth: Path, estimate: Path) -> tuple[list[str], list[str]]:
+    """(truth classes, estimate classes) of a pair of label GeoTIFFs (module doc); InputError when neither names
+    its classes."""
+    truth_names, estimate_names = read_class_names(truth), read_class_names(estimate)
+    if truth_names is None and estimate_names is None:
+        raise InputError(f"neither {estimate.name} nor its truth {truth.name} names its classes (a tag DL tools "
+                         "writes in its label GeoTIFFs); write one of them with DL tools")
+    for path, names in ((truth, truth_names), (estimate, estimate_names)):
+        if names is None:
+            log.info("%s names no classes: class i is taken as class i of the other file of its pair", path.name)
+    return truth_names or estimate_names, estimate_names or truth_names
+
+
+def raster_confusion(truth: Path, estimate: Path, truth_lut: np.ndarray, estimate_lut: np.ndarray, n_classes: int,
+                     resize: bool) -> np.ndarray:
+    """(N, N) int64 confusion matrix (rows = truth) of two label GeoTIFFs, window by window.
+
+    truth_lut, estimate_lut : (C,) int64 index into the N scored classes of each class value of the file.
+    Pixels masked in either file are left out; a class value beyond a file's classes is an InputError.
+    """
+    from rasterio.enums import Resampling
+    from rasterio.windows import Window
+
+    from ..metrics import confusion_matrix
+
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    with bounded_gdal_cache(), open_raster(truth) as t_src, open_raster(estimate) as e_src:
+        scale_rows, scale_cols = e_src.height / t_src.height, e_src.width / t_src.width
+        for row in range(0, t_src.height, SCORE_WINDOW):
+            for col in range(0, t_src.width, SCORE_WINDOW):
+                window = Window(col, row, min(SCORE_WINDOW, t_src.width - col), min(SCORE_WINDOW, t_src.height - row))
+                t_values, t_valid = t_src.read(1, window=window), t_src.read_masks(1, window=window) > 0
+                if (scale_rows, scale_cols) == (1.0, 1.0):
+                    e_values, e_valid = e_src.read(1, window=window), e_src.read_masks(1, window=window) > 0
+                else:
+                    e_window = Window(col * scale_cols, row * scale_rows, window.width * scale_cols,
+                                      window.height * scale_rows)
+                    shape = (int(window.height), int(window.width))
+                    e_values = e_src.read(1, window=e_window, out_shape=shape, resampling=Resampling.nearest)
+                    e_valid = e_src.read_masks(1, window=e_window, out_shape=shape,
+                                               resampling=Resampling.nearest) > 0
+                valid = t_valid & e_valid
+                t_index = _classes(t_values, valid, truth_lut, truth)
+                e_index = _classes(e_values, valid, estimate_lut, estimate)
+                confusion += confusion_matrix(t_index, e_index, n_classes, valid=valid)
+    return confusion
+
+
+def _classes(values: np.ndarray, valid: np.ndarray, lut: np.ndarray, path: Path) -> np.ndarray:
+    """The scored class of each pixel of a window; InputError when a valid pixel holds an unknown class."""
+    beyond = valid & (values >= len(lut))
+    if beyond.any():
+        raise InputError(f"{path.name} holds class value {int(values[beyond].max())} but names {len(lut)} classes "
+                         "(0..{}); give the label GeoTIFF its classes' names, or mark the pixel as no data"
+                         .format(len(lut) - 1))
+    return np.where(valid, lut[np.minimum(values, len(lut) - 1)], 0)
