@@ -8,6 +8,9 @@ no tile of a no-data border is kept as a class. A random fraction of each class'
 thinned below min(its tile count, ``min_tiles``), so small classes are spared (the legacy spared classes of 60 tiles or
 fewer and thinned larger ones without that floor).
 
+An image labelled only by a label GeoTIFF ``<name>_mres.tif`` (a raster labelled by windows) is read block by block
+(``workflows.retile_raster``), never whole, with the same tiles as from a ``.mat``.
+
 The tiles are written to a hidden staging folder and moved into place only when all are written, so a re-run never
 mixes old and new tiles: it refuses an existing ``tile_<t>`` folder unless ``overwrite``, which replaces it whole.
 Staging folders of ``tile_<t>`` that an interrupted run left (``.tile_<t>.<random>``) are never read as tiles and
@@ -29,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..file_contract import MANUAL_SUFFIX, manual_name, tile_file_name, tile_folder
+from ..file_contract import MANUAL_SUFFIX, OUTPUTS, manual_name, tile_file_name, tile_folder
 from ..io.atomic import final_names, is_temporary_name, new_mode, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
@@ -89,7 +92,8 @@ def _check_folder_name(name: str, mat: Path) -> str:
 
 
 def _scan(mat: Path, image: Path, params: RetileParams):
-    """Worker: (class names of the file, (H, W), the WindowPlan of the n pure tiles, (n,) class index of each).
+    """Worker: (class names of the file, (H, W), the WindowPlan of the n pure tiles, (n,) class index of each);
+    a label GeoTIFF (``mat`` ``<name>_mres.tif``) is read block by block (``workflows.retile_raster``).
 
     Pixels without data (marked in the label file's ``nodata`` mask, or in a TIFF ``image``: no-data value, NaN,
     alpha band or mask) count as a class of their own, so a tile is kept only when a real class holds at least
@@ -98,6 +102,10 @@ def _scan(mat: Path, image: Path, params: RetileParams):
     from ..io.geotiff import nodata_mask
     from ..io.mat import read_label_mat
 
+    if mat.suffix.lower() != ".mat":
+        from .retile_raster import scan_raster
+
+        return scan_raster(mat, image, params)
     label_file = read_label_mat(mat)
     n_classes = len(label_file.labels)
     classes = label_file.label_image
@@ -110,10 +118,17 @@ def _scan(mat: Path, image: Path, params: RetileParams):
     return label_file.labels, label_file.shape, plan[pure], mode[pure]
 
 
-def _write(image_path: Path, shape: tuple[int, int], plan, folders: list[str], staging: Path) -> int:
-    """Worker: cut the tiles of ``plan`` (a WindowPlan) from the image and write each into staging/<folder>/."""
+def _write(label_path: Path, image_path: Path, shape: tuple[int, int], plan, folders: list[str],
+           staging: Path) -> int:
+    """Worker: cut the tiles of ``plan`` (a WindowPlan) from the image and write each into staging/<folder>/;
+    the image of a label GeoTIFF is read block by block (``workflows.retile_raster``)."""
     from ..arrays.tiling import cut_windows
     from ..io.images import read_image, write_image
+
+    if label_path.suffix.lower() != ".mat":
+        from .retile_raster import write_raster_tiles
+
+        return write_raster_tiles(image_path, plan, folders, staging, JPEG_QUALITY)
 
     image = read_image(image_path)
     if image.shape[:2] != tuple(shape):
@@ -123,6 +138,20 @@ def _write(image_path: Path, shape: tuple[int, int], plan, folders: list[str], s
         write_image(staging / folder / tile_file_name(image_path.stem, window.row, window.col), pixels,
                     quality=JPEG_QUALITY)
     return len(plan)
+
+
+def label_rasters(folder: Path, labelled: set[str]) -> list[Path]:
+    """The label GeoTIFFs ``<name>_mres.tif`` of ``folder`` whose image has no ``<name>_mres.mat`` (``labelled``:
+    the names that have one): those of rasters labelled by windows, retiled block by block."""
+    suffix = OUTPUTS["label"]["tif"]
+    return sorted(p for p in folder.glob(f"*{suffix}") if not is_temporary_name(p)
+                  and p.name[: -len(suffix)] not in labelled)
+
+
+def label_name(label_path: Path) -> str:
+    """``<name>`` of a label file ``<name>_mres.mat`` or ``<name>_mres.tif``."""
+    return manual_name(label_path) if label_path.suffix.lower() == ".mat" else \
+        label_path.name[: -len(OUTPUTS["label"]["tif"])]
 
 
 def thin(classes: np.ndarray, keep: float, min_tiles: int, seed: int) -> np.ndarray:
@@ -159,15 +188,16 @@ def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
         raise InputError(f"{tile_dir} already exists; give --overwrite to replace it with new tiles "
                          "(old and new tiles are never mixed)")
     mats = sorted(p for p in input_dir.glob(f"*{MANUAL_SUFFIX}") if not is_temporary_name(p))
+    mats += label_rasters(input_dir, {manual_name(mat) for mat in mats})
     if not mats:
         raise InputError(f"--input: no *{MANUAL_SUFFIX} label files in {input_dir}; label the images first (step 2) "
                          "or copy the ground truth with create_library/cp_mat.py")
     pairs, unmatched = [], []
     for mat in mats:
-        image = find_image(input_dir, manual_name(mat))
+        image = find_image(input_dir, label_name(mat))
         (pairs.append((mat, image)) if image is not None else unmatched.append(mat.name))
     for name in unmatched:
-        log.warning("no image named %s in %s; %s skipped", manual_name(name), input_dir, name)
+        log.warning("no image named %s in %s; %s skipped", label_name(Path(name)), input_dir, name)
     if not pairs:
         which = "the only label file" if len(mats) == 1 else f"none of the {len(mats)} label files"
         has = "has no" if len(mats) == 1 else "has an"
@@ -202,7 +232,7 @@ def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
             pick = selected[image_of == i]
             folders = [labels[k] for k in classes[image_of == i][pick]]
             if folders:
-                tasks.append((image, shape, plan[pick], folders, staging))
+                tasks.append((pairs[i][0], image, shape, plan[pick], folders, staging))
         _map(_write, jobs, tasks, "writing tiles")
         staging.chmod(new_mode(directory=True))
         if tile_dir.exists():
