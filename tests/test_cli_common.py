@@ -254,7 +254,7 @@ def test_the_dataclass_judges_a_value_and_names_the_flag(capsys, tmp_path):
              (fcn_infer.main, ["--name", "r", "--samples-dir", "s", "--output-dir", "o", "--batch-size", "0"],
               "error: --batch-size must be at least 1, got 0"),
              (fcn_infer.main, ["--name", "r", "--samples-dir", "s", "--output-dir", "o", "--window", "100"],
-              "error: --window must be a multiple of 512 px, got 100"),
+              "error: --window must be a multiple of 512 px (--raster-window in label_1geotiff_crf.py), got 100"),
              (fcn_train.main, ["--name", str(tmp_path / "run"), "--backbone", "resnet"],
               "error: --backbone must be one of mobilenetv2, vgg16, tiny, got 'resnet'"),
              (make_labels.main, [str(tmp_path), "--median", "-1"], "error: --median must be 0 (no filter)")]

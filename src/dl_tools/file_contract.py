@@ -53,6 +53,8 @@ OUTPUTS = {
     "label": {"mat": MANUAL_SUFFIX, "figure": f"{MANUAL_MARK}.png", "report": "_report.txt",
               "label": f"{MANUAL_MARK}_label.png", "color": f"{MANUAL_MARK}_color.png",
               "scribbles": "_scribbles.png", "tif": f"{MANUAL_MARK}.tif"},
+    "label_large": {"tif": f"{MANUAL_MARK}.tif", "preview": f"{MANUAL_MARK}_preview.png",
+                    "probabilities": MANUAL_MARK + PROBABILITIES_MARK + ".tif"},
     "hybrid": {"mat": ESTIMATE_MARK + "_{tile}.mat", "figure": ESTIMATE_MARK + "_{tile}.png",
                "color": ESTIMATE_MARK + "_{tile}_color.png", "geotiff": ESTIMATE_MARK + "_{tile}.tif"},
     "hybrid_large": {"tif": ESTIMATE_MARK + "_{tile}.tif", "preview": ESTIMATE_MARK + "_{tile}_preview.png",
@@ -77,6 +79,12 @@ def label_outputs(folder: Path, name: str, geotiff: bool) -> dict[str, Path]:
     """Step 2's files for image ``<name>.<ext>``, by role (``tif`` only for a GeoTIFF)."""
     roles = [role for role in OUTPUTS["label"] if geotiff or role != "tif"]
     return _paths("label", folder, name, roles)
+
+
+def label_large_outputs(folder: Path, name: str, probabilities: bool) -> dict[str, Path]:
+    """Step 2's files for a raster labelled by windows, by role."""
+    roles = [role for role in OUTPUTS["label_large"] if probabilities or role != "probabilities"]
+    return _paths("label_large", folder, name, roles)
 
 
 def hybrid_outputs(folder: Path, name: str, tile: int) -> dict[str, Path]:

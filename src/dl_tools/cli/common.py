@@ -227,8 +227,10 @@ seed_int = number_type(int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to
 unit_fraction = number_type(float, lambda v: 0.0 < v <= 1.0, "in (0, 1]")
 
 
-def add_windowed_options(parser: argparse.ArgumentParser) -> None:
-    """Add the options of rasters processed by windows (``workflows.windowed.WindowedParams``, its defaults)."""
+def add_windowed_options(parser: argparse.ArgumentParser, window_flag: str = "--window", resume: bool = True) -> None:
+    """Add the options of rasters processed by windows (``workflows.windowed.WindowedParams``, its defaults);
+    ``window_flag`` names the window size where the step has a --window of its own, and ``resume`` False leaves
+    out --resume where the step has one."""
     from ..workflows.windowed import WindowedParams
 
     default = WindowedParams()
@@ -237,12 +239,13 @@ def add_windowed_options(parser: argparse.ArgumentParser) -> None:
                        help="GeoTIFFs larger than this are read and labelled by windows, never whole, into a tiled "
                             "GeoTIFF and a reduced preview figure, without .mat or PNG outputs "
                             f"(default {default.max_megapixels:g})")
-    group.add_argument("--window", type=integer, default=default.window,
+    group.add_argument(window_flag, dest="raster_window", type=integer, default=default.window,
                        help=f"size of a window's core in px, a multiple of 512 (default {default.window})")
     group.add_argument("--halo", type=integer, default=default.halo,
                        help=f"px of context read around each window's core (default {default.halo})")
-    group.add_argument("--resume", action="store_true",
-                       help="continue an interrupted run from its last written window (same settings)")
+    if resume:
+        group.add_argument("--resume", action="store_true",
+                           help="continue an interrupted run from its last written window (same settings)")
     group.add_argument("--cog", action="store_true", help="convert the finished GeoTIFFs to Cloud Optimized GeoTIFFs")
     group.add_argument("--probabilities", action="store_true",
                        help="also write <name>_probabilities.tif: per-class probabilities, one uint8 band a class "
@@ -253,7 +256,7 @@ def windowed_params(args: argparse.Namespace):
     """The WindowedParams of parsed ``add_windowed_options`` options."""
     from ..workflows.windowed import WindowedParams
 
-    return WindowedParams(window=args.window, halo=args.halo, max_megapixels=args.max_megapixels,
+    return WindowedParams(window=args.raster_window, halo=args.halo, max_megapixels=args.max_megapixels,
                           resume=args.resume, cog=args.cog, probabilities=args.probabilities)
 
 

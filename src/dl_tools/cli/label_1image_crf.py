@@ -5,6 +5,7 @@ from __future__ import annotations
 from .common import (
     add_overwrite,
     add_seed,
+    add_windowed_options,
     ask_path,
     band_list,
     build_base_parser,
@@ -12,6 +13,7 @@ from .common import (
     run,
     take_defaults,
     unit_fraction,
+    windowed_params,
 )
 
 DESCRIPTION = """\
@@ -79,6 +81,7 @@ def build_label_parser(prog: str, description: str, scale_default: float | None 
     if geotiff:
         parser.add_argument("--bands", type=band_list, default=None,
                             help="1-based bands to show and use, e.g. 3,2,1 (default: the first three)")
+        add_windowed_options(parser, window_flag="--raster-window", resume=False)
     add_seed(parser)
     add_overwrite(parser, "an existing <name>_mres.mat and its outputs, or <name>_scribbles.png")
     take_defaults(parser, LabelParams)
@@ -98,15 +101,11 @@ def label_body(args, geotiff: bool = False) -> None:
     params = LabelParams(window=args.window, scale=args.scale, engine=args.engine,
                          bands=getattr(args, "bands", None), resume=args.resume, overwrite=args.overwrite,
                          seed=args.seed)
-    if args.scribbles and args.resume:
-        from ..errors import InputError
-
-        raise InputError("--resume continues an interactive session; leave it out with --scribbles")
     result = label_image_file(image, labels, colors, params, scribbles_path=args.scribbles, outdir=args.outdir,
-                              geotiff=geotiff)
+                              geotiff=geotiff, windowed=windowed_params(args) if geotiff else None)
     for name, share in result.proportions.items():
         print(f"{name}: {share:.4f}")
-    print(f"compute time {result.compute_seconds:.1f} s; outputs: {result.outputs['mat'].parent}")
+    print(f"compute time {result.compute_seconds:.1f} s; outputs: {next(iter(result.outputs.values())).parent}")
     for path in result.outputs.values():
         print(f"  {path.name}")
 

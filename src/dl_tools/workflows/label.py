@@ -28,6 +28,7 @@ from ..file_contract import label_outputs
 from ..labelling.engine import ENGINES, default_crf_params, label_from_strokes
 from ..segmentation.crf import CRFParams, check_strokes, scaled_shape
 from ..segmentation.pixel_classifier import ClassifierParams
+from .windowed import WindowedParams, is_large
 
 if TYPE_CHECKING:
     from ..io.geotiff import GeoInfo
@@ -131,7 +132,7 @@ def _checked_strokes(sparse: np.ndarray, shape: tuple[int, int], n_classes: int,
 
 def read_scribbles(path: Path, n_classes: int, shape: tuple[int, int], prefix: str = "--scribbles ",
                    fix: str = SCRIBBLES_FIX) -> np.ndarray:
-    """A scribbles PNG -> (H, W) uint8 (0 = none, k = class k-1), checked against the image's (H, W) ``shape`` and
+    """A scribbles PNG (or one-band TIFF) -> (H, W) uint8 (0 = none, k = class k-1), checked against the image's (H, W) ``shape`` and
     the number of classes. A grey image stored as RGB is accepted. Errors name the file after ``prefix`` (its flag)
     and end with ``fix``."""
     from ..io.images import read_raw
@@ -141,6 +142,8 @@ def read_scribbles(path: Path, n_classes: int, shape: tuple[int, int], prefix: s
     except InputError as exc:
         raise InputError(f"{prefix}{exc}") from exc
     name = f"{prefix}{path}"
+    if array.ndim == 3 and array.shape[2] == 1:  # a one-band TIFF
+        array = array[:, :, 0]
     if array.ndim == 3:
         if array.shape[2] >= 3 and (array[:, :, 1:3] == array[:, :, :1]).all():
             array = array[:, :, 0]
@@ -427,12 +430,16 @@ def _write_outputs(job: _Job, image: np.ndarray, result: _Labels, params: LabelP
 
 def label_image_file(image_path: str | Path, labels_path: str | Path, colors_path: str | Path, params: LabelParams,
                      scribbles_path: str | Path | None = None, outdir: str | Path | None = None,
-                     geotiff: bool = False, annotate: Callable | None = None) -> LabelResult:
+                     geotiff: bool = False, annotate: Callable | None = None,
+                     windowed: WindowedParams | None = None) -> LabelResult:
     """Label one image from strokes and write every output (see the module doc).
 
     scribbles_path : scripted mode, strokes from this PNG (or the ``sparse`` of a label .mat file); None = interactive
                      (``annotate(image, colors, session)``, by default the OpenCV windows, which need a display).
     geotiff        : also write ``<name>_mres.tif`` on the source's grid (CRS, transform, nodata kept).
+
+    windowed       : a GeoTIFF larger than ``windowed.max_megapixels`` is labelled window by window from a strokes
+                     GeoTIFF (``workflows.label_raster``): only ``<name>_mres.tif`` and a preview are written.
 
     Every input (image header, strokes, saved strokes to resume) and every output path is checked before the image
     is read, any window opens or anything is written. The outputs appear together or not at all; temporary files
@@ -443,6 +450,12 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
 
     started = time.time()
     image_path = Path(image_path)
+    windowed = windowed or WindowedParams()
+    if geotiff and image_path.is_file() and is_large(image_path, windowed):
+        return _label_large(image_path, labels_path, colors_path, params, scribbles_path, outdir, windowed)
+    if scribbles_path is not None and (params.resume or windowed.resume):
+        raise InputError("--resume continues an interactive session; leave it out with --scribbles (it continues "
+                         "a raster labelled by windows, above --max-megapixels, too)")
     job = _check_inputs(image_path, labels_path, colors_path, params,
                         Path(scribbles_path) if scribbles_path is not None else None,
                         Path(outdir) if outdir else None, geotiff, annotate)
@@ -452,6 +465,28 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     outputs = _write_outputs(job, image, result, params)
     return LabelResult(outputs, _proportions(result.label_image, job.labels), result.annotation_seconds,
                        result.compute_seconds, image.shape[:2], result.n_windows, result.warnings)
+
+
+def _label_large(image_path: Path, labels_path, colors_path, params: LabelParams, scribbles_path, outdir,
+                 windowed: WindowedParams) -> LabelResult:
+    """``label_image_file`` for a raster above ``windowed.max_megapixels`` (``workflows.label_raster``)."""
+    from ..io.text import check_same_length, read_colors, read_labels
+    from ..io.windowed_geotiff import raster_info
+    from .label_raster import label_large
+
+    megapixels = raster_info(image_path).megapixels
+    if scribbles_path is None:
+        raise InputError(f"--image {image_path} is {megapixels:.0f} megapixels, above --max-megapixels "
+                         f"{windowed.max_megapixels:g}: label it in scripted mode, --scribbles STROKES.tif (a one-band "
+                         "GeoTIFF of strokes on its grid), or give a larger --max-megapixels")
+    labels, colors = read_labels(labels_path), read_colors(colors_path)
+    check_same_length(labels, colors, labels_path, colors_path)
+    started = time.perf_counter()
+    result = label_large(image_path, Path(scribbles_path), labels, colors, params, windowed,
+                         Path(outdir) if outdir else None)
+    shape = (raster_info(image_path).height, raster_info(image_path).width)
+    return LabelResult(result.outputs, {}, 0.0, time.perf_counter() - started, shape,
+                       result.windowed.windows)
 
 
 def _identity():

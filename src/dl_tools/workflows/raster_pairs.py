@@ -51,18 +51,22 @@ def raster_grid(path: Path) -> RasterGrid:
                           tuple(src.transform)[:6] if georeferenced else None)
 
 
-def check_grids(truth: RasterGrid, estimate: RasterGrid, resize: bool) -> None:
-    """InputError, naming both grids, when the estimate is not on the truth's grid (another size without
-    ``resize``, or other georeferencing)."""
-    same_size = (truth.height, truth.width) == (estimate.height, estimate.width)
-    same_place = truth.transform is None or estimate.transform is None or (
-        truth.crs == estimate.crs and np.allclose(truth.transform, estimate.transform, rtol=0, atol=1e-9))
+def check_grids(reference: RasterGrid, other: RasterGrid, resize: bool | None, of: str = "its truth") -> None:
+    """InputError, naming both grids, when ``other`` is not on the grid of ``reference`` (``of`` says what that
+    is): another size without ``resize`` (None: no resizing offered), or other georeferencing."""
+    same_size = (reference.height, reference.width) == (other.height, other.width)
+    same_place = reference.transform is None or other.transform is None or (
+        reference.crs == other.crs and np.allclose(reference.transform, other.transform, rtol=0, atol=1e-9))
     if (same_size and same_place) or (resize and not same_size):  # resized by pixel index, as for .mat files
         return
-    fix = ("label the estimate on the truth's grid (or warp one onto the other first)" if same_size
-           else "give --resize to resize the estimate (nearest neighbour) to the truth's size")
-    raise InputError(f"{estimate.path.name} ({estimate.describe()}) is not on the grid of its truth "
-                     f"{truth.path.name} ({truth.describe()}); {fix}")
+    if resize is None:
+        fix = f"make it on the grid of {of}"
+    elif same_size:
+        fix = "label the estimate on the truth's grid (or warp one onto the other first)"
+    else:
+        fix = "give --resize to resize the estimate (nearest neighbour) to the truth's size"
+    raise InputError(f"{other.path.name} ({other.describe()}) is not on the grid of {of} {reference.path.name} "
+                     f"({reference.describe()}); {fix}")
 
 
 def pair_class_names(truth: Path, estimate: Path) -> tuple[list[str], list[str]]:

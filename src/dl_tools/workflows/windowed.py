@@ -109,7 +109,8 @@ class WindowedParams:
 
     def __post_init__(self):
         if self.window < BLOCK or self.window % BLOCK:
-            raise InputError(f"--window must be a multiple of {BLOCK} px, got {self.window}")
+            raise InputError(f"--window must be a multiple of {BLOCK} px (--raster-window in label_1geotiff_crf.py), "
+                             f"got {self.window}")
         if self.halo < 0:
             raise InputError(f"--halo must be 0 or more px, got {self.halo}")
         if not self.max_megapixels >= 0:
@@ -182,11 +183,12 @@ def check_resume(outputs: list[OutputRaster], params: WindowedParams, flag: str)
 
 
 def segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentWindow, params: WindowedParams,
-                   settings: dict) -> WindowedResult:
+                   settings: dict, bands: tuple[int, ...] | None = None) -> WindowedResult:
     """Segment the raster ``source`` window by window into ``outputs`` (the class map, then the probabilities when
-    ``params.probabilities``); ``settings`` (the model and its options) must match on --resume."""
+    ``params.probabilities``); ``settings`` (the model and its options) must match on --resume; ``bands``: the
+    1-based bands made RGB (default: the first three)."""
     with bounded_gdal_cache():
-        return _segment_raster(source, outputs, segment, params, settings)
+        return _segment_raster(source, outputs, segment, params, settings, bands)
 
 
 def has_valid_pixel(src, reduced_valid: np.ndarray, block: int = 4096) -> bool:
@@ -205,7 +207,7 @@ def has_valid_pixel(src, reduced_valid: np.ndarray, block: int = 4096) -> bool:
 
 
 def _segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentWindow, params: WindowedParams,
-                    settings: dict) -> WindowedResult:
+                    settings: dict, bands: tuple[int, ...] | None) -> WindowedResult:
     from .folder_runs import ImageUnusable
 
     info = raster_info(source)
@@ -215,7 +217,7 @@ def _segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentW
         if not has_valid_pixel(src, reduced_valid):
             raise ImageUnusable(f"{source} has no pixel with data (every pixel is its no-data value, NaN or masked)",
                                 "check the raster and its no-data value")
-        value_range = rgb_value_range(reduced, path=str(source))
+        value_range = rgb_value_range(reduced, bands, path=str(source))
         outputs[0].path.parent.mkdir(parents=True, exist_ok=True)
         writer = WindowedGeoTIFFs(outputs, info.geo,
                                   {**settings, **params.settings(), "source": source_digest(source)},
@@ -224,7 +226,7 @@ def _segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentW
         started = time.perf_counter()
 
         def read_rgb(row: int, col: int, height: int, width: int) -> np.ndarray:
-            return to_rgb_uint8(read_window(src, row, col, height, width)[0], path=str(source),
+            return to_rgb_uint8(read_window(src, row, col, height, width)[0], bands, path=str(source),
                                 value_range=value_range)
 
         bar = progress(total=len(plan), initial=len(writer.done), desc=f"windows of {source.name}", unit="window")
@@ -236,7 +238,7 @@ def _segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentW
             rows, cols = window.core
             if valid[rows, cols].any():
                 context = WindowContext(window.row, window.col, (info.height, info.width), read_rgb)
-                image = to_rgb_uint8(pixels, path=str(source), value_range=value_range)
+                image = to_rgb_uint8(pixels, bands, path=str(source), value_range=value_range)
                 label_image, probs = segment(image, valid, context)
                 label_image = np.where(valid, label_image, LABEL_NODATA).astype(np.uint8)
                 result.windows += 1
@@ -263,7 +265,8 @@ def _segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentW
 
 
 def segment_large(source: Path, paths: dict[str, Path], labels: list[str], colors: np.ndarray,
-                  segment: SegmentWindow, params: WindowedParams, settings: dict) -> WindowedResult:
+                  segment: SegmentWindow, params: WindowedParams, settings: dict,
+                  bands: tuple[int, ...] | None = None) -> WindowedResult:
     """A step's run on one raster larger than ``params.max_megapixels``: ``segment_raster`` into the GeoTIFFs of
     ``paths`` (``output_rasters``), then the preview figure ``paths["preview"]``, saying so in the log (and
     warning when the raster has no georeferencing, which the outputs then lack too)."""
@@ -271,22 +274,24 @@ def segment_large(source: Path, paths: dict[str, Path], labels: list[str], color
 
     if read_geoinfo(source) is None:
         log.warning("%s has no georeferencing; %s will have none either", source, paths["tif"].name)
-    result = segment_raster(source, output_rasters(paths, labels), segment, params, settings)
-    result.outputs.append(write_preview(source, paths["tif"], paths["preview"], labels, colors))
+    result = segment_raster(source, output_rasters(paths, labels), segment, params, settings, bands)
+    result.outputs.append(write_preview(source, paths["tif"], paths["preview"], labels, colors, bands))
     log.info("%s is %.0f megapixels, above --max-megapixels %g: processed by windows into %s (no .mat or PNG "
              "outputs; the preview %s shows it reduced)", source.name, result.megapixels, params.max_megapixels,
              paths["tif"].name, paths["preview"].name)
     return result
 
 
-def write_preview(source: Path, label_path: Path, preview: Path, labels: list[str], colors: np.ndarray) -> Path:
-    """A figure of the raster and its classes at reduced resolution (``PREVIEW_SIDE``), from reduced reads."""
+def write_preview(source: Path, label_path: Path, preview: Path, labels: list[str], colors: np.ndarray,
+                  bands: tuple[int, ...] | None = None) -> Path:
+    """A figure of the raster (its ``bands`` as RGB) and its classes at reduced resolution (``PREVIEW_SIDE``), from
+    reduced reads; pixels of no class (255) are black."""
     from ..io.figures import save_figure
     from ..plotting import colorize, panels_figure
 
     with bounded_gdal_cache(), open_raster(source) as src:
         pixels, _ = reduced_read(src)
-        image = to_rgb_uint8(pixels, path=str(source), value_range=rgb_value_range(pixels))
+        image = to_rgb_uint8(pixels, bands, path=str(source), value_range=rgb_value_range(pixels, bands))
     with open_raster(label_path) as src:
         classes = src.read(1, out_shape=image.shape[:2])
     fig = panels_figure([("image", image), ("classes", colorize(classes, colors))], labels, colors,
