@@ -133,8 +133,8 @@ def _checked_strokes(sparse: np.ndarray, shape: tuple[int, int], n_classes: int,
 def read_scribbles(path: Path, n_classes: int, shape: tuple[int, int], prefix: str = "--scribbles ",
                    fix: str = SCRIBBLES_FIX) -> np.ndarray:
     """A scribbles PNG (or one-band TIFF) -> (H, W) uint8 (0 = none, k = class k-1), checked against the image's
-    (H, W) ``shape`` and the number of classes. A grey image stored as RGB is accepted. Errors name the file after ``prefix`` (its flag)
-    and end with ``fix``."""
+    (H, W) ``shape`` and the number of classes. A grey image stored as RGB is accepted. Errors name the file after
+    ``prefix`` (its flag) and end with ``fix``."""
     from ..io.images import read_raw
 
     try:
