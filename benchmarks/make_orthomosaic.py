@@ -3,8 +3,9 @@ and without holding the mosaic in memory.
 
     python benchmarks/make_orthomosaic.py --megapixels 400 --out bench_out/mosaic_400
 
-writes ``<out>/mosaic.tif`` (RGB uint8, no-data 0 in a border around the photographs) and ``<out>/mosaic_labels.tif``
-(one band, the class index of each pixel, 255 where the imagery has no data), on the same grid: UTM zone 18N,
+writes ``<out>/mosaic.tif`` (RGB uint8, no-data 0 in a border around the photographs) and ``<out>/mosaic_mres.tif``
+(one band, the class index of each pixel, 255 where the imagery has no data, its classes named as step 2 names
+them, so that steps 3 and 7 take it as the mosaic's manual labels), on the same grid: UTM zone 18N,
 0.1 m pixels, tiled 512 x 512 and DEFLATE-compressed, BigTIFF when needed. The photographs of demo_data/jpg are laid
 out row by row, each flipped at random (seeded) so that neighbours differ, and the mosaic is written one strip of
 photographs at a time (memory: one strip, about 2 MB per 1000 columns). Photograph pixels of value 0 are raised to
@@ -53,6 +54,9 @@ def write_mosaic(out: Path, megapixels: float, border: int = 300, seed: int = 0)
     from rasterio.transform import from_origin
     from rasterio.windows import Window
 
+    from dl_tools.io.geotiff import class_name_tags
+    from dl_tools.io.text import read_labels
+
     pairs = photographs()
     photo_h, photo_w = pairs[0][1].shape
     n_rows, n_cols = mosaic_shape(megapixels, (photo_h, photo_w), border)
@@ -62,7 +66,7 @@ def write_mosaic(out: Path, megapixels: float, border: int = 300, seed: int = 0)
                    blockysize=BLOCK, compress="deflate", BIGTIFF="IF_SAFER",
                    transform=from_origin(ORIGIN[0], ORIGIN[1], PIXEL_SIZE, PIXEL_SIZE))
     rng = np.random.default_rng(seed)
-    paths = out / "mosaic.tif", out / "mosaic_labels.tif"
+    paths = out / "mosaic.tif", out / "mosaic_mres.tif"
     with rasterio.open(paths[0], "w", count=3, dtype="uint8", nodata=0, photometric="RGB", **profile) as image_dst, \
             rasterio.open(paths[1], "w", count=1, dtype="uint8", nodata=255, **profile) as label_dst:
         for row in range(-1, n_rows + 1):  # the border's strips above and below are all no data
@@ -81,13 +85,14 @@ def write_mosaic(out: Path, megapixels: float, border: int = 300, seed: int = 0)
             window = Window(0, top, width, strip_h)
             image_dst.write(np.moveaxis(image, 2, 0), window=window)
             label_dst.write(labels, 1, window=window)
+        label_dst.update_tags(**dict(class_name_tags(read_labels(DEMO / "labels" / "obx_labels.txt"))))
     return paths
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--megapixels", type=float, required=True, help="size of the mosaic (e.g. 100, 400, 1600)")
-    parser.add_argument("--out", type=Path, required=True, help="folder to write mosaic.tif and mosaic_labels.tif")
+    parser.add_argument("--out", type=Path, required=True, help="folder to write mosaic.tif and mosaic_mres.tif")
     parser.add_argument("--border", type=int, default=300, help="no-data border around the photographs, pixels")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the photographs' order and flips")
     args = parser.parse_args(argv)
