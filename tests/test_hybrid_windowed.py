@@ -150,3 +150,67 @@ def test_a_raster_with_a_few_valid_pixels_is_segmented(mosaic):
         dst.write(image[:, :, :BORDER])
     with rasterio.open(border) as src:
         assert not has_valid_pixel(src, np.zeros((5, 5), bool), block=256)
+
+
+def test_a_run_killed_with_sigkill_resumes_to_the_same_pixels(tmp_path):
+    """kill -9 in the middle of a windowed step 6 (a subprocess), then --resume: the finished GeoTIFF holds the
+    pixels of an uninterrupted run (same hash), and the partial files are gone."""
+    import hashlib
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    rng = np.random.default_rng(8)
+    truth = np.kron(rng.integers(0, 4, size=(6, 8)), np.ones((400, 400), dtype=np.int64))
+    image = np.clip(QUADRANT_COLORS[truth] + rng.normal(0, 20, truth.shape + (3,)), 1, 255).astype(np.uint8)
+    with rasterio.open(tmp_path / "big.tif", "w", driver="GTiff", width=3200, height=2400, count=3,
+                       dtype="uint8") as dst:
+        dst.write(np.moveaxis(image, 2, 0))
+    write_labels(tmp_path / "labels.txt", LABELS)
+    write_colors(tmp_path / "colors.txt", QUADRANT_COLORS.astype(np.uint8))
+    (tmp_path / "m.pb").write_bytes(b"")
+    code = """
+import sys
+from test_hybrid import MeanColourClassifier, fast_params
+from dl_tools.workflows.hybrid import segment_files
+from dl_tools.workflows.windowed import WindowedParams
+segment_files(["big.tif"], "m.pb", "labels.txt", "colors.txt", fast_params(scale=0.5), outdir=sys.argv[1],
+              classifier=MeanColourClassifier(), windowed=WindowedParams(window=512, halo=64, max_megapixels=1,
+              resume=sys.argv[2] == "resume"))
+"""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO / "tests")]))
+
+    def run(outdir, mode):
+        return subprocess.Popen([sys.executable, "-c", code, outdir, mode], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    assert run("whole_run", "fresh").wait(timeout=300) == 0
+    journal = tmp_path / "killed" / "big_ares_16.partial.json"
+    proc = run("killed", "fresh")
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if len(json.loads(journal.read_text())["windows"]) >= 4:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert journal.exists() and not (tmp_path / "killed" / "big_ares_16.tif").exists()
+    done_before = len(json.loads(journal.read_text())["windows"])
+    resumed = run("killed", "resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()[-2000:]
+    assert done_before < 48 and not journal.exists()
+
+    def pixel_hash(path):
+        with rasterio.open(path) as src:
+            return hashlib.sha256(src.read().tobytes()).hexdigest()
+
+    assert pixel_hash(tmp_path / "killed" / "big_ares_16.tif") == pixel_hash(tmp_path / "whole_run" / "big_ares_16.tif")
