@@ -170,10 +170,10 @@ class WindowedGeoTIFFs:
 
     def _create(self, output: OutputRaster) -> None:
         rasterio = require("rasterio", "rasterio", "write GeoTIFF files")
-        from .geotiff import _quiet_rasterio
+        from .geotiff import _quiet_rasterio, provenance_tags
 
-        with _quiet_rasterio(rasterio), rasterio.open(output.partial, "w", **self._profile(output)):
-            pass
+        with _quiet_rasterio(rasterio), rasterio.open(output.partial, "w", **self._profile(output)) as dst:
+            dst.update_tags(**provenance_tags())  # the record of the step's ``recording`` block, if any
 
     def _write_journal(self) -> None:
         record = {"settings": self.settings, "windows": sorted(self.done)}

@@ -1,0 +1,57 @@
+"""dl-tools provenance: print how an output was made (its provenance record)."""
+
+from __future__ import annotations
+
+from .common import build_base_parser, run
+
+DESCRIPTION = """\
+Print the provenance record of an output of DL tools: the DL tools version (and git commit when run from a
+clone), the command line, the date (UTC), the settings, and each input file's name, size and SHA-256.
+FILE is a label .mat file (steps 2, 6, 8), a label GeoTIFF (.tif), a model written by retrain.py (.pb), a run
+folder of train.py (or a file in it), or a model card (.card.json / .card.md). Check an input against its
+record with: sha256sum FILE (Linux), shasum -a 256 FILE (macOS), certutil -hashfile FILE SHA256 (Windows).
+
+examples:
+  dl-tools provenance demo_data/test/2014_0905_133718d_ares_96.mat
+  python -m dl_tools.provenance obx_mobilenetv2_96_1000_001.pb --json
+"""
+
+
+def build_parser():
+    parser = build_base_parser("dl-tools provenance", DESCRIPTION)
+    parser.add_argument("file", metavar="FILE", help="an output of a DL tools step")
+    parser.add_argument("--json", action="store_true", help="print the whole record as JSON")
+    return parser
+
+
+def format_record(record: dict) -> str:
+    """The record as lines for people: who, when, how, and a line per input."""
+    import json
+
+    made = record.get("dl_tools", {})
+    commit = made.get("git_commit")
+    lines = [f"step:      {record.get('step')}",
+             f"made by:   DL tools {made.get('version')}"
+             + (f", git commit {commit}{' (with uncommitted changes)' if made.get('git_dirty') else ''}"
+                if commit else " (not run from a git clone)"),
+             f"date:      {record.get('date')}", f"command:   {record.get('command')}",
+             f"in folder: {record.get('cwd')}", "settings:"]
+    lines += [f"  {key}: {json.dumps(value)}" for key, value in record.get("settings", {}).items()]
+    lines.append("inputs:")
+    for entry in record.get("inputs", []):
+        files = f", {entry['files']} files" if "files" in entry else ""
+        lines.append(f"  {entry.get('role')}: {entry.get('path')} ({entry.get('bytes')} bytes{files}) "
+                     f"sha256 {entry.get('sha256')}")
+    return "\n".join(lines)
+
+
+def _body(args):
+    from ..io.provenance import read_record
+    from ..provenance_record import record_json
+
+    record = read_record(args.file)
+    print(record_json(record, indent=1) if args.json else format_record(record))
+
+
+def main(argv=None) -> int:
+    return run(build_parser(), _body, argv)
