@@ -322,3 +322,45 @@ def test_step2_on_a_geotiff_stores_the_record_in_its_tags(tmp_path):
     tif_record = read_record(tmp_path / "scene_mres.tif")
     assert tif_record == read_record(tmp_path / "scene_mres.mat")
     assert tif_record["inputs"][0] == input_file("image", tmp_path / "scene.tif")
+
+
+def test_step7_finds_the_one_unchanged_model_that_made_the_estimates(tmp_path, caplog):
+    from dl_tools.io.model_card import model_of_estimates
+
+    for name in ("a.pb", "b.pb"):
+        (tmp_path / name).write_bytes(name.encode())
+        write_model_card(tmp_path / name, _card(_record(tmp_path)))
+
+    def estimate(name, model):
+        record = build_record("hybrid", None, [input_file("model", tmp_path / model)])
+        write_label_mat(tmp_path / name, LabelFile(np.zeros((2, 2), np.uint8), ["sand"], provenance=record))
+        return tmp_path / name
+
+    first, second, other = estimate("1_ares_96.mat", "a.pb"), estimate("2_ares_96.mat", "a.pb"), \
+        estimate("3_ares_96.mat", "b.pb")
+    write_label_mat(tmp_path / "old_ares_96.mat", LabelFile(np.zeros((2, 2), np.uint8), ["sand"]))
+    assert model_of_estimates([first, second]) == tmp_path / "a.pb"
+    with caplog.at_level(logging.INFO, logger="dl_tools"):
+        assert model_of_estimates([first, other]) is None
+        assert model_of_estimates([first, tmp_path / "old_ares_96.mat"]) is None
+        (tmp_path / "a.pb").write_bytes(b"retrained since")
+        assert model_of_estimates([first, second]) is None
+    assert "2 different models" in caplog.text and "old_ares_96.mat does not record the model" in caplog.text
+    assert "is gone or changed" in caplog.text
+
+
+def test_a_card_that_cannot_be_written_leaves_the_evaluation_alone(tmp_path, caplog, monkeypatch):
+    import dl_tools.io.model_card as cards
+
+    (tmp_path / "model.pb").write_bytes(b"graph")
+    write_model_card(tmp_path / "model.pb", _card(_record(tmp_path)))
+    before = (tmp_path / "model.card.json").read_bytes()
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "model.card.json"))
+
+    monkeypatch.setattr(cards, "write_json_atomic", read_only)
+    with caplog.at_level(logging.WARNING, logger="dl_tools"):
+        assert add_test_scores(tmp_path / "model.pb", "test_class_tiles", "t", {}, "1 tile") is None
+    assert "could not be added to the model card" in caplog.text and "Permission denied" in caplog.text
+    assert (tmp_path / "model.card.json").read_bytes() == before

@@ -14,7 +14,8 @@ A step-4 model ``<name>.pb`` gets ``<name>.card.json`` and ``<name>.card.md``; a
 
 The Markdown card is rendered from the JSON every time it is written: a short page for people. An evaluation
 step adds its scores with ``add_test_scores`` (step 5 for a tile classifier; step 7 through
-``card_of_estimates``, which finds the one model that made the estimates scored from their provenance records).
+``model_of_estimates``, which finds the one model that made the estimates scored, from their provenance
+records).
 """
 
 from __future__ import annotations
@@ -143,7 +144,12 @@ def add_test_scores(model: str | os.PathLike, step: str, data: str | os.PathLike
     record = build_record(step, settings)
     card["test_scores"].append({"step": step, "date": record["date"], "data": str(data), "n": n,
                                 "scores": plain(scores), "intervals": plain(intervals), CARD_RECORD: record})
-    write_model_card(model, card)
+    try:
+        write_model_card(model, card)
+    except OSError as exc:  # a model on a read-only share: the evaluation itself has succeeded
+        log.warning("the test scores could not be added to the model card %s (%s)", json_path,
+                    exc.strerror or exc)
+        return None
     log.info("test scores added to the model card %s", json_path)
     return json_path
 
@@ -153,10 +159,10 @@ def _model_path(entry: dict, record: dict) -> Path:
     return path if path.is_absolute() else Path(record.get("cwd", ".")) / path
 
 
-def card_of_estimates(estimates: Sequence[str | os.PathLike]) -> Path | None:
+def model_of_estimates(estimates: Sequence[str | os.PathLike]) -> Path | None:
     """The model (a .pb, or a run folder's weights file) that made every one of the label files ``estimates``, from
-    their provenance records, when it still exists unchanged (same SHA-256) and has a card; None otherwise (why is
-    logged)."""
+    their provenance records, when it still exists unchanged (same SHA-256) and has a card, to ``add_test_scores``
+    to; None otherwise (why is logged)."""
     from .mat import read_mat_record
 
     models = set()
