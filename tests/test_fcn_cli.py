@@ -483,8 +483,14 @@ def test_the_run_has_a_card_its_estimates_a_record_and_step7_adds_its_scores_to_
 
     root, _ = trained
     run = root / "run"
+    labels = root / "data" / "labels" / "gtFine" / "train" / "data"
+    made = read_record(labels / "train0_gtFine_labelIds.png")  # make_labels.py's label image, in a PNG text chunk
+    assert made["step"] == "make_labels" and [e["role"] for e in made["inputs"]] == ["mat", "labeldefs"]
+    assert made["inputs"][0]["sha256"] == sha256_file(labels / "train0_mres.mat")
     record = read_record(run)
     assert record["step"] == "fcn_train" and record["settings"]["backbone"] == "tiny"
+    assert next(e for e in record["inputs"] if e["path"].endswith("train0_gtFine_labelIds.png"))["sha256"] == \
+        sha256_file(labels / "train0_gtFine_labelIds.png")
     roles = [entry["role"] for entry in record["inputs"]]
     assert roles.count("train image") == roles.count("train labels") == 4 and roles.count("val image") == 2
     card = read_model_card(run)

@@ -170,6 +170,30 @@ def test_a_malformed_geotiff_tag_is_warned_about(tmp_path, caplog):
     assert f"(tag {PROVENANCE_TAG}): its provenance record cannot be read" in caplog.text
 
 
+def test_a_png_label_image_holds_the_record_and_the_pixels_of_write_image(tmp_path, caplog):
+    from PIL import Image, PngImagePlugin
+
+    from dl_tools.io.images import read_png_record, read_raw, write_image, write_png_with_record
+
+    record = _record(tmp_path)
+    label_image = (np.arange(35, dtype=np.uint8).reshape(5, 7) % 3) * 100
+    write_png_with_record(tmp_path / "a_gtFine_labelIds.png", label_image, record)
+    write_image(tmp_path / "plain.png", label_image)
+    assert np.array_equal(read_raw(tmp_path / "a_gtFine_labelIds.png"), read_raw(tmp_path / "plain.png"))
+    assert read_png_record(tmp_path / "a_gtFine_labelIds.png") == record == read_record(
+        tmp_path / "a_gtFine_labelIds.png")
+    assert read_png_record(tmp_path / "plain.png") is None
+    info = PngImagePlugin.PngInfo()
+    info.add_text(PROVENANCE_TAG, "not json")
+    Image.fromarray(label_image).save(tmp_path / "bad.png", pnginfo=info)
+    with caplog.at_level(logging.WARNING, logger="dl_tools"):
+        assert read_png_record(tmp_path / "bad.png") is None
+    assert f"bad.png (text {PROVENANCE_TAG}): its provenance record cannot be read" in caplog.text
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="broken.png is not a readable PNG image"):
+        read_png_record(tmp_path / "broken.png")
+
+
 @pytest.mark.parametrize("cog", [False, True])
 def test_the_windowed_writer_stores_the_record_of_its_recording_block(tmp_path, cog):
     from affine import Affine

@@ -44,9 +44,9 @@ TILE_EVAL_FIGURE, TILE_EVAL_JSON = "test_cm.png", "tile_eval.json"
 PIXEL_EVAL = "pixel_eval"
 PIXEL_EVAL_EXTENSIONS = (".json", ".csv")
 CONFUSION_SUFFIX = "_cm.png"
-#: Provenance (how an output was made, ``dl_tools.provenance_record``): the GeoTIFF metadata tag holding the record
-#: as JSON (a .mat file holds it in a variable: ``io.mat``); a step-8 run folder's record and model card (a step-4
-#: model's are beside it: OUTPUTS["model"]).
+#: Provenance (how an output was made, ``dl_tools.provenance_record``): the GeoTIFF metadata tag (and PNG text
+#: chunk) holding the record as JSON (a .mat file holds it in a variable: ``io.mat``); a step-8 run folder's record
+#: and model card (a step-4 model's are beside it: OUTPUTS["model"]).
 PROVENANCE_TAG = "DL_TOOLS_PROVENANCE"
 RUN_PROVENANCE, RUN_CARD, RUN_CARD_TEXT = "provenance.json", "card.json", "card.md"
 

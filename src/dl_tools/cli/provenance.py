@@ -7,8 +7,9 @@ from .common import build_base_parser, run
 DESCRIPTION = """\
 Print the provenance record of an output of DL tools: the DL tools version (and git commit when run from a
 clone), the command line, the date (UTC), the settings, and each input file's name, size and SHA-256.
-FILE is a label .mat file (steps 2, 6, 8), a label GeoTIFF (.tif), a model written by retrain.py (.pb), a run
-folder of train.py (or a file in it), or a model card (.card.json / .card.md). Check an input against its
+FILE is a label .mat file (steps 2, 6, 8), a label GeoTIFF (.tif), a label image of make_labels.py
+(_gtFine_labelIds.png), a model written by retrain.py (.pb), a run folder of train.py (or a file in it), or a model
+card (.card.json / .card.md). Check an input against its
 record with: sha256sum FILE (Linux), shasum -a 256 FILE (macOS), certutil -hashfile FILE SHA256 (Windows).
 
 examples:

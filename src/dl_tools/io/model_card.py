@@ -84,7 +84,7 @@ def card_markdown(card: dict) -> str:
               for c in card["classes"]]
     data = card["training_data"]
     counts = data.get("counts", {})
-    lines += ["", "## Training data", "", f"{len(data.get('images', []))} photographs; {data.get('unit')} per class:",
+    lines += ["", "## Training data", "", f"{len(data.get('images', []))} images; {data.get('unit')} per class:",
               "", "| class | " + " | ".join(counts) + " |", "|---|" + "---|" * len(counts)]
     lines += [f"| {c['name']} | " + " | ".join(str(counts[split].get(c["name"], 0)) for split in counts) + " |"
               for c in card["classes"]]

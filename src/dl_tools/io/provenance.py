@@ -4,6 +4,7 @@ Where each output keeps it (``file_contract`` names):
 
 - a label ``.mat`` file: the variable ``provenance`` (JSON text), see ``io.mat``;
 - a label GeoTIFF: the metadata tag ``DL_TOOLS_PROVENANCE`` (JSON text), see ``io.geotiff``;
+- a label-ids PNG of make_labels.py: the text chunk ``DL_TOOLS_PROVENANCE``, see ``io.images``;
 - a step-4 model ``<name>.pb``: the file ``<name>.provenance.json`` beside it (and in its card ``<name>.card.json``);
 - a step-8 run folder: ``provenance.json`` in it (and in its ``card.json``); its weights files point to the folder.
 """
@@ -54,7 +55,7 @@ def record_source(path: str | os.PathLike) -> Path:
         return path.with_name(path.name[: -len(names["card_text"])] + names["card"])
     if path == run["card_text"]:
         return run["card"]
-    if (path.suffix.lower() in (".mat", *TIFF_EXTENSIONS) or path in (run["card"], run["provenance"])
+    if (path.suffix.lower() in (".mat", ".png", *TIFF_EXTENSIONS) or path in (run["card"], run["provenance"])
             or path.name.endswith((names["card"], names["provenance"]))):
         return path
     if (path.parent / RUN_SETTINGS).is_file():  # a file of a run folder: best.weights.h5, last.keras, ...
@@ -66,6 +67,7 @@ def read_record(path: str | os.PathLike) -> dict:
     """The provenance record of the output ``path`` (module doc); InputError when it has none (an output of an
     older DL tools, or not of DL tools), or when its record does not parse (which is also warned about)."""
     from .geotiff import read_geotiff_record
+    from .images import read_png_record
     from .mat import read_mat_record
 
     path = Path(path)
@@ -74,8 +76,8 @@ def read_record(path: str | os.PathLike) -> dict:
         raise InputError(f"{path} has no provenance record ({source.name} not found): it was not written by a DL "
                          "tools step that records one")
     suffix = source.suffix.lower()
-    reader = read_mat_record if suffix == ".mat" else read_geotiff_record if suffix in TIFF_EXTENSIONS \
-        else _json_file
+    readers = {".mat": read_mat_record, ".png": read_png_record} | dict.fromkeys(TIFF_EXTENSIONS, read_geotiff_record)
+    reader = readers.get(suffix, _json_file)
     record = reader(source)
     if record is None:
         raise InputError(f"{path} holds no readable provenance record; it was written by an older DL tools or by "
