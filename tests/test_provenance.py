@@ -388,3 +388,14 @@ def test_a_card_that_cannot_be_written_leaves_the_evaluation_alone(tmp_path, cap
         assert add_test_scores(tmp_path / "model.pb", "test_class_tiles", "t", {}, "1 tile") is None
     assert "could not be added to the model card" in caplog.text and "Permission denied" in caplog.text
     assert (tmp_path / "model.card.json").read_bytes() == before
+
+
+def test_a_damaged_record_file_beside_a_model_is_an_input_error(tmp_path, caplog):
+    (tmp_path / "model.pb").write_bytes(b"graph")
+    (tmp_path / "model.provenance.json").write_text('{"dl_tools": ')
+    with pytest.raises(InputError, match="model.provenance.json is not a readable JSON file"):
+        read_record(tmp_path / "model.pb")
+    (tmp_path / "model.card.json").write_text('{"made_by": "edited by hand", "test_scores": []}')
+    with caplog.at_level(logging.WARNING, logger="dl_tools"), pytest.raises(InputError, match="no readable"):
+        read_record(tmp_path / "model.card.json")
+    assert "model.card.json: its provenance record cannot be read" in caplog.text

@@ -375,10 +375,12 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
     result = FCNInferResult()
     model = input_file("model", Path(run_dir) / CHECKPOINTS[params.checkpoint])
 
+    def record(sample: Path) -> dict:
+        return build_record("fcn_infer" + params.tag, params, [input_file("image", sample), model])
+
     def label(sample: Path, geo, paths: dict[str, Path]) -> list[Path]:
-        record = build_record("fcn_infer" + params.tag, params, [input_file("image", sample), model])
         if geo is LARGE:
-            with recording(record):  # the windowed GeoTIFF writer stores it
+            with recording(record(sample)):  # the windowed GeoTIFF writer stores it
                 windowed = label_large(run, model_id, sample, paths, params)
             result.n_images += 1
             result.megapixels += windowed.megapixels
@@ -395,7 +397,7 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
             started = time.perf_counter()
             label_image, probs = crf_from_probs(image, probs, params.crf)
             result.crf_seconds += time.perf_counter() - started
-        _write_outputs(paths, sample, image, label_image, probs, run, geo, record)
+        _write_outputs(paths, sample, image, label_image, probs, run, geo, record(sample))
         result.n_images += 1
         result.megapixels += image.shape[0] * image.shape[1] / 1e6
         return list(paths.values())
