@@ -399,3 +399,25 @@ def test_a_damaged_record_file_beside_a_model_is_an_input_error(tmp_path, caplog
     with caplog.at_level(logging.WARNING, logger="dl_tools"), pytest.raises(InputError, match="no readable"):
         read_record(tmp_path / "model.card.json")
     assert "model.card.json: its provenance record cannot be read" in caplog.text
+
+
+def test_the_provenance_command_checks_the_inputs_again(tmp_path, capsys, monkeypatch):
+    record = _record(tmp_path)
+    record["inputs"].append({"role": "tiles", "path": "tiles", "files": 3, "bytes": 9, "sha256": "0" * 64})
+    write_label_mat(tmp_path / "a_mres.mat", LabelFile(np.zeros((2, 2), np.uint8), ["sand"], provenance=record))
+    image = tmp_path / "image.jpg"
+    for content, code, state in ((b"abc", 0, "unchanged"), (b"abd", 1, "changed"), (None, 1, "missing")):
+        if content is None:
+            image.unlink()
+        else:
+            image.write_bytes(content)
+        assert provenance_main([str(tmp_path / "a_mres.mat"), "--check"]) == code
+        out = capsys.readouterr().out
+        assert out.endswith(f"inputs now:\n  {image}: {state}\n  tiles: not checked (a folder)\n"), out
+    monkeypatch.chdir(tmp_path)  # a relative input path is taken from the record's folder, not the current one
+    image.write_bytes(b"abc")
+    relative = build_record("label", None, [input_file("image", "image.jpg")])
+    monkeypatch.chdir(REPO)
+    write_label_mat(tmp_path / "b_mres.mat", LabelFile(np.zeros((2, 2), np.uint8), ["sand"], provenance=relative))
+    assert provenance_main([str(tmp_path / "b_mres.mat"), "--check"]) == 0
+    assert capsys.readouterr().out.endswith("inputs now:\n  image.jpg: unchanged\n")

@@ -6,15 +6,16 @@ from .common import build_base_parser, run
 
 DESCRIPTION = """\
 Print the provenance record of an output of DL tools: the DL tools version (and git commit when run from a
-clone), the command line, the date (UTC), the settings, and each input file's name, size and SHA-256.
+clone), the command line, the date (UTC), the settings, and each input file's name, size and SHA-256; with
+--check, whether each input file is still there unchanged (exit code 1 when one is not).
 FILE is a label .mat file (steps 2, 6, 8), a label GeoTIFF (.tif), a label image of make_labels.py
 (_gtFine_labelIds.png), a model written by retrain.py (.pb), a run folder of train.py (or a file in it), or a model
-card (.card.json / .card.md). Check an input against its
-record with: sha256sum FILE (Linux), shasum -a 256 FILE (macOS), certutil -hashfile FILE SHA256 (Windows).
+card (.card.json / .card.md). Relative input paths are taken from the folder the step ran in.
 
 examples:
   dl-tools provenance demo_data/test/2014_0905_133718d_ares_96.mat
   python -m dl_tools.provenance obx_mobilenetv2_96_1000_001.pb --json
+  dl-tools provenance data_test10 --check
 """
 
 
@@ -22,7 +23,30 @@ def build_parser():
     parser = build_base_parser("dl-tools provenance", DESCRIPTION)
     parser.add_argument("file", metavar="FILE", help="an output of a DL tools step")
     parser.add_argument("--json", action="store_true", help="print the whole record as JSON")
+    parser.add_argument("--check", action="store_true",
+                        help="hash each input file again and say whether it is unchanged, changed or missing "
+                             "(a folder of inputs is not checked)")
     return parser
+
+
+def check_inputs(record: dict) -> list[tuple[str, str]]:
+    """(input path, "unchanged" / "changed" / "missing" / "not checked (a folder)") of each input of ``record``,
+    a relative path taken from the record's ``cwd``."""
+    from pathlib import Path
+
+    from ..provenance_record import sha256_file
+
+    found = []
+    for entry in record.get("inputs", []):
+        path = Path(record.get("cwd", ".")) / entry["path"]
+        if "files" in entry:
+            state = "not checked (a folder)"
+        elif not path.is_file():
+            state = "missing"
+        else:
+            state = "unchanged" if sha256_file(path) == entry.get("sha256") else "changed"
+        found.append((entry["path"], state))
+    return found
 
 
 def format_record(record: dict) -> str:
@@ -52,6 +76,12 @@ def _body(args):
 
     record = read_record(args.file)
     print(record_json(record, indent=1) if args.json else format_record(record))
+    if args.check:
+        states = check_inputs(record)
+        print("inputs now:")
+        for path, state in states:
+            print(f"  {path}: {state}")
+        return 1 if any(state in ("changed", "missing") for _, state in states) else 0
 
 
 def main(argv=None) -> int:
