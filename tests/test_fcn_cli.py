@@ -15,6 +15,7 @@ from conftest import REPO, run_script
 from dl_tools.file_contract import LAST_CHECKPOINT
 from dl_tools.io.images import read_raw, write_image
 from dl_tools.io.mat import LabelFile, read_label_mat, write_label_mat
+from dl_tools.io.provenance import read_record
 from dl_tools.io.text import write_labeldefs
 
 LABELS = ["water", "sand", "veg"]
@@ -458,6 +459,7 @@ def test_a_geotiff_above_max_megapixels_is_labelled_by_windows_as_the_whole_imag
             assert src.count == 3 and src.read(1, window=((0, 10), (200, 210))).dtype == np.uint8
         assert (labels[:, :150] == 255).all() and labels[:, 150:].max() < 3
         assert (labels == whole).mean() >= least, (script, (labels == whole).mean())
+        assert read_record(out / f"mosaic{tag}_label.tif")["step"] == f"fcn_infer{tag}"  # provenance in the tags
 
 
 def test_resume_without_an_interrupted_run_is_refused(trained):
@@ -473,3 +475,44 @@ def test_resume_without_an_interrupted_run_is_refused(trained):
                       "resume_out", "--max-megapixels", "0.1", "--window", "512", "--resume", cwd=root, check_rc=2)
     _one_line_error(proc.stderr, "--resume", "m_label.tif")
     assert not (root / "resume_out").exists() or not list((root / "resume_out").iterdir())
+
+
+def test_the_run_has_a_card_its_estimates_a_record_and_step7_adds_its_scores_to_the_card(trained):
+    from dl_tools.io.model_card import read_model_card
+    from dl_tools.provenance_record import sha256_file
+
+    root, _ = trained
+    run = root / "run"
+    labels = root / "data" / "labels" / "gtFine" / "train" / "data"
+    made = read_record(labels / "train0_gtFine_labelIds.png")  # make_labels.py's label image, in a PNG text chunk
+    assert made["step"] == "make_labels" and [e["role"] for e in made["inputs"]] == ["mat", "labeldefs"]
+    assert made["inputs"][0]["sha256"] == sha256_file(labels / "train0_mres.mat")
+    record = read_record(run)
+    assert record["step"] == "fcn_train" and record["settings"]["backbone"] == "tiny"
+    assert next(e for e in record["inputs"] if e["path"].endswith("train0_gtFine_labelIds.png"))["sha256"] == \
+        sha256_file(labels / "train0_gtFine_labelIds.png")
+    roles = [entry["role"] for entry in record["inputs"]]
+    assert roles.count("train image") == roles.count("train labels") == 4 and roles.count("val image") == 2
+    card = read_model_card(run)
+    assert card["made_by"] == record and card["model"] == "run" and card["test_scores"] == []
+    assert [(c["name"], c["color"]) for c in card["classes"]] == list(zip(LABELS, COLORS.tolist()))
+    counts = card["training_data"]["counts"]
+    assert sum(counts["train"].values()) < 4 * 64 * 96 and all(n > 0 for n in counts["val"].values())  # no-data out
+    history = json.loads((run / "history.json").read_text())
+    best = int(np.argmax(history["val_mean_iou"]))
+    assert card["scores"]["validation"]["mean_iou"] == history["val_mean_iou"][best]
+    assert card["backbone"] == {"name": "tiny", "weights": "random weights (a stand-in network for tests; no "
+                                "pretrained weights)", "trained": "none"}
+    run_script("semseg_fullyconv/infer.py", "--name", "run", "--samples-dir", "data/samples/RGB/val/data",
+               "--output-dir", "prov_out", "-q", cwd=root)
+    estimate = read_record(root / "prov_out" / "val0_ares.mat")
+    assert estimate["step"] == "fcn_infer" and estimate["argv"][1:3] == ["--name", "run"]
+    assert estimate["inputs"][1] == {"role": "model", "path": "run/best.weights.h5",
+                                     "bytes": (run / "best.weights.h5").stat().st_size,
+                                     "sha256": sha256_file(run / "best.weights.h5")}
+    run_script("eval_semseg/test_pixels.py", "--input", "prov_out", "--truth-dir", "data/labels/gtFine/val/data",
+               "-q", cwd=root)
+    (entry,) = read_model_card(run)["test_scores"]
+    pooled = json.loads((root / "prov_out" / "pixel_eval.json").read_text())["overall"]["_ares"]["scores"]
+    assert entry["step"] == "test_pixels" and entry["n"] == "2 photographs" and entry["scores"] == pooled
+    assert "test_pixels on prov_out (2 photographs)" in (run / "card.md").read_text()

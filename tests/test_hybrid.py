@@ -200,6 +200,14 @@ def test_geotiff_input_gets_a_geotiff(tmp_path, quadrants):
     with rasterio.open(result.geotiff) as src:
         assert src.crs.to_epsg() == 32618 and src.transform == Affine(0.5, 0, 400000, 0, -0.5, 3900000)
         assert (src.read(1) == truth).mean() > 0.95
+    from dl_tools.io.provenance import read_record
+    from dl_tools.provenance_record import input_file
+
+    record = read_record(result.geotiff)  # in the GeoTIFF's tags, as in the .mat
+    assert record == read_record(result.mat) and record["step"] == "hybrid"
+    assert record["inputs"] == [input_file("image", path), input_file("labels", tmp_path / "labels.txt"),
+                                input_file("colors", tmp_path / "colors.txt")]  # the stand-in model has no file
+    assert record["settings"]["tile"] == fast_params().tile
 
 
 def test_model_and_labels_must_agree(files):

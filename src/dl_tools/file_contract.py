@@ -47,6 +47,11 @@ TILE_EVAL_FIGURE, TILE_EVAL_JSON = "test_cm.png", "tile_eval.json"
 PIXEL_EVAL = "pixel_eval"
 PIXEL_EVAL_EXTENSIONS = (".json", ".csv")
 CONFUSION_SUFFIX = "_cm.png"
+#: Provenance (how an output was made, ``dl_tools.provenance_record``): the GeoTIFF metadata tag (and PNG text
+#: chunk) holding the record as JSON (a .mat file holds it in a variable: ``io.mat``); a step-8 run folder's record
+#: and model card (a step-4 model's are beside it: OUTPUTS["model"]).
+PROVENANCE_TAG = "DL_TOOLS_PROVENANCE"
+RUN_PROVENANCE, RUN_CARD, RUN_CARD_TEXT = "provenance.json", "card.json", "card.md"
 
 #: step -> {role: suffix after ``<name>`` (and ``{tag}`` / ``{tile}``)} of the files it writes for one image
 OUTPUTS = {
@@ -65,9 +70,10 @@ OUTPUTS = {
     "fcn_large": {"tif": "{tag}" + LABEL_MARK + ".tif", "preview": "{tag}_preview.png",
                   "probabilities": "{tag}" + PROBABILITIES_MARK + ".tif"},
     "evaluation": {"confusion": CONFUSION_SUFFIX},
+    "model": {"provenance": ".provenance.json", "card": ".card.json", "card_text": ".card.md"},
 }
 #: whole file names DL tools writes in folders that may hold photographs
-OUTPUT_NAMES = (TRAINING_CURVES, TILE_EVAL_FIGURE)
+OUTPUT_NAMES = (TRAINING_CURVES, TILE_EVAL_FIGURE, RUN_PROVENANCE, RUN_CARD, RUN_CARD_TEXT)
 
 
 def _paths(step: str, folder: Path, name: str, roles=None, **fields) -> dict[str, Path]:
@@ -130,6 +136,18 @@ def raster_estimate(path: str | Path) -> tuple[str, str] | None:
 def label_id_outputs(folder: Path, name: str) -> dict[str, Path]:
     """make_labels.py's files for ``<name>_mres.mat``: labelids and color."""
     return _paths("make_labels", folder, name)
+
+
+def model_sidecars(model: Path) -> dict[str, Path]:
+    """The files beside a step-4 model ``<name>.pb``: its provenance record and model card (JSON and Markdown),
+    by role."""
+    return _paths("model", Path(model).parent, Path(model).stem)
+
+
+def run_sidecars(run_dir: Path) -> dict[str, Path]:
+    """The provenance record and model card of a step-8 run folder, by the roles of ``model_sidecars``."""
+    return {role: Path(run_dir) / name for role, name in
+            zip(OUTPUTS["model"], (RUN_PROVENANCE, RUN_CARD, RUN_CARD_TEXT))}
 
 
 def tile_folder(folder: Path, tile: int) -> Path:

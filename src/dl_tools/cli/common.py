@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ..errors import DlToolsError, InputError
+from ..provenance_record import command_line
 from ..quiet_import import silence_tensorflow_import
 from ..terminal import active_bars, display_available, progress_shown
 
@@ -141,8 +142,9 @@ def run(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], in
     """Parse ``argv``, set up logging and call ``body(args)``; turn expected errors into exit code 2."""
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
+    invoked = sys.argv if argv is None else [*parser.prog.split(), *argv]  # what provenance records give
     try:
-        with progress_shown(not getattr(args, "quiet", False)):
+        with progress_shown(not getattr(args, "quiet", False)), command_line(invoked):
             result = body(args)
     except (DlToolsError, OSError) as exc:
         for bar in active_bars():  # ends an interrupted bar's line, so the error starts a line of its own

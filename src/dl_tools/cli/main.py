@@ -30,15 +30,19 @@ COMMANDS = {
     "infer": ("semseg_fullyconv/infer.py", "fcn_infer"),
     "infer-crf": ("semseg_fullyconv/infer_crf.py", "fcn_infer_crf"),
 }
+#: subcommands that are not tutorial steps -> (the same as, module under dl_tools.cli)
+TOOLS = {"provenance": ("python -m dl_tools.provenance", "provenance")}
 
 
 def usage() -> str:
     """The command's help: its subcommands with the tutorial script each one runs (first line of its docstring)."""
     lines = ["usage: dl-tools COMMAND [options]   (dl-tools COMMAND --help for a command's options)", "",
              "The tutorial's steps, each the same as its script:"]
-    for name, (script, module) in COMMANDS.items():
+    for name, (script, module) in (COMMANDS | TOOLS).items():
         summary = (importlib.import_module(f"{__package__}.{module}").__doc__ or "").split(":", 1)[-1].strip()
         lines += [f"  {name:<25}{script}", f"  {'':<25}{summary.splitlines()[0].rstrip('.')}"]
+        if name == list(COMMANDS)[-1]:
+            lines += ["", "Other commands:"]
     return "\n".join(lines)
 
 
@@ -49,11 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(usage())
         return 0
     name = args[0].replace("_", "-").removesuffix(".py")
-    if name not in COMMANDS:
-        print(f"error: dl-tools has no command {args[0]!r}; give one of: {', '.join(COMMANDS)} "
+    commands = COMMANDS | TOOLS
+    if name not in commands:
+        print(f"error: dl-tools has no command {args[0]!r}; give one of: {', '.join(commands)} "
               "(see dl-tools --help)", file=sys.stderr)
         return 2
-    module = importlib.import_module(f"{__package__}.{COMMANDS[name][1]}")
+    module = importlib.import_module(f"{__package__}.{commands[name][1]}")
     with command_name(f"dl-tools {name}"):
         try:
             return module.main(args[1:])

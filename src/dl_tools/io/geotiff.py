@@ -1,4 +1,8 @@
-"""GeoTIFF reading and writing with rasterio, keeping the georeferencing (CRS and affine transform)."""
+"""GeoTIFF reading and writing with rasterio, keeping the georeferencing (CRS and affine transform).
+
+Label GeoTIFFs carry their provenance record (``dl_tools.provenance_record``) as JSON in the metadata tag
+``file_contract.PROVENANCE_TAG`` (``gdalinfo`` lists it), with ``TIFFTAG_SOFTWARE`` naming DL tools' version.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, require
-from ..file_contract import LABEL_NODATA, TIFF_EXTENSIONS
+from ..file_contract import LABEL_NODATA, PROVENANCE_TAG, TIFF_EXTENSIONS
+from ..provenance_record import current_record, parse_record, record_json
 from .atomic import atomic_path
 
 
@@ -132,12 +137,30 @@ def read_class_names(path: str | os.PathLike) -> list[str] | None:
     return names
 
 
+def provenance_tags(record: dict | None = None) -> dict[str, str]:
+    """The metadata tags of a label GeoTIFF holding ``record`` (default: ``current_record()``); {} for none."""
+    record = record if record is not None else current_record()
+    if record is None:
+        return {}
+    return {PROVENANCE_TAG: record_json(record), "TIFFTAG_SOFTWARE": f"DL tools {record['dl_tools']['version']}"}
+
+
+def read_geotiff_record(path: str | os.PathLike) -> dict | None:
+    """The provenance record in a GeoTIFF's tags, or None when it holds none (None with a warning when the
+    record does not parse)."""
+    with _open(Path(path)) as src:
+        text = src.tags().get(PROVENANCE_TAG)
+    return None if text is None else parse_record(text, f"{path} (tag {PROVENANCE_TAG})")
+
+
 def write_label_geotiff(path: str | os.PathLike, label_image: np.ndarray, geo: GeoInfo,
-                        nodata: int = LABEL_NODATA, labels: list[str] | None = None) -> Path:
+                        nodata: int = LABEL_NODATA, labels: list[str] | None = None,
+                        provenance: dict | None = None) -> Path:
     """Write an (H, W) class-index map as a one-band uint8 GeoTIFF on the grid of ``geo`` (atomically).
 
     Pixel value = 0-based class index; ``nodata`` marks pixels without a class; ``labels`` (the class names) are
     recorded in the ``CLASSES_TAG`` tag. The shape must equal the source's.
+    ``provenance``: the record stored in the tags (module doc).
     """
     rasterio = require("rasterio", "rasterio", "write GeoTIFF files")
     label_image = np.asarray(label_image)
@@ -148,5 +171,5 @@ def write_label_geotiff(path: str | os.PathLike, label_image: np.ndarray, geo: G
     with atomic_path(path) as tmp:
         with _quiet_rasterio(rasterio), rasterio.open(tmp, "w", **profile) as dst:  # a plain grid is fine
             dst.write(label_image.astype(np.uint8), 1)
-            dst.update_tags(**dict(class_name_tags(labels)))
+            dst.update_tags(**dict(class_name_tags(labels)), **provenance_tags(provenance))
     return Path(path)

@@ -217,3 +217,40 @@ def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -
     with atomic_path(path) as tmp:
         encoded.tofile(str(tmp))
     return path
+
+
+def write_png_with_record(path: str | os.PathLike, image: np.ndarray, record: dict) -> Path:
+    """Write (H, W) or (H, W, 3) uint8 ``image`` as a PNG holding the provenance ``record`` in a compressed text
+    chunk (iTXt, keyword ``file_contract.PROVENANCE_TAG``), atomically; the pixels are those ``write_image``
+    writes (PIL encodes it, as OpenCV cannot write text chunks)."""
+    from PIL import Image, PngImagePlugin
+
+    from ..file_contract import PROVENANCE_TAG
+    from ..provenance_record import record_json
+
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f"write_png_with_record needs (H, W) or (H, W, 3) uint8 data, got {image.dtype} "
+                         f"{image.shape}")
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt(PROVENANCE_TAG, record_json(record), zip=True)
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(image)).save(tmp, format="PNG", pnginfo=info)
+    return Path(path)
+
+
+def read_png_record(path: str | os.PathLike) -> dict | None:
+    """The provenance record of a PNG written by ``write_png_with_record``; None when it holds none (None with a
+    warning when it does not parse)."""
+    from PIL import Image
+
+    from ..file_contract import PROVENANCE_TAG
+    from ..provenance_record import parse_record
+
+    path = Path(path)
+    try:
+        with Image.open(path) as image:  # PIL reads the chunks before the pixel data; nothing is decoded
+            text = image.info.get(PROVENANCE_TAG)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path} is not a readable PNG image ({exc}); give a PNG that DL tools wrote") from exc
+    return None if text is None else parse_record(text, f"{path} (text {PROVENANCE_TAG})")

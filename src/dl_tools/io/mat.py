@@ -10,6 +10,8 @@ Variables (reference/legacy_behaviour.md section 1.2):
 - ``nodata`` (H, W) 1 where the labelled image has no data (a GeoTIFF's no-data value, NaN, alpha band or mask),
   0 elsewhere; ``class`` still holds a class there, as legacy readers expect one everywhere. DL tools' own addition,
   written only when some pixel has no data; test_pixels.py leaves those pixels unscored. Optional.
+- ``provenance`` a char string: the JSON provenance record of the file (``dl_tools.provenance_record``), which
+  legacy readers ignore. DL tools' own addition. Optional; one that does not parse is left out with a warning.
 
 Files written here use uint8 (or uint16 beyond 255 classes) maps, float32 probabilities and compression, and are
 written atomically. Their ``labels`` char matrix is read back with trailing padding removed (inner spaces kept).
@@ -24,9 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..provenance_record import parse_record, record_json
 from ..terminal import count
 from .atomic import atomic_path, check_can_write
 from .text import check_class_names
+
+#: The variable holding the provenance record (module doc).
+PROVENANCE_VARIABLE = "provenance"
 
 
 @dataclass
@@ -38,6 +44,7 @@ class LabelFile:
     sparse      : (H, W) integer or None; 0 = none, k = class k-1.
     probs       : (h, w, N) float32 or None; per-class probabilities, possibly on a coarser grid.
     nodata      : (H, W) bool or None; True where the image has no data (None: every pixel has data).
+    provenance  : the provenance record (dict) or None.
     """
 
     label_image: np.ndarray
@@ -46,6 +53,7 @@ class LabelFile:
     probs: np.ndarray | None = None
     nodata: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
+    provenance: dict | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -93,21 +101,8 @@ def read_label_mat(path: str | os.PathLike, strokes: bool = False) -> LabelFile:
               otherwise: legacy files may hold another grid there) or holding a value above the number of classes
               is an error.
     """
-    import zlib
-
-    from scipy.io import loadmat
-    from scipy.io.matlab import MatReadError
-
     path = Path(path)
-    if path.is_dir():
-        raise InputError(f"label file {path} is a folder, not a file; give the path of a .mat file")
-    if not path.is_file():
-        raise InputError(f"label file {path} does not exist; check the path")
-    try:
-        data = loadmat(path, squeeze_me=False, chars_as_strings=True)
-    except (MatReadError, ValueError, OSError, IndexError, TypeError, EOFError, zlib.error) as exc:  # damaged
-        raise InputError(f"{path} is not a readable MATLAB .mat file ({exc}); it may be damaged: "
-                         "replace it with a good copy") from exc
+    data = _load(path, squeeze_me=False)
     if "class" not in data:
         raise InputError(f"{path} has no variable 'class' (the class of each pixel); "
                          "it is not a DL tools label file: make one with create_groundtruth/label_1image_crf.py")
@@ -143,10 +138,45 @@ def read_label_mat(path: str | os.PathLike, strokes: bool = False) -> LabelFile:
             raise InputError(f"{path}: its no-data mask ('nodata', {nodata.shape[1]} x {nodata.shape[0]} px) and its "
                              f"labels ('class', {label_image.shape[1]} x {label_image.shape[0]} px) differ in size; "
                              "the file is damaged: label the image again")
-    known = ("class", "labels", "sparse", "preds", "nodata")
+    known = ("class", "labels", "sparse", "preds", "nodata", PROVENANCE_VARIABLE)
     extra = {k: v for k, v in data.items() if not k.startswith("__") and k not in known}
     return LabelFile(label_image=label_image, labels=labels, sparse=sparse, probs=probs,
-                     nodata=nodata if nodata is not None and nodata.any() else None, extra=extra)
+                     nodata=nodata if nodata is not None and nodata.any() else None, extra=extra,
+                     provenance=mat_record(data.get(PROVENANCE_VARIABLE), path))
+
+
+def mat_record(value, path: Path) -> dict | None:
+    """The provenance record of a ``provenance`` variable as loadmat returns it (None when absent; None with a
+    warning when it does not parse)."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else "".join(str(v) for v in np.asarray(value).ravel())
+    return parse_record(text, f"{path} (variable {PROVENANCE_VARIABLE!r})")
+
+
+def read_mat_record(path: str | os.PathLike) -> dict | None:
+    """The provenance record of a ``.mat`` file, reading that variable only; None when it holds none."""
+    path = Path(path)
+    return mat_record(_load(path, variable_names=[PROVENANCE_VARIABLE]).get(PROVENANCE_VARIABLE), path)
+
+
+def _load(path: Path, **options) -> dict:
+    """``scipy.io.loadmat(path, chars_as_strings=True, **options)``; InputError naming a missing, folder or damaged
+    file."""
+    import zlib
+
+    from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
+
+    if path.is_dir():
+        raise InputError(f"label file {path} is a folder, not a file; give the path of a .mat file")
+    if not path.is_file():
+        raise InputError(f"label file {path} does not exist; check the path")
+    try:
+        return loadmat(path, chars_as_strings=True, **options)
+    except (MatReadError, ValueError, OSError, IndexError, TypeError, EOFError, zlib.error) as exc:  # damaged
+        raise InputError(f"{path} is not a readable MATLAB .mat file ({exc}); it may be damaged: "
+                         "replace it with a good copy") from exc
 
 
 def write_label_mat(path: str | os.PathLike, label_file: LabelFile, overwrite: bool = True) -> Path:
@@ -180,6 +210,8 @@ def write_label_mat(path: str | os.PathLike, label_file: LabelFile, overwrite: b
         if nodata.shape != label_image.shape:
             raise ValueError(f"nodata {nodata.shape} must have the shape of label_image {label_image.shape}")
         variables["nodata"] = nodata.astype(np.uint8)
+    if label_file.provenance is not None:
+        variables[PROVENANCE_VARIABLE] = record_json(label_file.provenance)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             savemat(handle, variables, do_compression=True, oned_as="column")

@@ -173,10 +173,10 @@ class WindowedGeoTIFFs:
 
     def _create(self, output: OutputRaster) -> None:
         rasterio = require("rasterio", "rasterio", "write GeoTIFF files")
-        from .geotiff import _quiet_rasterio
+        from .geotiff import _quiet_rasterio, provenance_tags
 
         with _quiet_rasterio(rasterio), rasterio.open(output.partial, "w", **self._profile(output)) as dst:
-            dst.update_tags(**dict(output.tags))
+            dst.update_tags(**dict(output.tags), **provenance_tags())  # the record of the step's ``recording`` block
             for band, description in enumerate(output.descriptions, start=1):
                 dst.set_band_description(band, description)
 

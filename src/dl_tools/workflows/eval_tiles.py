@@ -101,6 +101,7 @@ def evaluate_tiles(image_dir: str | os.PathLike, labels_path: str | os.PathLike,
     from ..io.atomic import write_json_atomic
     from ..io.figures import save_figure
     from ..io.images import read_image
+    from ..io.model_card import add_test_scores
     from ..io.text import read_labels
     from ..metrics import confusion_matrix, scores_from_confusion
     from ..models.frozen import FrozenClassifier
@@ -150,5 +151,6 @@ def evaluate_tiles(image_dir: str | os.PathLike, labels_path: str | os.PathLike,
               "mean_posterior": float(posterior.mean()), "class_mean_posterior": class_posterior,
               "scores": scores.to_dict(), "photographs": photographs}
     json_path = write_json_atomic(image_dir / TILE_EVAL_JSON, report, indent=2)
+    add_test_scores(model_path, "test_class_tiles", image_dir, report["scores"], count(len(files), "tile"), params)
     return EvalTilesResult(scores, float(posterior.mean()), class_posterior, [str(f) for f in files], photographs,
                            Path(cm_path), json_path)

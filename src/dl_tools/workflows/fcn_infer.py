@@ -54,6 +54,7 @@ from ..io.images import image_shape, list_images, read_image, write_image
 from ..io.mat import LabelFile, write_label_mat
 from ..io.run_folder import read_run_settings
 from ..plotting import colorize, label_overlay
+from ..provenance_record import build_record, input_file, recording
 from ..segmentation.crf import CRFParams
 from .fcn_train import params_from_settings  # the run's network settings (FCNTrainParams), not just a name
 from .folder_runs import Skipped, check_outputs, photographs, process_images
@@ -196,19 +197,20 @@ def plan_outputs(samples: list[Path], output_dir: Path, params: FCNInferParams) 
 
 
 def _write_outputs(paths: dict[str, Path], sample: Path, image: np.ndarray, label_image: np.ndarray,
-                   probs: np.ndarray, run: RunModel, geo) -> None:
+                   probs: np.ndarray, run: RunModel, geo, record: dict | None = None) -> None:
     """Write the outputs of ``sample`` (module doc) to ``paths`` together: all or none, the .mat last
     (``io.atomic.atomic_outputs``, which makes the output folder: none is made before an image is done).
-    image: (H, W, 3) uint8; label_image: (H, W) uint8 classes; probs: (h, w, N) float32; geo: GeoInfo or None."""
+    image: (H, W, 3) uint8; label_image: (H, W) uint8 classes; probs: (h, w, N) float32; geo: GeoInfo or None;
+    record: the provenance record the .mat and .tif hold."""
     nodata = nodata_mask(sample)
     shown = mask_nodata(label_image, nodata)
     with atomic_outputs(paths) as tmp:
         write_image(tmp["label"], shown)
         write_image(tmp["color"], colorize(shown, run.colors))
         write_image(tmp["overlay"], label_overlay(image, shown, run.colors))
-        write_label_mat(tmp["mat"], LabelFile(label_image, run.labels, probs=probs, nodata=nodata))
+        write_label_mat(tmp["mat"], LabelFile(label_image, run.labels, probs=probs, nodata=nodata, provenance=record))
         if geo is not None:
-            write_label_geotiff(tmp["tif"], shown, geo, labels=run.labels)
+            write_label_geotiff(tmp["tif"], shown, geo, labels=run.labels, provenance=record)
 
 
 def window_probs(predictor: RasterPredictor, image: np.ndarray, context) -> np.ndarray:
@@ -342,10 +344,15 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
     weights = (Path(run_dir) / CHECKPOINTS[params.checkpoint]).stat()
     model_id = f"{Path(run_dir).resolve()} {params.checkpoint} {weights.st_size} {int(weights.st_mtime)}"
     result = FCNInferResult()
+    model = input_file("model", Path(run_dir) / CHECKPOINTS[params.checkpoint])
+
+    def record(sample: Path) -> dict:
+        return build_record("fcn_infer" + params.tag, params, [input_file("image", sample), model])
 
     def label(sample: Path, geo, paths: dict[str, Path]) -> list[Path]:
         if geo is LARGE:
-            windowed = label_large(run, model_id, sample, paths, params)
+            with recording(record(sample)):  # the windowed GeoTIFF writer stores it
+                windowed = label_large(run, model_id, sample, paths, params)
             result.n_images += 1
             result.megapixels += windowed.megapixels
             result.predict_seconds += windowed.seconds
@@ -361,7 +368,7 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
             started = time.perf_counter()
             label_image, probs = crf_from_probs(image, probs, params.crf)
             result.crf_seconds += time.perf_counter() - started
-        _write_outputs(paths, sample, image, label_image, probs, run, geo)
+        _write_outputs(paths, sample, image, label_image, probs, run, geo, record(sample))
         result.n_images += 1
         result.megapixels += image.shape[0] * image.shape[1] / 1e6
         return list(paths.values())

@@ -336,6 +336,7 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
         log.info("%d training and %d validation images at %d x %d px, %d classes, backbone %s", len(train.names),
                  len(val.names), params.image_size[1], params.image_size[0], n_classes, params.backbone)
         _fit(model, run_dir, train, val, weights, params, history, done)
+        write_run_card(run_dir, labeldefs, params, labels, colors, pairs, {"train": train, "val": val}, history)
     except BaseException:
         if not resume and not (run_dir / LAST_CHECKPOINT).exists():  # no epoch finished: leave no half-made run behind
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -345,6 +346,43 @@ def train_fcn(data_dir: str | Path, run_dir: str | Path, labeldefs: str | Path |
     return FCNTrainResult(run_dir=run_dir, epochs_done=len(scores), epochs_new=len(scores) - done,
                           best_epoch=best + 1, best_val_mean_iou=float(scores[best]),
                           seconds_per_epoch=float(np.mean(history["seconds"][done:])), history=history)
+
+
+def _pixel_counts(split: Split, labels: list[str]) -> dict[str, int]:
+    """Pixels of each class in a split's label images at the network size (no-data pixels not counted)."""
+    counts = np.bincount(split.label_images.ravel(), minlength=256)
+    return {name: int(counts[k]) for k, name in enumerate(labels)}
+
+
+def write_run_card(run_dir: Path, labeldefs: Path, params: FCNTrainParams, labels: list[str], colors: np.ndarray,
+                   pairs: dict[str, list[tuple[Path, Path]]], splits: dict[str, Split], history: dict) -> None:
+    """Write the run's provenance record (settings; labeldefs, every sample and label image as inputs) and model
+    card (``io.model_card``; scores of the best epoch, whose weights infer uses) into ``run_dir``."""
+    from ..file_contract import run_sidecars
+    from ..io.model_card import model_card, write_model_card
+    from ..io.provenance import write_record_file
+    from ..models.fcn import backbone_origin
+    from ..provenance_record import build_record, input_file
+
+    inputs = [input_file("labeldefs", labeldefs)]
+    for split, split_pairs in pairs.items():
+        for sample, label in split_pairs:
+            inputs += [input_file(f"{split} image", sample), input_file(f"{split} labels", label)]
+    record = build_record("fcn_train", params, inputs)
+    best = int(np.argmax(history[MONITOR]))
+    at_best = {key: values[best] for key, values in history.items() if key != "seconds"}
+    card = model_card(
+        model=run_dir.name, kind="Fully convolutional network (step 8, train.py) labelling every pixel",
+        labels=labels, colors=colors,
+        training_data={"unit": f"pixels at the network input of {params.image_size[1]} x {params.image_size[0]} px",
+                       "images": [name for split in splits.values() for name in split.names],
+                       "counts": {split: _pixel_counts(data, labels) for split, data in splits.items()}},
+        backbone=backbone_origin(params.backbone, params.train_backbone), settings=record["settings"],
+        scores={"training": {"epoch": best + 1} | {k: v for k, v in at_best.items() if not k.startswith("val_")},
+                "validation": {"epoch": best + 1} | {k[4:]: v for k, v in at_best.items() if k.startswith("val_")}},
+        record=record)
+    write_record_file(run_sidecars(run_dir)["provenance"], record)
+    write_model_card(run_dir, card)
 
 
 def _fit(model, run_dir: Path, train: Split, val: Split, weights, params: FCNTrainParams, history: dict,

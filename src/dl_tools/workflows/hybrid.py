@@ -94,8 +94,9 @@ def hybrid_figure(image: np.ndarray, result: HybridResult, labels: list[str], co
 
 
 def _write_outputs(image_path: Path, image: np.ndarray, result: HybridResult, labels: list[str], colors: np.ndarray,
-                   params: HybridParams, paths: dict[str, Path]) -> HybridOutput:
-    """Write the image's outputs (module doc) together: all or none, the .mat last (``io.atomic.atomic_outputs``)."""
+                   params: HybridParams, paths: dict[str, Path], record: dict | None = None) -> HybridOutput:
+    """Write the image's outputs (module doc) together: all or none, the .mat last (``io.atomic.atomic_outputs``);
+    the .mat and .tif hold the provenance ``record``."""
     from ..io.atomic import atomic_outputs
     from ..io.figures import save_figure
     from ..io.geotiff import mask_nodata, nodata_mask, read_geoinfo, write_label_geotiff
@@ -108,12 +109,13 @@ def _write_outputs(image_path: Path, image: np.ndarray, result: HybridResult, la
     geo = read_geoinfo(image_path)
     written = {kind: path for kind, path in paths.items() if kind != "geotiff" or geo is not None}
     with atomic_outputs(written) as tmp:
-        write_label_mat(tmp["mat"], LabelFile(result.label_image, list(labels), sparse=result.sparse, nodata=nodata))
+        write_label_mat(tmp["mat"], LabelFile(result.label_image, list(labels), sparse=result.sparse, nodata=nodata,
+                                              provenance=record))
         write_image(tmp["color"], colorize(shown, colors))
         fig = hybrid_figure(image, result, labels, colors, params, title=image_path.name, label_image=shown)
         save_figure(fig, tmp["figure"])
         if geo is not None:
-            write_label_geotiff(tmp["geotiff"], shown, geo, labels=labels)
+            write_label_geotiff(tmp["geotiff"], shown, geo, labels=labels, provenance=record)
     return HybridOutput(image_path, paths["mat"], paths["figure"], paths["color"], written.get("geotiff"),
                         len(result.origins), int(result.kept.sum()))
 
@@ -218,21 +220,30 @@ def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path
         log.warning("TILE %d differs from the model's input size %s: tiles are cut at %d px and resized to it",
                     params.tile, "x".join(map(str, classifier.input_size)), params.tile)
 
+    from ..provenance_record import build_record, input_file
+
+    shared = [input_file(role, path) for role, path in (("model", model_path), ("labels", labels_path),
+                                                        ("colors", colors_path))
+              if Path(path).is_file()]  # a test's stand-in classifier may have no model file
+
     def one(image_path: Path, paths: dict[str, Path]) -> HybridOutput:
         if "preview" in paths:
             return _segment_large(image_path, paths)
         image, result = _read_and_segment(image_path, classifier, params)
-        output = _write_outputs(image_path, image, result, labels, colors, params, paths)
+        record = build_record("hybrid", params, [input_file("image", image_path), *shared])
+        output = _write_outputs(image_path, image, result, labels, colors, params, paths, record)
         log.debug("%s: %d of %d tiles used -> %s", image_path.name, output.n_kept, output.n_tiles, paths["mat"])
         return output
 
     def _segment_large(image_path: Path, paths: dict[str, Path]) -> HybridOutput:
+        from ..provenance_record import recording
         from .hybrid_raster import segment_raster_by_windows
         from .windowed import source_digest
 
         model_id = f"{model_path.resolve()} {source_digest(model_path) if model_path.is_file() else ''}"
-        n_tiles, n_kept = segment_raster_by_windows(image_path, classifier, model_id, labels, colors, params,
-                                                    windowed, paths)
+        with recording(build_record("hybrid", params, [input_file("image", image_path), *shared])):
+            n_tiles, n_kept = segment_raster_by_windows(image_path, classifier, model_id, labels, colors, params,
+                                                        windowed, paths)
         return HybridOutput(image_path, None, paths["preview"], None, paths["tif"], n_tiles, n_kept)
 
     return process_images(plan, one, skip=in_folder, fix=DAMAGED_FIX, flag="--input-dir", done="segmented")

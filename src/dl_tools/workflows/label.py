@@ -399,9 +399,23 @@ def _proportions(label_image: np.ndarray, labels: list[str]) -> dict[str, float]
     return {name: float(c) / label_image.size for name, c in zip(labels, counts)}
 
 
-def _write_outputs(job: _Job, image: np.ndarray, result: _Labels, params: LabelParams) -> dict[str, Path]:
+def _record(job: _Job, result: _Labels, params: LabelParams, labels_path, colors_path,
+            scribbles_path: str | Path | None) -> dict:
+    """The provenance record of the image's label files: the settings (with the engine and CRF settings used) and
+    the image, labels, colours and strokes files (the saved strokes of an interactive session)."""
+    from ..provenance_record import build_record, input_file, plain
+
+    strokes = scribbles_path if scribbles_path is not None else job.paths["scribbles"]
+    return build_record("label", {**plain(params), "engine_used": result.engine, "crf": result.crf},
+                        [input_file("image", job.image_path), input_file("labels", labels_path),
+                         input_file("colors", colors_path), input_file("strokes", strokes)])
+
+
+def _write_outputs(job: _Job, image: np.ndarray, result: _Labels, params: LabelParams,
+                   record: dict | None = None) -> dict[str, Path]:
     """Write every output but the strokes (module doc) together (``io.atomic.atomic_outputs``: all or none, the
-    .mat last); returns the files of the image's outputs that exist, strokes included, by role."""
+    .mat last), the .mat and .tif holding the provenance ``record``; returns the files of the image's outputs that
+    exist, strokes included, by role."""
     from ..io.atomic import atomic_outputs, check_can_write, write_text_atomic
     from ..io.figures import save_figure
     from ..io.geotiff import GeoInfo, mask_nodata, nodata_mask, write_label_geotiff
@@ -417,14 +431,15 @@ def _write_outputs(job: _Job, image: np.ndarray, result: _Labels, params: LabelP
                      int((sparse > 0).sum()))
     with atomic_outputs({role: path for role, path in job.paths.items() if role != "scribbles"}) as tmp:
         write_label_mat(tmp["mat"], LabelFile(label_image, job.labels, sparse=sparse, probs=result.probs,
-                                              nodata=nodata))
+                                              nodata=nodata, provenance=record))
         write_image(tmp["label"], label_image.astype(np.uint8))
         write_image(tmp["color"], colorize(label_image, job.colors))
         save_figure(_figure(image, sparse, label_image, job.labels, job.colors, job.image_path.name), tmp["figure"])
         write_text_atomic(tmp["report"], report)
         if job.geotiff:
             grid = job.geo or GeoInfo(None, _identity(), image.shape[1], image.shape[0])
-            write_label_geotiff(tmp["tif"], mask_nodata(label_image, nodata), grid, labels=job.labels)
+            write_label_geotiff(tmp["tif"], mask_nodata(label_image, nodata), grid, labels=job.labels,
+                                provenance=record)
     return {role: path for role, path in job.paths.items() if path.exists()}
 
 
@@ -462,7 +477,8 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     remove_stale_temporaries(job.paths["mat"].parent, started)
     image = read_image(image_path, bands=params.bands)
     result = _compute(job, image, params)
-    outputs = _write_outputs(job, image, result, params)
+    outputs = _write_outputs(job, image, result, params,
+                             _record(job, result, params, labels_path, colors_path, scribbles_path))
     return LabelResult(outputs, _proportions(result.label_image, job.labels), result.annotation_seconds,
                        result.compute_seconds, image.shape[:2], result.n_windows, result.warnings)
 
@@ -481,9 +497,15 @@ def _label_large(image_path: Path, labels_path, colors_path, params: LabelParams
                          "GeoTIFF of strokes on its grid), or give a larger --max-megapixels")
     labels, colors = read_labels(labels_path), read_colors(colors_path)
     check_same_length(labels, colors, labels_path, colors_path)
+    from ..provenance_record import build_record, input_file, plain, recording
+
+    record = build_record("label", {**plain(params), "windowed": plain(windowed)},
+                          [input_file("image", image_path), input_file("labels", labels_path),
+                           input_file("colors", colors_path), input_file("strokes", scribbles_path)])
     started = time.perf_counter()
-    result = label_large(image_path, Path(scribbles_path), labels, colors, params, windowed,
-                         Path(outdir) if outdir else None)
+    with recording(record):  # the windowed GeoTIFF writer stores it
+        result = label_large(image_path, Path(scribbles_path), labels, colors, params, windowed,
+                             Path(outdir) if outdir else None)
     shape = (raster_info(image_path).height, raster_info(image_path).width)
     return LabelResult(result.outputs, {}, 0.0, time.perf_counter() - started, shape,
                        result.windowed.windows)

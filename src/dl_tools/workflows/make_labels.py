@@ -4,7 +4,8 @@ For each ``<name>_mres.mat`` in a folder, writes beside it:
 
 - ``<name>_gtFine_labelIds.png``: one-band uint8 PNG whose pixel values are the class indices in labeldefs order
   (what train.py reads), 255 (``io.geotiff.LABEL_NODATA``) where the .mat's ``nodata`` mask marks pixels without
-  data (train.py never trains on those);
+  data (train.py never trains on those), with its provenance record (the .mat and labeldefs.txt it was made from)
+  in a text chunk (``io.images.write_png_with_record``);
 - ``<name>_gtFine_color.png``: the same map painted in the labeldefs colours (for people), black without data.
 
 Classes are matched by name between the .mat ``labels`` and labeldefs.txt (the legacy matched them by position and
@@ -24,10 +25,11 @@ from ..errors import InputError
 from ..file_contract import MANUAL_SUFFIX, label_id_outputs, manual_name
 from ..io.atomic import check_can_write, is_temporary_name, remove_stale_temporaries
 from ..io.geotiff import mask_nodata
-from ..io.images import check_input_dir, write_image
+from ..io.images import check_input_dir, write_image, write_png_with_record
 from ..io.mat import read_label_mat
 from ..io.text import match_class_names, read_labeldefs
 from ..plotting import colorize
+from ..provenance_record import build_record, input_file
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,8 @@ def make_labels(folder: str | Path, labeldefs: str | Path, params: MakeLabelsPar
         if params.median_radius:
             label_image = median_filter_labels(label_image, params.median_radius)
         label_image = mask_nodata(label_image, label_file.nodata)
-        write_image(ids_path, label_image)
+        record = build_record("make_labels", params, [input_file("mat", mat), input_file("labeldefs", labeldefs)])
+        write_png_with_record(ids_path, label_image, record)
         write_image(color_path, colorize(label_image, colors))
         written += [ids_path, color_path]
     log.debug("wrote %d label images in %s (classes from %s)", len(written), folder, labeldefs)

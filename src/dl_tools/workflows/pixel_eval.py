@@ -288,7 +288,8 @@ def check_outputs(input_dir: Path, paths: list[Path]) -> None:
 def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = PixelEvalParams()) -> PixelEvalResult:
     """Score every estimate of ``input_dir`` that has a truth file; write figures, JSON and CSV (see module doc)."""
     from ..io.atomic import write_json_atomic, write_text_atomic
-    from ..terminal import progress
+    from ..io.model_card import add_test_scores, model_of_estimates
+    from ..terminal import count, progress
 
     input_dir = Path(input_dir)
     truth_dir = Path(params.truth_dir) if params.truth_dir is not None else input_dir
@@ -329,4 +330,8 @@ def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = Pixe
     rows = [("pair", r.pair.kind, r.pair.estimate.name, r.pair.truth.name, r.scores) for r in results]
     rows += [("overall", kind, "", "", s) for kind, s in overall.items()]
     write_text_atomic(csv_path, _csv_text(rows, union))
+    for kind, s in overall.items():  # the model card of the model that made the estimates, when it is known
+        model = model_of_estimates([r.pair.estimate for r in results if r.pair.kind == kind])
+        if model is not None:
+            add_test_scores(model, "test_pixels", input_dir, s.to_dict(), count(n_pairs[kind], "photograph"), params)
     return PixelEvalResult(results, overall, figures, unpaired, json_path, csv_path)

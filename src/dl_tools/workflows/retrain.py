@@ -486,14 +486,62 @@ def train(plan: RetrainPlan) -> TrainedHead:
     return TrainedHead(module, head, history, run_dir, *_test_score(tiles, head, features, params))
 
 
+def _provenance(plan: RetrainPlan) -> dict:
+    """The model's provenance record: the settings (with the module) and, as inputs, the tiles (one entry: the
+    folder) and a local module's folder."""
+    from ..provenance_record import build_record, input_folder, plain
+
+    tiles, spec = plan.tiles, plan.spec
+    inputs = [input_folder("tiles", os.path.commonpath(tiles.files), tiles.files)]
+    if not spec.online:
+        inputs.append(input_folder("backbone", spec.handle, sorted(p for p in Path(spec.handle).rglob("*")
+                                                                   if p.is_file())))
+    return build_record("retrain", {**plain(plan.params), "tfhub_module": spec.handle}, inputs)
+
+
+def _scores(trained: TrainedHead) -> dict:
+    """The card's scores: the last evaluation's training batch and validation sample, and the internal test."""
+    last = trained.history[-1] if trained.history else {}
+    validated = [row for row in trained.history if "validation_accuracy" in row]
+    scores = {"training": {"step": last.get("step"), "accuracy": last.get("train_accuracy"),
+                           "cross_entropy": last.get("cross_entropy")}}
+    if validated:
+        scores["validation"] = {"step": validated[-1]["step"], "accuracy": validated[-1]["validation_accuracy"],
+                                "cross_entropy": validated[-1]["validation_cross_entropy"]}
+    scores["internal test"] = {"accuracy": None if np.isnan(trained.test_accuracy) else trained.test_accuracy,
+                               "tiles": trained.n_test}
+    return scores
+
+
+def write_model_files(plan: RetrainPlan, trained: TrainedHead) -> None:
+    """Write the model's provenance record and model card (``io.model_card``) beside the .pb."""
+    from ..file_contract import model_sidecars, tile_source
+    from ..io.model_card import model_card, write_model_card
+    from ..io.provenance import write_record_file
+    from ..models.hub import module_origin
+
+    record = _provenance(plan)
+    graph, tiles = plan.outputs.graph, plan.tiles
+    photographs = sorted({tile_source(p) or p.name for p in tiles.files})
+    card = model_card(model=graph.name, kind="Tile classifier (step 4, retrain.py): a softmax layer trained on a "
+                      "pretrained image module's features of class folders of tiles", labels=tiles.labels,
+                      colors=None, training_data={"unit": "tiles", "images": photographs, "counts": plan.counts},
+                      backbone=module_origin(plan.spec), settings=record["settings"], scores=_scores(trained),
+                      record=record)
+    write_record_file(model_sidecars(graph)["provenance"], record)
+    write_model_card(graph, card)
+
+
 def write_retrain_outputs(plan: RetrainPlan, trained: TrainedHead) -> RetrainResult:
-    """Write the frozen .pb, the labels file and (when wanted) the SavedModel; return what the run did."""
+    """Write the frozen .pb, the labels file, the provenance record and model card beside the .pb and (when
+    wanted) the SavedModel; return what the run did."""
     from ..io.text import write_labels
     from ..models.frozen import export_saved_model
 
     outputs, module, head = plan.outputs, trained.module, trained.head
     _export_graph(module, head, outputs.graph, plan.params)
     write_labels(outputs.labels, plan.tiles.labels)
+    write_model_files(plan, trained)
     log.debug("wrote %s and %s", outputs.graph, outputs.labels)
     if outputs.saved_model_dir is not None:
         export_saved_model(_classifier(module, head), module.image_size, outputs.saved_model_dir, holds=module.obj)
