@@ -215,3 +215,18 @@ segment_files(["big.tif"], "m.pb", "labels.txt", "colors.txt", fast_params(scale
             return hashlib.sha256(src.read().tobytes()).hexdigest()
 
     assert pixel_hash(tmp_path / "killed" / "big_ares_16.tif") == pixel_hash(tmp_path / "whole_run" / "big_ares_16.tif")
+
+
+def test_a_raster_without_georeferencing_works_with_a_warning(mosaic, caplog):
+    folder, path, _ = mosaic
+    with rasterio.open(path) as src:
+        image = src.read()
+    plain = folder / "plain.tif"
+    with rasterio.open(plain, "w", driver="GTiff", width=SHAPE[1], height=SHAPE[0], count=3, dtype="uint8",
+                       nodata=0) as dst:
+        dst.write(image)
+    with caplog.at_level("WARNING"):
+        (result,) = _segment(folder, plain, "plain_out", WindowedParams(window=1024, max_megapixels=0.5)).outputs
+    assert f"{plain} has no georeferencing; plain_ares_16.tif will have none either" in caplog.text
+    with rasterio.open(result.geotiff) as src:
+        assert src.crs is None and src.read(1, window=((0, 5), (0, 5))).max() == 255
