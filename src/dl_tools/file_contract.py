@@ -57,6 +57,7 @@ OUTPUTS = {
             "mat": ESTIMATE_MARK + "{tag}.mat", "tif": "{tag}_label.tif"},
     "fcn_large": {"tif": "{tag}_label.tif", "preview": "{tag}_preview.png", "probabilities": "{tag}_probabilities.tif"},
     "evaluation": {"confusion": CONFUSION_SUFFIX},
+    "label_web": {"scribbles": "_scribbles.png", "history": "_scribbles.json"},
 }
 #: whole file names DL tools writes in folders that may hold photographs
 OUTPUT_NAMES = (TRAINING_CURVES, TILE_EVAL_FIGURE)
@@ -71,6 +72,11 @@ def label_outputs(folder: Path, name: str, geotiff: bool) -> dict[str, Path]:
     """Step 2's files for image ``<name>.<ext>``, by role (``tif`` only for a GeoTIFF)."""
     roles = [role for role in OUTPUTS["label"] if geotiff or role != "tif"]
     return _paths("label", folder, name, roles)
+
+
+def label_web_outputs(folder: Path, name: str) -> dict[str, Path]:
+    """The web labeller's files for image ``<name>.<ext>`` (its strokes and their history), by role."""
+    return _paths("label_web", folder, name)
 
 
 def hybrid_outputs(folder: Path, name: str, tile: int) -> dict[str, Path]:

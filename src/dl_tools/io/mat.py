@@ -38,6 +38,8 @@ class LabelFile:
     sparse      : (H, W) integer or None; 0 = none, k = class k-1.
     probs       : (h, w, N) float32 or None; per-class probabilities, possibly on a coarser grid.
     nodata      : (H, W) bool or None; True where the image has no data (None: every pixel has data).
+    extra       : any other variables, by name (e.g. ``user``, a string: who labelled the image); legacy readers
+                  ignore them.
     """
 
     label_image: np.ndarray
@@ -180,6 +182,10 @@ def write_label_mat(path: str | os.PathLike, label_file: LabelFile, overwrite: b
         if nodata.shape != label_image.shape:
             raise ValueError(f"nodata {nodata.shape} must have the shape of label_image {label_image.shape}")
         variables["nodata"] = nodata.astype(np.uint8)
+    clash = set(label_file.extra) & {"class", "labels", "sparse", "preds", "nodata"}
+    if clash:
+        raise ValueError(f"extra variables {sorted(clash)} would replace the label file's own")
+    variables.update(label_file.extra)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             savemat(handle, variables, do_compression=True, oned_as="column")
