@@ -279,6 +279,8 @@ function sendStroke(stroke) {
         applyState(state);
         await reloadStrokes();
       }
+      const listed = S.images.find((item) => item.name === name);
+      if (listed && listed.state === "to do") await refreshList();  // now "started"
     } finally {
       S.pending = S.pending.filter((s) => s !== stroke);
       draw();
@@ -356,15 +358,15 @@ async function save() {
     setStatus("not saved");
     return;
   }
-  S.jobState = "saved";
   S.lastSave = result;
   showError("");
-  setStatus(`saved ${result.outputs.join(", ")}`);
   await refreshList();
   const index = S.images.findIndex((item) => item.name === name);
   const next = S.images.slice(index + 1).concat(S.images.slice(0, index)).find((item) => item.state !== "labelled");
   if (next) await openImage(next.name);
   else await reloadResult();
+  setStatus(`saved ${result.outputs.join(", ")}` + (next ? `; now ${next.name}` : "; every image is labelled"));
+  S.jobState = "saved";
 }
 
 // ---------- tools
