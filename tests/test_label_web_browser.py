@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,11 +39,11 @@ def folder(tmp_path, quadrants):
 class Server:
     """create_groundtruth/label_web.py in its own process, on a free port (``--port 0``)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, scale: str = "1"):
         env = dict(os.environ, DL_TOOLS_NO_DIALOG="1", PYTHONUNBUFFERED="1")
         self.process = subprocess.Popen(
             [sys.executable, str(REPO / "create_groundtruth/label_web.py"), "--input", str(folder / "images"),
-             "--labels", str(folder / "labels.txt"), "--colors", str(folder / "colors.txt"), "-s", "1",
+             "--labels", str(folder / "labels.txt"), "--colors", str(folder / "colors.txt"), "-s", scale,
              "--port", "0", "--no-browser", "--user", "Browser Test"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.lines = []
@@ -64,7 +65,7 @@ class Server:
 @pytest.fixture
 def servers():
     started = []
-    yield lambda folder: started.append(Server(folder)) or started[-1]
+    yield lambda folder, **options: started.append(Server(folder, **options)) or started[-1]
     for server in started:
         if server.process.poll() is None:
             server.process.kill()
@@ -106,7 +107,6 @@ def test_draw_compute_save_in_the_browser(browser_page, folder, servers, quadran
     assert page.evaluate("window.labeller.info.strokes") == 4
     page.click("#compute")
     page.wait_for_function("window.labeller.jobState === 'done' && window.labeller.resultImage !== null")
-    screenshot(page, "label_web.png")
     page.click("#save")
     page.wait_for_function("window.labeller.jobState === 'saved'", timeout=60_000)
     assert page.evaluate("window.labeller.name") == "second.png"  # save and next
@@ -151,3 +151,35 @@ def test_a_killed_server_loses_no_acknowledged_stroke(browser_page, folder, serv
     page.wait_for_function("window.labeller.unsaved === 0 && window.labeller.info.strokes === 1")
     sparse = read_raw(folder / "images" / "quad_scribbles.png")
     assert sparse[20, 30] == 1 and sparse[20, 90] == 0
+
+
+@pytest.mark.skipif(not SCREENSHOTS, reason="DL_TOOLS_SCREENSHOTS=FOLDER makes the README's screenshot")
+def test_readme_screenshot(browser_page, tmp_path, servers):
+    """The README's picture of the page: a demo photograph, two strokes per class, the labels computed."""
+    from scipy.ndimage import distance_transform_edt
+
+    from dl_tools.io.text import read_labels
+
+    name = "2018-10-06_14.34.03-DSC06391-N7251F"
+    demo = REPO / "demo_data"
+    (tmp_path / "images").mkdir()
+    shutil.copy(demo / "jpg" / f"{name}.jpg", tmp_path / "images")
+    for kind in ("labels", "label_colors"):
+        shutil.copy(demo / "labels" / f"obx_{kind}.txt", tmp_path / f"{kind.replace('label_', '')}.txt")
+    truth_file = read_label_mat(demo / "gt" / f"{name}_mres.mat")
+    labels = read_labels(tmp_path / "labels.txt")
+    truth = np.asarray([labels.index(label) for label in truth_file.labels])[truth_file.label_image]
+    page = browser_page
+    open_page(page, servers(tmp_path, scale="0.2"))  # step 2's default -s
+    page.locator("#pen").fill("12")
+    for index in np.unique(truth):
+        depth = distance_transform_edt(np.pad(truth == index, 1))[1:-1, 1:-1]  # the image's edge is a border
+        for _ in range(2):  # the two deepest places of the class, each stroke 60 px long
+            y, x = np.unravel_index(np.argmax(depth), depth.shape)
+            half = int(min(30, depth[y, x] - 3))
+            page.keyboard.press(str(index + 1))
+            draw(page, (int(x) - half, int(y)), (int(x) + half, int(y)))
+            depth[max(0, y - 60):y + 60, max(0, x - 90):x + 90] = 0
+    page.click("#compute")
+    page.wait_for_function("window.labeller.jobState === 'done' && window.labeller.resultImage !== null")
+    screenshot(page, "label_web.png")

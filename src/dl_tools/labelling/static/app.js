@@ -204,6 +204,7 @@ function clampPoint([x, y]) {
 canvas.addEventListener("contextmenu", (event) => event.preventDefault());
 canvas.addEventListener("pointerdown", (event) => {
   if (!S.info) return;
+  event.preventDefault();
   canvas.setPointerCapture(event.pointerId);
   if (event.button === 1 || event.button === 2 || S.space) {
     S.panning = { x: event.offsetX, y: event.offsetY };
