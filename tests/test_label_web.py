@@ -426,3 +426,18 @@ def test_no_image_left_after_symlinks_leading_out_is_an_error(tmp_path):
     with pytest.raises(InputError, match="leads outside"):
         build_labeller(tmp_path / "images", tmp_path / "labels.txt", tmp_path / "colors.txt", LabelParams(),
                        WebParams())
+
+
+def test_the_session_redo_is_also_the_opencv_views():
+    """Redo in AnnotationSession itself: a stroke drawn with the mouse (start_stroke) ends what redo could put
+    back, as a whole stroke added at once does."""
+    from dl_tools.labelling.session import AnnotationSession, Window
+
+    session = AnnotationSession((10, 10), ["a", "b"], [Window(0, 0, 10, 10)])
+    session.add_stroke(1, 1, [(2, 2), (2, 7)])
+    assert session.undo() and not session.sparse.any()
+    assert session.redo() and session.sparse[2:8, 2].tolist() == [2] * 6 and not session.redo()
+    session.undo()
+    session.start_stroke(5, 5, 1)
+    session.end_stroke()
+    assert not session.redo() and session.sparse[5, 5] == 1 and not (session.sparse == 2).any()
