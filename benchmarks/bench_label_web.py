@@ -83,7 +83,7 @@ def measure(image: Path, args) -> dict:
         walls, jobs = [], []
         for _ in range(args.repeat):
             started = time.perf_counter()
-            job = client.post(f"{base}/compute").json()
+            job = client.post(f"{base}/compute", json={}).json()
             while job["state"] in ("queued", "running"):
                 time.sleep(0.01)
                 job = client.get(f"/api/jobs/{job['job']}").json()

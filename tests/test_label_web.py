@@ -23,6 +23,7 @@ from dl_tools.workflows.label import LabelParams
 from dl_tools.workflows.label_web import WebParams, build_labeller, page_address
 
 NAME = "quad.png"
+JSON = {"Content-Type": "application/json"}
 LABELS = ["red", "green", "blue", "yellow"]
 #: one vertical stroke in the middle of each quadrant of the 120 x 80 px test image (class = quadrant)
 STROKES = [{"class": 0, "width": 5, "points": [[30, 5], [30, 35]]},
@@ -63,6 +64,19 @@ def post_strokes(client, strokes=STROKES):
     return response.json()
 
 
+def test_no_other_site_can_send_a_change(client, folder):
+    """A page of another site can POST a form or text/plain here without the browser asking the server first;
+    the server takes JSON only, which such a page cannot send."""
+    body = json.dumps(STROKES[0])
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        response = client.post(f"/api/images/{NAME}/strokes", content=body, headers={"Content-Type": content_type})
+        assert response.status_code == 415, content_type
+    assert client.post(f"/api/images/{NAME}/save", content=b"{}", headers={"Content-Type": "text/plain"}
+                       ).status_code == 415
+    assert not (folder / "images" / "quad_scribbles.png").exists()
+    assert not (folder / "images" / "quad_mres.mat").exists()
+
+
 def saved_strokes(folder):
     return read_raw(folder / "images" / "quad_scribbles.png")
 
@@ -91,15 +105,15 @@ def test_each_stroke_is_on_disk_when_acknowledged(client, folder):
 def test_undo_and_redo_whole_strokes_without_limit(client, folder):
     post_strokes(client)
     for left in (3, 2, 1, 0):
-        assert client.post(f"/api/images/{NAME}/undo").json()["strokes"] == left
-    assert client.post(f"/api/images/{NAME}/undo").json()["changed"] is False
+        assert client.post(f"/api/images/{NAME}/undo", json={}).json()["strokes"] == left
+    assert client.post(f"/api/images/{NAME}/undo", json={}).json()["changed"] is False
     assert not saved_strokes(folder).any()
     for count in (1, 2):
-        state = client.post(f"/api/images/{NAME}/redo").json()
+        state = client.post(f"/api/images/{NAME}/redo", json={}).json()
         assert state["strokes"] == count and state["can_redo"]
     assert set(np.unique(saved_strokes(folder))) == {0, 1, 2}
     post_strokes(client, [STROKES[3]])  # a new stroke ends what redo could put back
-    assert client.post(f"/api/images/{NAME}/redo").json()["changed"] is False
+    assert client.post(f"/api/images/{NAME}/redo", json={}).json()["changed"] is False
     assert set(np.unique(saved_strokes(folder))) == {0, 1, 2, 4}
 
 
@@ -112,14 +126,14 @@ def test_the_eraser_paints_no_stroke(client, folder):
 def test_a_restart_resumes_strokes_and_their_undo(folder):
     labeller, client = open_labeller(folder)
     post_strokes(client)
-    client.post(f"/api/images/{NAME}/undo")
+    client.post(f"/api/images/{NAME}/undo", json={})
     before = saved_strokes(folder)
     labeller.jobs.shutdown()
     labeller, client = open_labeller(folder)  # a new server over the same folder
     info = client.get(f"/api/images/{NAME}").json()
     assert info["strokes"] == 3 and info["can_undo"] and info["can_redo"]
     np.testing.assert_array_equal(labeller.state(NAME).history.sparse, before)
-    client.post(f"/api/images/{NAME}/redo")
+    client.post(f"/api/images/{NAME}/redo", json={})
     assert set(np.unique(saved_strokes(folder))) == {0, 1, 2, 3, 4}
     labeller.jobs.shutdown()
 
@@ -131,7 +145,7 @@ def test_strokes_of_step_2_are_kept_under_new_ones(folder):
     write_image(folder / "images" / "quad_scribbles.png", old)
     labeller, client = open_labeller(folder)
     post_strokes(client, STROKES[:1])
-    client.post(f"/api/images/{NAME}/undo")
+    client.post(f"/api/images/{NAME}/undo", json={})
     np.testing.assert_array_equal(saved_strokes(folder), old)
     labeller.jobs.shutdown()
     labeller, client = open_labeller(folder)  # the base survives a restart too (in the history)
@@ -179,23 +193,23 @@ def test_a_bad_stroke_is_refused_and_changes_nothing(client, folder, stroke, mes
 
 def test_corrupt_and_oversize_requests_are_refused(client, folder):
     url = f"/api/images/{NAME}/strokes"
-    assert client.post(url, content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
+    assert client.post(url, content=b"{not json", headers=JSON).status_code == 400
     assert client.post(url, json=[1, 2]).status_code == 400
     huge = json.dumps({"class": 0, "width": 5, "points": [[1, 1]] * 200_000}).encode()
-    response = client.post(url, content=huge)
+    response = client.post(url, content=huge, headers=JSON)
     assert response.status_code == 413 and "larger than" in response.json()["error"]
 
     def chunks():  # no Content-Length: the server counts while it reads
         for start in range(0, len(huge), 65536):
             yield huge[start:start + 65536]
 
-    assert client.post(url, content=chunks()).status_code == 413
+    assert client.post(url, content=chunks(), headers=JSON).status_code == 413
     assert not (folder / "images" / "quad_scribbles.png").exists()
 
 
 def test_compute_runs_off_the_request_thread(client):
     post_strokes(client)
-    job = client.post(f"/api/images/{NAME}/compute")
+    job = client.post(f"/api/images/{NAME}/compute", json={})
     assert job.status_code == 202 and job.json()["state"] in ("queued", "running", "done")
     status = wait_for(client, job.json()["job"])
     assert status["state"] == "done" and status["warnings"] == []
@@ -205,7 +219,7 @@ def test_compute_runs_off_the_request_thread(client):
 
 
 def test_compute_without_strokes_says_so(client):
-    status = wait_for(client, client.post(f"/api/images/{NAME}/compute").json()["job"])
+    status = wait_for(client, client.post(f"/api/images/{NAME}/compute", json={}).json()["job"])
     assert status["state"] == "failed" and "no strokes" in status["error"]
     assert client.get(f"/api/images/{NAME}/result.png").status_code == 404
 
@@ -238,9 +252,9 @@ def test_the_page_is_answered_while_the_crf_runs(folder):
     release = threading.Event()
     compute = labeller.backend.compute
     labeller.backend.compute = lambda *args: (release.wait(30), compute(*args))[1]
-    job = client.post(f"/api/images/{NAME}/compute").json()
+    job = client.post(f"/api/images/{NAME}/compute", json={}).json()
     assert client.get("/api/images").status_code == 200  # not held up by the computation
-    assert client.post(f"/api/images/{NAME}/undo").json()["strokes"] == 3
+    assert client.post(f"/api/images/{NAME}/undo", json={}).json()["strokes"] == 3
     assert client.get(f"/api/jobs/{job['job']}").json()["state"] == "running"
     release.set()
     assert wait_for(client, job["job"])["state"] == "done"
@@ -370,7 +384,7 @@ def test_a_model_prior_reaches_the_compute_and_is_shown_at_once(folder, quadrant
     labeller, client = open_labeller(folder, prior_source=Model(), label_with_prior=label_with_prior)
     client.get(f"/api/images/{NAME}/display.jpg")
     assert client.get(f"/api/images/{NAME}/result.png").status_code == 200  # the proposal, before any stroke
-    assert wait_for(client, client.post(f"/api/images/{NAME}/compute").json()["job"])["state"] == "done"
+    assert wait_for(client, client.post(f"/api/images/{NAME}/compute", json={}).json()["job"])["state"] == "done"
     post_strokes(client, STROKES[:1])
     assert client.post(f"/api/images/{NAME}/save", json={}).status_code == 200
     assert seen == [(True, 4, 0), (True, 4, 1)]

@@ -55,6 +55,9 @@ MAX_POINTS, MAX_WIDTH = 50_000, 2_000
 CACHED_IMAGES = 3
 #: The files of the page, served by name only.
 STATIC_FILES = {"app.js": "text/javascript", "app.css": "text/css"}
+#: The only content type of the API's POST requests (another site's page cannot send it without the server's
+#: consent, which it never gives: no cross-site request can change anything).
+JSON = "application/json"
 #: Opacity (0-255) of the strokes on the page.
 STROKE_ALPHA = 230
 
@@ -160,23 +163,23 @@ class WebLabeller:
                 self._states[name] = _ImageState(path, shape, self.backend.open_history(path, shape))
             return self._states[name]
 
-    def pixels(self, state: _ImageState) -> np.ndarray:
-        """The (H, W, 3) uint8 image, read once and kept while among the ``CACHED_IMAGES`` used last."""
+    def pixels(self, state: _ImageState) -> tuple[np.ndarray, np.ndarray | None]:
+        """The (H, W, 3) uint8 image and the model's (H, W, N) prior (None without a model), read and computed
+        once and kept while among the ``CACHED_IMAGES`` used last."""
         name = state.path.name
         with self._lock:
             if name in self._pixels:
                 self._pixels.move_to_end(name)
                 return self._pixels[name]
         image = self.backend.read_image(state.path)
+        prior = self.backend.prior(state.path, image)
+        if prior is not None and state.proposal is None:
+            state.proposal = np.argmax(prior, axis=2).astype(np.uint8)
         with self._lock:
-            self._pixels[name] = image
+            self._pixels[name] = image, prior
             while len(self._pixels) > CACHED_IMAGES:
                 self._pixels.popitem(last=False)
-        if state.proposal is None:
-            prior = self.backend.prior(state.path, image)
-            if prior is not None:
-                state.proposal = np.argmax(prior, axis=2).astype(np.uint8)
-        return image
+        return image, prior
 
     def image_list(self) -> list[dict]:
         listed = []
@@ -223,8 +226,8 @@ class WebLabeller:
             sparse, revision = state.history.sparse.copy(), state.history.revision
 
         def work():
-            image = self.pixels(state)
-            result = self.backend.compute(state.path, image, sparse, self.backend.prior(state.path, image))
+            image, prior = self.pixels(state)
+            result = self.backend.compute(state.path, image, sparse, prior)
             with state.lock:
                 if state.result_revision is None or revision >= state.result_revision:
                     state.result, state.result_revision = result, revision
@@ -241,11 +244,11 @@ class WebLabeller:
             sparse, revision = state.history.sparse.copy(), state.history.revision
 
         def work():
-            image = self.pixels(state)
+            image, prior = self.pixels(state)
             with state.lock:
                 result = state.result if state.result_revision == revision else None
             if result is None:
-                result = self.backend.compute(state.path, image, sparse, self.backend.prior(state.path, image))
+                result = self.backend.compute(state.path, image, sparse, prior)
                 with state.lock:
                     state.result, state.result_revision = result, revision
             seconds = time.time() - state.first_change if state.first_change else 0.0
@@ -260,7 +263,7 @@ class WebLabeller:
         from ..io.images import encode_image
 
         state = self.state(name)
-        return encode_image(resize_image(self.pixels(state), state.display_shape), ".jpg", quality=90)
+        return encode_image(resize_image(self.pixels(state)[0], state.display_shape), ".jpg", quality=90)
 
     def overlay_png(self, name: str, what: str) -> bytes:
         """The strokes or the latest labels in class colours, RGBA at display size (transparent elsewhere)."""
@@ -423,8 +426,8 @@ def _stroke_fields(body: dict, n_classes: int) -> tuple[int, int, list[tuple[int
 
 class _Guard:
     """ASGI middleware: the token (query ``token`` or header ``X-Token``) when one is set, for every request but
-    those of the page and its static files (which hold no data), and the declared body size (``Content-Length``
-    above ``MAX_BODY``: 413 before the body is read)."""
+    those of the page and its static files (which hold no data); JSON for every POST (``JSON``); and the declared
+    body size (``Content-Length`` above ``MAX_BODY``: 413 before the body is read)."""
 
     def __init__(self, app, token: str | None):
         self.app = app
@@ -444,6 +447,9 @@ class _Guard:
         if self.token is not None and not public and not secrets.compare_digest(given.encode(), self.token.encode()):
             refused = JSONResponse({"error": "missing or wrong token: open the address the server printed"},
                                    status_code=403)
+        elif scope["method"] == "POST" and request.headers.get("content-type", "").split(";")[0] != JSON:
+            # a page of another site can send a form or text/plain POST here without asking; JSON it cannot
+            refused = JSONResponse({"error": f"POST requests must be {JSON}"}, status_code=415)
         elif not length.isdigit():
             refused = JSONResponse({"error": "bad Content-Length"}, status_code=400)
         elif int(length) > MAX_BODY:

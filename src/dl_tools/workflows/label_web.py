@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 #: Host names that reach this machine only, besides the loopback addresses.
 LOOPBACK_NAMES = ("localhost",)
+#: Addresses meaning "every address of this machine".
+WILDCARDS = ("0.0.0.0", "::")
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,7 @@ def listening_socket(web: WebParams) -> socket.socket:
 
 def page_address(web: WebParams, port: int, token: str | None) -> str:
     """The address to open: the host as given (127.0.0.1 for the wildcard addresses), the port, the token."""
-    host = "127.0.0.1" if web.host in ("0.0.0.0", "::", "") else web.host
+    host = "127.0.0.1" if web.host in WILDCARDS else web.host
     host = f"[{host}]" if ":" in host else host
     return f"http://{host}:{port}/" + (f"?token={token}" if token else "")
 
@@ -223,14 +225,19 @@ def serve(input_dir, labels_path, colors_path, params: LabelParams, web: WebPara
     display exists), then stop cleanly (the running computation or save finishes first)."""
     import uvicorn
 
-    from ..terminal import display_available
+    from ..terminal import count, display_available
 
     token = None if web.loopback else secrets.token_urlsafe(16)
     labeller = build_labeller(input_dir, labels_path, colors_path, params, web, outdir, token)
     sock = listening_socket(web)
-    address = page_address(web, sock.getsockname()[1], token)
-    print(f"DL tools web labeller: {len(labeller.images)} images of {input_dir}; open {address}", flush=True)
+    port = sock.getsockname()[1]
+    address = page_address(web, port, token)
+    print(f"DL tools web labeller: {count(len(labeller.images), 'image')} of {input_dir}; open {address}",
+          flush=True)
     if not web.loopback:
+        if web.host in WILDCARDS:
+            print(f"from another machine: {page_address(replace(web, host=socket.gethostname()), port, token)}",
+                  flush=True)
         print("listening beyond this machine: the address holds the token every request needs; share it only with "
               "those who may label", flush=True)
     print("Ctrl-C stops the server (every stroke is already saved)", flush=True)

@@ -27,9 +27,10 @@ function url(path, extra = {}) {
 }
 
 async function api(method, path, body) {
+  const post = method === "POST";  // the server takes JSON only: no other site's page can send it
   const response = await fetch(url(path), {
-    method, headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
+    method, headers: post ? { "Content-Type": "application/json" } : {},
+    body: post ? JSON.stringify(body || {}) : undefined,
   });
   let data = {};
   try { data = await response.json(); } catch (e) { data = {}; }
