@@ -455,3 +455,24 @@ def test_the_session_redo_is_also_the_opencv_views():
     session.start_stroke(5, 5, 1)
     session.end_stroke()
     assert not session.redo() and session.sparse[5, 5] == 1 and not (session.sparse == 2).any()
+
+
+def test_a_geotiff_gets_its_mres_tif_on_its_grid(folder, quadrants):
+    rasterio = pytest.importorskip("rasterio")
+    from affine import Affine
+
+    image, truth = quadrants
+    (folder / "images" / NAME).unlink()
+    transform = Affine(0.5, 0, 410000.0, 0, -0.5, 3950000.0)
+    with rasterio.open(folder / "images" / "scene.tif", "w", driver="GTiff", width=120, height=80, count=3,
+                       dtype="uint8", crs="EPSG:32618", transform=transform) as dst:
+        dst.write(np.moveaxis(image, 2, 0))
+    labeller, client = open_labeller(folder)
+    for stroke in STROKES:
+        assert client.post("/api/images/scene.tif/strokes", json=stroke).status_code == 200
+    response = client.post("/api/images/scene.tif/save", json={})
+    assert response.status_code == 200 and "scene_mres.tif" in response.json()["outputs"]
+    with rasterio.open(folder / "images" / "scene_mres.tif") as src:
+        assert src.crs == rasterio.crs.CRS.from_epsg(32618) and src.transform == transform
+        assert (src.read(1) == truth).mean() > 0.97
+    labeller.jobs.shutdown()

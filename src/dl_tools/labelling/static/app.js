@@ -81,8 +81,14 @@ async function openImage(name) {
   showError("");
   setStatus(`opening ${name}...`);
   try {
+    let display;
+    try {
+      display = await loadImage(imagePath(name, "/display.jpg"));  // first: it reads the image (and the prior)
+    } catch (error) {
+      await api("GET", imagePath(name));  // says why, when the server knows (an unreadable image, ...)
+      throw error;
+    }
     const info = await api("GET", imagePath(name));
-    const display = await loadImage(imagePath(name, "/display.jpg"));
     S.name = name;
     S.info = info;
     S.display = display;
