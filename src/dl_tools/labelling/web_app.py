@@ -134,7 +134,7 @@ class WebLabeller:
         self.settings = dict(settings or {})
         self.jobs = Jobs()
         self._states: dict[str, _ImageState] = {}
-        self._pixels: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._pixels: OrderedDict[str, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         self._lock = threading.Lock()
         self.app = self._build_app()
 
