@@ -11,10 +11,14 @@ For each demo image asked for (default: the first three, 920 x 614 px), a copy i
   0.25 s; the wall time here polls every 0.01 s), with the computation's own time (the job's seconds);
 - "save" (step 2's writers: .mat, figure, report, label and colour PNGs) is timed.
 
+With ``--big``, the first image is also measured enlarged 8 times (7360 x 4912 px, 36 megapixels: the page shows
+a 2048 px copy; strokes, strokes files and labels are full size), with the same strokes in its pixels.
+
 The engine and settings are step 2's defaults (``-s 0.2``, engine "strokes"), unless ``--scale`` says otherwise.
 Pixel accuracy against the dense truth is printed for information (the strokes are few and simple).
 
-    flock /tmp/dl_tools_bench.lock python benchmarks/bench_label_web.py [--images N] [--strokes 4] [--repeat 5]
+    flock /tmp/dl_tools_bench.lock python benchmarks/bench_label_web.py [--images N] [--strokes 4] [--repeat 5] \
+        [--big]
 
 Prints a markdown table and writes it to bench_out/bench_label_web.md.
 """
@@ -33,6 +37,7 @@ from bench_common import REPO, machine, write_report
 
 DEMO = REPO / "demo_data"
 STROKE_HALF_LENGTH, STROKE_WIDTH = 20, 5
+BIG_FACTOR = 8  # 920 x 614 px -> 7360 x 4912 px: 36 megapixels, the legacy demo photographs' size
 
 
 def place_strokes(truth: np.ndarray, per_class: int, seed: int) -> list[dict]:
@@ -53,10 +58,13 @@ def place_strokes(truth: np.ndarray, per_class: int, seed: int) -> list[dict]:
     return strokes
 
 
-def measure(image: Path, args) -> dict:
-    """The times (s) of one image's session: strokes, compute (wall and job), save; and its pixel accuracy."""
+def measure(image: Path, args, upscale: int = 1) -> dict:
+    """The times (s) of one image's session: strokes, compute (wall and job), save; and its pixel accuracy.
+    ``upscale`` > 1: the image (bilinear) and its truth (nearest) enlarged that many times first."""
     from starlette.testclient import TestClient
 
+    from dl_tools.arrays.resize import resize_image, resize_labels
+    from dl_tools.io.images import read_image, write_image
     from dl_tools.io.mat import read_label_mat
     from dl_tools.io.text import read_labels
     from dl_tools.workflows.label import LabelParams
@@ -68,7 +76,11 @@ def measure(image: Path, args) -> dict:
     with tempfile.TemporaryDirectory() as work:
         folder = Path(work) / "images"
         folder.mkdir()
-        shutil.copy(image, folder / image.name)
+        if upscale > 1:
+            truth = resize_labels(truth, (truth.shape[0] * upscale, truth.shape[1] * upscale))
+            write_image(folder / image.name, resize_image(read_image(image), truth.shape), quality=90)
+        else:
+            shutil.copy(image, folder / image.name)
         labeller = build_labeller(folder, DEMO / "labels" / "obx_labels.txt", DEMO / "labels" / "obx_label_colors.txt",
                                   LabelParams(scale=args.scale), WebParams(user="benchmark"))
         client = TestClient(labeller.app)
@@ -109,9 +121,13 @@ def main() -> None:
     parser.add_argument("--strokes", type=int, default=4, help="strokes per class (default 4)")
     parser.add_argument("--repeat", type=int, default=5, help="computes per image, median reported (default 5)")
     parser.add_argument("--scale", type=float, default=0.2, help="-s of the labelling (default 0.2, step 2's)")
+    parser.add_argument("--big", action="store_true",
+                        help=f"also the first image enlarged {BIG_FACTOR} times (7360 x 4912 px, 36 megapixels)")
     args = parser.parse_args()
     images = sorted((DEMO / "jpg").glob("*.jpg"))[: args.images]
     rows = [measure(image, args) for image in images]
+    if args.big:
+        rows.append(measure(images[0], args, upscale=BIG_FACTOR))
     lines = [f"Web labeller through its API ({machine()}), -s {args.scale:g}, engine strokes, "
              f"{args.strokes} strokes per class, median of {args.repeat} computes", "",
              "| image | size (px) | strokes | stroke saved and acknowledged, median / max (ms) | compute, as the "
