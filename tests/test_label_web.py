@@ -343,6 +343,21 @@ def test_a_token_is_required_when_one_is_set(folder):
     labeller.jobs.shutdown()
 
 
+def test_on_loopback_only_requests_addressed_to_it_go_without_the_token(folder):
+    """Another site renamed 127.0.0.1 (DNS rebinding), or a proxy keeping its own host name, needs the token."""
+    labeller = build_labeller(folder / "images", folder / "labels.txt", folder / "colors.txt", LabelParams(),
+                              WebParams(), token="s3cret", loopback_free=True)
+    client = TestClient(labeller.app)
+    for host in ("127.0.0.1:8050", "localhost:8050", "[::1]:8050", "127.0.0.1"):
+        assert client.get("/api/images", headers={"Host": host}).status_code == 200, host
+    for host in ("evil.example:8050", "127.0.0.1.evil.example", "hub.example.org"):
+        assert client.get("/api/images", headers={"Host": host}).status_code == 403, host
+        assert client.post(f"/api/images/{NAME}/strokes", json=STROKES[0], headers={"Host": host}).status_code == 403
+    assert client.get("/api/images?token=s3cret", headers={"Host": "hub.example.org"}).status_code == 200
+    assert not (folder / "images" / "quad_scribbles.png").exists()
+    labeller.jobs.shutdown()
+
+
 def test_off_loopback_the_address_carries_a_token():
     assert WebParams().loopback and WebParams(host="localhost").loopback and WebParams(host="::1").loopback
     assert not WebParams(host="0.0.0.0").loopback and not WebParams(host="192.168.1.5").loopback

@@ -22,7 +22,8 @@ _report.txt, _mres_label.png, _mres_color.png; _mres.tif for a GeoTIFF) beside t
 existing <name>_mres.mat is replaced only when you confirm it in the page.
 
 The server listens on 127.0.0.1 (this machine only) unless --host says otherwise; then every request needs the
-random token printed in the address. It serves only the images of --input and writes only into --outdir.
+random token printed in the address (on 127.0.0.1, only requests through a proxy such as JupyterHub's need it: it
+is printed for them). It serves only the images of --input and writes only into --outdir.
 
 examples:
   python create_groundtruth/label_web.py --input demo_data/train --labels demo_data/labels/obx_labels.txt \\

@@ -9,7 +9,10 @@ The server owns the truth: every stroke, undo and redo is written to disk (``str
 returns, and the page redraws from what the server answers. Security by construction: only the images listed at
 start are served (by name; any other name, ``..``, an absolute path or a symlink leading out of the folder is
 refused), nothing is written outside the output folder, request bodies are limited to ``MAX_BODY`` bytes, and a
-``token`` (given when the server listens beyond this machine) is required by every request.
+``token`` is required by every request, except (``loopback_free``, when the server listens on this machine only)
+those addressed to a loopback name (``Host: 127.0.0.1`` or ``localhost``): a page of another site that renames
+itself to 127.0.0.1 (DNS rebinding) still needs the token, and so does a proxy (JupyterHub's) that keeps its own
+host name.
 
 API (``<name>`` = an image's file name; JSON in and out unless said otherwise):
   GET  /                             the page          GET /static/<file>    its script and style sheet
@@ -120,16 +123,17 @@ class _RequestError(Exception):
 class WebLabeller:
     """The server's state: the served images (by name), their ``_ImageState``, the worker, and the ASGI app.
 
-    images : the image files to serve (inside ``folder``).  token : required by every request when not None.
+    images : the image files to serve (inside ``folder``).  token : required by every request when not None,
+    but those addressed to a loopback host name when ``loopback_free``.
     user   : who labels (shown in the page; the backend writes it into the outputs).
     """
 
     def __init__(self, backend: Backend, images: list[Path], folder: Path, token: str | None = None,
-                 user: str | None = None, settings: dict | None = None):
+                 user: str | None = None, settings: dict | None = None, loopback_free: bool = False):
         self.backend = backend
         self.folder = Path(folder).resolve()
         self.images = {path.name: path for path in images if self._inside(path)}
-        self.token = token
+        self.token, self.loopback_free = token, loopback_free
         self.user = user
         self.settings = dict(settings or {})
         self.jobs = Jobs()
@@ -390,7 +394,8 @@ class WebLabeller:
                   Route("/api/images/{name}/compute", handled(compute), methods=["POST"]),
                   Route("/api/images/{name}/save", handled(save), methods=["POST"]),
                   Route("/api/jobs/{id:int}", handled(job))]
-        return Starlette(routes=routes, middleware=[Middleware(_Guard, token=self.token)])
+        guard = Middleware(_Guard, token=self.token, loopback_free=self.loopback_free)
+        return Starlette(routes=routes, middleware=[guard])
 
 
 async def read_json(request) -> dict:
@@ -424,14 +429,27 @@ def _stroke_fields(body: dict, n_classes: int) -> tuple[int, int, list[tuple[int
     return class_index, width, [(x, y) for x, y in points]
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether a ``Host`` header (name or address, with or without its port) names this machine's loopback."""
+    import ipaddress
+
+    name = host.rsplit("]", 1)[0].lstrip("[") if host.startswith("[") else host.rsplit(":", 1)[0]
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 class _Guard:
     """ASGI middleware: the token (query ``token`` or header ``X-Token``) when one is set, for every request but
     those of the page and its static files (which hold no data); JSON for every POST (``JSON``); and the declared
     body size (``Content-Length`` above ``MAX_BODY``: 413 before the body is read)."""
 
-    def __init__(self, app, token: str | None):
+    def __init__(self, app, token: str | None, loopback_free: bool = False):
         self.app = app
-        self.token = token
+        self.token, self.loopback_free = token, loopback_free
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -444,6 +462,7 @@ class _Guard:
         length = request.headers.get("content-length", "0")
         refused = None
         public = scope["path"] == "/" or scope["path"].startswith("/static/")  # the page itself holds no data
+        public = public or (self.loopback_free and is_loopback_host(request.headers.get("host", "")))
         if self.token is not None and not public and not secrets.compare_digest(given.encode(), self.token.encode()):
             refused = JSONResponse({"error": "missing or wrong token: open the address the server printed"},
                                    status_code=403)

@@ -167,7 +167,8 @@ def web_images(input_dir: str | Path) -> list[Path]:
 
 
 def build_labeller(input_dir, labels_path, colors_path, params: LabelParams, web: WebParams,
-                   outdir: str | Path | None = None, token: str | None = None, backend_options: dict | None = None):
+                   outdir: str | Path | None = None, token: str | None = None, backend_options: dict | None = None,
+                   loopback_free: bool = False):
     """Check every input (images, labels and colours, output folder) and return the ``WebLabeller``; InputError
     naming the flag otherwise. Nothing is written."""
     from ..io.atomic import check_output_dir
@@ -185,7 +186,8 @@ def build_labeller(input_dir, labels_path, colors_path, params: LabelParams, web
                      "give --outdir FOLDER for the outputs")
     backend = StepBackend(labels, colors, params, outdir, web.user, **(backend_options or {}))
     settings = {"scale": params.scale, "engine": params.engine}
-    return WebLabeller(backend, images, Path(input_dir), token=token, user=web.user, settings=settings)
+    return WebLabeller(backend, images, Path(input_dir), token=token, user=web.user, settings=settings,
+                       loopback_free=loopback_free)
 
 
 def listening_socket(web: WebParams) -> socket.socket:
@@ -227,11 +229,12 @@ def serve(input_dir, labels_path, colors_path, params: LabelParams, web: WebPara
 
     from ..terminal import count, display_available
 
-    token = None if web.loopback else secrets.token_urlsafe(16)
-    labeller = build_labeller(input_dir, labels_path, colors_path, params, web, outdir, token)
+    token = secrets.token_urlsafe(16)  # on 127.0.0.1, needed only by requests not addressed to it (labelling.web_app)
+    labeller = build_labeller(input_dir, labels_path, colors_path, params, web, outdir, token,
+                              loopback_free=web.loopback)
     sock = listening_socket(web)
     port = sock.getsockname()[1]
-    address = page_address(web, port, token)
+    address = page_address(web, port, None if web.loopback else token)
     print(f"DL tools web labeller: {count(len(labeller.images), 'image')} of {input_dir}; open {address}",
           flush=True)
     if not web.loopback:
@@ -240,6 +243,9 @@ def serve(input_dir, labels_path, colors_path, params: LabelParams, web: WebPara
                   flush=True)
         print("listening beyond this machine: the address holds the token every request needs; share it only with "
               "those who may label", flush=True)
+    else:
+        print(f"through a proxy (JupyterHub's jupyter-server-proxy: .../proxy/{port}/), add ?token={token} to the "
+              "address", flush=True)
     print("Ctrl-C stops the server (every stroke is already saved)", flush=True)
     if web.open_browser and display_available():
         import webbrowser
