@@ -183,3 +183,34 @@ def test_readme_screenshot(browser_page, tmp_path, servers):
     page.click("#compute")
     page.wait_for_function("window.labeller.jobState === 'done' && window.labeller.resultImage !== null")
     screenshot(page, "label_web.png")
+
+
+def test_zoomed_panned_and_reduced_the_strokes_land_at_full_size(browser_page, tmp_path, servers, quadrants):
+    """A 2400 x 1600 px photograph is shown from a reduced copy (2048 px wide); zoomed in with the wheel and panned
+    with the right button, a stroke still lands on the full-size pixels under the pointer."""
+    from dl_tools.arrays.resize import resize_image
+
+    image, _ = quadrants
+    (tmp_path / "images").mkdir()
+    write_image(tmp_path / "images" / "big.png", resize_image(image, (1600, 2400)))
+    (tmp_path / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    (tmp_path / "colors.txt").write_text("#ff0000\n#00ff00\n#0000ff\n#ffff00\n")
+    page = browser_page
+    open_page(page, servers(tmp_path, scale="0.2"))
+    assert page.evaluate("[window.labeller.info.display_width, window.labeller.display.width]") == [2048, 2048]
+    x, y = page.evaluate("window.labeller.toScreen(1800, 400)")
+    for _ in range(3):
+        page.mouse.move(x, y)
+        page.mouse.wheel(0, -100)  # zoom in around the pointer
+    page.mouse.move(x, y)
+    page.mouse.down(button="right")
+    page.mouse.move(x - 80, y + 40, steps=4)  # pan
+    page.mouse.up(button="right")
+    assert page.evaluate("window.labeller.view.scale") > 0.5
+    page.keyboard.press("2")
+    draw(page, (1790, 400), (1810, 400))
+    sparse = read_raw(tmp_path / "images" / "big_scribbles.png")
+    assert sparse.shape == (1600, 2400)
+    rows, cols = np.nonzero(sparse)
+    assert (sparse[rows, cols] == 2).all()
+    assert abs(rows.mean() - 400) < 3 and abs(cols.mean() - 1800) < 3 and cols.min() <= 1791 and cols.max() >= 1809
