@@ -227,12 +227,15 @@ def serve(input_dir, labels_path, colors_path, params: LabelParams, web: WebPara
     display exists), then stop cleanly (the running computation or save finishes first)."""
     import uvicorn
 
+    from ..io.atomic import remove_stale_temporaries
     from ..terminal import count, display_available
 
+    started = time.time()
     token = secrets.token_urlsafe(16)  # on 127.0.0.1, needed only by requests not addressed to it (labelling.web_app)
     labeller = build_labeller(input_dir, labels_path, colors_path, params, web, outdir, token,
                               loopback_free=web.loopback)
     sock = listening_socket(web)
+    remove_stale_temporaries(outdir or input_dir, started)  # what a killed server left half-written
     port = sock.getsockname()[1]
     address = page_address(web, port, None if web.loopback else token)
     print(f"DL tools web labeller: {count(len(labeller.images), 'image')} of {input_dir}; open {address}",
