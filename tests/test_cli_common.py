@@ -166,6 +166,7 @@ def _steps():
         images_split_train_test,
         label_1geotiff_crf,
         label_1image_crf,
+        label_web,
         make_labels,
         retile,
         retrain,
@@ -178,6 +179,7 @@ def _steps():
     from dl_tools.workflows.fcn_infer import FCN_CRF, FCNInferParams
     from dl_tools.workflows.fcn_train import FCNTrainParams
     from dl_tools.workflows.label import LabelParams
+    from dl_tools.workflows.label_web import WebParams
     from dl_tools.workflows.make_labels import MakeLabelsParams
     from dl_tools.workflows.pixel_eval import PixelEvalParams
     from dl_tools.workflows.retile import RetileParams
@@ -192,7 +194,8 @@ def _steps():
             (images_split_train_test, SplitParams, {"proportion": "train_fraction"}),
             (test_class_tiles, EvalTilesParams, {"number": "n"}), (test_pixels, PixelEvalParams, {}),
             (make_labels, MakeLabelsParams, {"median": "median_radius"}), (semseg_cnn_crf, HybridParams, {}),
-            (label_1image_crf, LabelParams, {}), (label_1geotiff_crf, LabelParams, {})]
+            (label_1image_crf, LabelParams, {}), (label_1geotiff_crf, LabelParams, {}),
+            (label_web, LabelParams, {}), (label_web, WebParams, {})]
 
 
 def _shown(value) -> list[str]:

@@ -12,7 +12,8 @@ from conftest import REPO
 TUTORIAL_FOLDERS = ["create_library", "create_groundtruth", "train_dcnn_tfhub", "eval_imrecog", "semseg_crf",
                     "eval_semseg", "semseg_fullyconv"]
 SCRIPTS = sorted(p.relative_to(REPO).as_posix() for folder in TUTORIAL_FOLDERS for p in (REPO / folder).glob("*.py"))
-HEAVY = ["tensorflow", "tensorflow_hub", "keras", "pydensecrf", "rasterio", "cv2", "matplotlib.pyplot", "torch"]
+HEAVY = ["tensorflow", "tensorflow_hub", "keras", "pydensecrf", "rasterio", "cv2", "matplotlib.pyplot", "torch",
+         "starlette", "uvicorn"]
 
 PROBE = """
 import runpy, sys, json

@@ -71,6 +71,7 @@ OUTPUTS = {
                   "probabilities": "{tag}" + PROBABILITIES_MARK + ".tif"},
     "evaluation": {"confusion": CONFUSION_SUFFIX},
     "model": {"provenance": ".provenance.json", "card": ".card.json", "card_text": ".card.md"},
+    "label_web": {"scribbles": "_scribbles.png", "history": "_scribbles.json"},
 }
 #: whole file names DL tools writes in folders that may hold photographs
 OUTPUT_NAMES = (TRAINING_CURVES, TILE_EVAL_FIGURE, RUN_PROVENANCE, RUN_CARD, RUN_CARD_TEXT)
@@ -91,6 +92,11 @@ def label_large_outputs(folder: Path, name: str, probabilities: bool) -> dict[st
     """Step 2's files for a raster labelled by windows, by role."""
     roles = [role for role in OUTPUTS["label_large"] if probabilities or role != "probabilities"]
     return _paths("label_large", folder, name, roles)
+
+
+def label_web_outputs(folder: Path, name: str) -> dict[str, Path]:
+    """The web labeller's files for image ``<name>.<ext>`` (its strokes and their history), by role."""
+    return _paths("label_web", folder, name)
 
 
 def hybrid_outputs(folder: Path, name: str, tile: int) -> dict[str, Path]:

@@ -57,17 +57,26 @@ examples:
 IMAGE_TYPES = [("images", "*.jpg *.JPG *.jpeg *.JPEG *.png *.PNG *.tif *.TIF *.tiff *.TIFF"), ("all files", "*")]
 
 
+def add_engine_options(parser) -> None:
+    """-s and --engine, the settings of the labelling engine (defaults: LabelParams's, set by take_defaults)."""
+    from ..labelling.engine import ENGINES
+
+    parser.add_argument("-s", "--scale", type=unit_fraction,
+                        help="scale of the classifier and CRF, 0 < s <= 1 (default %(default)s)")
+    parser.add_argument("--engine", choices=ENGINES,
+                        help="strokes: CRF on the strokes, the legacy recipe with measured settings; "
+                             "classifier: a pixel classifier trained on the strokes, then a CRF (default %(default)s)")
+
+
 def build_label_parser(prog: str, description: str, scale_default: float | None = None, geotiff: bool = False):
     """The options shared by label_1image_crf.py and label_1geotiff_crf.py; their defaults are LabelParams's,
     but for -s when ``scale_default`` is given."""
-    from ..labelling.engine import ENGINES
     from ..workflows.label import LabelParams
 
     parser = build_base_parser(prog, description)
     parser.add_argument("-w", "--window", type=positive_int,
                         help="window side in pixels of the image scaled by -s (default %(default)s)")
-    parser.add_argument("-s", "--scale", type=unit_fraction,
-                        help="scale of the classifier and CRF, 0 < s <= 1 (default %(default)s)")
+    add_engine_options(parser)
     parser.add_argument("--image", help="the image (a file dialog opens if omitted and a display exists)")
     parser.add_argument("--labels", help="labels file, one class name per line")
     parser.add_argument("--colors", help="colour file, one colour per class")
@@ -75,9 +84,6 @@ def build_label_parser(prog: str, description: str, scale_default: float | None 
                              "holding strokes; no windows open")
     parser.add_argument("--resume", action="store_true", help="continue from <name>_scribbles.png")
     parser.add_argument("--outdir", help="folder for the outputs (default: the image's folder)")
-    parser.add_argument("--engine", choices=ENGINES,
-                        help="strokes: CRF on the strokes, the legacy recipe with measured settings; "
-                             "classifier: a pixel classifier trained on the strokes, then a CRF (default %(default)s)")
     if geotiff:
         parser.add_argument("--bands", type=band_list, default=None,
                             help="1-based bands to show and use, e.g. 3,2,1 (default: the first three)")

@@ -19,6 +19,7 @@ COMMANDS = {
     "cp-mat": ("create_library/cp_mat.py", "cp_mat"),
     "label-1image-crf": ("create_groundtruth/label_1image_crf.py", "label_1image_crf"),
     "label-1geotiff-crf": ("create_groundtruth/label_1geotiff_crf.py", "label_1geotiff_crf"),
+    "label-web": ("create_groundtruth/label_web.py", "label_web"),
     "retile": ("create_library/retile.py", "retile"),
     "make-local-module": ("train_dcnn_tfhub/make_local_module.py", "make_local_module"),
     "retrain": ("train_dcnn_tfhub/retrain.py", "retrain"),

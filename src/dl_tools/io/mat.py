@@ -45,6 +45,8 @@ class LabelFile:
     probs       : (h, w, N) float32 or None; per-class probabilities, possibly on a coarser grid.
     nodata      : (H, W) bool or None; True where the image has no data (None: every pixel has data).
     provenance  : the provenance record (dict) or None.
+    extra       : any other variables, by name (e.g. ``user``, a string: who labelled the image); legacy readers
+                  ignore them.
     """
 
     label_image: np.ndarray
@@ -212,6 +214,10 @@ def write_label_mat(path: str | os.PathLike, label_file: LabelFile, overwrite: b
         variables["nodata"] = nodata.astype(np.uint8)
     if label_file.provenance is not None:
         variables[PROVENANCE_VARIABLE] = record_json(label_file.provenance)
+    clash = set(label_file.extra) & {"class", "labels", "sparse", "preds", "nodata", PROVENANCE_VARIABLE}
+    if clash:
+        raise ValueError(f"extra variables {sorted(clash)} would replace the label file's own")
+    variables.update(label_file.extra)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             savemat(handle, variables, do_compression=True, oned_as="column")

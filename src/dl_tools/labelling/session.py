@@ -22,6 +22,8 @@ from ..errors import InputError
 CLASS_KEYS = "123456789qwerty"
 #: Display brush diameter at start, in screen pixels (as the legacy tool), and its limits.
 BRUSH_START, BRUSH_MIN, BRUSH_MAX = 5, 1, 99
+#: Class index of an eraser stroke: it paints 0 (no stroke) over earlier strokes of this session and of ``base``.
+ERASER = -1
 
 HELP = """\
 Draw on the class window with the left mouse button, in the class named in its title.
@@ -51,7 +53,8 @@ class Window:
 
 @dataclass
 class Stroke:
-    """One drag of the mouse: class index (0-based), (x, y) points in full-size pixels, line width in pixels."""
+    """One drag of the mouse: class index (0-based, or ``ERASER``), (x, y) points in full-size pixels, line width
+    in pixels."""
 
     class_index: int
     thickness: int
@@ -111,6 +114,7 @@ class AnnotationSession:
         self.base = np.zeros(self.shape, np.uint8) if base is None else np.asarray(base, dtype=np.uint8).copy()
         self.sparse = self.base.copy()
         self.strokes: list[Stroke] = []
+        self.undone: list[Stroke] = []  # undone strokes, the last undone last: what ``redo`` puts back
         self.window_index = int(np.clip(start, 0, len(self.windows) - 1))
         self.class_index = 0
         self.brush = BRUSH_START
@@ -138,6 +142,7 @@ class AnnotationSession:
         """Begin a stroke of the current class at full-size pixel (x, y), ``thickness`` pixels wide."""
         self._active = Stroke(self.class_index, max(1, int(thickness)))
         self.strokes.append(self._active)
+        self.undone.clear()
         self.add_point(x, y)
 
     def add_point(self, x: int, y: int) -> None:
@@ -153,15 +158,44 @@ class AnnotationSession:
     def end_stroke(self) -> None:
         self._active = None
 
+    def add_stroke(self, class_index: int, thickness: int, points: list[tuple[int, int]]) -> Stroke:
+        """Add a whole stroke at once (the web view sends strokes complete): ``class_index`` 0-based or ``ERASER``,
+        ``thickness`` in full-size pixels, (x, y) ``points`` in full-size pixels inside the image. InputError for
+        an unknown class, no point or a point outside the image (nothing changes then). Clears the redo list."""
+        height, width = self.shape
+        if class_index != ERASER and not 0 <= class_index < len(self.labels):
+            raise InputError(f"unknown class {class_index}: give 0..{len(self.labels) - 1} or the eraser")
+        if not points:
+            raise InputError("a stroke needs at least one point")
+        outside = [(x, y) for x, y in points if not (0 <= x < width and 0 <= y < height)]
+        if outside:
+            raise InputError(f"stroke point {outside[0]} lies outside the {width} x {height} px image")
+        self.end_stroke()
+        stroke = Stroke(int(class_index), max(1, int(thickness)), [(int(x), int(y)) for x, y in points])
+        self.strokes.append(stroke)
+        self.undone.clear()
+        self._paint(self.sparse, stroke, stroke.points)
+        return stroke
+
     def undo(self) -> bool:
         """Remove the last stroke of this session (only that one); False when there is none."""
         self._active = None
         if not self.strokes:
             return False
-        self.strokes.pop()
+        self.undone.append(self.strokes.pop())
         self.sparse = self.base.copy()
         for stroke in self.strokes:
             self._paint(self.sparse, stroke, stroke.points)
+        return True
+
+    def redo(self) -> bool:
+        """Put back the stroke undone last; False when there is none."""
+        self._active = None
+        if not self.undone:
+            return False
+        stroke = self.undone.pop()
+        self.strokes.append(stroke)
+        self._paint(self.sparse, stroke, stroke.points)
         return True
 
     def _paint(self, target: np.ndarray, stroke: Stroke, points: list[tuple[int, int]]) -> None:

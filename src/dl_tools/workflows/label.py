@@ -256,9 +256,10 @@ def _figure(image, sparse, label_image, labels, colors, title):
 
 
 def _report(image_path, shape, labels, proportions, params, crf, engine, annotation_seconds, compute_seconds,
-            n_strokes) -> str:
-    lines = [f"Image: {image_path}", f"Image size: {shape[1]} x {shape[0]} px ({shape[0] * shape[1]} pixels)",
-             "Class proportions (fraction of the pixels):"]
+            n_strokes, user: str | None = None) -> str:
+    lines = [f"Image: {image_path}", f"Image size: {shape[1]} x {shape[0]} px ({shape[0] * shape[1]} pixels)"]
+    lines += [f"Labelled by: {user}"] if user else []
+    lines += ["Class proportions (fraction of the pixels):"]
     width = max(len(name) for name in labels)
     lines += [f"  {name:<{width}}  {proportions[name]:.4f}" for name in labels]
     lines += [f"Stroke pixels: {n_strokes} ({n_strokes / (shape[0] * shape[1]):.2%})",
@@ -277,7 +278,8 @@ def _report(image_path, shape, labels, proportions, params, crf, engine, annotat
 class _Job:
     """What the checks of ``_check_inputs`` found: the image, its (H, W) ``shape`` and GeoInfo (``geotiff`` only),
     the class names and (N, 3) uint8 colours, the output paths by role, and either the strokes of --scribbles
-    (``sparse``, (H, W) uint8) or, interactive, the saved strokes to resume (``base``) and the ``annotate`` view."""
+    (``sparse``, (H, W) uint8) or, interactive, the saved strokes to resume (``base``) and the ``annotate`` view;
+    ``user``: who labels the image (the web labeller's --user), written into the report and the .mat."""
 
     image_path: Path
     shape: tuple[int, int]
@@ -289,6 +291,7 @@ class _Job:
     sparse: np.ndarray | None = None
     base: np.ndarray | None = None
     annotate: Callable | None = None
+    user: str | None = None
 
 
 @dataclass
@@ -428,10 +431,11 @@ def _write_outputs(job: _Job, image: np.ndarray, result: _Labels, params: LabelP
     nodata = nodata_mask(job.image_path)
     report = _report(job.image_path, image.shape[:2], job.labels, _proportions(label_image, job.labels), params,
                      result.crf, result.engine, result.annotation_seconds, result.compute_seconds,
-                     int((sparse > 0).sum()))
+                     int((sparse > 0).sum()), job.user)
     with atomic_outputs({role: path for role, path in job.paths.items() if role != "scribbles"}) as tmp:
         write_label_mat(tmp["mat"], LabelFile(label_image, job.labels, sparse=sparse, probs=result.probs,
-                                              nodata=nodata, provenance=record))
+                                              nodata=nodata, provenance=record,
+                                              extra={"user": job.user} if job.user else {}))
         write_image(tmp["label"], label_image.astype(np.uint8))
         write_image(tmp["color"], colorize(label_image, job.colors))
         save_figure(_figure(image, sparse, label_image, job.labels, job.colors, job.image_path.name), tmp["figure"])
