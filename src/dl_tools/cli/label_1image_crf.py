@@ -76,6 +76,15 @@ def build_label_parser(prog: str, description: str, scale_default: float | None 
     parser.add_argument("--engine", choices=ENGINES,
                         help="strokes: CRF on the strokes, the legacy recipe with measured settings; "
                              "classifier: a pixel classifier trained on the strokes, then a CRF (default %(default)s)")
+    parser.add_argument("--prior", metavar="MODEL.pb",
+                        help="the model proposes: a step-4 model (retrain.py --output_graph) whose class "
+                             "probabilities (hybrid method) are the CRF's prior, the strokes its corrections; "
+                             "needs --prior-labels (--engine is not used)")
+    parser.add_argument("--prior-labels", metavar="FILE",
+                        help="the labels file written with the --prior model (retrain.py --output_labels)")
+    parser.add_argument("--prior-run", metavar="RUN",
+                        help="the model proposes: a step-8 run folder (semseg_fullyconv/train.py --name) whose "
+                             "network probabilities are the CRF's prior (--engine is not used)")
     if geotiff:
         parser.add_argument("--bands", type=band_list, default=None,
                             help="1-based bands to show and use, e.g. 3,2,1 (default: the first three)")
@@ -90,7 +99,9 @@ def build_label_parser(prog: str, description: str, scale_default: float | None 
 def label_body(args, geotiff: bool = False) -> None:
     """Run the labelling workflow for parsed ``args``."""
     from ..workflows.label import LabelParams, label_image_file
+    from ..workflows.prior import prior_files
 
+    prior = prior_files(args.prior, args.prior_labels, args.prior_run)  # the flags judged before any dialog
     image = ask_path(args.image, "--image", title="Select the image to label",
                      filetypes=IMAGE_TYPES if not geotiff else [("GeoTIFF", "*.tif *.TIF *.tiff *.TIFF")])
     labels = ask_path(args.labels, "--labels", title="Select the labels file", filetypes=[("text", "*.txt")])
@@ -103,7 +114,7 @@ def label_body(args, geotiff: bool = False) -> None:
 
         raise InputError("--resume continues an interactive session; leave it out with --scribbles")
     result = label_image_file(image, labels, colors, params, scribbles_path=args.scribbles, outdir=args.outdir,
-                              geotiff=geotiff)
+                              geotiff=geotiff, prior=prior)
     for name, share in result.proportions.items():
         print(f"{name}: {share:.4f}")
     print(f"compute time {result.compute_seconds:.1f} s; outputs: {result.outputs['mat'].parent}")

@@ -31,6 +31,7 @@ from ..segmentation.pixel_classifier import ClassifierParams
 
 if TYPE_CHECKING:
     from ..io.geotiff import GeoInfo
+    from .prior import HybridPrior, PriorFiles, RunPrior
 
 log = logging.getLogger(__name__)
 
@@ -172,9 +173,10 @@ def strokes_from_mat(path: Path, labels: list[str], shape: tuple[int, int]) -> n
     return _checked_strokes(lookup[label_file.sparse], shape, len(labels), f"--scribbles {path}", SCRIBBLES_FIX)
 
 
-def load_strokes(path: Path, labels: list[str], shape: tuple[int, int]) -> np.ndarray:
+def load_strokes(path: Path, labels: list[str], shape: tuple[int, int], allow_empty: bool = False) -> np.ndarray:
     """The strokes of ``--scribbles``: a lossless image (PNG) of class numbers or a label .mat holding strokes,
-    checked against the image's (H, W) ``shape`` and ``labels``; errors name --scribbles and the file."""
+    checked against the image's (H, W) ``shape`` and ``labels``; errors name --scribbles and the file. A PNG with no
+    stroke is refused unless ``allow_empty`` (with a model's prior: the model's labels as they are)."""
     from ..file_contract import IMAGE_EXTENSIONS
 
     if path.is_dir():
@@ -190,7 +192,7 @@ def load_strokes(path: Path, labels: list[str], shape: tuple[int, int]) -> np.nd
     if suffix not in IMAGE_EXTENSIONS:
         raise InputError(f"--scribbles {path} is neither an image nor a .mat file; {SCRIBBLES_FIX}")
     sparse = read_scribbles(path, len(labels), shape)
-    if not sparse.any():
+    if not allow_empty and not sparse.any():
         raise InputError(f"--scribbles {path} holds no strokes (every pixel is 0); {SCRIBBLES_FIX}")
     return sparse
 
@@ -253,7 +255,7 @@ def _figure(image, sparse, label_image, labels, colors, title):
 
 
 def _report(image_path, shape, labels, proportions, params, crf, engine, annotation_seconds, compute_seconds,
-            n_strokes) -> str:
+            n_strokes, prior: str | None = None) -> str:
     lines = [f"Image: {image_path}", f"Image size: {shape[1]} x {shape[0]} px ({shape[0] * shape[1]} pixels)",
              "Class proportions (fraction of the pixels):"]
     width = max(len(name) for name in labels)
@@ -262,11 +264,13 @@ def _report(image_path, shape, labels, proportions, params, crf, engine, annotat
               f"Annotation time (s): {annotation_seconds:.1f}",
               f"Compute time (s): {compute_seconds:.1f}",
               f"Parameters: -w {params.window} (windows of {params.window_pixels} full-size px) -s {params.scale} "
-              f"--engine {engine} --seed {params.seed}"
+              + (f"--engine {engine} " if prior is None else "") + f"--seed {params.seed}"
               + (f" --bands {','.join(map(str, params.bands))}" if params.bands else ""),
               "CRF: " + ", ".join(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
                                   for name, value in asdict(crf).items()),
               f"Machine: {platform.node()} ({platform.machine()}, {platform.system()})"]
+    if prior:
+        lines.insert(-2, f"Prior: {prior}")
     return "\n".join(lines) + "\n"
 
 
@@ -274,7 +278,8 @@ def _report(image_path, shape, labels, proportions, params, crf, engine, annotat
 class _Job:
     """What the checks of ``_check_inputs`` found: the image, its (H, W) ``shape`` and GeoInfo (``geotiff`` only),
     the class names and (N, 3) uint8 colours, the output paths by role, and either the strokes of --scribbles
-    (``sparse``, (H, W) uint8) or, interactive, the saved strokes to resume (``base``) and the ``annotate`` view."""
+    (``sparse``, (H, W) uint8) or, interactive, the saved strokes to resume (``base``) and the ``annotate`` view;
+    ``prior``: the model whose probabilities are the CRF's prior (``workflows.prior``), or None."""
 
     image_path: Path
     shape: tuple[int, int]
@@ -286,12 +291,14 @@ class _Job:
     sparse: np.ndarray | None = None
     base: np.ndarray | None = None
     annotate: Callable | None = None
+    prior: HybridPrior | RunPrior | None = None
 
 
 @dataclass
 class _Labels:
     """What ``_compute`` made: (H, W) uint8 ``label_image``, (h, w, N) float32 ``probs``, (H, W) uint8 strokes
-    ``sparse`` (0 = none, k = class k-1), the engine and CRF settings used, and the times in seconds."""
+    ``sparse`` (0 = none, k = class k-1), the engine and CRF settings used, and the times in seconds; ``prior``:
+    the prior model and its mean entropy, for the report (None without a prior)."""
 
     label_image: np.ndarray
     probs: np.ndarray
@@ -302,6 +309,7 @@ class _Labels:
     annotation_seconds: float
     compute_seconds: float
     warnings: list[str]
+    prior: str | None = None
 
 
 def check_image_size(shape: tuple[int, int], image_path: Path) -> None:
@@ -313,9 +321,10 @@ def check_image_size(shape: tuple[int, int], image_path: Path) -> None:
 
 
 def _check_inputs(image_path: Path, labels_path, colors_path, params: LabelParams, scribbles_path: Path | None,
-                  outdir: Path | None, geotiff: bool, annotate: Callable | None) -> _Job:
-    """Check every input (image header, strokes, saved strokes to resume) and every output path, before the image is
-    read, any window opens or anything is written; InputError naming the file or flag otherwise."""
+                  outdir: Path | None, geotiff: bool, annotate: Callable | None, prior: PriorFiles | None) -> _Job:
+    """Check every input (image header, strokes, saved strokes to resume, the prior's model) and every output path,
+    before the image is read, any window opens or anything is written; InputError naming the file or flag
+    otherwise."""
     from ..file_contract import TIFF_EXTENSIONS
     from ..io.atomic import check_can_write, check_output_dir, check_output_file
     from ..io.geotiff import read_geoinfo
@@ -352,9 +361,11 @@ def _check_inputs(image_path: Path, labels_path, colors_path, params: LabelParam
         if job.geo is None:
             log.warning("%s has no georeferencing; %s_mres.tif will have none either", image_path, image_path.stem)
     if scribbles_path is not None:
-        job.sparse = load_strokes(scribbles_path, labels, shape)
+        job.sparse = load_strokes(scribbles_path, labels, shape, allow_empty=prior is not None)
     else:
         job.base = _saved_strokes(paths["scribbles"], params, len(labels), shape)
+    if prior is not None:
+        job.prior = prior.load(labels)
     return job
 
 
@@ -373,12 +384,14 @@ def _compute(job: _Job, image: np.ndarray, params: LabelParams) -> _Labels:
                                                  job.base, job.annotate)
         annotation_seconds = time.perf_counter() - started
         log.info("strokes saved to %s", job.paths["scribbles"])
-    sparse = check_strokes(sparse, image.shape, len(job.labels))
+    sparse = check_strokes(sparse, image.shape, len(job.labels), allow_empty=job.prior is not None)
     missing = [name for k, name in enumerate(job.labels) if not (sparse == k + 1).any()]
-    if missing:
+    if missing and job.prior is None:
         warnings.append(f"no strokes for {', '.join(missing)}: those classes are never assigned")
     for message in warnings:
         log.warning("%s", message)
+    if job.prior is not None:
+        return _compute_with_prior(job, image, sparse, params, n_windows, annotation_seconds, warnings)
     log.info("computing the labels (%s engine, -s %g) ...", params.engine, params.scale)
     started = time.perf_counter()
     crf_params = default_crf_params(engine, params.scale)
@@ -388,6 +401,22 @@ def _compute(job: _Job, image: np.ndarray, params: LabelParams) -> _Labels:
     log.debug("labels computed in %.1f s", compute_seconds)
     return _Labels(label_image, probs, sparse, engine, crf_params, n_windows, annotation_seconds, compute_seconds,
                    warnings)
+
+
+def _compute_with_prior(job: _Job, image: np.ndarray, sparse: np.ndarray, params: LabelParams, n_windows: int,
+                        annotation_seconds: float, warnings: list[str]) -> _Labels:
+    """The model's probabilities as the CRF's prior, the strokes as near-certain evidence (``labelling.prior``)."""
+    from ..labelling.prior import label_with_prior, mean_entropy, prior_crf_params
+
+    log.info("computing the labels (prior: %s, -s %g) ...", job.prior.description, params.scale)
+    started = time.perf_counter()
+    probs = job.prior.probabilities(image, params.scale)
+    crf_params = prior_crf_params(params.scale)
+    label_image, marginals = label_with_prior(image, sparse, probs, len(job.labels), crf_params)
+    compute_seconds = time.perf_counter() - started
+    prior = f"{job.prior.description}, mean entropy of its probabilities {mean_entropy(probs):.3f} (0-1)"
+    return _Labels(label_image, marginals, sparse, "prior", crf_params, n_windows, annotation_seconds,
+                   compute_seconds, warnings, prior)
 
 
 def _proportions(label_image: np.ndarray, labels: list[str]) -> dict[str, float]:
@@ -411,7 +440,7 @@ def _write_outputs(job: _Job, image: np.ndarray, result: _Labels, params: LabelP
     nodata = nodata_mask(job.image_path)
     report = _report(job.image_path, image.shape[:2], job.labels, _proportions(label_image, job.labels), params,
                      result.crf, result.engine, result.annotation_seconds, result.compute_seconds,
-                     int((sparse > 0).sum()))
+                     int((sparse > 0).sum()), result.prior)
     with atomic_outputs({role: path for role, path in job.paths.items() if role != "scribbles"}) as tmp:
         write_label_mat(tmp["mat"], LabelFile(label_image, job.labels, sparse=sparse, probs=result.probs,
                                               nodata=nodata))
@@ -427,16 +456,20 @@ def _write_outputs(job: _Job, image: np.ndarray, result: _Labels, params: LabelP
 
 def label_image_file(image_path: str | Path, labels_path: str | Path, colors_path: str | Path, params: LabelParams,
                      scribbles_path: str | Path | None = None, outdir: str | Path | None = None,
-                     geotiff: bool = False, annotate: Callable | None = None) -> LabelResult:
+                     geotiff: bool = False, annotate: Callable | None = None,
+                     prior: PriorFiles | None = None) -> LabelResult:
     """Label one image from strokes and write every output (see the module doc).
 
     scribbles_path : scripted mode, strokes from this PNG (or the ``sparse`` of a label .mat file); None = interactive
                      (``annotate(image, colors, session)``, by default the OpenCV windows, which need a display).
     geotiff        : also write ``<name>_mres.tif`` on the source's grid (CRS, transform, nodata kept).
+    prior          : a trained model (--prior/--prior-labels or --prior-run) whose probabilities are the CRF's
+                     prior, the strokes its corrections (``labelling.prior.label_with_prior``; no stroke at all is
+                     then allowed: the model's labels); None: the strokes alone (``params.engine``).
 
-    Every input (image header, strokes, saved strokes to resume) and every output path is checked before the image
-    is read, any window opens or anything is written. The outputs appear together or not at all; temporary files
-    an interrupted run left in the output folder are removed.
+    Every input (image header, strokes, saved strokes to resume, the prior's model) and every output path is checked
+    before the image is read, any window opens or anything is written. The outputs appear together or not at all;
+    temporary files an interrupted run left in the output folder are removed.
     """
     from ..io.atomic import remove_stale_temporaries
     from ..io.images import read_image
@@ -445,7 +478,7 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     image_path = Path(image_path)
     job = _check_inputs(image_path, labels_path, colors_path, params,
                         Path(scribbles_path) if scribbles_path is not None else None,
-                        Path(outdir) if outdir else None, geotiff, annotate)
+                        Path(outdir) if outdir else None, geotiff, annotate, prior)
     remove_stale_temporaries(job.paths["mat"].parent, started)
     image = read_image(image_path, bands=params.bands)
     result = _compute(job, image, params)
