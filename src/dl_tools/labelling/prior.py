@@ -30,11 +30,16 @@ class PriorParams:
     floor       : share of the uniform distribution mixed into the model's probabilities, in [0, 1):
                   (1 - floor) * p + floor / N, so that no class is ever impossible where the model is sure.
     stroke_prob : certainty of a stroke pixel's class, in (0, 1): near 1, near-certain evidence.
+    reach       : how far around a stroke the model gives way, as a fraction of the image's diagonal, >= 0: at a
+                  distance d from the nearest stroke the model's weight is multiplied by 1 - exp(-d^2 / (2 r^2)),
+                  r = reach x diagonal (0 near a stroke, 0.39 at r, 0.99 at 3 r), so a stroke takes over the
+                  similar-looking pixels around it as in the strokes-only engine; 0 = never.
     """
 
     weight: float = 0.5
     floor: float = 0.1
     stroke_prob: float = 0.99
+    reach: float = 0.05
 
     def __post_init__(self):
         if not 0.0 < self.weight <= 1.0:
@@ -43,6 +48,8 @@ class PriorParams:
             raise InputError(f"the prior's floor must be in [0, 1), got {self.floor}")
         if not 0.0 < self.stroke_prob < 1.0:
             raise InputError(f"the strokes' certainty must be strictly between 0 and 1, got {self.stroke_prob}")
+        if self.reach < 0.0:
+            raise InputError(f"the strokes' reach must not be negative, got {self.reach}")
 
 
 def prior_crf_params(scale: float) -> CRFParams:
@@ -55,7 +62,8 @@ def prior_crf_params(scale: float) -> CRFParams:
 
 def prior_unary(prior_probs: np.ndarray, sparse: np.ndarray, grid: tuple[int, int], prior: PriorParams) -> np.ndarray:
     """(h, w, N) float32 probabilities (rows summing to 1) on the CRF ``grid``: the softened model probabilities
-    (``PriorParams``) times the strokes' evidence (``segmentation.crf.stroke_probs``).
+    (``PriorParams``: weight, floor, and giving way near the strokes) times the strokes' evidence
+    (``segmentation.crf.stroke_probs``).
 
     prior_probs : (h', w', N) model probabilities on any grid (resized bilinearly to ``grid``).
     sparse      : (H, W) strokes, 0 = none, k = class k-1 (area-averaged to ``grid``).
@@ -65,8 +73,24 @@ def prior_unary(prior_probs: np.ndarray, sparse: np.ndarray, grid: tuple[int, in
     if model.ndim == 2:  # cv2 drops a single channel
         model = model[:, :, None]
     model = (1.0 - prior.floor) * np.clip(model, 0.0, 1.0) + prior.floor / n_classes
-    unary = np.power(np.maximum(model, 1e-6), prior.weight) * stroke_probs(sparse, n_classes, prior.stroke_prob, grid)
+    weight = prior.weight * stroke_distance_factor(sparse, grid, prior.reach)[:, :, None]
+    unary = np.power(np.maximum(model, 1e-6), weight) * stroke_probs(sparse, n_classes, prior.stroke_prob, grid)
     return (unary / unary.sum(axis=2, keepdims=True)).astype(np.float32)
+
+
+def stroke_distance_factor(sparse: np.ndarray, grid: tuple[int, int], reach: float) -> np.ndarray:
+    """(h, w) float32 in [0, 1]: 1 - exp(-d^2 / (2 r^2)), d the distance (pixels of the (h, w) ``grid``) to the
+    nearest stroke of the (H, W) ``sparse`` map (0 = none) and r = ``reach`` times the grid's diagonal; all 1 when
+    there is no stroke or ``reach`` is 0."""
+    import cv2
+
+    if reach <= 0 or not np.any(sparse):
+        return np.ones(grid, np.float32)
+    # a grid cell touched by a stroke is a stroke cell (area averaging keeps thin strokes)
+    touched = cv2.resize((np.asarray(sparse) > 0).astype(np.float32), (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
+    distance = cv2.distanceTransform((touched <= 0).astype(np.uint8), cv2.DIST_L2, 5)
+    radius = reach * float(np.hypot(*grid))
+    return (1.0 - np.exp(-np.square(distance) / (2.0 * radius ** 2))).astype(np.float32)
 
 
 def label_with_prior(image: np.ndarray, sparse: np.ndarray, prior_probs: np.ndarray, n_classes: int,

@@ -41,10 +41,11 @@ def _rename_flag(exc: InputError, flag: str) -> InputError:
 
 
 class HybridPrior:
-    """A step-4 frozen classifier (``.pb``) whose tile probabilities, through the hybrid method, are the prior."""
+    """A step-4 frozen classifier (``.pb``) whose tile probabilities, through the hybrid method, are the prior;
+    ``refine_with_crf``: refined by the hybrid's CRF (``segmentation.hybrid.hybrid_probs``)."""
 
     def __init__(self, model_path: Path, model_labels: list[str], labels: list[str], labels_path: Path,
-                 params: HybridParams = PRIOR_HYBRID):
+                 params: HybridParams = PRIOR_HYBRID, refine_with_crf: bool = True):
         from ..models.frozen import FrozenClassifier, check_model_folder
 
         check_model_folder(model_path, "--prior")
@@ -60,6 +61,7 @@ class HybridPrior:
             raise InputError(f"--prior {model_path} predicts {self.classifier.n_classes} classes but --prior-labels "
                              f"{labels_path} names {len(model_labels)}; give the labels file written with this model")
         self.labels = list(labels)
+        self.refine_with_crf = refine_with_crf
         self.params = replace(params, tile=int(max(self.classifier.input_size)))
         self.description = f"step-4 model {model_path} (hybrid method, {self.params.tile} px tiles)"
 
@@ -68,7 +70,7 @@ class HybridPrior:
         when the image is smaller than one tile."""
         params = replace(self.params, scale=scale)
         params.check_size(image.shape[:2], "label it without --prior, or give a model trained on smaller tiles")
-        return hybrid_probs(image, self.classifier, params)[:, :, self.order]
+        return hybrid_probs(image, self.classifier, params, self.refine_with_crf)[:, :, self.order]
 
 
 class RunPrior:
