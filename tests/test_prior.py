@@ -44,19 +44,18 @@ def test_a_confident_correct_prior_without_strokes_is_returned(quadrants):
 def test_a_stroke_overrides_a_wrong_prior_locally(quadrants):
     image, truth = quadrants
     wrong = truth.copy()
-    wrong[:40, 60:] = 0  # the model calls the green quadrant red, confidently
+    wrong[:40, 60:90] = 0  # the model calls half the green quadrant red, confidently
     prior = one_hot(wrong, 4, 0.8)
     empty = np.zeros(truth.shape, np.uint8)
     before, _ = label_with_prior(image, empty, prior, 4, prior_crf_params(1.0))
-    assert (before[:40, 60:] == 0).mean() > 0.95  # without a stroke the model's mistake stays
+    assert (before[:40, 60:90] == 0).mean() > 0.9  # without a stroke the model's mistake stays
     sparse = empty.copy()
-    sparse[18:22, 80:100] = 2  # one green stroke in that quadrant
+    sparse[19:21, 65:85] = 2  # one green stroke in that half
     after, _ = label_with_prior(image, sparse, prior, 4, prior_crf_params(1.0))
     assert (after[sparse > 0] == 1).all()
-    assert (after[:40, 60:] == 1).mean() > 0.9  # the stroke spread through the green quadrant
-    others = np.ones(truth.shape, bool)
-    others[:40, 60:] = False
-    assert (after[others] == truth[others]).mean() > 0.99  # and nowhere else
+    assert (after[14:26, 63:87] == 1).mean() > 0.85  # around the stroke, the stroke's class
+    assert (after[:40, 60:90] == 1).mean() > 0.75
+    assert (after[40:] == truth[40:]).all() and (after[:, :60] == truth[:, :60]).all()  # elsewhere the model's
 
 
 def test_label_with_prior_on_a_coarser_grid_has_the_image_size(quadrants):
@@ -225,7 +224,7 @@ def test_scripted_prior_writes_step2_outputs(labelling, tiny_model, quadrants):
 def test_scripted_prior_run_with_no_stroke_writes_the_model_labels(labelling, tiny_run):
     from dl_tools.cli.label_1image_crf import main
 
-    assert main(_label_args(labelling, "none.png") + ["--prior-run", str(tiny_run), "-q"]) == 0
+    assert main([str(a) for a in _label_args(labelling, "none.png")] + ["--prior-run", str(tiny_run), "-q"]) == 0
     assert read_label_mat(labelling / "out" / "image_mres.mat").label_image.shape == (80, 120)
     assert "Prior: step-8 run" in (labelling / "out" / "image_report.txt").read_text()
 

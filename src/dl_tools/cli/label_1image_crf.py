@@ -30,6 +30,11 @@ Scripted (no window): --scribbles FILE.png, a one-band uint8 PNG of the image's 
 k = class k-1 (the legacy 'sparse' convention), or an existing <name>_mres.mat, whose strokes ('sparse') are
 used again (classes matched by name). A JPEG is refused: its compression changes the class numbers.
 
+The model proposes: --prior MODEL.pb --prior-labels LABELS.txt (a step-4 model, through the hybrid method) or
+--prior-run RUN (a step-8 run folder): the model's class probabilities are the CRF's prior and the strokes are
+corrections, near-certain where drawn and taking over the similar-looking pixels around them; elsewhere the
+model's labels stand. Classes are matched by name; a scribbles PNG with no stroke then gives the model's labels.
+
 -w counts pixels of the image scaled by -s, as in the legacy tool: -w 500 -s 0.2 gives windows of 2500 x 2500
 pixels of the original image; a window larger than the image gives one window, the whole image. The windows are
 shown fitted to the screen, whatever their size. Windows of one flat colour (e.g. no-data borders) are skipped.
@@ -50,6 +55,8 @@ examples:
       --labels demo_data/labels/obx_labels.txt --colors demo_data/labels/obx_label_colors.txt
   python create_groundtruth/label_1image_crf.py -s 0.5 --image IMG.jpg --labels L.txt --colors C.txt \\
       --scribbles IMG_scribbles.png --outdir labelled/
+  python create_groundtruth/label_1image_crf.py -s 0.5 --image IMG.jpg --labels L.txt --colors C.txt \\
+      --scribbles IMG_scribbles.png --prior obx_mobilenetv2_96_1000_001.pb --prior-labels labels.txt
 """
 
 IMAGE_TYPES = [("images", "*.jpg *.JPG *.jpeg *.JPEG *.png *.PNG *.tif *.TIF *.tiff *.TIFF"), ("all files", "*")]

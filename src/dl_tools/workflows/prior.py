@@ -2,7 +2,7 @@
 classes in the labelling's order (``labelling.prior`` combines them with the strokes).
 
 - ``HybridPrior``: a step-4 model (``retrain.py``'s frozen ``.pb`` and its labels file) through the hybrid method
-  (``segmentation.hybrid.hybrid_probs``: every tile's class probabilities, refined by the hybrid's CRF);
+  (``segmentation.hybrid.hybrid_probs``: every tile's class probabilities painted over its core);
 - ``RunPrior``: a step-8 run folder (``semseg_fullyconv/train.py --name``): the network's softmax probabilities
   (``workflows.fcn_infer.predict_probs``).
 
@@ -42,10 +42,11 @@ def _rename_flag(exc: InputError, flag: str) -> InputError:
 
 class HybridPrior:
     """A step-4 frozen classifier (``.pb``) whose tile probabilities, through the hybrid method, are the prior;
-    ``refine_with_crf``: refined by the hybrid's CRF (``segmentation.hybrid.hybrid_probs``)."""
+    ``refine_with_crf``: refined by the hybrid's CRF first (``segmentation.hybrid.hybrid_probs``; measured worse:
+    its marginals are near one-hot, so strokes cannot move them; docs/experiments.md)."""
 
     def __init__(self, model_path: Path, model_labels: list[str], labels: list[str], labels_path: Path,
-                 params: HybridParams = PRIOR_HYBRID, refine_with_crf: bool = True):
+                 params: HybridParams = PRIOR_HYBRID, refine_with_crf: bool = False):
         from ..models.frozen import FrozenClassifier, check_model_folder
 
         check_model_folder(model_path, "--prior")
