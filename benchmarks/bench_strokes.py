@@ -17,7 +17,7 @@ Images: the demo test images (``demo_run/demo_data/test`` of ``./run_demo.sh``) 
 demo_data/train) nor step 8 (trained on demo_data/data/samples/RGB/train) trained on. The prior's probabilities are
 computed once per image (timed apart: "prior s"); each recompute is timed (the CRF with the strokes, what a person
 waits for after a stroke). The recompute of a 36-megapixel photograph (a demo image upsampled to 7360 x 4912, -s
-0.2) is timed once per method with the initial strokes (the prior upsampled from the demo image's).
+0.2) is timed once per method with the initial strokes, and so is the prior's computation for it.
 
 ``--select`` instead measures the prior's weighting variants (docs/experiments.md) with the step-4 prior on the
 other test images (step 4 did not train on them; step 8 did, so its prior is not used there).
@@ -31,6 +31,7 @@ Prints markdown tables and writes them to bench_out/bench_strokes.md (bench_stro
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,10 +108,12 @@ def strokes_method(scale: float):
     return lambda image, sparse: label_from_strokes(image, sparse, 3, params)[0]
 
 
-def prior_method(probs: np.ndarray, scale: float, prior_params=None):
+def prior_method(probs: np.ndarray, scale: float, prior_params=None, crf: dict | None = None):
+    from dataclasses import replace
+
     from dl_tools.labelling.prior import label_with_prior, prior_crf_params
 
-    params = prior_crf_params(scale)
+    params = replace(prior_crf_params(scale), **(crf or {}))
     return lambda image, sparse: label_with_prior(image, sparse, probs, probs.shape[2], params, prior_params)[0]
 
 
@@ -132,7 +135,8 @@ def load_priors(demo_run: Path, labels: list[str], names: list[str]) -> dict:
     return {name: files[name].load(labels) for name in names}
 
 
-def run_method(method: str, items: list, priors: dict, scale: float, prior_params=None) -> list[Trace]:
+def run_method(method: str, items: list, priors: dict, scale: float, prior_params=None,
+               crf: dict | None = None) -> list[Trace]:
     traces = []
     for index, (name, image, truth) in enumerate(items):
         prior_seconds = 0.0
@@ -144,7 +148,7 @@ def run_method(method: str, items: list, priors: dict, scale: float, prior_param
             started = time.perf_counter()
             probs = priors[method].probabilities(image, scale)
             prior_seconds = time.perf_counter() - started
-            compute = prior_method(probs, scale, prior_params)
+            compute = prior_method(probs, scale, prior_params, crf)
         trace = simulate(image, truth, compute, seed=index)
         trace.image, trace.prior_seconds = name, prior_seconds
         traces.append(trace)
@@ -180,7 +184,8 @@ def table(rows: dict[str, list[Trace]], per_image: bool) -> list[str]:
 
 
 def big_recompute(items: list, priors: dict, methods: list[str], scale: float) -> list[str]:
-    """Seconds of one recompute of a 36-megapixel photograph per method (module doc)."""
+    """Seconds of the prior's probabilities (once per image) and of one recompute of a 36-megapixel photograph
+    (module doc), per method."""
     import cv2
 
     from dl_tools.labelling.simulated_strokes import region_strokes
@@ -190,28 +195,42 @@ def big_recompute(items: list, priors: dict, methods: list[str], scale: float) -
     big_image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
     big_truth = cv2.resize(truth.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
     sparse, _ = region_strokes(big_truth, brush=25, stroke_length=300)
-    lines = [f"| method | recompute of a 7360 x 4912 photograph at -s {scale} (s) |", "|---|---|"]
+    lines = [f"| method | 7360 x 4912 photograph ({name[:32]} upsampled), -s {scale}: prior s | recompute s |",
+             "|---|---|---|"]
     for method in methods:
         if method == "doodler":
             continue  # minutes per recompute at 36 MP; not measured
+        prior_seconds = "-"
         if method == "strokes":
             compute = strokes_method(scale)
         else:
-            compute = prior_method(priors[method].probabilities(image, 0.5), scale)
+            started = time.perf_counter()
+            probs = priors[method].probabilities(big_image, scale)
+            prior_seconds = f"{time.perf_counter() - started:.1f}"
+            compute = prior_method(probs, scale)
         started = time.perf_counter()
         compute(big_image, sparse)
-        lines.append(f"| {method} | {time.perf_counter() - started:.1f} |")
+        lines.append(f"| {method} | {prior_seconds} | {time.perf_counter() - started:.1f} |")
         print(lines[-1], flush=True)
     return lines
 
 
-#: Weighting variants of ``--select``: (name, PriorParams fields, HybridParams refine flag).
+#: Weighting variants of ``--select``: (name, PriorParams fields, refine the tiles with the hybrid's CRF, CRF
+#: settings replaced in prior_crf_params).
 VARIANTS = [
-    ("weight 1, floor 0.1, reach 0.05, raw tiles", dict(weight=1.0, floor=0.1, reach=0.05), False),
-    ("weight 0.5, floor 0.1, reach 0.05, raw tiles", dict(weight=0.5, floor=0.1, reach=0.05), False),
-    ("weight 0.5, floor 0.1, reach 0.1, raw tiles", dict(weight=0.5, floor=0.1, reach=0.1), False),
-    ("weight 0.2, floor 0.1, reach 0.05, raw tiles", dict(weight=0.2, floor=0.1, reach=0.05), False),
-    ("weight 0.5, floor 0.1, reach 0.05, CRF-refined tiles", dict(weight=0.5, floor=0.1, reach=0.05), True),
+    ("plain product (weight 1, floor 0, reach 0), CRF-refined tiles", dict(weight=1.0, floor=0.0, reach=0.0), True,
+     {}),
+    ("weight 0.1, floor 0.1, reach 0, CRF-refined tiles", dict(weight=0.1, floor=0.1, reach=0.0), True, {}),
+    ("weight 0.2, floor 0.1, reach 0, raw tiles", dict(weight=0.2, floor=0.1, reach=0.0), False, {}),
+    ("weight 1, floor 0.1, reach 0.05, raw tiles", dict(weight=1.0, floor=0.1, reach=0.05), False, {}),
+    ("weight 0.5, floor 0.1, reach 0.05, raw tiles", dict(weight=0.5, floor=0.1, reach=0.05), False, {}),
+    ("weight 0.2, floor 0.1, reach 0.05, raw tiles", dict(weight=0.2, floor=0.1, reach=0.05), False, {}),
+    ("weight 0.1, floor 0.1, reach 0.05, raw tiles", dict(weight=0.1, floor=0.1, reach=0.05), False, {}),
+    ("weight 0.2, floor 0.1, reach 0.1, raw tiles", dict(weight=0.2, floor=0.1, reach=0.1), False, {}),
+    ("weight 0.2, floor 0.1, reach 0.05, raw tiles, CRF 10 iterations", dict(weight=0.2, floor=0.1, reach=0.05),
+     False, dict(n_iter=10)),
+    ("weight 0.2, floor 0.1, reach 0.05, raw tiles, bilateral 10 px", dict(weight=0.2, floor=0.1, reach=0.05),
+     False, dict(theta_bilateral=10.0)),
 ]
 
 
@@ -221,12 +240,12 @@ def select(demo_run: Path, labels: list[str], scale: float, n_images: int | None
 
     items = [(p.stem, *read_item(p, labels)) for p in benchmark_images(demo_run, True)[:n_images]]
     prior = load_priors(demo_run, labels, ["step4"])["step4"]
-    rows = {}
-    for name, fields, refine in VARIANTS:
+    rows = {"strokes only (default engine)": run_method("strokes", items, {}, scale)}
+    for name, fields, refine, crf in VARIANTS:
         prior.refine_with_crf = refine
-        rows[name] = run_method("step4", items, {"step4": prior}, scale, PriorParams(**fields))
+        rows[name] = run_method("step4", items, {"step4": prior}, scale, PriorParams(**fields), crf)
     text = [f"Prior weighting variants ({machine()}); step-4 prior, {len(items)} test images step 4 did not train "
-            f"on, -s {scale}.", "", *table(rows, per_image=False)]
+            f"on (step 8 did), -s {scale}.", "", *table(rows, per_image=False)]
     write_report("bench_strokes_select", "\n".join(text))
     return 0
 
@@ -257,9 +276,11 @@ def main(argv=None) -> int:
                                   args.scale)
     if "doodler" in methods and "strokes" in methods:
         rows["strokes (Doodler's images)"] = rows["strokes"][:args.doodler_images]
+    big = big_recompute(items, priors, methods, args.big_scale)
     text = [f"Strokes needed ({machine()}); {len(items)} demo test images neither step 4 nor step 8 trained on, "
-            f"-s {args.scale}; Doodler on the first {args.doodler_images}.", "", *table(rows, per_image=True), "",
-            *big_recompute(items, priors, methods, args.big_scale)]
+            f"-s {args.scale}; Doodler on the first {args.doodler_images}. Load average (1 min) at the end: "
+            f"{os.getloadavg()[0]:.1f} (other jobs on the machine slow the times).", "",
+            *table(rows, per_image=True), "", *big]
     write_report(args.report, "\n".join(text))
     return 0
 

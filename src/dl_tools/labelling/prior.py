@@ -36,7 +36,7 @@ class PriorParams:
                   similar-looking pixels around it as in the strokes-only engine; 0 = never.
     """
 
-    weight: float = 0.2
+    weight: float = 0.1
     floor: float = 0.1
     stroke_prob: float = 0.99
     reach: float = 0.05
