@@ -19,13 +19,16 @@ computed once per image (timed apart: "prior s"); each recompute is timed (the C
 waits for after a stroke). The recompute of a 36-megapixel photograph (a demo image upsampled to 7360 x 4912, -s
 0.2) is timed once per method with the initial strokes, and so is the prior's computation for it.
 
-``--select`` instead measures the prior's weighting variants (docs/experiments.md) with the step-4 prior on the
-other test images (step 4 did not train on them; step 8 did, so its prior is not used there).
+``--select step4`` instead measures the prior's weighting variants (docs/experiments.md) with the step-4 prior on
+the other test images (step 4 did not train on them; step 8 did, so its prior is not used there); ``--select step8``
+a few of them with the step-8 prior on the images of step 8's validation folder that step 4 trained on (step 8 did
+not train on them; its "best" checkpoint was chosen on them).
 
     flock /tmp/dl_tools_bench.lock python benchmarks/bench_strokes.py [--demo-run /work/main/demo_run]
-        [--methods strokes,step4,step8,doodler] [--doodler-images 2] [--select]
+        [--methods strokes,step4,step8,doodler] [--doodler-images 2] [--select step4|step8]
 
-Prints markdown tables and writes them to bench_out/bench_strokes.md (bench_strokes_select.md for --select).
+Prints markdown tables and writes them to bench_out/bench_strokes.md (bench_strokes_select_<prior>.md for
+--select).
 """
 
 from __future__ import annotations
@@ -234,19 +237,37 @@ VARIANTS = [
 ]
 
 
-def select(demo_run: Path, labels: list[str], scale: float, n_images: int | None) -> int:
-    """Weighting variants of the prior on the test images step 8 trained on (step-4 prior only)."""
+#: Variants of ``--select step8`` (the same fields).
+RUN_VARIANTS = [
+    ("weight 0.1, floor 0.1, reach 0.05", dict(weight=0.1, floor=0.1, reach=0.05), False, {}),
+    ("weight 0.3, floor 0.1, reach 0.05", dict(weight=0.3, floor=0.1, reach=0.05), False, {}),
+    ("weight 1, floor 0.1, reach 0.05", dict(weight=1.0, floor=0.1, reach=0.05), False, {}),
+    ("weight 0.3, floor 0.1, reach 0.1", dict(weight=0.3, floor=0.1, reach=0.1), False, {}),
+]
+
+
+def selection_images(demo_run: Path, source: str) -> list[Path]:
+    """The images ``--select`` measures ``source``'s prior on (module doc), sorted."""
+    if source == "step4":
+        return benchmark_images(demo_run, True)
+    val8 = demo_run / "demo_data" / "data" / "samples" / "RGB" / "val" / "data"
+    return [p for p in sorted((demo_run / "demo_data" / "train").glob("*.jpg"))
+            if (val8 / f"{p.stem}_RGB.jpg").exists()]
+
+
+def select(demo_run: Path, labels: list[str], scale: float, n_images: int | None, source: str) -> int:
+    """Weighting variants of ``source``'s prior on images it did not train on (module doc)."""
     from dl_tools.labelling.prior import PriorParams
 
-    items = [(p.stem, *read_item(p, labels)) for p in benchmark_images(demo_run, True)[:n_images]]
-    prior = load_priors(demo_run, labels, ["step4"])["step4"]
+    items = [(p.stem, *read_item(p, labels)) for p in selection_images(demo_run, source)[:n_images]]
+    prior = load_priors(demo_run, labels, [source])[source]
     rows = {"strokes only (default engine)": run_method("strokes", items, {}, scale)}
-    for name, fields, refine, crf in VARIANTS:
+    for name, fields, refine, crf in VARIANTS if source == "step4" else RUN_VARIANTS:
         prior.refine_with_crf = refine
-        rows[name] = run_method("step4", items, {"step4": prior}, scale, PriorParams(**fields), crf)
-    text = [f"Prior weighting variants ({machine()}); step-4 prior, {len(items)} test images step 4 did not train "
-            f"on (step 8 did), -s {scale}.", "", *table(rows, per_image=False)]
-    write_report("bench_strokes_select", "\n".join(text))
+        rows[name] = run_method(source, items, {source: prior}, scale, PriorParams(**fields), crf)
+    text = [f"Prior weighting variants ({machine()}); {source} prior, {len(items)} images it did not train on, "
+            f"-s {scale}.", "", *table(rows, per_image=False)]
+    write_report(f"bench_strokes_select_{source}", "\n".join(text))
     return 0
 
 
@@ -260,13 +281,14 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", default="strokes,step4,step8,doodler")
     parser.add_argument("--doodler-images", type=int, default=2,
                         help="Doodler on the first N images only (13 s a recompute here; default 2)")
-    parser.add_argument("--select", action="store_true", help="measure the prior's weighting variants instead")
+    parser.add_argument("--select", choices=("step4", "step8"),
+                        help="measure the weighting variants of this prior instead (module doc)")
     parser.add_argument("--images", type=int, default=None, help="only the first N images")
     parser.add_argument("--report", default="bench_strokes", help="bench_out/<REPORT>.md (default %(default)s)")
     args = parser.parse_args(argv)
     labels = read_labels(REPO / "demo_data" / "labels" / "obx_labels.txt")
     if args.select:
-        return select(args.demo_run, labels, args.scale, args.images)
+        return select(args.demo_run, labels, args.scale, args.images, args.select)
     methods = args.methods.split(",")
     items = [(p.stem, *read_item(p, labels)) for p in benchmark_images(args.demo_run, False)[:args.images]]
     priors = load_priors(args.demo_run, labels, [m for m in methods if m.startswith("step")])
