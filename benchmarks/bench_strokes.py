@@ -151,7 +151,7 @@ def run_method(method: str, items: list, priors: dict, scale: float, prior_param
             started = time.perf_counter()
             probs = priors[method].probabilities(image, scale)
             prior_seconds = time.perf_counter() - started
-            compute = prior_method(probs, scale, prior_params, crf)
+            compute = prior_method(probs, scale, prior_params or priors[method].weighting, crf)
         trace = simulate(image, truth, compute, seed=index)
         trace.image, trace.prior_seconds = name, prior_seconds
         traces.append(trace)
@@ -210,7 +210,7 @@ def big_recompute(items: list, priors: dict, methods: list[str], scale: float) -
             started = time.perf_counter()
             probs = priors[method].probabilities(big_image, scale)
             prior_seconds = f"{time.perf_counter() - started:.1f}"
-            compute = prior_method(probs, scale)
+            compute = prior_method(probs, scale, priors[method].weighting)
         started = time.perf_counter()
         compute(big_image, sparse)
         lines.append(f"| {method} | {prior_seconds} | {time.perf_counter() - started:.1f} |")

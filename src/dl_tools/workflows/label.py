@@ -374,7 +374,7 @@ def _compute(job: _Job, image: np.ndarray, params: LabelParams) -> _Labels:
     about the image and the strokes logged before the computation starts."""
     warnings = []
     engine = params.engine
-    if not np.ptp(image.reshape(-1, 3), axis=0).any():
+    if job.prior is None and not np.ptp(image.reshape(-1, 3), axis=0).any():
         engine = "classifier"  # its position features give each pixel the class of the strokes near it
         warnings.append("the image is one flat colour: each pixel takes the class of the strokes nearest to it")
     sparse, n_windows, annotation_seconds = job.sparse, 0, 0.0
@@ -412,7 +412,8 @@ def _compute_with_prior(job: _Job, image: np.ndarray, sparse: np.ndarray, params
     started = time.perf_counter()
     probs = job.prior.probabilities(image, params.scale)
     crf_params = prior_crf_params(params.scale)
-    label_image, marginals = label_with_prior(image, sparse, probs, len(job.labels), crf_params)
+    label_image, marginals = label_with_prior(image, sparse, probs, len(job.labels), crf_params,
+                                              job.prior.weighting)
     compute_seconds = time.perf_counter() - started
     prior = f"{job.prior.description}, mean entropy of its probabilities {mean_entropy(probs):.3f} (0-1)"
     return _Labels(label_image, marginals, sparse, "prior", crf_params, n_windows, annotation_seconds,

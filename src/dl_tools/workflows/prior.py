@@ -7,23 +7,21 @@ classes in the labelling's order (``labelling.prior`` combines them with the str
   (``workflows.fcn_infer.predict_probs``).
 
 ``PriorFiles`` checks the flags and ``PriorFiles.load`` builds one of them. Both have ``labels`` (the labelling's
-class names), ``description`` (for reports) and ``probabilities(image, scale) -> (h, w, N) float32``.
+class names), ``description`` (for reports), ``weighting`` (the ``labelling.prior.PriorParams`` measured for that
+kind of model: pass it to ``label_with_prior``) and ``probabilities(image, scale) -> (h, w, N) float32``.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
-from ..labelling.prior import class_order
+from ..labelling.prior import PriorParams, class_order
 from ..segmentation.crf import scaled_shape
 from ..segmentation.hybrid import HybridParams, hybrid_probs
-
-log = logging.getLogger(__name__)
 
 #: The hybrid method's settings for a prior: every tile (DECIM 1) and every tile used (PROB_THRES 0: the tile's
 #: probabilities carry its confidence); the tile size is the model's input and SCALE the labelling's -s.
@@ -62,6 +60,7 @@ class HybridPrior:
             raise InputError(f"--prior {model_path} predicts {self.classifier.n_classes} classes but --prior-labels "
                              f"{labels_path} names {len(model_labels)}; give the labels file written with this model")
         self.labels = list(labels)
+        self.weighting = PriorParams()
         self.refine_with_crf = refine_with_crf
         self.params = replace(params, tile=int(max(self.classifier.input_size)))
         self.description = f"step-4 model {model_path} (hybrid method, {self.params.tile} px tiles)"
@@ -90,6 +89,7 @@ class RunPrior:
             raise _rename_flag(exc, "--prior-run") from exc
         self.order = class_order(self.run.labels, labels, f"--prior-run {run_dir}", "--labels")
         self.labels = list(labels)
+        self.weighting = PriorParams()
         self.description = f"step-8 run {run_dir} ({checkpoint} weights)"
 
     def probabilities(self, image: np.ndarray, scale: float = 1.0) -> np.ndarray:
