@@ -391,7 +391,7 @@ def test_a_model_prior_reaches_the_compute_and_is_shown_at_once(folder, quadrant
     seen = []
 
     class Model:
-        def probabilities(self, image):
+        def probabilities(self, image, scale=1.0):
             return prior
 
     def label_with_prior(image, sparse, probs, n_classes, crf):

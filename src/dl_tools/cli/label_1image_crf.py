@@ -32,6 +32,11 @@ Scripted (no window): --scribbles FILE.png, a one-band uint8 PNG of the image's 
 k = class k-1 (the legacy 'sparse' convention), or an existing <name>_mres.mat, whose strokes ('sparse') are
 used again (classes matched by name). A JPEG is refused: its compression changes the class numbers.
 
+The model proposes: --prior MODEL.pb --prior-labels LABELS.txt (a step-4 model, through the hybrid method) or
+--prior-run RUN (a step-8 run folder): the model's class probabilities are the CRF's prior and the strokes are
+corrections, near-certain where drawn and taking over the similar-looking pixels around them; elsewhere the
+model's labels stand. Classes are matched by name; a scribbles PNG with no stroke then gives the model's labels.
+
 -w counts pixels of the image scaled by -s, as in the legacy tool: -w 500 -s 0.2 gives windows of 2500 x 2500
 pixels of the original image; a window larger than the image gives one window, the whole image. The windows are
 shown fitted to the screen, whatever their size. Windows of one flat colour (e.g. no-data borders) are skipped.
@@ -52,6 +57,8 @@ examples:
       --labels demo_data/labels/obx_labels.txt --colors demo_data/labels/obx_label_colors.txt
   python create_groundtruth/label_1image_crf.py -s 0.5 --image IMG.jpg --labels L.txt --colors C.txt \\
       --scribbles IMG_scribbles.png --outdir labelled/
+  python create_groundtruth/label_1image_crf.py -s 0.5 --image IMG.jpg --labels L.txt --colors C.txt \\
+      --scribbles IMG_scribbles.png --prior obx_mobilenetv2_96_1000_001.pb --prior-labels labels.txt
 """
 
 IMAGE_TYPES = [("images", "*.jpg *.JPG *.jpeg *.JPEG *.png *.PNG *.tif *.TIF *.tiff *.TIFF"), ("all files", "*")]
@@ -66,6 +73,21 @@ def add_engine_options(parser) -> None:
     parser.add_argument("--engine", choices=ENGINES,
                         help="strokes: CRF on the strokes, the legacy recipe with measured settings; "
                              "classifier: a pixel classifier trained on the strokes, then a CRF (default %(default)s)")
+
+
+def add_prior_options(parser, aliases: tuple[str, str, str] | None = None) -> None:
+    """--prior/--prior-labels/--prior-run (``workflows.prior.PriorFiles``): the model that proposes the labels;
+    ``aliases`` adds other names for the three."""
+    names = aliases or (None, None, None)
+    parser.add_argument("--prior", *filter(None, [names[0]]), dest="prior", metavar="MODEL.pb",
+                        help="the model proposes: a step-4 model (retrain.py --output_graph) whose class "
+                             "probabilities (hybrid method) are the CRF's prior, the strokes its corrections; "
+                             "needs --prior-labels (--engine is not used)")
+    parser.add_argument("--prior-labels", *filter(None, [names[1]]), dest="prior_labels", metavar="FILE",
+                        help="the labels file written with the --prior model (retrain.py --output_labels)")
+    parser.add_argument("--prior-run", *filter(None, [names[2]]), dest="prior_run", metavar="RUN",
+                        help="the model proposes: a step-8 run folder (semseg_fullyconv/train.py --name) whose "
+                             "network probabilities are the CRF's prior (--engine is not used)")
 
 
 def build_label_parser(prog: str, description: str, scale_default: float | None = None, geotiff: bool = False):
@@ -84,6 +106,7 @@ def build_label_parser(prog: str, description: str, scale_default: float | None 
                              "holding strokes; no windows open")
     parser.add_argument("--resume", action="store_true", help="continue from <name>_scribbles.png")
     parser.add_argument("--outdir", help="folder for the outputs (default: the image's folder)")
+    add_prior_options(parser)
     if geotiff:
         parser.add_argument("--bands", type=band_list, default=None,
                             help="1-based bands to show and use, e.g. 3,2,1 (default: the first three)")
@@ -99,7 +122,9 @@ def build_label_parser(prog: str, description: str, scale_default: float | None 
 def label_body(args, geotiff: bool = False) -> None:
     """Run the labelling workflow for parsed ``args``."""
     from ..workflows.label import LabelParams, label_image_file
+    from ..workflows.prior import prior_files
 
+    prior = prior_files(args.prior, args.prior_labels, args.prior_run)  # the flags judged before any dialog
     image = ask_path(args.image, "--image", title="Select the image to label",
                      filetypes=IMAGE_TYPES if not geotiff else [("GeoTIFF", "*.tif *.TIF *.tiff *.TIFF")])
     labels = ask_path(args.labels, "--labels", title="Select the labels file", filetypes=[("text", "*.txt")])
@@ -108,7 +133,7 @@ def label_body(args, geotiff: bool = False) -> None:
                          bands=getattr(args, "bands", None), resume=args.resume, overwrite=args.overwrite,
                          seed=args.seed)
     result = label_image_file(image, labels, colors, params, scribbles_path=args.scribbles, outdir=args.outdir,
-                              geotiff=geotiff, windowed=windowed_params(args) if geotiff else None)
+                              geotiff=geotiff, windowed=windowed_params(args) if geotiff else None, prior=prior)
     for name, share in result.proportions.items():
         print(f"{name}: {share:.4f}")
     print(f"compute time {result.compute_seconds:.1f} s; outputs: {next(iter(result.outputs.values())).parent}")

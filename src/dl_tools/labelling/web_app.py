@@ -67,8 +67,8 @@ STROKE_ALPHA = 230
 
 class Backend(Protocol):
     """What the app asks of the labelling step (``workflows.label_web``), which alone knows step 2's engine and
-    writers. ``image`` (H, W, 3) uint8 RGB; ``sparse`` (H, W) uint8, 0 = none, k = class k-1; ``prior`` (H, W, N)
-    float32 per-class probabilities of a model, or None."""
+    writers. ``image`` (H, W, 3) uint8 RGB; ``sparse`` (H, W) uint8, 0 = none, k = class k-1; ``prior`` (h, w, N)
+    float32 per-class probabilities of a model (on the image's grid or a coarser one), or None."""
 
     labels: list[str]
     colors: np.ndarray
@@ -178,7 +178,9 @@ class WebLabeller:
         image = self.backend.read_image(state.path)
         prior = self.backend.prior(state.path, image)
         if prior is not None and state.proposal is None:
-            state.proposal = np.argmax(prior, axis=2).astype(np.uint8)
+            from ..arrays.resize import resize_labels
+
+            state.proposal = resize_labels(np.argmax(prior, axis=2).astype(np.uint8), image.shape[:2])
         with self._lock:
             self._pixels[name] = image, prior
             while len(self._pixels) > CACHED_IMAGES:

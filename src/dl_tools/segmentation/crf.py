@@ -62,10 +62,12 @@ def scaled_shape(shape: tuple[int, int], scale: float) -> tuple[int, int]:
     return max(1, int(round(shape[0] * scale))), max(1, int(round(shape[1] * scale)))
 
 
-def check_strokes(sparse: np.ndarray, image_shape: tuple[int, ...], n_classes: int) -> np.ndarray:
+def check_strokes(sparse: np.ndarray, image_shape: tuple[int, ...], n_classes: int,
+                  allow_empty: bool = False) -> np.ndarray:
     """Validate (H, W) strokes (0 = none, k = class k-1) against an image and N classes; return them as an array.
 
-    Raises InputError for another size than the image, a value above N, or no stroke at all.
+    Raises InputError for another size than the image, a value above N, or no stroke at all (unless
+    ``allow_empty``: with a model's prior, no stroke means "take the model's labels").
     """
     sparse = np.asarray(sparse)
     if sparse.shape != tuple(image_shape[:2]):
@@ -75,7 +77,7 @@ def check_strokes(sparse: np.ndarray, image_shape: tuple[int, ...], n_classes: i
     if sparse.size and int(sparse.max()) > n_classes:
         raise InputError(f"the strokes hold value {int(sparse.max())}, but there are only {n_classes} classes "
                          f"(values must be 0 = none or 1..{n_classes}); check the labels file")
-    if not (sparse > 0).any():
+    if not allow_empty and not (sparse > 0).any():
         raise InputError("there are no strokes: draw at least one stroke (for each class present)")
     return sparse
 
@@ -171,22 +173,29 @@ def crf_from_probs(image: np.ndarray, probs: np.ndarray, params: CRFParams) -> t
 
 def crf_from_labels(image: np.ndarray, sparse: np.ndarray, n_classes: int,
                     params: CRFParams) -> tuple[np.ndarray, np.ndarray]:
-    """Dense labels from sparse ones (0 = none, k = class k-1); see ``crf_from_probs`` for shapes.
-
-    The stroke probabilities are brought to the CRF grid by area averaging, so thin strokes survive a strong
-    down-scaling (as weaker evidence) instead of vanishing between nearest-neighbour samples.
-    """
+    """Dense labels from sparse ones (0 = none, k = class k-1); see ``crf_from_probs`` for shapes and
+    ``stroke_probs`` for the unary on the CRF grid."""
     sparse = check_strokes(sparse, image.shape, n_classes)
     grid = scaled_shape(image.shape[:2], params.scale)
-    if grid != sparse.shape:  # per-class area fractions on the grid, without a full-size (H, W, N) stack
-        fractions = stroke_fractions(sparse, n_classes, grid)
-        covered = fractions.sum(axis=2, keepdims=True)
-        uniform = 1.0 / n_classes
-        others = (1.0 - params.gt_prob) / n_classes
-        # a grid cell half covered by class k strokes is half a stroke pixel and half an unlabelled pixel
-        probs = (1.0 - covered) * uniform + covered * others + fractions * (params.gt_prob - others)
-        return crf_from_probs(image, probs.astype(np.float32), params)
-    return crf_from_probs(image, unary_from_sparse(sparse, n_classes, params.gt_prob), params)
+    return crf_from_probs(image, stroke_probs(sparse, n_classes, params.gt_prob, grid), params)
+
+
+def stroke_probs(sparse: np.ndarray, n_classes: int, gt_prob: float, grid: tuple[int, int]) -> np.ndarray:
+    """(h, w, N) float32 unary probabilities of (H, W) strokes (0 = none, k = class k-1) on the (h, w) ``grid``.
+
+    A stroke pixel has ``gt_prob`` on its class and (1 - gt_prob) / N on every other class (``unary_from_sparse``),
+    an unlabelled pixel is uniform (1 / N). On a coarser grid the strokes are area-averaged: a cell half covered by
+    class k strokes is half a stroke pixel and half an unlabelled one, so thin strokes survive a strong
+    down-scaling (as weaker evidence) instead of vanishing between nearest-neighbour samples.
+    """
+    if tuple(grid) == sparse.shape:
+        return unary_from_sparse(sparse, n_classes, gt_prob)
+    # per-class area fractions on the grid, without a full-size (H, W, N) stack
+    fractions = stroke_fractions(sparse, n_classes, grid)
+    covered = fractions.sum(axis=2, keepdims=True)
+    others = (1.0 - gt_prob) / n_classes
+    probs = (1.0 - covered) / n_classes + covered * others + fractions * (gt_prob - others)
+    return probs.astype(np.float32)
 
 
 def stroke_fractions(sparse: np.ndarray, n_classes: int, grid: tuple[int, int]) -> np.ndarray:

@@ -123,14 +123,14 @@ def tile_map(plan: WindowPlan, tile_class: np.ndarray, kept: np.ndarray) -> np.n
     return paint_cores(plan[kept], tile_class[kept] + 1, dtype=np.uint8 if n_max <= 255 else np.uint16)
 
 
-def classify_tiles(image: np.ndarray, plan: WindowPlan, classifier, params: HybridParams):
-    """Top class and its probability of each tile of ``plan``: ((K,) int64, (K,) float32); tiles that stick out
-    of ``image`` are completed by reflecting it about its edge (``classify``)."""
-    return classify(cut_windows(image, plan, mirror="reflect"), classifier, params)
+def tile_probs(image: np.ndarray, plan: WindowPlan, classifier, params: HybridParams) -> np.ndarray:
+    """(K, N) float32 class probabilities of each tile of ``plan``; tiles that stick out of ``image`` are completed
+    by reflecting it about its edge."""
+    return predict_tiles(cut_windows(image, plan, mirror="reflect"), classifier, params)
 
 
-def classify(tiles: np.ndarray, classifier, params: HybridParams):
-    """Top class and its probability of each of (K, tile, tile, 3) uint8 ``tiles``: ((K,) int64, (K,) float32).
+def predict_tiles(tiles: np.ndarray, classifier, params: HybridParams) -> np.ndarray:
+    """(K, N) float32 class probabilities of (K, tile, tile, 3) uint8 ``tiles``.
 
     Tiles are cut at ``params.tile`` px and resized to the classifier's ``input_size`` when that differs.
     """
@@ -139,8 +139,43 @@ def classify(tiles: np.ndarray, classifier, params: HybridParams):
         from ..arrays.resize import resize_image
 
         tiles = np.stack([resize_image(t, size) for t in tiles]) if len(tiles) else tiles
-    probs = np.asarray(classifier.predict(tiles, batch_size=params.batch_size), dtype=np.float32)
+    return np.asarray(classifier.predict(tiles, batch_size=params.batch_size), dtype=np.float32)
+
+
+def classify(tiles: np.ndarray, classifier, params: HybridParams):
+    """Top class and its probability of each of (K, tile, tile, 3) uint8 ``tiles``: ((K,) int64, (K,) float32)."""
+    probs = predict_tiles(tiles, classifier, params)
     return probs.argmax(axis=1).astype(np.int64), probs.max(axis=1)
+
+
+def classify_tiles(image: np.ndarray, plan: WindowPlan, classifier, params: HybridParams):
+    """Top class and its probability of each tile of ``plan``: ((K,) int64, (K,) float32)."""
+    return classify(cut_windows(image, plan, mirror="reflect"), classifier, params)
+
+
+def hybrid_probs(image: np.ndarray, classifier, params: HybridParams, refine_with_crf: bool = True) -> np.ndarray:
+    """Per-class probabilities of the hybrid method over a whole image: (h, w, N) float32 on the CRF grid (the
+    image's (H, W) times ``params.scale``), for a model's prior (``labelling.prior``).
+
+    Each tile of the ``params.decim`` grid paints its class probabilities (all N, not only the top class) over its
+    core; pixels under no tile are uniform. With ``refine_with_crf`` the hybrid's CRF (``params.crf_params()``)
+    refines them and its marginals are returned; without, the painted tile probabilities.
+    image : (H, W, 3) uint8 RGB, at least ``params.tile`` px in both directions.
+    """
+    from ..arrays.resize import resize_labels
+
+    image = np.asarray(image)
+    params.check_size(image.shape[:2])
+    plan = tile_plan(image.shape[:2], params.tile, params.decim)
+    probs = tile_probs(image, plan, classifier, params)
+    n_classes = probs.shape[1]
+    lookup = np.vstack([np.full((1, n_classes), 1.0 / n_classes, np.float32), probs])  # row 0: no tile
+    index = paint_cores(plan, np.arange(1, len(plan) + 1), dtype=np.int32)
+    grid = scaled_shape(image.shape[:2], params.scale)
+    painted = lookup[resize_labels(index, grid)]
+    if not refine_with_crf:
+        return painted
+    return crf_from_probs(image, painted, params.crf_params())[1]
 
 
 def segment(image: np.ndarray, classifier, params: HybridParams) -> HybridResult:

@@ -32,6 +32,7 @@ from .windowed import WindowedParams, is_large
 
 if TYPE_CHECKING:
     from ..io.geotiff import GeoInfo
+    from .prior import HybridPrior, PriorFiles, RunPrior
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +176,10 @@ def strokes_from_mat(path: Path, labels: list[str], shape: tuple[int, int]) -> n
     return _checked_strokes(lookup[label_file.sparse], shape, len(labels), f"--scribbles {path}", SCRIBBLES_FIX)
 
 
-def load_strokes(path: Path, labels: list[str], shape: tuple[int, int]) -> np.ndarray:
+def load_strokes(path: Path, labels: list[str], shape: tuple[int, int], allow_empty: bool = False) -> np.ndarray:
     """The strokes of ``--scribbles``: a lossless image (PNG) of class numbers or a label .mat holding strokes,
-    checked against the image's (H, W) ``shape`` and ``labels``; errors name --scribbles and the file."""
+    checked against the image's (H, W) ``shape`` and ``labels``; errors name --scribbles and the file. A PNG with no
+    stroke is refused unless ``allow_empty`` (with a model's prior: the model's labels as they are)."""
     from ..file_contract import IMAGE_EXTENSIONS
 
     if path.is_dir():
@@ -193,7 +195,7 @@ def load_strokes(path: Path, labels: list[str], shape: tuple[int, int]) -> np.nd
     if suffix not in IMAGE_EXTENSIONS:
         raise InputError(f"--scribbles {path} is neither an image nor a .mat file; {SCRIBBLES_FIX}")
     sparse = read_scribbles(path, len(labels), shape)
-    if not sparse.any():
+    if not allow_empty and not sparse.any():
         raise InputError(f"--scribbles {path} holds no strokes (every pixel is 0); {SCRIBBLES_FIX}")
     return sparse
 
@@ -256,7 +258,7 @@ def _figure(image, sparse, label_image, labels, colors, title):
 
 
 def _report(image_path, shape, labels, proportions, params, crf, engine, annotation_seconds, compute_seconds,
-            n_strokes, user: str | None = None) -> str:
+            n_strokes, user: str | None = None, prior: str | None = None) -> str:
     lines = [f"Image: {image_path}", f"Image size: {shape[1]} x {shape[0]} px ({shape[0] * shape[1]} pixels)"]
     lines += [f"Labelled by: {user}"] if user else []
     lines += ["Class proportions (fraction of the pixels):"]
@@ -266,11 +268,13 @@ def _report(image_path, shape, labels, proportions, params, crf, engine, annotat
               f"Annotation time (s): {annotation_seconds:.1f}",
               f"Compute time (s): {compute_seconds:.1f}",
               f"Parameters: -w {params.window} (windows of {params.window_pixels} full-size px) -s {params.scale} "
-              f"--engine {engine} --seed {params.seed}"
+              + (f"--engine {engine} " if prior is None else "") + f"--seed {params.seed}"
               + (f" --bands {','.join(map(str, params.bands))}" if params.bands else ""),
               "CRF: " + ", ".join(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
                                   for name, value in asdict(crf).items()),
               f"Machine: {platform.node()} ({platform.machine()}, {platform.system()})"]
+    if prior:
+        lines.insert(-2, f"Prior: {prior}")
     return "\n".join(lines) + "\n"
 
 
@@ -279,7 +283,8 @@ class _Job:
     """What the checks of ``_check_inputs`` found: the image, its (H, W) ``shape`` and GeoInfo (``geotiff`` only),
     the class names and (N, 3) uint8 colours, the output paths by role, and either the strokes of --scribbles
     (``sparse``, (H, W) uint8) or, interactive, the saved strokes to resume (``base``) and the ``annotate`` view;
-    ``user``: who labels the image (the web labeller's --user), written into the report and the .mat."""
+    ``user``: who labels the image (the web labeller's --user), written into the report and the .mat.
+    ``prior``: the model whose probabilities are the CRF's prior (``workflows.prior``), or None."""
 
     image_path: Path
     shape: tuple[int, int]
@@ -292,12 +297,14 @@ class _Job:
     base: np.ndarray | None = None
     annotate: Callable | None = None
     user: str | None = None
+    prior: HybridPrior | RunPrior | None = None
 
 
 @dataclass
 class _Labels:
     """What ``_compute`` made: (H, W) uint8 ``label_image``, (h, w, N) float32 ``probs``, (H, W) uint8 strokes
-    ``sparse`` (0 = none, k = class k-1), the engine and CRF settings used, and the times in seconds."""
+    ``sparse`` (0 = none, k = class k-1), the engine and CRF settings used, and the times in seconds; ``prior``:
+    the prior model and its mean entropy, for the report (None without a prior)."""
 
     label_image: np.ndarray
     probs: np.ndarray
@@ -308,6 +315,7 @@ class _Labels:
     annotation_seconds: float
     compute_seconds: float
     warnings: list[str]
+    prior: str | None = None
 
 
 def check_image_size(shape: tuple[int, int], image_path: Path) -> None:
@@ -319,9 +327,10 @@ def check_image_size(shape: tuple[int, int], image_path: Path) -> None:
 
 
 def _check_inputs(image_path: Path, labels_path, colors_path, params: LabelParams, scribbles_path: Path | None,
-                  outdir: Path | None, geotiff: bool, annotate: Callable | None) -> _Job:
-    """Check every input (image header, strokes, saved strokes to resume) and every output path, before the image is
-    read, any window opens or anything is written; InputError naming the file or flag otherwise."""
+                  outdir: Path | None, geotiff: bool, annotate: Callable | None, prior: PriorFiles | None) -> _Job:
+    """Check every input (image header, strokes, saved strokes to resume, the prior's model) and every output path,
+    before the image is read, any window opens or anything is written; InputError naming the file or flag
+    otherwise."""
     from ..file_contract import TIFF_EXTENSIONS
     from ..io.atomic import check_can_write, check_output_dir, check_output_file
     from ..io.geotiff import read_geoinfo
@@ -358,9 +367,11 @@ def _check_inputs(image_path: Path, labels_path, colors_path, params: LabelParam
         if job.geo is None:
             log.warning("%s has no georeferencing; %s_mres.tif will have none either", image_path, image_path.stem)
     if scribbles_path is not None:
-        job.sparse = load_strokes(scribbles_path, labels, shape)
+        job.sparse = load_strokes(scribbles_path, labels, shape, allow_empty=prior is not None)
     else:
         job.base = _saved_strokes(paths["scribbles"], params, len(labels), shape)
+    if prior is not None:
+        job.prior = prior.load(labels)
     return job
 
 
@@ -369,7 +380,7 @@ def _compute(job: _Job, image: np.ndarray, params: LabelParams) -> _Labels:
     about the image and the strokes logged before the computation starts."""
     warnings = []
     engine = params.engine
-    if not np.ptp(image.reshape(-1, 3), axis=0).any():
+    if job.prior is None and not np.ptp(image.reshape(-1, 3), axis=0).any():
         engine = "classifier"  # its position features give each pixel the class of the strokes near it
         warnings.append("the image is one flat colour: each pixel takes the class of the strokes nearest to it")
     sparse, n_windows, annotation_seconds = job.sparse, 0, 0.0
@@ -379,12 +390,14 @@ def _compute(job: _Job, image: np.ndarray, params: LabelParams) -> _Labels:
                                                  job.base, job.annotate)
         annotation_seconds = time.perf_counter() - started
         log.info("strokes saved to %s", job.paths["scribbles"])
-    sparse = check_strokes(sparse, image.shape, len(job.labels))
+    sparse = check_strokes(sparse, image.shape, len(job.labels), allow_empty=job.prior is not None)
     missing = [name for k, name in enumerate(job.labels) if not (sparse == k + 1).any()]
-    if missing:
+    if missing and job.prior is None:
         warnings.append(f"no strokes for {', '.join(missing)}: those classes are never assigned")
     for message in warnings:
         log.warning("%s", message)
+    if job.prior is not None:
+        return _compute_with_prior(job, image, sparse, params, n_windows, annotation_seconds, warnings)
     log.info("computing the labels (%s engine, -s %g) ...", params.engine, params.scale)
     started = time.perf_counter()
     crf_params = default_crf_params(engine, params.scale)
@@ -396,6 +409,23 @@ def _compute(job: _Job, image: np.ndarray, params: LabelParams) -> _Labels:
                    warnings)
 
 
+def _compute_with_prior(job: _Job, image: np.ndarray, sparse: np.ndarray, params: LabelParams, n_windows: int,
+                        annotation_seconds: float, warnings: list[str]) -> _Labels:
+    """The model's probabilities as the CRF's prior, the strokes as near-certain evidence (``labelling.prior``)."""
+    from ..labelling.prior import label_with_prior, mean_entropy, prior_crf_params
+
+    log.info("computing the labels (prior: %s, -s %g) ...", job.prior.description, params.scale)
+    started = time.perf_counter()
+    probs = job.prior.probabilities(image, params.scale)
+    crf_params = prior_crf_params(params.scale)
+    label_image, marginals = label_with_prior(image, sparse, probs, len(job.labels), crf_params,
+                                              job.prior.weighting)
+    compute_seconds = time.perf_counter() - started
+    prior = f"{job.prior.description}, mean entropy of its probabilities {mean_entropy(probs):.3f} (0-1)"
+    return _Labels(label_image, marginals, sparse, "prior", crf_params, n_windows, annotation_seconds,
+                   compute_seconds, warnings, prior)
+
+
 def _proportions(label_image: np.ndarray, labels: list[str]) -> dict[str, float]:
     """The fraction of the pixels of the (H, W) ``label_image`` in each class, by name."""
     counts = np.bincount(label_image.ravel(), minlength=len(labels))
@@ -403,15 +433,22 @@ def _proportions(label_image: np.ndarray, labels: list[str]) -> dict[str, float]
 
 
 def _record(job: _Job, result: _Labels, params: LabelParams, labels_path, colors_path,
-            scribbles_path: str | Path | None) -> dict:
+            scribbles_path: str | Path | None, prior: PriorFiles | None = None) -> dict:
     """The provenance record of the image's label files: the settings (with the engine and CRF settings used) and
-    the image, labels, colours and strokes files (the saved strokes of an interactive session)."""
+    the image, labels, colours and strokes files (the saved strokes of an interactive session; none when no stroke
+    was drawn over a model's proposal), and the files of the model whose prior was used."""
+    from ..file_contract import BEST_WEIGHTS
     from ..provenance_record import build_record, input_file, plain
 
     strokes = scribbles_path if scribbles_path is not None else job.paths["scribbles"]
+    models = [] if prior is None else [
+        input_file(role, path) for role, path in (("prior model", prior.model), ("prior labels", prior.model_labels),
+                                                  ("prior run", prior.run and Path(prior.run) / BEST_WEIGHTS))
+        if path is not None]
     return build_record("label", {**plain(params), "engine_used": result.engine, "crf": result.crf},
                         [input_file("image", job.image_path), input_file("labels", labels_path),
-                         input_file("colors", colors_path), input_file("strokes", strokes)])
+                         input_file("colors", colors_path),
+                         *([input_file("strokes", strokes)] if Path(strokes).is_file() else []), *models])
 
 
 def _write_outputs(job: _Job, image: np.ndarray, result: _Labels, params: LabelParams,
@@ -431,7 +468,7 @@ def _write_outputs(job: _Job, image: np.ndarray, result: _Labels, params: LabelP
     nodata = nodata_mask(job.image_path)
     report = _report(job.image_path, image.shape[:2], job.labels, _proportions(label_image, job.labels), params,
                      result.crf, result.engine, result.annotation_seconds, result.compute_seconds,
-                     int((sparse > 0).sum()), job.user)
+                     int((sparse > 0).sum()), job.user, result.prior)
     with atomic_outputs({role: path for role, path in job.paths.items() if role != "scribbles"}) as tmp:
         write_label_mat(tmp["mat"], LabelFile(label_image, job.labels, sparse=sparse, probs=result.probs,
                                               nodata=nodata, provenance=record,
@@ -450,19 +487,22 @@ def _write_outputs(job: _Job, image: np.ndarray, result: _Labels, params: LabelP
 def label_image_file(image_path: str | Path, labels_path: str | Path, colors_path: str | Path, params: LabelParams,
                      scribbles_path: str | Path | None = None, outdir: str | Path | None = None,
                      geotiff: bool = False, annotate: Callable | None = None,
-                     windowed: WindowedParams | None = None) -> LabelResult:
+                     windowed: WindowedParams | None = None, prior: PriorFiles | None = None) -> LabelResult:
     """Label one image from strokes and write every output (see the module doc).
 
     scribbles_path : scripted mode, strokes from this PNG (or the ``sparse`` of a label .mat file); None = interactive
                      (``annotate(image, colors, session)``, by default the OpenCV windows, which need a display).
     geotiff        : also write ``<name>_mres.tif`` on the source's grid (CRS, transform, nodata kept).
+    prior          : a trained model (--prior/--prior-labels or --prior-run) whose probabilities are the CRF's
+                     prior, the strokes its corrections (``labelling.prior.label_with_prior``; no stroke at all is
+                     then allowed: the model's labels); None: the strokes alone (``params.engine``).
 
     windowed       : a GeoTIFF larger than ``windowed.max_megapixels`` is labelled window by window from a strokes
                      GeoTIFF (``workflows.label_raster``): only ``<name>_mres.tif`` and a preview are written.
 
-    Every input (image header, strokes, saved strokes to resume) and every output path is checked before the image
-    is read, any window opens or anything is written. The outputs appear together or not at all; temporary files
-    an interrupted run left in the output folder are removed.
+    Every input (image header, strokes, saved strokes to resume, the prior's model) and every output path is checked
+    before the image is read, any window opens or anything is written. The outputs appear together or not at all;
+    temporary files an interrupted run left in the output folder are removed.
     """
     from ..io.atomic import remove_stale_temporaries
     from ..io.images import read_image
@@ -471,18 +511,21 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     image_path = Path(image_path)
     windowed = windowed or WindowedParams()
     if geotiff and image_path.is_file() and is_large(image_path, windowed):
+        if prior is not None:
+            raise InputError(f"--prior and --prior-run are for images labelled whole; {image_path.name} is above "
+                             f"--max-megapixels {windowed.max_megapixels:g} and is labelled by windows from strokes")
         return _label_large(image_path, labels_path, colors_path, params, scribbles_path, outdir, windowed)
     if scribbles_path is not None and (params.resume or windowed.resume):
         raise InputError("--resume continues an interactive session; leave it out with --scribbles (it continues "
                          "a raster labelled by windows, above --max-megapixels, too)")
     job = _check_inputs(image_path, labels_path, colors_path, params,
                         Path(scribbles_path) if scribbles_path is not None else None,
-                        Path(outdir) if outdir else None, geotiff, annotate)
+                        Path(outdir) if outdir else None, geotiff, annotate, prior)
     remove_stale_temporaries(job.paths["mat"].parent, started)
     image = read_image(image_path, bands=params.bands)
     result = _compute(job, image, params)
     outputs = _write_outputs(job, image, result, params,
-                             _record(job, result, params, labels_path, colors_path, scribbles_path))
+                             _record(job, result, params, labels_path, colors_path, scribbles_path, prior))
     return LabelResult(outputs, _proportions(result.label_image, job.labels), result.annotation_seconds,
                        result.compute_seconds, image.shape[:2], result.n_windows, result.warnings)
 

@@ -84,12 +84,13 @@ class StepBackend:
 
     def __init__(self, labels: list[str], colors: np.ndarray, params: LabelParams, outdir: Path | None,
                  user: str | None = None, prior_source=None, label_with_prior: Callable | None = None,
-                 class_files: tuple[Path, Path] | None = None):
+                 class_files: tuple[Path, Path] | None = None, prior_files=None):
         if (prior_source is None) != (label_with_prior is None):
             raise ValueError("give prior_source and label_with_prior together")
         self.labels, self.colors, self.params = list(labels), np.asarray(colors, np.uint8), params
         self.outdir, self.user = outdir, user
         self.class_files = class_files  # (labels file, colours file), for the provenance record
+        self.prior_files = prior_files  # the model's files (workflows.prior.PriorFiles), for the record
         self.prior_source, self.label_with_prior = prior_source, label_with_prior
 
     def _job(self, path: Path, shape: tuple[int, int], sparse: np.ndarray | None = None) -> _Job:
@@ -131,7 +132,8 @@ class StepBackend:
         return output_paths(path, self.outdir, False)["mat"].exists()
 
     def prior(self, path: Path, image: np.ndarray) -> np.ndarray | None:
-        return None if self.prior_source is None else self.prior_source.probabilities(image)
+        """The model's (h, w, N) probabilities on the labelling's grid (the image times -s), or None."""
+        return None if self.prior_source is None else self.prior_source.probabilities(image, self.params.scale)
 
     def compute(self, path: Path, image: np.ndarray, sparse: np.ndarray, prior: np.ndarray | None) -> _Labels:
         """Step 2's computation of the labels of ``sparse`` (with the model's ``prior`` when there is one)."""
@@ -151,7 +153,7 @@ class StepBackend:
         record = None
         if self.class_files is not None:
             strokes = label_web_outputs(self._folder(path), path.stem)["scribbles"]
-            record = _record(job, computed, self.params, *self.class_files, strokes)
+            record = _record(job, computed, self.params, *self.class_files, strokes, self.prior_files)
         outputs = _write_outputs(job, image, computed, replace(self.params, overwrite=overwrite), record)
         log.info("%s labelled: %s", path.name, ", ".join(p.name for p in outputs.values()))
         return [p for role, p in outputs.items() if role != "scribbles"]
@@ -173,11 +175,39 @@ def web_images(input_dir: str | Path) -> list[Path]:
     return inside
 
 
+def model_prior(prior, labels: list[str], params: LabelParams) -> dict:
+    """``StepBackend``'s prior_source and label_with_prior for the model of ``prior`` (``workflows.prior``): the
+    model loaded once, its probabilities the CRF's prior with the measured weighting (``labelling.prior``)."""
+    from ..labelling.prior import label_with_prior, prior_crf_params
+
+    source = prior.load(labels)
+
+    def fuse(image, sparse, probs, n_classes, crf_params):
+        return label_with_prior(image, sparse, probs, n_classes, prior_crf_params(params.scale), source.weighting)
+
+    return {"prior_source": source, "label_with_prior": fuse, "prior_files": prior}
+
+
+def by_uncertainty(images: list[Path], source, params: LabelParams) -> list[Path]:
+    """``images`` sorted by the mean entropy of the model's probabilities, highest first (ties by name)."""
+    from ..io.images import read_image
+    from ..labelling.prior import mean_entropy
+    from ..terminal import progress
+
+    entropy = {}
+    for path in progress(images, desc="model's uncertainty", unit="image"):
+        entropy[path] = mean_entropy(source.probabilities(read_image(path, bands=params.bands), params.scale))
+        log.info("%s: mean entropy %.3f", path.name, entropy[path])
+    return sorted(images, key=lambda path: (-entropy[path], path.name))
+
+
 def build_labeller(input_dir, labels_path, colors_path, params: LabelParams, web: WebParams,
                    outdir: str | Path | None = None, token: str | None = None, backend_options: dict | None = None,
-                   loopback_free: bool = False):
-    """Check every input (images, labels and colours, output folder) and return the ``WebLabeller``; InputError
-    naming the flag otherwise. Nothing is written."""
+                   loopback_free: bool = False, prior=None, sort_by_uncertainty: bool = False):
+    """Check every input (images, labels and colours, output folder, the model of ``prior``: a
+    ``workflows.prior.PriorFiles``, loaded once) and return the ``WebLabeller``; InputError naming the flag
+    otherwise. Nothing is written. ``sort_by_uncertainty``: the images listed most uncertain first (the mean
+    entropy of the model's probabilities)."""
     from ..io.atomic import check_output_dir
     from ..io.text import check_same_length, read_colors, read_labels
     from ..labelling.web_app import WebLabeller
@@ -191,8 +221,13 @@ def build_labeller(input_dir, labels_path, colors_path, params: LabelParams, web
     outdir = Path(outdir) if outdir else None
     check_output_dir(outdir or Path(input_dir), "--outdir" if outdir else "output folder (--input)",
                      "give --outdir FOLDER for the outputs")
+    backend_options = dict(backend_options or {})
+    if prior is not None:
+        backend_options.update(model_prior(prior, labels, params))
+        if sort_by_uncertainty:
+            images = by_uncertainty(images, backend_options["prior_source"], params)
     backend = StepBackend(labels, colors, params, outdir, web.user, class_files=(Path(labels_path), Path(colors_path)),
-                          **(backend_options or {}))
+                          **backend_options)
     settings = {"scale": params.scale, "engine": params.engine}
     return WebLabeller(backend, images, Path(input_dir), token=token, user=web.user, settings=settings,
                        loopback_free=loopback_free)
@@ -230,7 +265,7 @@ def page_address(web: WebParams, port: int, token: str | None) -> str:
 
 
 def serve(input_dir, labels_path, colors_path, params: LabelParams, web: WebParams,
-          outdir: str | Path | None = None) -> None:
+          outdir: str | Path | None = None, prior=None, sort_by_uncertainty: bool = False) -> None:
     """Run the web labeller until Ctrl-C: check the inputs, listen, print the address (and open a browser when a
     display exists), then stop cleanly (the running computation or save finishes first)."""
     import uvicorn
@@ -241,7 +276,7 @@ def serve(input_dir, labels_path, colors_path, params: LabelParams, web: WebPara
     started = time.time()
     token = secrets.token_urlsafe(16)  # on 127.0.0.1, needed only by requests not addressed to it (labelling.web_app)
     labeller = build_labeller(input_dir, labels_path, colors_path, params, web, outdir, token,
-                              loopback_free=web.loopback)
+                              loopback_free=web.loopback, prior=prior, sort_by_uncertainty=sort_by_uncertainty)
     sock = listening_socket(web)
     remove_stale_temporaries(outdir or input_dir, started)  # what a killed server left half-written
     port = sock.getsockname()[1]

@@ -1,0 +1,311 @@
+"""Benchmark: strokes a person needs to label an image (issue 18), with and without a trained model's prior.
+
+The simulated person (dl_tools.labelling.simulated_strokes): one short stroke (60 px long, 5 px wide) in each
+connected region of each class of the dense truth (regions of at least 200 px), then, after each recompute, one
+stroke inside the largest connected region still wrong, in its true class; stop at 0.95 pixel accuracy or after
+30 strokes. Reported per image and on average: strokes to reach 0.90 and 0.95 (30 when never reached) and the
+accuracy after 5, 10 and 20 strokes (the last accuracy once the person has stopped at 0.95; "-" while the first
+strokes, one per region, are not all drawn yet). Methods, all on the same simulated person:
+
+- strokes : strokes only, the default engine of step 2 (dl_tools.labelling.engine, ``--engine strokes``);
+- step 4  : strokes + the prior of the demo's step-4 model (``--prior MODEL.pb --prior-labels labels.txt``);
+- step 8  : strokes + the prior of the demo's step-8 run (``--prior-run data_test10``);
+- doodler : the MLP engine of Doodler's ``doodler-engine`` (PyPI, 0.0.3; its defaults), for reference. Install
+  it for the benchmark only: ``pip install doodler-engine==0.0.3 psutil``.
+
+Images: the demo test images (``demo_run/demo_data/test`` of ``./run_demo.sh``) that neither step 4 (trained on
+demo_data/train) nor step 8 (trained on demo_data/data/samples/RGB/train) trained on. The prior's probabilities are
+computed once per image (timed apart: "prior s"); each recompute is timed (the CRF with the strokes, what a person
+waits for after a stroke). The recompute of a 36-megapixel photograph (a demo image upsampled to 7360 x 4912, -s
+0.2) is timed once per method with the initial strokes, and so is the prior's computation for it.
+
+``--select step4`` instead measures the prior's weighting variants (docs/experiments.md) with the step-4 prior on
+the other test images (step 4 did not train on them; step 8 did, so its prior is not used there); ``--select step8``
+a few of them with the step-8 prior on the images of step 8's validation folder that step 4 trained on (step 8 did
+not train on them; its "best" checkpoint was chosen on them).
+
+    flock /tmp/dl_tools_bench.lock python benchmarks/bench_strokes.py [--demo-run /work/main/demo_run]
+        [--methods strokes,step4,step8,doodler] [--doodler-images 2] [--select step4|step8]
+
+Prints markdown tables and writes them to bench_out/bench_strokes.md (bench_strokes_select_<prior>.md for
+--select).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from bench_common import REPO, machine, write_report
+
+MAX_STROKES = 30
+TARGETS = (0.90, 0.95)
+CHECKPOINTS = (5, 10, 20)
+BIG = (4912, 7360)  # (H, W) of a 36-megapixel photograph
+STEP4_MODEL, STEP4_LABELS, STEP8_RUN = "obx_mobilenetv2_96_1000_001.pb", "labels.txt", "data_test10"
+
+
+@dataclass
+class Trace:
+    """One image labelled by one method: accuracy after each stroke count, recompute seconds, prior seconds."""
+
+    image: str
+    accuracy: dict[int, float] = field(default_factory=dict)
+    recompute: list[float] = field(default_factory=list)
+    prior_seconds: float = 0.0
+
+    def strokes_to(self, target: float) -> int:
+        reached = [n for n, acc in self.accuracy.items() if acc >= target]
+        return min(reached) if reached else MAX_STROKES
+
+    def accuracy_after(self, n: int) -> float | None:
+        done = [k for k in self.accuracy if k <= n]
+        return self.accuracy[max(done)] if done else None
+
+
+def simulate(image: np.ndarray, truth: np.ndarray, compute, seed: int = 0) -> Trace:
+    """Run the simulated person (module doc) with ``compute(image, sparse) -> (H, W) labels``."""
+    from dl_tools.labelling.simulated_strokes import correction_stroke, region_strokes
+
+    sparse, n_strokes = region_strokes(truth, seed=seed)
+    trace = Trace("")
+    while True:
+        started = time.perf_counter()
+        label_image = compute(image, sparse)
+        trace.recompute.append(time.perf_counter() - started)
+        trace.accuracy[n_strokes] = float((label_image == truth).mean())
+        if trace.accuracy[n_strokes] >= TARGETS[-1] or n_strokes >= MAX_STROKES:
+            return trace
+        stroke = correction_stroke(truth, label_image, seed=seed + n_strokes)
+        if stroke is None:
+            return trace
+        sparse[stroke[0]] = stroke[1] + 1
+        n_strokes += 1
+
+
+def benchmark_images(demo_run: Path, trained_by_step8: bool) -> list[Path]:
+    """The test images of ``demo_run`` that step 8 did (``trained_by_step8``) or did not train on, sorted."""
+    train8 = demo_run / "demo_data" / "data" / "samples" / "RGB" / "train" / "data"
+    images = sorted((demo_run / "demo_data" / "test").glob("*.jpg"))
+    return [p for p in images if (train8 / f"{p.stem}_RGB.jpg").exists() == trained_by_step8]
+
+
+def read_item(path: Path, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(image (H, W, 3) uint8, truth (H, W) 0-based in the order of ``labels``) of a test image."""
+    from dl_tools.io.images import read_image
+    from dl_tools.io.mat import read_label_mat
+
+    truth = read_label_mat(path.with_name(f"{path.stem}_mres.mat"))
+    lookup = np.array([labels.index(name) for name in truth.labels])
+    return read_image(path), lookup[truth.label_image]
+
+
+def strokes_method(scale: float):
+    from dl_tools.labelling.engine import default_crf_params, label_from_strokes
+
+    params = default_crf_params("strokes", scale)
+    return lambda image, sparse: label_from_strokes(image, sparse, 3, params)[0]
+
+
+def prior_method(probs: np.ndarray, scale: float, prior_params=None, crf: dict | None = None):
+    from dataclasses import replace
+
+    from dl_tools.labelling.prior import label_with_prior, prior_crf_params
+
+    params = replace(prior_crf_params(scale), **(crf or {}))
+    return lambda image, sparse: label_with_prior(image, sparse, probs, probs.shape[2], params, prior_params)[0]
+
+
+def doodler_method(image: np.ndarray, sparse: np.ndarray) -> np.ndarray:
+    """Doodler's engine with the defaults of its app (doodler_engine.defaults; sigma 1-16, all features)."""
+    from doodler_engine import defaults
+    from doodler_engine.image_segmentation import segmentation
+
+    return segmentation(image, sparse, defaults.DEFAULT_CRF_THETA, defaults.DEFAULT_CRF_MU,
+                        defaults.DEFAULT_RF_DOWNSAMPLE, defaults.DEFAULT_CRF_DOWNSAMPLE, defaults.DEFAULT_NUMSCALES,
+                        True, True, True, True, 1, 16)
+
+
+def load_priors(demo_run: Path, labels: list[str], names: list[str]) -> dict:
+    from dl_tools.workflows.prior import PriorFiles
+
+    files = {"step4": PriorFiles(model=demo_run / STEP4_MODEL, model_labels=demo_run / STEP4_LABELS),
+             "step8": PriorFiles(run=demo_run / STEP8_RUN)}
+    return {name: files[name].load(labels) for name in names}
+
+
+def run_method(method: str, items: list, priors: dict, scale: float, prior_params=None,
+               crf: dict | None = None) -> list[Trace]:
+    traces = []
+    for index, (name, image, truth) in enumerate(items):
+        prior_seconds = 0.0
+        if method == "strokes":
+            compute = strokes_method(scale)
+        elif method == "doodler":
+            compute = doodler_method
+        else:
+            started = time.perf_counter()
+            probs = priors[method].probabilities(image, scale)
+            prior_seconds = time.perf_counter() - started
+            compute = prior_method(probs, scale, prior_params or priors[method].weighting, crf)
+        trace = simulate(image, truth, compute, seed=index)
+        trace.image, trace.prior_seconds = name, prior_seconds
+        traces.append(trace)
+        print(f"{method} {name}: {trace.strokes_to(0.90)} / {trace.strokes_to(0.95)} strokes, "
+              f"{max(trace.accuracy.values()):.3f}", flush=True)
+    return traces
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def table(rows: dict[str, list[Trace]], per_image: bool) -> list[str]:
+    lines = ["| method | image | strokes to 0.90 | strokes to 0.95 | acc. after 5 | after 10 | after 20 | first "
+             "strokes | recompute s (mean / max) | prior s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for method, traces in rows.items():
+        shown = traces if per_image else []
+        for t in shown:
+            lines.append(f"| {method} | {t.image[:32]} | {t.strokes_to(0.90)} | {t.strokes_to(0.95)} | "
+                         + " | ".join(_cell(t.accuracy_after(n)) for n in CHECKPOINTS)
+                         + f" | {min(t.accuracy)} | {np.mean(t.recompute):.2f} / {max(t.recompute):.2f} | "
+                         f"{t.prior_seconds:.1f} |")
+        after = [[t.accuracy_after(n) for t in traces] for n in CHECKPOINTS]
+        means = [None if any(a is None for a in col) else float(np.mean(col)) for col in after]
+        times = [s for t in traces for s in t.recompute]
+        lines.append(f"| **{method}** | **mean of {len(traces)}** | "
+                     f"**{np.mean([t.strokes_to(0.90) for t in traces]):.1f}** | "
+                     f"**{np.mean([t.strokes_to(0.95) for t in traces]):.1f}** | "
+                     + " | ".join(_cell(m) for m in means)
+                     + f" | {np.mean([min(t.accuracy) for t in traces]):.1f} | {np.mean(times):.2f} / "
+                     f"{max(times):.2f} | {np.mean([t.prior_seconds for t in traces]):.1f} |")
+    return lines
+
+
+def big_recompute(items: list, priors: dict, methods: list[str], scale: float) -> list[str]:
+    """Seconds of the prior's probabilities (once per image) and of one recompute of a 36-megapixel photograph
+    (module doc), per method."""
+    import cv2
+
+    from dl_tools.labelling.simulated_strokes import region_strokes
+
+    name, image, truth = items[0]
+    size = (BIG[1], BIG[0])
+    big_image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    big_truth = cv2.resize(truth.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    sparse, _ = region_strokes(big_truth, brush=25, stroke_length=300)
+    lines = [f"| method | 7360 x 4912 photograph ({name[:32]} upsampled), -s {scale}: prior s | recompute s |",
+             "|---|---|---|"]
+    for method in methods:
+        if method == "doodler":
+            continue  # minutes per recompute at 36 MP; not measured
+        prior_seconds = "-"
+        if method == "strokes":
+            compute = strokes_method(scale)
+        else:
+            started = time.perf_counter()
+            probs = priors[method].probabilities(big_image, scale)
+            prior_seconds = f"{time.perf_counter() - started:.1f}"
+            compute = prior_method(probs, scale, priors[method].weighting)
+        started = time.perf_counter()
+        compute(big_image, sparse)
+        lines.append(f"| {method} | {prior_seconds} | {time.perf_counter() - started:.1f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+#: Weighting variants of ``--select``: (name, PriorParams fields, refine the tiles with the hybrid's CRF, CRF
+#: settings replaced in prior_crf_params).
+VARIANTS = [
+    ("plain product (weight 1, floor 0, reach 0), CRF-refined tiles", dict(weight=1.0, floor=0.0, reach=0.0), True,
+     {}),
+    ("weight 0.1, floor 0.1, reach 0, CRF-refined tiles", dict(weight=0.1, floor=0.1, reach=0.0), True, {}),
+    ("weight 0.2, floor 0.1, reach 0, raw tiles", dict(weight=0.2, floor=0.1, reach=0.0), False, {}),
+    ("weight 1, floor 0.1, reach 0.05, raw tiles", dict(weight=1.0, floor=0.1, reach=0.05), False, {}),
+    ("weight 0.5, floor 0.1, reach 0.05, raw tiles", dict(weight=0.5, floor=0.1, reach=0.05), False, {}),
+    ("weight 0.2, floor 0.1, reach 0.05, raw tiles", dict(weight=0.2, floor=0.1, reach=0.05), False, {}),
+    ("weight 0.1, floor 0.1, reach 0.05, raw tiles", dict(weight=0.1, floor=0.1, reach=0.05), False, {}),
+    ("weight 0.2, floor 0.1, reach 0.1, raw tiles", dict(weight=0.2, floor=0.1, reach=0.1), False, {}),
+    ("weight 0.2, floor 0.1, reach 0.05, raw tiles, CRF 10 iterations", dict(weight=0.2, floor=0.1, reach=0.05),
+     False, dict(n_iter=10)),
+    ("weight 0.2, floor 0.1, reach 0.05, raw tiles, bilateral 10 px", dict(weight=0.2, floor=0.1, reach=0.05),
+     False, dict(theta_bilateral=10.0)),
+]
+
+
+#: Variants of ``--select step8`` (the same fields).
+RUN_VARIANTS = [
+    ("weight 0.1, floor 0.1, reach 0.05", dict(weight=0.1, floor=0.1, reach=0.05), False, {}),
+    ("weight 0.3, floor 0.1, reach 0.05", dict(weight=0.3, floor=0.1, reach=0.05), False, {}),
+    ("weight 1, floor 0.1, reach 0.05", dict(weight=1.0, floor=0.1, reach=0.05), False, {}),
+    ("weight 0.3, floor 0.1, reach 0.1", dict(weight=0.3, floor=0.1, reach=0.1), False, {}),
+]
+
+
+def selection_images(demo_run: Path, source: str) -> list[Path]:
+    """The images ``--select`` measures ``source``'s prior on (module doc), sorted."""
+    if source == "step4":
+        return benchmark_images(demo_run, True)
+    val8 = demo_run / "demo_data" / "data" / "samples" / "RGB" / "val" / "data"
+    return [p for p in sorted((demo_run / "demo_data" / "train").glob("*.jpg"))
+            if (val8 / f"{p.stem}_RGB.jpg").exists()]
+
+
+def select(demo_run: Path, labels: list[str], scale: float, n_images: int | None, source: str) -> int:
+    """Weighting variants of ``source``'s prior on images it did not train on (module doc)."""
+    from dl_tools.labelling.prior import PriorParams
+
+    items = [(p.stem, *read_item(p, labels)) for p in selection_images(demo_run, source)[:n_images]]
+    prior = load_priors(demo_run, labels, [source])[source]
+    rows = {"strokes only (default engine)": run_method("strokes", items, {}, scale)}
+    for name, fields, refine, crf in VARIANTS if source == "step4" else RUN_VARIANTS:
+        prior.refine_with_crf = refine
+        rows[name] = run_method(source, items, {source: prior}, scale, PriorParams(**fields), crf)
+    text = [f"Prior weighting variants ({machine()}); {source} prior, {len(items)} images it did not train on, "
+            f"-s {scale}.", "", *table(rows, per_image=False)]
+    write_report(f"bench_strokes_select_{source}", "\n".join(text))
+    return 0
+
+
+def main(argv=None) -> int:
+    from dl_tools.io.text import read_labels
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--demo-run", type=Path, default=REPO / "demo_run", help="the folder ./run_demo.sh wrote")
+    parser.add_argument("--scale", type=float, default=0.5, help="-s for the demo images (default 0.5)")
+    parser.add_argument("--big-scale", type=float, default=0.2, help="-s for the 36 MP photograph (default 0.2)")
+    parser.add_argument("--methods", default="strokes,step4,step8,doodler")
+    parser.add_argument("--doodler-images", type=int, default=2,
+                        help="Doodler on the first N images only (13 s a recompute here; default 2)")
+    parser.add_argument("--select", choices=("step4", "step8"),
+                        help="measure the weighting variants of this prior instead (module doc)")
+    parser.add_argument("--images", type=int, default=None, help="only the first N images")
+    parser.add_argument("--report", default="bench_strokes", help="bench_out/<REPORT>.md (default %(default)s)")
+    args = parser.parse_args(argv)
+    labels = read_labels(REPO / "demo_data" / "labels" / "obx_labels.txt")
+    if args.select:
+        return select(args.demo_run, labels, args.scale, args.images, args.select)
+    methods = args.methods.split(",")
+    items = [(p.stem, *read_item(p, labels)) for p in benchmark_images(args.demo_run, False)[:args.images]]
+    priors = load_priors(args.demo_run, labels, [m for m in methods if m.startswith("step")])
+    rows = {}
+    for method in methods:
+        rows[method] = run_method(method, items[:args.doodler_images] if method == "doodler" else items, priors,
+                                  args.scale)
+    if "doodler" in methods and "strokes" in methods:
+        rows["strokes (Doodler's images)"] = rows["strokes"][:args.doodler_images]
+    big = big_recompute(items, priors, methods, args.big_scale)
+    text = [f"Strokes needed ({machine()}); {len(items)} demo test images neither step 4 nor step 8 trained on, "
+            f"-s {args.scale}; Doodler on the first {args.doodler_images}. Load average (1 min) at the end: "
+            f"{os.getloadavg()[0]:.1f} (other jobs on the machine slow the times).", "",
+            *table(rows, per_image=True), "", *big]
+    write_report(args.report, "\n".join(text))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

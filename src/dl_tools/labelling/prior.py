@@ -1,0 +1,144 @@
+"""The model proposes, the person corrects: dense labels from a trained model's per-class probabilities (the prior)
+and a person's strokes, and the model's uncertainty to sort images by.
+
+``label_with_prior`` runs the dense CRF (``segmentation.crf``) on a unary that multiplies the model's probabilities,
+softened (mixed with a little of the uniform distribution, then raised to a power below one), with the strokes as
+near-certain evidence; the weighting was chosen by measurement (benchmarks/bench_strokes.py, docs/experiments.md).
+Where the person has drawn nothing, the model's labels come out, cleaned up by the CRF; a stroke overrides the
+model on its pixels and, through the CRF's colour kernel, in the similar-looking pixels around it.
+
+The probabilities come from ``workflows.prior`` (a step-4 model through the hybrid method, or a step-8 run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..arrays.resize import resize_image
+from ..errors import InputError
+from ..segmentation.crf import CRFParams, check_strokes, crf_from_probs, scaled_shape, stroke_probs
+
+
+@dataclass(frozen=True)
+class PriorParams:
+    """How the model's probabilities and the strokes are weighed in the CRF's unary (chosen by measurement).
+
+    weight      : exponent of the model's probabilities, in (0, 1]: the unary's model term is -weight * log(p);
+                  below 1 the model is trusted less, so the strokes spread further.
+    floor       : share of the uniform distribution mixed into the model's probabilities, in [0, 1):
+                  (1 - floor) * p + floor / N, so that no class is ever impossible where the model is sure.
+    stroke_prob : certainty of a stroke pixel's class, in (0, 1): near 1, near-certain evidence.
+    reach       : how far around a stroke the model gives way, as a fraction of the image's diagonal, >= 0: at a
+                  distance d from the nearest stroke the model's weight is multiplied by 1 - exp(-d^2 / (2 r^2)),
+                  r = reach x diagonal (0 near a stroke, 0.39 at r, 0.99 at 3 r), so a stroke takes over the
+                  similar-looking pixels around it as in the strokes-only engine; 0 = never.
+    """
+
+    weight: float = 0.1
+    floor: float = 0.1
+    stroke_prob: float = 0.99
+    reach: float = 0.05
+
+    def __post_init__(self):
+        if not 0.0 < self.weight <= 1.0:
+            raise InputError(f"the prior's weight must be in (0, 1], got {self.weight}")
+        if not 0.0 <= self.floor < 1.0:
+            raise InputError(f"the prior's floor must be in [0, 1), got {self.floor}")
+        if not 0.0 < self.stroke_prob < 1.0:
+            raise InputError(f"the strokes' certainty must be strictly between 0 and 1, got {self.stroke_prob}")
+        if self.reach < 0.0:
+            raise InputError(f"the strokes' reach must not be negative, got {self.reach}")
+
+
+def prior_crf_params(scale: float) -> CRFParams:
+    """The CRF settings used with a prior (measured: docs/experiments.md): those of the default engine
+    (``labelling.engine.default_crf_params("strokes", scale)``)."""
+    from .engine import default_crf_params
+
+    return default_crf_params("strokes", scale)
+
+
+def prior_unary(prior_probs: np.ndarray, sparse: np.ndarray, grid: tuple[int, int], prior: PriorParams) -> np.ndarray:
+    """(h, w, N) float32 probabilities (rows summing to 1) on the CRF ``grid``: the softened model probabilities
+    (``PriorParams``: weight, floor, and giving way near the strokes) times the strokes' evidence
+    (``segmentation.crf.stroke_probs``).
+
+    prior_probs : (h', w', N) model probabilities on any grid (resized bilinearly to ``grid``).
+    sparse      : (H, W) strokes, 0 = none, k = class k-1 (area-averaged to ``grid``).
+    """
+    n_classes = prior_probs.shape[2]
+    model = resize_image(np.asarray(prior_probs, dtype=np.float32), grid)
+    if model.ndim == 2:  # cv2 drops a single channel
+        model = model[:, :, None]
+    model = (1.0 - prior.floor) * np.clip(model, 0.0, 1.0) + prior.floor / n_classes
+    weight = prior.weight * stroke_distance_factor(sparse, grid, prior.reach)[:, :, None]
+    unary = np.power(np.maximum(model, 1e-6), weight) * stroke_probs(sparse, n_classes, prior.stroke_prob, grid)
+    return (unary / unary.sum(axis=2, keepdims=True)).astype(np.float32)
+
+
+def stroke_distance_factor(sparse: np.ndarray, grid: tuple[int, int], reach: float) -> np.ndarray:
+    """(h, w) float32 in [0, 1]: 1 - exp(-d^2 / (2 r^2)), d the distance (pixels of the (h, w) ``grid``) to the
+    nearest stroke of the (H, W) ``sparse`` map (0 = none) and r = ``reach`` times the grid's diagonal; all 1 when
+    there is no stroke or ``reach`` is 0."""
+    import cv2
+
+    if reach <= 0 or not np.any(sparse):
+        return np.ones(grid, np.float32)
+    # a grid cell touched by a stroke is a stroke cell (area averaging keeps thin strokes)
+    touched = cv2.resize((np.asarray(sparse) > 0).astype(np.float32), (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
+    distance = cv2.distanceTransform((touched <= 0).astype(np.uint8), cv2.DIST_L2, 5)
+    radius = reach * float(np.hypot(*grid))
+    return (1.0 - np.exp(-np.square(distance) / (2.0 * radius ** 2))).astype(np.float32)
+
+
+def label_with_prior(image: np.ndarray, sparse: np.ndarray, prior_probs: np.ndarray, n_classes: int,
+                     params: CRFParams, prior: PriorParams | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Dense labels from a model's probabilities and (possibly no) strokes, the shape contract of
+    ``labelling.engine.label_from_strokes``.
+
+    image       : (H, W, 3) uint8 RGB.  sparse : (H, W) strokes, 0 = none, k = class k-1 (may be all 0).
+    prior_probs : (h, w, N) float model probabilities, classes in the labelling's order, on any grid (e.g. the
+                  image's (H, W), or that times ``params.scale``).
+    params      : the CRF settings (``params.scale`` is the CRF grid; ``gt_prob`` is not used: see ``prior``).
+    Returns (label_image (H, W) uint8 0-based, marginals (h', w', N) float32 on the grid (H, W) times
+    ``params.scale``). Stroke pixels keep their stroke's class in ``label_image``.
+    """
+    prior = prior or PriorParams()
+    sparse = check_strokes(sparse, image.shape, n_classes, allow_empty=True)
+    prior_probs = np.asarray(prior_probs)
+    if prior_probs.ndim != 3 or prior_probs.shape[2] != n_classes:
+        raise ValueError(f"prior_probs must be (h, w, {n_classes}), got {prior_probs.shape}")
+    grid = scaled_shape(image.shape[:2], params.scale)
+    label_image, marginals = crf_from_probs(image, prior_unary(prior_probs, sparse, grid, prior), params)
+    stroked = sparse > 0
+    label_image[stroked] = sparse[stroked] - 1
+    return label_image, marginals
+
+
+def mean_entropy(probs: np.ndarray) -> float:
+    """The model's uncertainty over an image: the mean over pixels of the entropy of (h, w, N) probabilities,
+    normalised by log(N) to [0, 1] (0: one class certain everywhere; 1: uniform everywhere). Rows are normalised
+    to sum to 1 first (``scipy.stats.entropy``). N = 1 gives 0."""
+    from scipy.stats import entropy
+
+    probs = np.asarray(probs, dtype=np.float64)
+    n_classes = probs.shape[-1]
+    if n_classes < 2:
+        return 0.0
+    return float(np.mean(entropy(np.maximum(probs, 0.0), axis=-1)) / np.log(n_classes))
+
+
+def class_order(source: list[str], target: list[str], source_name: str, target_name: str) -> np.ndarray:
+    """(N,) int64 indices that put the classes of ``source`` (a model's) in the order of ``target`` (the labelling's):
+    ``probs[..., class_order(...)]``. Classes are matched by name; InputError naming the classes that do not match
+    (and both files, ``source_name`` and ``target_name``) when the two sets differ."""
+    missing, extra = [n for n in target if n not in source], [n for n in source if n not in target]
+    if missing or extra or len(set(source)) != len(source):
+        parts = ([f"{source_name} lacks {', '.join(missing)}"] if missing else []) + \
+                ([f"{target_name} lacks {', '.join(extra)}"] if extra else [])
+        detail = "; ".join(parts) or f"{source_name} names a class twice"
+        raise InputError(f"the model's classes ({', '.join(source)}) do not match the labels "
+                         f"({', '.join(target)}): {detail}; give the model trained on these classes")
+    return np.array([source.index(name) for name in target], dtype=np.int64)
