@@ -33,6 +33,18 @@ def confusion_matrix(truth: np.ndarray, estimate: np.ndarray, n_classes: int,
     return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
+def confusion_by_group(groups, truth: np.ndarray, estimate: np.ndarray, n_classes: int) -> tuple[list, np.ndarray]:
+    """(sorted group names, (G, N, N) int64 confusion matrices, one per group): ``groups`` (n,) names the group of
+    each of the (n,) ``truth`` and ``estimate`` class indices (e.g. the photograph of each tile)."""
+    names = np.asarray(groups, dtype=object)
+    order = sorted(set(names.tolist()))
+    stack = np.zeros((len(order), n_classes, n_classes), dtype=np.int64)
+    for g, name in enumerate(order):
+        mine = names == name
+        stack[g] = confusion_matrix(np.asarray(truth)[mine], np.asarray(estimate)[mine], n_classes)
+    return order, stack
+
+
 @dataclass
 class Scores:
     """Scores of one confusion matrix. Per-class lists have one entry per class (NaN = not scored).
@@ -155,8 +167,9 @@ def format_scores(scores: Scores, title: str = "", low: dict | None = None, high
 
     low, high: optional bounds of an interval of each score, keyed as the fields of ``Scores`` (per-class scores: a
     list per class; NaN = no bound), e.g. ``intervals.ScoreIntervals.low``; each number is then followed by its
-    ``[low, high]``.
+    ``[low, high]``. Empty or None: no intervals.
     """
+    low, high = (low, high) if low else (None, None)
     width = max([len(name) for name in scores.labels] + [len("weighted avg")])
 
     def cell(name, value, k=None, digits=3):

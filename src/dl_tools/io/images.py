@@ -195,25 +195,32 @@ def read_image(path: str | os.PathLike, bands: Sequence[int] | None = None) -> n
     return to_rgb_uint8(read_raw(path), bands=bands, path=str(path))
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> Path:
-    """Write (H, W, 3) uint8 RGB or (H, W) uint8 grey as PNG or JPEG (by extension), atomically."""
+def encode_image(image: np.ndarray, suffix: str = ".png", quality: int = 95) -> bytes:
+    """The bytes of a PNG or JPEG file (``suffix`` ".png", ".jpg" or ".jpeg") of (H, W, 3) uint8 RGB or (H, W) uint8
+    grey."""
     cv2 = _opencv()
-    path = Path(path)
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise ValueError(f"write_image needs uint8 data, got {image.dtype}")
     if image.ndim == 3:
         image = image[:, :, ::-1]
-    suffix = path.suffix.lower()
+    suffix = suffix.lower()
     if suffix in (".jpg", ".jpeg"):
         params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
     elif suffix == ".png":
         params = []
     else:
-        raise ValueError(f"write_image writes .png or .jpg, not {path.suffix!r}")
+        raise ValueError(f"write_image writes .png or .jpg, not {suffix!r}")
     ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(image), params)
     if not ok:
-        raise OSError(f"could not encode {path}")
+        raise OSError(f"could not encode a {suffix} image")
+    return encoded.tobytes()
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> Path:
+    """Write (H, W, 3) uint8 RGB or (H, W) uint8 grey as PNG or JPEG (by extension), atomically."""
+    path = Path(path)
+    encoded = encode_image(image, path.suffix, quality)
     with atomic_path(path) as tmp:
-        encoded.tofile(str(tmp))
+        tmp.write_bytes(encoded)
     return path
