@@ -331,19 +331,19 @@ def _listed(names: list[str], most: int = 8) -> str:
     return shown + (f" and {len(names) - most} more" if len(names) > most else "") if names else "none"
 
 
-def compared_results(spec: str, input_dir: Path, truth_dir: Path | None, here: list) -> dict:
-    """{photograph base name: (pair, classes, confusion)} of the results a ``--compare`` value names: a kind of
-    ``input_dir`` (``here``: its pairs, already read), a folder of results of one kind, or ``FOLDER/KIND``."""
+def compared_pairs(spec: str, input_dir: Path, truth_dir: Path | None, here: list[Pair]) -> list[Pair]:
+    """The pairs of the results a ``--compare`` value names: a kind of ``input_dir`` (whose pairs are ``here``), a
+    folder of results of one kind, or ``FOLDER/KIND``; InputError naming the kinds present when there is none."""
     path = Path(spec)
     folder, kind = (path, None) if path.is_dir() else (input_dir, spec) if len(path.parts) == 1 else \
         (path.parent, path.name)
     if folder.resolve() == input_dir.resolve():
-        per_pair = here
+        pairs = here
     else:
         check_input_dir(folder, f"--compare {spec}", f"give a kind of --input (e.g. {ESTIMATE_MARK}_96), a folder "
                                                      "of results or FOLDER/KIND")
-        per_pair = read_confusions(find_pairs(folder, truth_dir or folder)[0], resize=False)
-    kinds = sorted({pair.kind for pair, _, _ in per_pair})
+        pairs = find_pairs(folder, truth_dir or folder)[0]
+    kinds = sorted({pair.kind for pair in pairs})
     if kind is None and len(kinds) > 1:
         raise InputError(f"--compare {spec}: {folder} holds results of several kinds ({', '.join(kinds)}); give "
                          f"{Path(spec) / kinds[0]} or another of them")
@@ -351,28 +351,39 @@ def compared_results(spec: str, input_dir: Path, truth_dir: Path | None, here: l
     if kind not in kinds:
         raise InputError(f"--compare {spec}: no {kind} results in {folder} (present: {', '.join(kinds)}); give one "
                          "of those")
-    return {split_estimate_name(pair.estimate)[0]: (pair, names, cm) for pair, names, cm in per_pair
-            if pair.kind == kind}
+    return [pair for pair in pairs if pair.kind == kind]
 
 
-def compare_results(params: PixelEvalParams, input_dir: Path, here: list) -> Comparison:
-    """The paired comparison of ``params.compare`` (B - A) over the same photographs; InputError naming the
-    photographs that differ."""
-    from ..intervals import paired_difference
-
-    name_a, name_b = params.compare
-    a, b = (compared_results(spec, input_dir, params.truth_dir, here) for spec in params.compare)
+def check_compared(params: PixelEvalParams, input_dir: Path, here: list[Pair]) -> tuple[list[Pair], list[Pair]]:
+    """The pairs of A and B of ``params.compare``, in the same order of photographs; InputError naming the
+    photographs that only one of them has."""
+    a, b = ({split_estimate_name(pair.estimate)[0]: pair for pair in compared_pairs(spec, input_dir,
+                                                                                    params.truth_dir, here)}
+            for spec in params.compare)
     only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
     if only_a or only_b:
+        name_a, name_b = params.compare
         raise InputError(f"--compare: {name_a} and {name_b} are not results of the same photographs (only in "
                          f"{name_a}: {_listed(only_a)}; only in {name_b}: {_listed(only_b)}); compare results of "
                          "the same photographs")
-    photographs = sorted(a)
-    union = union_labels([names for results in (a, b) for _, names, _ in results.values()])
-    stack_a, stack_b = (np.stack([embed_confusion(results[base][2], results[base][1], union) for base in photographs])
-                        for results in (a, b))
-    return Comparison(name_a, name_b, photographs, scores_from_confusion(stack_a.sum(axis=0), union),
-                      scores_from_confusion(stack_b.sum(axis=0), union),
+    return [a[base] for base in sorted(a)], [b[base] for base in sorted(a)]
+
+
+def compare_results(params: PixelEvalParams, compared: tuple[list[Pair], list[Pair]], read: dict) -> Comparison:
+    """The paired comparison B - A of the ``compared`` pairs (``check_compared``) over the same photographs.
+    read: {estimate path: (pair, classes, confusion)} of the pairs already read; the others are read here."""
+    from ..intervals import paired_difference
+
+    missing = [pair for pairs in compared for pair in pairs if pair.estimate not in read]
+    read = dict(read)
+    for item in read_confusions(missing, params.resize):
+        read[item[0].estimate] = item
+    union = union_labels([read[pair.estimate][1] for pairs in compared for pair in pairs])
+    stack_a, stack_b = (np.stack([embed_confusion(read[pair.estimate][2], read[pair.estimate][1], union)
+                                  for pair in pairs]) for pairs in compared)
+    return Comparison(*params.compare, [split_estimate_name(pair.estimate)[0] for pair in compared[0]],
+                      scores_from_confusion(stack_a.sum(axis=0), union), scores_from_confusion(stack_b.sum(axis=0),
+                                                                                               union),
                       paired_difference(stack_a, stack_b, params.bootstrap, params.seed))
 
 
@@ -390,8 +401,10 @@ def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = Pixe
     pair_figures, pooled_figures, json_path, csv_path = output_paths(input_dir, pairs)
     html_path = pixel_eval_report(input_dir)
     check_outputs(input_dir, [*pair_figures, *pooled_figures.values(), json_path, csv_path, html_path])
+    compared = check_compared(params, input_dir, pairs) if params.compare else None
     per_pair = read_confusions(pairs, params.resize)
-    comparison = compare_results(params, input_dir, per_pair) if params.compare else None
+    comparison = None if compared is None else compare_results(params, compared, {
+        pair.estimate: (pair, names, cm) for pair, names, cm in per_pair})
     union = union_labels([names for _, names, _ in per_pair])
     results, stacks = [], {}
     for (pair, names, small), figure in zip(per_pair, pair_figures):
