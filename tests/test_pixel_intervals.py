@@ -115,6 +115,11 @@ def test_compare_bad_input_is_one_line_and_writes_nothing(tmp_path):
     proc = run_script("eval_semseg/test_pixels.py", "--input", tmp_path, "--compare", tmp_path / "nope", "_ares",
                       check_rc=2)
     assert proc.stderr.startswith("error: --compare ") and "nope" in proc.stderr and proc.stderr.count("\n") == 1
+    (tmp_path / "empty").mkdir()
+    proc = run_script("eval_semseg/test_pixels.py", "--input", tmp_path, "--compare", "_ares", tmp_path / "empty",
+                      check_rc=2)
+    assert proc.stderr.startswith(f"error: --compare {tmp_path / 'empty'}: no *_ares*.mat files in")
+    (tmp_path / "empty").rmdir()
     assert listing(tmp_path) == before
 
 

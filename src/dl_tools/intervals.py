@@ -93,6 +93,12 @@ class ScoreIntervals:
                 "class_resamples": self.class_resamples}
 
 
+def scores_record(scores, intervals: ScoreIntervals) -> dict:
+    """The JSON-ready record of an evaluation's ``metrics.Scores`` and their intervals, as tile_eval.json and each
+    kind of pixel_eval.json hold it (and as a model card may): {"scores": ..., "intervals": ...}."""
+    return {"scores": scores.to_dict(), "intervals": intervals.to_dict()}
+
+
 def _flat(values: dict[str, np.ndarray]) -> np.ndarray:
     """(S, ...) the scores of ``score_arrays`` stacked: ``SUMMARY_SCORES``, then each class score's N values."""
     rows = [values[name][None] for name in SUMMARY_SCORES]

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..file_contract import tile_eval_outputs
-from ..intervals import DEFAULT_RESAMPLES, ScoreIntervals, check_resamples
+from ..intervals import DEFAULT_RESAMPLES, ScoreIntervals, check_resamples, scores_record
 from ..terminal import count
 from .eval_report import WORST_SHOWN, confusion_html, score_csv_text, score_rows, scores_html, title_with_interval
 
@@ -166,7 +166,7 @@ def evaluate_tiles(image_dir: str | os.PathLike, labels_path: str | os.PathLike,
     report = {"image_dir": str(image_dir), "labels_file": str(labels_path), "model": str(model_path),
               "n_per_class": params.n, "seed": params.seed, "tiles_per_class": {k: len(v) for k, v in tiles.items()},
               "mean_posterior": float(posterior.mean()), "class_mean_posterior": class_posterior,
-              "scores": scores.to_dict(), "intervals": intervals.to_dict(), "photographs": photographs}
+              **scores_record(scores, intervals), "photographs": photographs}
     write_json_atomic(json_path, report, indent=2)
     write_text_atomic(csv_path, score_csv_text(score_rows(scores, intervals)))
     tile_report(html_path, title, scores, intervals, photographs,

@@ -46,7 +46,7 @@ from ..file_contract import (
     pixel_eval_outputs,
     pixel_eval_report,
 )
-from ..intervals import DEFAULT_RESAMPLES, PairedDifference, ScoreIntervals, check_resamples
+from ..intervals import DEFAULT_RESAMPLES, PairedDifference, ScoreIntervals, check_resamples, scores_record
 from ..io.images import check_input_dir
 from ..metrics import Scores, confusion_matrix, scores_from_confusion
 from .eval_report import WORST_SHOWN, confusion_html, scores_html, title_with_interval
@@ -130,16 +130,17 @@ def split_estimate_name(path: Path) -> tuple[str, str]:
     return stem[:cut], stem[cut:]
 
 
-def find_pairs(input_dir: Path, truth_dir: Path) -> tuple[list[Pair], list[Path]]:
-    """Pairs (estimate, truth) of the folders, and the estimates that have no truth file."""
-    for flag, folder, files in (("--input", input_dir, f"*{ESTIMATE_MARK}*.mat"),
+def find_pairs(input_dir: Path, truth_dir: Path, flag: str = "--input") -> tuple[list[Pair], list[Path]]:
+    """Pairs (estimate, truth) of the folders, and the estimates that have no truth file; errors about
+    ``input_dir`` name ``flag``."""
+    for name, folder, files in ((flag, input_dir, f"*{ESTIMATE_MARK}*.mat"),
                                 ("--truth-dir", truth_dir, f"*{MANUAL_SUFFIX}")):
-        check_input_dir(folder, flag, f"give the folder of the {files} files")
+        check_input_dir(folder, name, f"give the folder of the {files} files")
     # names starting with '.' are temporary files of an interrupted writer, never results
     estimates = sorted(p for p in input_dir.glob(f"*{ESTIMATE_MARK}*.mat")
                        if p.is_file() and not p.name.startswith("."))
     if not estimates:
-        raise InputError(f"--input: no *{ESTIMATE_MARK}*.mat files in {input_dir}; run "
+        raise InputError(f"{flag}: no *{ESTIMATE_MARK}*.mat files in {input_dir}; run "
                          "semseg_crf/semseg_cnn_crf.py (or the FCN inference) first, or give the right folder")
     pairs, unpaired = [], []
     for estimate in estimates:
@@ -342,7 +343,7 @@ def compared_pairs(spec: str, input_dir: Path, truth_dir: Path | None, here: lis
     else:
         check_input_dir(folder, f"--compare {spec}", f"give a kind of --input (e.g. {ESTIMATE_MARK}_96), a folder "
                                                      "of results or FOLDER/KIND")
-        pairs = find_pairs(folder, truth_dir or folder)[0]
+        pairs = find_pairs(folder, truth_dir or folder, flag=f"--compare {spec}")[0]
     kinds = sorted({pair.kind for pair in pairs})
     if kind is None and len(kinds) > 1:
         raise InputError(f"--compare {spec}: {folder} holds results of several kinds ({', '.join(kinds)}); give "
@@ -421,8 +422,8 @@ def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = Pixe
         "classes": union,
         "pairs": [{"estimate": r.pair.estimate.name, "truth": str(r.pair.truth), "kind": r.pair.kind,
                    "scores": r.scores.to_dict()} for r in results],
-        "overall": {kind: {"n_pairs": len(stacks[kind]), "scores": s.to_dict(),
-                           "intervals": intervals[kind].to_dict()} for kind, s in overall.items()},
+        "overall": {kind: {"n_pairs": len(stacks[kind]), **scores_record(s, intervals[kind])}
+                    for kind, s in overall.items()},
         "unpaired": [p.name for p in unpaired],
     }
     if comparison is not None:
