@@ -39,14 +39,13 @@ def score_rows(scores: Scores, intervals: ScoreIntervals) -> list[tuple[str, str
     return rows
 
 
-def score_csv_text(rows: list[tuple[str, str, float, float, float]], scope: str = "") -> str:
-    """``score_rows`` as CSV (score, class, value, low, high; blank = none), after a ``scope`` column if given."""
+def score_csv_text(rows: list[tuple[str, str, float, float, float]]) -> str:
+    """``score_rows`` as CSV: score, class, value, low, high (blank = none)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow((["scope"] if scope else []) + ["score", "class", "value", "low", "high"])
+    writer.writerow(["score", "class", "value", "low", "high"])
     for score, label, *numbers in rows:
-        writer.writerow(([scope] if scope else []) + [score, label,
-                                                       *("" if np.isnan(v) else f"{v:.6f}" for v in numbers)])
+        writer.writerow([score, label, *("" if np.isnan(v) else f"{v:.6f}" for v in numbers)])
     return buffer.getvalue()
 
 
