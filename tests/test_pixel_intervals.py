@@ -137,3 +137,12 @@ def test_report_page_renders_in_a_browser(tmp_path, browser_page):
     assert cells[:3] == ["overall accuracy", f"{result.overall['_ares'].accuracy:.3f}", f"[{low:.3f}, {high:.3f}]"]
     assert browser_page.get_by_text("not distinguishable from zero").count() + browser_page.get_by_text(
         "distinguishable from zero (the interval excludes 0)").count() == 5
+
+
+def test_a_photograph_that_cannot_be_read_is_named_in_the_page(tmp_path):
+    write_results(tmp_path, photographs=PHOTOGRAPHS[:2], images=True)
+    (tmp_path / "IMG_0.jpg").write_bytes(b"not a JPEG")
+    (tmp_path / "IMG_1.jpg").unlink()
+    page = evaluate_pixels(tmp_path).html_path.read_text()
+    assert "(photograph IMG_0.jpg not shown: " in page
+    assert "(photograph not found: give --images DIR)" in page

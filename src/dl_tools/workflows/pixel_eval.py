@@ -471,16 +471,19 @@ def _worst_images_html(items: list[PairResult], union: list[str], folders: list[
         truth, estimate = read_label_mat(item.pair.truth), read_label_mat(item.pair.estimate)
         height, width = truth.shape
         shape = (max(1, round(height * REPORT_WIDTH / width)), REPORT_WIDTH)
-        panels = []
+        panels, note = [], " (photograph not found: give --images DIR)"
         photograph = find_photograph(split_estimate_name(item.pair.estimate)[0], folders)
         if photograph is not None:
-            panels.append(image_html(image_uri(resize_image(read_image(photograph), shape), ".jpg"),
-                                     caption=f"image {photograph.name}"))
+            try:  # an illustration: a photograph that cannot be read is said so, the scores stand
+                panels.append(image_html(image_uri(resize_image(read_image(photograph), shape), ".jpg"),
+                                         caption=f"image {photograph.name}"))
+                note = ""
+            except (InputError, OSError) as exc:
+                note = f" (photograph {photograph.name} not shown: {exc})"
         for what, label_file, path in (("truth", truth, item.pair.truth), ("estimate", estimate, item.pair.estimate)):
             mapped = to_union(resize_labels(label_file.label_image, shape), label_file.labels, union)
             panels.append(image_html(image_uri(colorize(mapped, palette)), caption=f"{what} {path.name}"))
         s = item.scores
-        note = "" if photograph is not None else " (photograph not found: give --images DIR)"
         parts.append(f"<h3>{html.escape(item.pair.estimate.name)}</h3>" + paragraph(
             f"pixel accuracy {s.accuracy:.3f}, macro F1 {s.macro_f1:.3f}, mean IoU {s.mean_iou:.3f}{note}")
                      + "<div>" + "".join(panels) + "</div>")
