@@ -115,7 +115,7 @@ def _unflat(flat: np.ndarray, n_classes: int) -> dict:
     return out
 
 
-def _none(n_photographs: int, n_resamples: int) -> str:
+def _why_none(n_photographs: int, n_resamples: int) -> str:
     """Why there is no interval ("" when there is one)."""
     if n_resamples == 0:
         return "no confidence intervals (--bootstrap 0)"
@@ -128,14 +128,14 @@ def _none(n_photographs: int, n_resamples: int) -> str:
 def _bootstrap(statistic, n_photographs: int, n_classes: int, n_resamples: int, seed: int,
                resamples: np.ndarray | None, confidence_level: float) -> ScoreIntervals:
     """Intervals of ``statistic`` (photograph indices (B, P) -> flat scores (S, B)) over resampled photographs;
-    ``resamples`` (B, P) gives the resamples explicitly (then ``n_resamples`` and ``seed`` are only recorded)."""
+    ``resamples`` (B, P) gives the resamples explicitly (then B is recorded as ``n_resamples``, ``seed`` unused)."""
     from scipy import stats
 
     if resamples is not None:
         resamples = np.asarray(resamples, dtype=np.int64)
         n_resamples = len(resamples)
     result = ScoreIntervals(n_photographs, n_resamples, seed, confidence_level,
-                            note=_none(n_photographs, n_resamples))
+                            note=_why_none(n_photographs, n_resamples))
     if result.note:
         return result
     # scipy takes an earlier result's distribution and adds n_resamples more: explicit resamples add none
@@ -159,6 +159,18 @@ def _bootstrap(statistic, n_photographs: int, n_classes: int, n_resamples: int, 
     return result
 
 
+def _resampled_sums(confusions: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """(..., N, N) the sum of the confusion matrices (P, N, N) of the photographs of each resample, indices (..., P):
+    how often each photograph is drawn, times its matrix; memory O(B (P + N^2)), never (B, P, N, N)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    n_photographs, n_classes = confusions.shape[0], confusions.shape[1]
+    rows = indices.reshape(-1, indices.shape[-1])
+    offsets = np.arange(len(rows))[:, None] * n_photographs
+    drawn = np.bincount((rows + offsets).ravel(), minlength=len(rows) * n_photographs).reshape(len(rows), -1)
+    sums = drawn.astype(np.float64) @ confusions.reshape(n_photographs, -1).astype(np.float64)  # exact below 2**53
+    return sums.reshape(*indices.shape[:-1], n_classes, n_classes)
+
+
 def _check_stack(confusions: np.ndarray) -> np.ndarray:
     confusions = np.asarray(confusions)
     if confusions.ndim != 3 or confusions.shape[1] != confusions.shape[2]:
@@ -178,7 +190,7 @@ def score_intervals(confusions: np.ndarray, n_resamples: int = DEFAULT_RESAMPLES
     confusions = _check_stack(confusions)
 
     def statistic(indices, axis=-1):
-        return _flat(score_arrays(confusions[indices].sum(axis=-3)))
+        return _flat(score_arrays(_resampled_sums(confusions, indices)))
 
     return _bootstrap(statistic, len(confusions), confusions.shape[1], n_resamples, seed, resamples,
                       confidence_level)
@@ -236,8 +248,8 @@ def paired_difference(confusions_a: np.ndarray, confusions_b: np.ndarray, n_resa
         raise ValueError(f"paired confusions differ in shape: {confusions_a.shape} and {confusions_b.shape}")
 
     def statistic(indices, axis=-1):
-        return (_flat(score_arrays(confusions_b[indices].sum(axis=-3)))
-                - _flat(score_arrays(confusions_a[indices].sum(axis=-3))))
+        return (_flat(score_arrays(_resampled_sums(confusions_b, indices)))
+                - _flat(score_arrays(_resampled_sums(confusions_a, indices))))
 
     n_classes = confusions_a.shape[1]
     observed = _unflat(_flat(score_arrays(confusions_b.sum(axis=0))) - _flat(score_arrays(confusions_a.sum(axis=0))),
