@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -38,11 +37,9 @@ def image_uri(image: np.ndarray, suffix: str = ".png") -> str:
     return f"data:image/{kind};base64,{base64.b64encode(encode_image(image, suffix)).decode('ascii')}"
 
 
-def figure_uri(fig, dpi: int = 110) -> str:
-    """A ``data:`` URI of a matplotlib Figure rendered as PNG."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return f"data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
+def png_file_uri(path: str | os.PathLike) -> str:
+    """A ``data:`` URI of a PNG file (e.g. a figure the step has just written)."""
+    return f"data:image/png;base64,{base64.b64encode(Path(path).read_bytes()).decode('ascii')}"
 
 
 def image_html(uri: str, caption: str = "", alt: str = "", width: int | None = None) -> str:

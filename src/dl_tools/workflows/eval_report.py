@@ -1,5 +1,5 @@
 """What the two evaluation steps (5: tiles, 7: pixels) report alike: scores with their intervals as rows, CSV and
-HTML sections, and the confusion matrix as an embedded figure.
+HTML sections, and their figures embedded in the page.
 
 The pages themselves are assembled by ``eval_tiles`` and ``pixel_eval`` from these pieces (``io.html_report``).
 """
@@ -73,10 +73,8 @@ def _bounds_text(bounds: tuple[float, float] | None) -> str:
     return "-" if bounds is None else f"[{bounds[0]:.3f}, {bounds[1]:.3f}]"
 
 
-def confusion_html(confusion: np.ndarray, labels: list[str], title: str, cmap: str) -> str:
-    """The row-normalised confusion matrix (``plotting.confusion_figure``) as an embedded figure."""
-    from ..io.html_report import figure_uri, image_html
-    from ..plotting import confusion_figure
+def figure_html(path, what: str) -> str:
+    """The figure file ``path`` (PNG, e.g. a confusion matrix just written) embedded in the page."""
+    from ..io.html_report import image_html, png_file_uri
 
-    return image_html(figure_uri(confusion_figure(confusion, labels, title=title, cmap=cmap)),
-                      alt=f"confusion matrix: {title}")
+    return image_html(png_file_uri(path), alt=what)

@@ -29,7 +29,7 @@ from ..errors import InputError
 from ..file_contract import tile_eval_outputs
 from ..intervals import DEFAULT_RESAMPLES, ScoreIntervals, check_resamples, scores_record
 from ..terminal import count
-from .eval_report import WORST_SHOWN, confusion_html, score_csv_text, score_rows, scores_html, title_with_interval
+from .eval_report import WORST_SHOWN, figure_html, score_csv_text, score_rows, scores_html, title_with_interval
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def evaluate_tiles(image_dir: str | os.PathLike, labels_path: str | os.PathLike,
               **scores_record(scores, intervals), "photographs": photographs}
     write_json_atomic(json_path, report, indent=2)
     write_text_atomic(csv_path, score_csv_text(score_rows(scores, intervals)))
-    tile_report(html_path, title, scores, intervals, photographs,
+    tile_report(html_path, title, scores, intervals, photographs, cm_path,
                 [(Path(f), labels[t], labels[e], float(p)) for f, t, e, p in zip(files, truth, estimate, posterior)])
     return EvalTilesResult(scores, intervals, float(posterior.mean()), class_posterior, [str(f) for f in files],
                            photographs, cm_path, json_path, csv_path, html_path)
@@ -196,11 +196,12 @@ def photograph_intervals(sources, truth: np.ndarray, estimate: np.ndarray, n_cla
 TILES_SHOWN = 12
 
 
-def tile_report(path: Path, title: str, scores, intervals: ScoreIntervals, photographs: list[dict],
+def tile_report(path: Path, title: str, scores, intervals: ScoreIntervals, photographs: list[dict], figure: Path,
                 tiles: list[tuple[Path, str, str, float]]) -> Path:
     """Write tile_eval.html: the scores with their intervals, the confusion matrix, and for the ``WORST_SHOWN``
     photographs with the most misclassified tiles, those tiles (up to ``TILES_SHOWN``) with their true and estimated
-    class. tiles: (file, truth, estimate, probability of the estimate) per tile scored."""
+    class. figure: the confusion matrix's PNG; tiles: (file, truth, estimate, probability of the estimate) per tile
+    scored."""
     from ..file_contract import tile_source
     from ..io.html_report import Markup, image_html, image_uri, paragraph, table_html, write_html
     from ..io.images import read_image
@@ -217,6 +218,6 @@ def tile_report(path: Path, title: str, scores, intervals: ScoreIntervals, photo
                                         f"wrong (accuracy {row['accuracy']:.3f})"
                                         + (f", {TILES_SHOWN} shown" if len(wrong) > TILES_SHOWN else "")))
     sections = [("Scores", scores_html(scores, intervals, caption=count(scores.n_samples, "tile"))),
-                ("Confusion matrix", [confusion_html(np.asarray(scores.confusion), scores.labels, title, "Greens")]),
+                ("Confusion matrix", [figure_html(figure, f"confusion matrix: {title}")]),
                 ("Photographs to look at first", parts if worst else [paragraph("Every tile is right.")])]
     return write_html(path, f"Tile evaluation: {title}", sections)

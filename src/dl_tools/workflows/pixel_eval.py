@@ -49,7 +49,7 @@ from ..file_contract import (
 from ..intervals import DEFAULT_RESAMPLES, PairedDifference, ScoreIntervals, check_resamples, scores_record
 from ..io.images import check_input_dir
 from ..metrics import Scores, confusion_matrix, scores_from_confusion
-from .eval_report import WORST_SHOWN, confusion_html, scores_html, title_with_interval
+from .eval_report import WORST_SHOWN, figure_html, scores_html, title_with_interval
 
 log = logging.getLogger(__name__)
 
@@ -437,7 +437,8 @@ def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = Pixe
     write_text_atomic(csv_path, _csv_text(rows, union))
     result = PixelEvalResult(results, overall, intervals, figures, unpaired, json_path, csv_path, html_path,
                              comparison)
-    pixel_report(result, union, stacks, [params.images_dir, truth_dir, input_dir])
+    pixel_report(result, union, {kind: len(cms) for kind, cms in stacks.items()},
+                 [params.images_dir, truth_dir, input_dir])
     return result
 
 
@@ -505,18 +506,17 @@ def _comparison_html(comparison: Comparison) -> list[str]:
                paragraph(paired.intervals.describe(), note=True)])
 
 
-def pixel_report(result: PixelEvalResult, union: list[str], stacks: dict[str, list], folders: list) -> Path:
+def pixel_report(result: PixelEvalResult, union: list[str], n_pairs: dict[str, int], folders: list) -> Path:
     """Write pixel_eval.html: per kind its pooled scores with intervals and confusion matrix, the comparison, and
     per kind with two or more images the ``WORST_SHOWN`` of lowest pixel accuracy (image, truth, estimate)."""
     from ..io.html_report import write_html
 
     sections = []
     for kind, scores in result.overall.items():
-        title = f"all {len(stacks[kind])} images ({kind})"
+        title = f"all {n_pairs[kind]} images ({kind})"
         sections.append((f"Scores of {kind}*.mat", [
             *scores_html(scores, result.intervals[kind], caption=f"{title}, {scores.n_samples} pixels"),
-            confusion_html(np.sum(stacks[kind], axis=0), union, _title(title, scores, result.intervals[kind]),
-                           "Reds")]))
+            figure_html(result.figures[kind], f"confusion matrix of {title}")]))
     if result.comparison is not None:
         sections.append((f"{result.comparison.name_b} against {result.comparison.name_a}",
                          _comparison_html(result.comparison)))
