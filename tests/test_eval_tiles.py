@@ -153,6 +153,7 @@ def test_intervals_in_every_output_and_the_report_page(model, tmp_path, capsys, 
     assert rows[0] == "score,class,value,low,high"
     assert rows[1] == f"overall accuracy,,{accuracy:.6f},{low:.6f},{high:.6f}"
     assert any(row.startswith("recall,veg,") for row in rows)
+    assert "http" not in (tiles / "tile_eval.html").read_text()  # nothing fetched from a network
     browser_page.goto((tiles / "tile_eval.html").as_uri())
     widths = browser_page.evaluate("Array.from(document.images).map(image => image.naturalWidth)")
     # the confusion matrix, then the misclassified tile of each of the 4 photographs with one
