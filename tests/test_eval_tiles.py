@@ -118,3 +118,71 @@ def test_bad_input(model, tmp_path):
         evaluate_tiles(tiles, labels, tmp_path / "none.pb", EvalTilesParams())
     with pytest.raises(InputError, match="-n"):
         EvalTilesParams(n=0)
+
+
+def photograph_tiles(folder, n_photographs=6, seed=4):
+    """Tiles named as retile.py names them, <photograph>_<row>_<col>.jpg: per photograph two tiles of each class
+    and, in the photographs after the first two, one 'veg' tile coloured as water (mislabelled)."""
+    rng = np.random.default_rng(seed)
+    for name in COLORS:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    for p in range(n_photographs):
+        for name, colour in COLORS.items():
+            for i in range(2):
+                write_image(folder / name / f"photo{p}_{i * 32}_0.jpg", noisy_tile(colour, 32, rng))
+        if p >= 2:
+            write_image(folder / "veg" / f"photo{p}_64_0.jpg", noisy_tile(COLORS["Blue Water"], 32, rng))
+    return folder
+
+
+def test_intervals_in_every_output_and_the_report_page(model, tmp_path, capsys, browser_page):
+    from dl_tools.cli.test_class_tiles import main
+
+    pb, labels = model
+    tiles = photograph_tiles(tmp_path / "tiles")
+    assert main(["--image_dir", str(tiles), "--labels", str(labels), "--model", str(pb), "--bootstrap", "200"]) == 0
+    report = json.loads((tiles / "tile_eval.json").read_text())
+    low, high = report["intervals"]["scores"]["accuracy"]
+    accuracy = report["scores"]["accuracy"]
+    assert accuracy == pytest.approx(36 / 40) and low < accuracy <= high <= 1
+    assert report["intervals"]["n_photographs"] == 6 and report["intervals"]["n_resamples"] == 200
+    out = capsys.readouterr().out
+    assert f"overall accuracy {accuracy:.4f} [{low:.4f}, {high:.4f}]" in out
+    assert "6 photographs, 200 resamples, seed 0]" in out
+    rows = (tiles / "tile_eval.csv").read_text().splitlines()
+    assert rows[0] == "score,class,value,low,high"
+    assert rows[1] == f"overall accuracy,,{accuracy:.6f},{low:.6f},{high:.6f}"
+    assert any(row.startswith("recall,veg,") for row in rows)
+    assert "http" not in (tiles / "tile_eval.html").read_text()  # nothing fetched from a network
+    browser_page.goto((tiles / "tile_eval.html").as_uri())
+    widths = browser_page.evaluate("Array.from(document.images).map(image => image.naturalWidth)")
+    # the confusion matrix, then the misclassified tile of each of the 4 photographs with one
+    assert len(widths) == 1 + 4 and all(width > 0 for width in widths)
+    cells = browser_page.locator("table").first.locator("td").all_inner_texts()
+    assert cells[:3] == ["overall accuracy", f"{accuracy:.3f}", f"[{low:.3f}, {high:.3f}]"]
+    assert browser_page.get_by_text("photo2: 1 of 7 tiles wrong (accuracy 0.857)").count() == 1
+
+
+def test_no_interval_without_photograph_names_or_below_five(model, tmp_path, capsys):
+    from dl_tools.cli.test_class_tiles import main
+
+    pb, labels = model
+    unnamed = make_color_tiles(tmp_path / "unnamed", n=3, seed=2)
+    assert main(["--image_dir", str(unnamed), "--labels", str(labels), "--model", str(pb)]) == 0
+    assert "no confidence intervals: 9 tiles not named <photograph>_<row>_<col>" in capsys.readouterr().out
+    few = photograph_tiles(tmp_path / "few", n_photographs=4)
+    assert main(["--image_dir", str(few), "--labels", str(labels), "--model", str(pb)]) == 0
+    assert "no confidence intervals: 4 photographs, fewer than 5" in capsys.readouterr().out
+    assert json.loads((few / "tile_eval.json").read_text())["intervals"]["scores"] == {}
+
+
+def test_negative_bootstrap_is_refused_before_any_work(model, tmp_path):
+    from conftest import run_script
+
+    pb, labels = model
+    tiles = photograph_tiles(tmp_path / "tiles")
+    before = sorted(p.name for p in tiles.iterdir())
+    proc = run_script("eval_imrecog/test_class_tiles.py", "--image_dir", tiles, "--labels", labels, "--model", pb,
+                      "--bootstrap", "-5", check_rc=2)
+    assert proc.stderr == "error: --bootstrap must be 0 (no intervals) or a positive number of resamples, got -5\n"
+    assert sorted(p.name for p in tiles.iterdir()) == before

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "dl_tools"
 LAYERS = {
     "__init__": 0, "errors": 0, "quiet_import": 0, "terminal": 0, "file_contract": 0, "provenance_record": 0,
     "arrays": 1, "metrics": 1,
-    "segmentation": 2, "plotting": 2,
+    "segmentation": 2, "plotting": 2, "intervals": 2,
     "io": 3,
     "models": 4,
     "labelling": 5,

@@ -82,3 +82,47 @@ def test_valid_mask_and_range_check():
     assert confusion_matrix(truth, estimate, 2, valid=np.array([True, True, False])).tolist() == [[1, 0], [0, 1]]
     with pytest.raises(ValueError):
         confusion_matrix(np.array([0, 2]), np.array([0, 1]), 2)
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+def test_balanced_accuracy_agrees_with_scikit_learn():
+    from sklearn.metrics import balanced_accuracy_score
+
+    truth = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    estimate = np.array([0, 1, 3, 1, 1, 2, 0, 2, 3])  # class 3 predicted, never true: not in the mean
+    s = scores_from_confusion(confusion_matrix(truth, estimate, 4), list("abcd"))
+    assert s.balanced_accuracy == pytest.approx(balanced_accuracy_score(truth, estimate))
+    assert s.balanced_accuracy == pytest.approx((1 / 3 + 1 + 2 / 4) / 3)
+
+
+def test_scores_of_a_stack_equal_the_scores_of_each_matrix():
+    """score_arrays scores many matrices at once (the bootstrap's resamples) exactly as scores_from_confusion
+    scores one, including a class absent from a matrix and an empty matrix."""
+    from dl_tools.metrics import CLASS_SCORES, SUMMARY_SCORES, score_arrays
+
+    rng = np.random.default_rng(5)
+    stack = rng.integers(0, 20, (6, 3, 3))
+    stack[1, 2, :] = stack[1, :, 2] = 0
+    stack[2] = 0
+    values = score_arrays(stack)
+    for i, cm in enumerate(stack):
+        s = scores_from_confusion(cm, list("abc"))
+        for name in SUMMARY_SCORES:
+            np.testing.assert_allclose(values[name][i], getattr(s, name), err_msg=name)
+        for name in CLASS_SCORES:
+            np.testing.assert_allclose(values[name][i], getattr(s, name), err_msg=name)
+    assert np.isnan(values["f1"][1, 2]) and np.isnan(values["accuracy"][2])
+
+
+def test_printed_table_with_intervals():
+    from dl_tools.metrics import CLASS_SCORES, SUMMARY_SCORES
+
+    s = scores_from_confusion(np.array([[2, 1, 0], [0, 2, 0], [1, 0, 0]]), ["a", "b", "c"])
+    def shifted(by):
+        return {name: (np.array(getattr(s, name)) + by).tolist() for name in (*SUMMARY_SCORES, *CLASS_SCORES)}
+
+    low, high = shifted(-0.1), shifted(0.1)
+    lines = format_scores(s, low=low, high=high).splitlines()
+    assert lines[1].split()[:3] == ["a", "0.667", "[0.567,"]
+    assert "overall accuracy 0.6667 [0.5667, 0.7667]" in lines
+    assert lines[-1].startswith("balanced accuracy 0.5556 [0.4556, 0.6556]   (n = 6)")

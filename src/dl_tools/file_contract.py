@@ -44,6 +44,8 @@ TRAINING_CURVES = "training_curves.png"
 LABELDEFS_NAME = "labeldefs.txt"
 #: Step 5's outputs in the tile folder; step 7's in the estimates' folder (``PIXEL_EVAL`` + ".json", ...).
 TILE_EVAL_FIGURE, TILE_EVAL_JSON = "test_cm.png", "tile_eval.json"
+#: Step 5's every score with its interval, and its self-contained report page; step 7's page (``PIXEL_EVAL``).
+TILE_EVAL_CSV, TILE_EVAL_HTML, REPORT_EXTENSION = "tile_eval.csv", "tile_eval.html", ".html"
 PIXEL_EVAL = "pixel_eval"
 PIXEL_EVAL_EXTENSIONS = (".json", ".csv")
 CONFUSION_SUFFIX = "_cm.png"
@@ -73,8 +75,11 @@ OUTPUTS = {
     "model": {"provenance": ".provenance.json", "card": ".card.json", "card_text": ".card.md"},
     "label_web": {"scribbles": "_scribbles.png", "history": "_scribbles.json"},
 }
+#: The web labeller's page, in the package (labelling/static/).
+WEB_PAGE = "index.html"
 #: whole file names DL tools writes in folders that may hold photographs
-OUTPUT_NAMES = (TRAINING_CURVES, TILE_EVAL_FIGURE, RUN_PROVENANCE, RUN_CARD, RUN_CARD_TEXT)
+OUTPUT_NAMES = (TRAINING_CURVES, TILE_EVAL_FIGURE, TILE_EVAL_CSV, TILE_EVAL_HTML, RUN_PROVENANCE, RUN_CARD,
+                RUN_CARD_TEXT)
 
 
 def _paths(step: str, folder: Path, name: str, roles=None, **fields) -> dict[str, Path]:
@@ -172,6 +177,17 @@ def is_tile_folder(path: str | Path) -> bool:
 def pixel_eval_outputs(folder: Path) -> tuple[Path, Path]:
     """Step 7's files of scores in the estimates' folder: ``pixel_eval.json``, ``pixel_eval.csv``."""
     return tuple(Path(folder) / f"{PIXEL_EVAL}{extension}" for extension in PIXEL_EVAL_EXTENSIONS)
+
+
+def tile_eval_outputs(folder: Path) -> tuple[Path, Path, Path, Path]:
+    """Step 5's files in the tile folder: ``test_cm.png``, ``tile_eval.json``, ``tile_eval.csv``,
+    ``tile_eval.html``."""
+    return tuple(Path(folder) / name for name in (TILE_EVAL_FIGURE, TILE_EVAL_JSON, TILE_EVAL_CSV, TILE_EVAL_HTML))
+
+
+def pixel_eval_report(folder: Path) -> Path:
+    """Step 7's self-contained report page in the estimates' folder: ``pixel_eval.html``."""
+    return Path(folder) / f"{PIXEL_EVAL}{REPORT_EXTENSION}"
 
 
 def manual_name(path: Path) -> str:

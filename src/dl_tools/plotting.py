@@ -49,6 +49,15 @@ def label_overlay(image: np.ndarray, label_image: np.ndarray, colors: np.ndarray
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
 
+def class_palette(n_classes: int) -> np.ndarray:
+    """(N, 3) uint8 distinct colours, one per class (matplotlib's ``tab10``, ``tab20`` beyond 10 classes, repeated
+    beyond 20), for label maps whose files carry no colours."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n_classes <= 10 else "tab20"]
+    return np.rint(np.array([cmap(k % cmap.N)[:3] for k in range(n_classes)]) * 255).astype(np.uint8)
+
+
 def colorize(label_image: np.ndarray, colors: np.ndarray, fill=(0, 0, 0)) -> np.ndarray:
     """(H, W) class map -> (H, W, 3) uint8 colour image; values >= N get ``fill``."""
     palette = np.vstack([np.asarray(colors, dtype=np.uint8), np.asarray(fill, dtype=np.uint8)[None]])

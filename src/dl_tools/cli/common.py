@@ -23,8 +23,6 @@ from ..terminal import active_bars, display_available, progress_shown
 
 log = logging.getLogger("dl_tools")
 
-WORST_SHOWN = 5  # photographs or images listed by the evaluation scripts as the ones to look at first
-
 
 class OneLineErrorParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line (``error: <message> (see <prog> --help)``, exit code 2),
@@ -94,6 +92,14 @@ def add_seed(parser: argparse.ArgumentParser, default: int | None = 0) -> None:
     """Add ``--seed N`` (random seed for reproducible runs)."""
     parser.add_argument("--seed", type=seed_int, default=default,
                         help="random seed, for reproducible results (default %(default)s)")
+
+
+def add_bootstrap(parser: argparse.ArgumentParser) -> None:
+    """Add ``--bootstrap N`` (resamples of photographs for the 95 % intervals; its default from the step's params
+    via ``take_defaults``)."""
+    parser.add_argument("--bootstrap", type=integer, metavar="N",
+                        help="resamples of the photographs for the 95 %% confidence interval of every score "
+                             "(default %(default)s; 0: no intervals)")
 
 
 class _BarAwareHandler(logging.Handler):

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from ..terminal import count
-from .common import WORST_SHOWN, add_seed, ask_path, build_base_parser, integer, run, take_defaults
+from ..workflows.eval_report import WORST_SHOWN
+from .common import add_bootstrap, add_seed, ask_path, build_base_parser, integer, run, take_defaults
 
 DESCRIPTION = """\
 Classify n random tiles of each class folder (ideally the test/ tiles) with a model written by retrain.py
 and print overall accuracy, per-class precision, recall and F1, macro F1, Cohen's kappa and the mean
 probability of the predicted class, then the source photographs with the most misclassified tiles (tiles named
 <photograph>_<row>_<col>.jpg by retile.py): where to look for labelling errors. Folder names must equal class
-names of the labels file exactly; tiles of another size are resized to the model input. Writes test_cm.png
-(confusion matrix, rows = truth) and tile_eval.json (every number, every photograph) into the tile folder.
+names of the labels file exactly; tiles of another size are resized to the model input.
+
+Every score gets a 95 % confidence interval from a bootstrap over the source photographs of the tiles (the
+tiles of one photograph are not independent): --bootstrap N resamples of the photographs (seeded by --seed),
+percentile interval. With fewer than 5 photographs no interval is given.
+
+Writes into the tile folder: test_cm.png (confusion matrix, rows = truth), tile_eval.json (every number,
+every photograph), tile_eval.csv (every score with its interval) and tile_eval.html (a page to open in a
+browser: scores, confusion matrix, misclassified tiles of the worst photographs).
 
 example:
   python eval_imrecog/test_class_tiles.py -n 100 --image_dir demo_data/test/tile_96
@@ -27,6 +35,7 @@ def build_parser():
     parser.add_argument("--labels", help="labels file written by retrain.py (a dialog opens if omitted)")
     parser.add_argument("--model", help="frozen model .pb written by retrain.py (a dialog opens if omitted)")
     add_seed(parser)
+    add_bootstrap(parser)
     from ..workflows.eval_tiles import EvalTilesParams
 
     return take_defaults(parser, EvalTilesParams, number="n")
@@ -50,17 +59,20 @@ def _body(args):
     from ..metrics import format_scores
     from ..workflows.eval_tiles import EvalTilesParams, evaluate_tiles
 
-    params = EvalTilesParams(n=args.number, seed=args.seed)
+    params = EvalTilesParams(n=args.number, seed=args.seed, bootstrap=args.bootstrap)
     image_dir = ask_path(args.image_dir, "--image_dir", kind="dir", title="Select a folder of class folders of tiles")
     labels = ask_path(args.labels, "--labels", title="Select the labels file", filetypes=[("labels", "*.txt")])
     model = ask_path(args.model, "--model", title="Select the model file", filetypes=[("frozen model", "*.pb")])
     result = evaluate_tiles(image_dir, labels, model, params)
-    print(format_scores(result.scores, title=f"{count(len(result.files), 'tile')} from {image_dir}"))
+    print(format_scores(result.scores, title=f"{count(len(result.files), 'tile')} from {image_dir}",
+                        low=result.intervals.low, high=result.intervals.high))
+    print(result.intervals.describe())
     print(f"mean probability of the predicted class {result.mean_posterior:.4f}")
     worst = format_worst_photographs(result.photographs)
     if worst:
         print(worst)
-    print(f"confusion matrix: {result.cm_path}\nall numbers: {result.json_path}")
+    print(f"confusion matrix: {result.cm_path}\nall numbers: {result.json_path} and {result.csv_path}\n"
+          f"report to open in a browser: {result.html_path}")
 
 
 def main(argv=None) -> int:

@@ -44,6 +44,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import InputError
+from ..file_contract import WEB_PAGE
 from .session import CLASS_KEYS, ERASER
 from .stroke_history import StrokeHistory
 from .web_jobs import Jobs
@@ -327,7 +328,7 @@ class WebLabeller:
             return JSONResponse(job.status(), status_code=202)
 
         async def page(request):
-            html = (resources.files(__package__) / "static" / "index.html").read_text(encoding="utf-8")
+            html = (resources.files(__package__) / "static" / WEB_PAGE).read_text(encoding="utf-8")
             return Response(html, media_type="text/html", headers={"Cache-Control": "no-store"})
 
         async def static(request):

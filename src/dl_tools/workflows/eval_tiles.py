@@ -2,10 +2,18 @@
 
 Takes n random tiles per class folder (seeded; all when fewer), classifies them in batches (tiles of another size
 are resized to the model's input) and compares with the folder name. Folder names must be class names of the
-labels file exactly (the legacy matched prefixes and scored ``dune`` as ``duneveg``). Writes
-``<image_dir>/test_cm.png`` (row-normalised confusion matrix) and ``<image_dir>/tile_eval.json`` (every number,
-and the scores per source photograph of tiles named by retile.py, most misclassified tiles first: where to look
-for labelling errors).
+labels file exactly (the legacy matched prefixes and scored ``dune`` as ``duneveg``).
+
+Every score gets a 95 % interval from a cluster bootstrap over the source photographs of the tiles
+(``intervals.score_intervals``: photographs resampled, their confusion matrices summed, the scores recomputed),
+as the tiles of one photograph are not independent; tiles must be named ``<photograph>_<row>_<col>.jpg`` as
+retile.py names them (otherwise, or with fewer than 5 photographs, a note says why there is no interval).
+
+Writes into ``<image_dir>``: ``test_cm.png`` (row-normalised confusion matrix, accuracy and its interval in the
+title), ``tile_eval.json`` (every number, the intervals, and the scores per source photograph, most misclassified
+tiles first: where to look for labelling errors), ``tile_eval.csv`` (every score with its interval, one a row) and
+``tile_eval.html`` (a self-contained page: scores, confusion matrix, the misclassified tiles of the worst
+photographs).
 """
 
 from __future__ import annotations
@@ -18,8 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..file_contract import TILE_EVAL_FIGURE, TILE_EVAL_JSON
+from ..file_contract import tile_eval_outputs
+from ..intervals import DEFAULT_RESAMPLES, ScoreIntervals, check_resamples, scores_record
 from ..terminal import count
+from .eval_report import WORST_SHOWN, figure_html, score_csv_text, score_rows, scores_html, title_with_interval
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +37,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EvalTilesParams:
-    """n: tiles drawn at random per class (-n, default 100). seed: random seed. batch_size: tiles per model call."""
+    """n: tiles drawn at random per class (-n, default 100). seed: random seed (of the tiles drawn and of the
+    bootstrap). batch_size: tiles per model call. bootstrap: resamples of photographs for the intervals (0: none)."""
 
     n: int = 100
     seed: int = 0
     batch_size: int = 64
+    bootstrap: int = DEFAULT_RESAMPLES
 
     def __post_init__(self):
+        check_resamples(self.bootstrap)
         if self.n < 1:
             raise InputError(f"-n must be at least 1, got {self.n}")
         if self.batch_size < 1:
@@ -43,12 +56,15 @@ class EvalTilesParams:
 @dataclass
 class EvalTilesResult:
     scores: object                 # metrics.Scores over the labels file's classes
+    intervals: ScoreIntervals      # of every score, by resampling the tiles' photographs
     mean_posterior: float          # mean probability of the predicted class, all tiles
     class_posterior: dict          # class -> mean probability of the predicted class over its tiles
     files: list[str]               # tiles scored
     photographs: list[dict]        # photograph_scores() of the tiles scored, most misclassified first
     cm_path: Path
     json_path: Path
+    csv_path: Path
+    html_path: Path
 
 
 def photograph_scores(sources, truth: np.ndarray, estimate: np.ndarray, labels: list[str]) -> list[dict]:
@@ -98,7 +114,7 @@ def evaluate_tiles(image_dir: str | os.PathLike, labels_path: str | os.PathLike,
     """Classify n random tiles per class folder with the frozen model; score, plot and save (see module doc)."""
     from ..arrays.resize import resize_image
     from ..file_contract import tile_source
-    from ..io.atomic import write_json_atomic
+    from ..io.atomic import write_json_atomic, write_text_atomic
     from ..io.figures import save_figure
     from ..io.images import read_image
     from ..io.model_card import add_test_scores
@@ -140,17 +156,71 @@ def evaluate_tiles(image_dir: str | os.PathLike, labels_path: str | os.PathLike,
     estimate = probs.argmax(axis=1)
     posterior = probs.max(axis=1)
     scores = scores_from_confusion(confusion_matrix(truth, estimate, len(labels)), labels)
-    photographs = photograph_scores([tile_source(f) for f in files], truth, estimate, labels)
+    sources = [tile_source(f) for f in files]
+    intervals = photograph_intervals(sources, truth, estimate, len(labels), params)
+    photographs = photograph_scores(sources, truth, estimate, labels)
     class_posterior = {name: float(posterior[truth == labels.index(name)].mean()) for name in tiles}
-    cm_path = save_figure(confusion_figure(np.asarray(scores.confusion), labels,
-                                           title=f"{Path(model_path).name}: {count(len(files), 'tile')}, "
-                                                 f"accuracy {scores.accuracy:.3f}"),
-                          image_dir / TILE_EVAL_FIGURE, dpi=200)
+    cm_path, json_path, csv_path, html_path = tile_eval_outputs(image_dir)
+    title = (f"{Path(model_path).name}: {count(len(files), 'tile')}, "
+             f"{title_with_interval('accuracy', scores, intervals, 'accuracy')}")
+    save_figure(confusion_figure(np.asarray(scores.confusion), labels, title=title), cm_path, dpi=200)
     report = {"image_dir": str(image_dir), "labels_file": str(labels_path), "model": str(model_path),
               "n_per_class": params.n, "seed": params.seed, "tiles_per_class": {k: len(v) for k, v in tiles.items()},
               "mean_posterior": float(posterior.mean()), "class_mean_posterior": class_posterior,
-              "scores": scores.to_dict(), "photographs": photographs}
-    json_path = write_json_atomic(image_dir / TILE_EVAL_JSON, report, indent=2)
-    add_test_scores(model_path, "test_class_tiles", image_dir, report["scores"], count(len(files), "tile"), params)
-    return EvalTilesResult(scores, float(posterior.mean()), class_posterior, [str(f) for f in files], photographs,
-                           Path(cm_path), json_path)
+              **scores_record(scores, intervals), "photographs": photographs}
+    write_json_atomic(json_path, report, indent=2)
+    write_text_atomic(csv_path, score_csv_text(score_rows(scores, intervals)))
+    add_test_scores(model_path, "test_class_tiles", image_dir, report["scores"], count(len(files), "tile"), params,
+                    intervals=report.get("intervals"))
+    tile_report(html_path, title, scores, intervals, photographs, cm_path,
+                [(Path(f), labels[t], labels[e], float(p)) for f, t, e, p in zip(files, truth, estimate, posterior)])
+    return EvalTilesResult(scores, intervals, float(posterior.mean()), class_posterior, [str(f) for f in files],
+                           photographs, cm_path, json_path, csv_path, html_path)
+
+
+def photograph_intervals(sources, truth: np.ndarray, estimate: np.ndarray, n_classes: int,
+                         params: EvalTilesParams) -> ScoreIntervals:
+    """Intervals of every score by resampling the tiles' photographs (``sources``, one per tile, None when the
+    tile is not named by retile.py: then there is no interval, and the note says why)."""
+    from ..intervals import score_intervals
+    from ..metrics import confusion_by_group
+
+    unnamed = sum(source is None for source in sources)
+    if unnamed:
+        return ScoreIntervals(0, params.bootstrap, params.seed,
+                              note=f"no confidence intervals: {count(unnamed, 'tile')} not named "
+                                   "<photograph>_<row>_<col> (as retile.py names them), so the photographs to "
+                                   "resample are unknown")
+    _, confusions = confusion_by_group(sources, truth, estimate, n_classes)
+    return score_intervals(confusions, params.bootstrap, params.seed)
+
+
+#: misclassified tiles shown per photograph in tile_eval.html
+TILES_SHOWN = 12
+
+
+def tile_report(path: Path, title: str, scores, intervals: ScoreIntervals, photographs: list[dict], figure: Path,
+                tiles: list[tuple[Path, str, str, float]]) -> Path:
+    """Write tile_eval.html: the scores with their intervals, the confusion matrix, and for the ``WORST_SHOWN``
+    photographs with the most misclassified tiles, those tiles (up to ``TILES_SHOWN``) with their true and estimated
+    class. figure: the confusion matrix's PNG; tiles: (file, truth, estimate, probability of the estimate) per tile
+    scored."""
+    from ..file_contract import tile_source
+    from ..io.html_report import Markup, image_html, image_uri, paragraph, table_html, write_html
+    from ..io.images import read_image
+
+    worst = [row for row in photographs if row["wrong"]][:WORST_SHOWN]
+    parts = [paragraph(f"Photographs with the most misclassified tiles (the {len(worst)} first of "
+                       f"{len(photographs)}, by the number of wrong tiles), and their misclassified tiles.")]
+    for row in worst:
+        wrong = [tile for tile in tiles if tile_source(tile[0]) == row["photograph"] and tile[1] != tile[2]]
+        shown = [(Markup(image_html(image_uri(read_image(file)), alt=file.name)), file.name, true, est, f"{p:.2f}")
+                 for file, true, est, p in wrong[:TILES_SHOWN]]
+        parts.append(table_html(["tile", "file", "truth", "estimate", "probability"], shown,
+                                caption=f"{row['photograph']}: {row['wrong']} of {count(row['tiles'], 'tile')} "
+                                        f"wrong (accuracy {row['accuracy']:.3f})"
+                                        + (f", {TILES_SHOWN} shown" if len(wrong) > TILES_SHOWN else "")))
+    sections = [("Scores", scores_html(scores, intervals, caption=count(scores.n_samples, "tile"))),
+                ("Confusion matrix", [figure_html(figure, f"confusion matrix: {title}")]),
+                ("Photographs to look at first", parts if worst else [paragraph("Every tile is right.")])]
+    return write_html(path, f"Tile evaluation: {title}", sections)

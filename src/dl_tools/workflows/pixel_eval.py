@@ -14,14 +14,24 @@ Label GeoTIFFs of any size are scored too, window by window (``workflows.raster_
 ``<base>_ares_96.tif`` (step 6) or ``<base>[_crf]_label.tif`` (step 8) against ``<base>_mres.tif``, of the kind of
 the .mat it stands for; a GeoTIFF written beside its .mat is not scored twice.
 
+The pooled scores of each kind get a 95 % interval from a cluster bootstrap over its photographs
+(``intervals.score_intervals``: photographs resampled, their confusion matrices summed, the scores recomputed);
+pixels of one photograph are not independent, so a pixel-level interval would be far too narrow. The scores of a
+single pair have none. ``compare`` (A, B) adds the paired difference B - A of every score over the same
+photographs, each resampled for both (``intervals.paired_difference``); A and B name a kind of the input folder
+(``_ares``), a folder of results of one kind, or ``FOLDER/KIND``.
+
 Writes into the estimates' folder: ``<estimate name>_cm.png`` per pair, ``pixel_eval_cm.png`` for the pooled
-pairs (``pixel_eval<kind>_cm.png`` when there are several kinds), ``pixel_eval.json`` and ``pixel_eval.csv``.
-Every file is read and checked, and every output name checked, before the first output is written.
+pairs (``pixel_eval<kind>_cm.png`` when there are several kinds), ``pixel_eval.json``, ``pixel_eval.csv`` and
+``pixel_eval.html`` (a self-contained page: scores with intervals, confusion matrices, the comparison, and the
+photographs of lowest pixel accuracy beside their truth and estimate). Every file is read and checked, and every
+output name checked, before the first output is written.
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import logging
 import os
@@ -37,11 +47,15 @@ from ..file_contract import (
     MANUAL_MARK,
     MANUAL_SUFFIX,
     PIXEL_EVAL,
+    SAMPLE_SUFFIX,
     pixel_eval_outputs,
+    pixel_eval_report,
     raster_estimate,
 )
+from ..intervals import DEFAULT_RESAMPLES, PairedDifference, ScoreIntervals, check_resamples, scores_record
 from ..io.images import check_input_dir
 from ..metrics import Scores, confusion_matrix, scores_from_confusion
+from .eval_report import WORST_SHOWN, figure_html, scores_html, title_with_interval
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +64,20 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class PixelEvalParams:
     """truth_dir: folder of the ``*_mres.mat`` files (default: the estimates' folder).
-    resize: nearest-neighbour resize an estimate to its truth's shape instead of refusing a size mismatch."""
+    resize: nearest-neighbour resize an estimate to its truth's shape instead of refusing a size mismatch.
+    bootstrap: resamples of the photographs for the intervals (0: none); seed: their random seed.
+    compare: (A, B) results to compare (module doc), or None. images_dir: where the report finds the photographs
+    (default: the truth folder, then the estimates' folder)."""
 
     truth_dir: Path | None = None
     resize: bool = False
+    bootstrap: int = DEFAULT_RESAMPLES
+    seed: int = 0
+    compare: tuple[str, str] | None = None
+    images_dir: Path | None = None
+
+    def __post_init__(self):
+        check_resamples(self.bootstrap)
 
 
 @dataclass
@@ -76,10 +100,33 @@ class PairResult:
 class PixelEvalResult:
     pairs: list[PairResult]
     overall: dict[str, Scores]      # kind -> pooled scores
+    intervals: dict[str, ScoreIntervals]  # kind -> intervals of the pooled scores
     figures: dict[str, Path]        # kind -> pooled confusion figure
     unpaired: list[Path]            # estimates without a truth file
     json_path: Path
     csv_path: Path
+    html_path: Path
+    comparison: Comparison | None = None
+
+
+@dataclass
+class Comparison:
+    """The paired comparison of results A and B (``PixelEvalParams.compare``) over the same photographs."""
+
+    name_a: str
+    name_b: str
+    photographs: list[str]          # base names, in the order of the confusion stacks
+    scores_a: Scores
+    scores_b: Scores
+    paired: PairedDifference        # B - A
+
+    def sentences(self) -> list[str]:
+        return self.paired.sentences(self.name_a, self.name_b, self.scores_a.to_dict(), self.scores_b.to_dict())
+
+    def to_dict(self) -> dict:
+        return {"a": self.name_a, "b": self.name_b, "difference_is": "b - a", "photographs": self.photographs,
+                "scores_a": self.scores_a.to_dict(), "scores_b": self.scores_b.to_dict(), **self.paired.to_dict(),
+                "sentences": self.sentences()}
 
 
 def split_estimate_name(path: Path) -> tuple[str, str]:
@@ -89,17 +136,18 @@ def split_estimate_name(path: Path) -> tuple[str, str]:
     return stem[:cut], stem[cut:]
 
 
-def find_pairs(input_dir: Path, truth_dir: Path) -> tuple[list[Pair], list[Path]]:
-    """Pairs (estimate, truth) of the folders, and the estimates that have no truth file."""
-    for flag, folder, files in (("--input", input_dir, f"*{ESTIMATE_MARK}*.mat"),
+def find_pairs(input_dir: Path, truth_dir: Path, flag: str = "--input") -> tuple[list[Pair], list[Path]]:
+    """Pairs (estimate, truth) of the folders, and the estimates that have no truth file; errors about
+    ``input_dir`` name ``flag``."""
+    for name, folder, files in ((flag, input_dir, f"*{ESTIMATE_MARK}*.mat"),
                                 ("--truth-dir", truth_dir, f"*{MANUAL_SUFFIX}")):
-        check_input_dir(folder, flag, f"give the folder of the {files} files")
+        check_input_dir(folder, name, f"give the folder of the {files} files")
     # names starting with '.' are temporary files of an interrupted writer, never results
     estimates = sorted(p for p in input_dir.glob(f"*{ESTIMATE_MARK}*.mat")
                        if p.is_file() and not p.name.startswith("."))
     rasters = raster_pairs(input_dir, truth_dir, {split_estimate_name(p) for p in estimates})
     if not estimates and not rasters:
-        raise InputError(f"--input: no *{ESTIMATE_MARK}*.mat files in {input_dir}; run "
+        raise InputError(f"{flag}: no *{ESTIMATE_MARK}*.mat files in {input_dir}; run "
                          "semseg_crf/semseg_cnn_crf.py (or the FCN inference) first, or give the right folder")
     pairs, unpaired = [], []
     for estimate in estimates:
@@ -243,27 +291,42 @@ def _figure(confusion: np.ndarray, union: list[str], title: str, path: Path) -> 
     return save_figure(fig, path)
 
 
-def _title(name: str, scores: Scores) -> str:
-    return f"{name}\naccuracy {scores.accuracy:.3f}, macro F1 {scores.macro_f1:.3f}\nmean IoU {scores.mean_iou:.3f}"
+def _title(name: str, scores: Scores, intervals: ScoreIntervals | None = None) -> str:
+    """A confusion figure's title: ``name``, then accuracy, macro F1 and mean IoU (with their intervals if any)."""
+    intervals = intervals or ScoreIntervals(1, 0, 0)
+    accuracy, macro_f1, mean_iou = (title_with_interval(label, scores, intervals, name) for label, name in
+                                    (("accuracy", "accuracy"), ("macro F1", "macro_f1"), ("mean IoU", "mean_iou")))
+    return f"{name}\n{accuracy}, {macro_f1}\n{mean_iou}"
 
 
 SUMMARY_FIELDS = ("n_samples", "accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_precision",
-                  "weighted_recall", "weighted_f1", "mean_iou", "frequency_weighted_iou", "kappa")
+                  "weighted_recall", "weighted_f1", "mean_iou", "frequency_weighted_iou", "kappa", "balanced_accuracy")
 
 
-def _csv_text(rows: list[tuple[str, str, str, Scores]], union: list[str]) -> str:
-    """One row per pair and per pooled kind: summary scores, then F1 and IoU of every class (blank = not scored)."""
+def _csv_text(rows: list[tuple[str, str, str, str, dict, ScoreIntervals | None]], union: list[str]) -> str:
+    """One row per pair, per pooled kind and per comparison: summary scores, then F1 and IoU of every class (blank
+    = not scored), then the low and high bound of each of those (blank = no interval). ``rows``: (scope, kind,
+    estimate, truth, values {field of Scores: value}, intervals or None)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["scope", "kind", "estimate", "truth", *SUMMARY_FIELDS,
-                     *[f"f1:{n}" for n in union], *[f"iou:{n}" for n in union]])
+    scored = [*SUMMARY_FIELDS[1:], *[("f1", k) for k in range(len(union))], *[("iou", k) for k in range(len(union))]]
+    names = [*SUMMARY_FIELDS[1:], *[f"f1:{n}" for n in union], *[f"iou:{n}" for n in union]]
+    writer.writerow(["scope", "kind", "estimate", "truth", *SUMMARY_FIELDS, *names[len(SUMMARY_FIELDS) - 1:],
+                     *[f"{name}:{end}" for name in names for end in ("low", "high")]])
 
     def fmt(value):
-        return "" if isinstance(value, float) and np.isnan(value) else (f"{value:.6f}" if isinstance(value, float)
-                                                                          else value)
-    for scope, kind, estimate, truth, scores in rows:
-        writer.writerow([scope, kind, estimate, truth, *[fmt(getattr(scores, f)) for f in SUMMARY_FIELDS],
-                         *map(fmt, scores.f1), *map(fmt, scores.iou)])
+        if value is None or isinstance(value, float) and np.isnan(value):
+            return ""
+        return f"{value:.6f}" if isinstance(value, float) else value
+
+    for scope, kind, estimate, truth, values, intervals in rows:
+        cells = [fmt(values.get(name)) for name in SUMMARY_FIELDS]
+        cells += [fmt(values[name][k]) for name, k in scored[len(SUMMARY_FIELDS) - 1:]]
+        for item in scored:
+            bounds = None if intervals is None else intervals.interval(*item) if isinstance(item, tuple) \
+                else intervals.interval(item)
+            cells += ["", ""] if bounds is None else [fmt(bounds[0]), fmt(bounds[1])]
+        writer.writerow([scope, kind, estimate, truth, *cells])
     return buffer.getvalue()
 
 
@@ -285,21 +348,14 @@ def check_outputs(input_dir: Path, paths: list[Path]) -> None:
         check_output_file(path, "output", fix="rename or remove the folder")
 
 
-def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = PixelEvalParams()) -> PixelEvalResult:
-    """Score every estimate of ``input_dir`` that has a truth file; write figures, JSON and CSV (see module doc)."""
-    from ..io.atomic import write_json_atomic, write_text_atomic
-    from ..io.model_card import add_test_scores, model_of_estimates
-    from ..terminal import count, progress
+def read_confusions(pairs: list[Pair], resize: bool) -> list[tuple[Pair, list[str], np.ndarray]]:
+    """(pair, its classes, its confusion matrix on those classes) of each pair, in one pass over the files; a
+    warning names the classes found in one file only."""
+    from ..terminal import progress
 
-    input_dir = Path(input_dir)
-    truth_dir = Path(params.truth_dir) if params.truth_dir is not None else input_dir
-    pairs, unpaired = find_pairs(input_dir, truth_dir)
-    pair_figures, pooled_figures, json_path, csv_path = output_paths(input_dir, pairs)
-    check_outputs(input_dir, [*pair_figures, *pooled_figures.values(), json_path, csv_path])
-    # one pass over the files: each pair's matrix on the pair's own classes, re-indexed to the union at the end
     per_pair, one_sided = [], {}
     for pair in progress(pairs, desc="pairs", unit="pair") if len(pairs) > 1 else pairs:
-        only, names, confusion = pair_matrix(pair, params.resize)
+        only, names, confusion = pair_matrix(pair, resize)
         if only:
             one_sided.setdefault(only, []).append(pair.estimate.name)
         per_pair.append((pair, names, confusion))
@@ -308,30 +364,217 @@ def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = Pixe
                  else f"{len(estimates)} pairs ({estimates[0]}, ...)")
         log.warning("%s: class(es) %s; each is scored as a class the other file never has (if they are the same "
                     "class, make the names match)", where, ", ".join(only))
+    return per_pair
+
+
+def _listed(names: list[str], most: int = 8) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "") if names else "none"
+
+
+def compared_pairs(spec: str, input_dir: Path, truth_dir: Path | None, here: list[Pair]) -> list[Pair]:
+    """The pairs of the results a ``--compare`` value names: a kind of ``input_dir`` (whose pairs are ``here``), a
+    folder of results of one kind, or ``FOLDER/KIND``; InputError naming the kinds present when there is none."""
+    path = Path(spec)
+    folder, kind = (path, None) if path.is_dir() else (input_dir, spec) if len(path.parts) == 1 else \
+        (path.parent, path.name)
+    if folder.resolve() == input_dir.resolve():
+        pairs = here
+    else:
+        check_input_dir(folder, f"--compare {spec}", f"give a kind of --input (e.g. {ESTIMATE_MARK}_96), a folder "
+                                                     "of results or FOLDER/KIND")
+        pairs = find_pairs(folder, truth_dir or folder, flag=f"--compare {spec}")[0]
+    kinds = sorted({pair.kind for pair in pairs})
+    if kind is None and len(kinds) > 1:
+        raise InputError(f"--compare {spec}: {folder} holds results of several kinds ({', '.join(kinds)}); give "
+                         f"{Path(spec) / kinds[0]} or another of them")
+    kind = kinds[0] if kind is None else kind
+    if kind not in kinds:
+        raise InputError(f"--compare {spec}: no {kind} results in {folder} (present: {', '.join(kinds)}); give one "
+                         "of those")
+    return [pair for pair in pairs if pair.kind == kind]
+
+
+def check_compared(params: PixelEvalParams, input_dir: Path, here: list[Pair]) -> tuple[list[Pair], list[Pair]]:
+    """The pairs of A and B of ``params.compare``, in the same order of photographs; InputError naming the
+    photographs that only one of them has."""
+    a, b = ({split_estimate_name(pair.estimate)[0]: pair for pair in compared_pairs(spec, input_dir,
+                                                                                    params.truth_dir, here)}
+            for spec in params.compare)
+    only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+    if only_a or only_b:
+        name_a, name_b = params.compare
+        raise InputError(f"--compare: {name_a} and {name_b} are not results of the same photographs (only in "
+                         f"{name_a}: {_listed(only_a)}; only in {name_b}: {_listed(only_b)}); compare results of "
+                         "the same photographs")
+    return [a[base] for base in sorted(a)], [b[base] for base in sorted(a)]
+
+
+def compare_results(params: PixelEvalParams, compared: tuple[list[Pair], list[Pair]], read: dict) -> Comparison:
+    """The paired comparison B - A of the ``compared`` pairs (``check_compared``) over the same photographs.
+    read: {estimate path: (pair, classes, confusion)} of the pairs already read; the others are read here."""
+    from ..intervals import paired_difference
+
+    missing = [pair for pairs in compared for pair in pairs if pair.estimate not in read]
+    read = dict(read)
+    for item in read_confusions(missing, params.resize):
+        read[item[0].estimate] = item
+    union = union_labels([read[pair.estimate][1] for pairs in compared for pair in pairs])
+    stack_a, stack_b = (np.stack([embed_confusion(read[pair.estimate][2], read[pair.estimate][1], union)
+                                  for pair in pairs]) for pairs in compared)
+    return Comparison(*params.compare, [split_estimate_name(pair.estimate)[0] for pair in compared[0]],
+                      scores_from_confusion(stack_a.sum(axis=0), union), scores_from_confusion(stack_b.sum(axis=0),
+                                                                                               union),
+                      paired_difference(stack_a, stack_b, params.bootstrap, params.seed))
+
+
+def evaluate_pixels(input_dir: str | os.PathLike, params: PixelEvalParams = PixelEvalParams()) -> PixelEvalResult:
+    """Score every estimate of ``input_dir`` that has a truth file; write figures, JSON, CSV and the HTML page (see
+    module doc)."""
+    from dataclasses import asdict
+
+    from ..intervals import score_intervals
+    from ..io.atomic import write_json_atomic, write_text_atomic
+    from ..io.model_card import add_test_scores, model_of_estimates
+    from ..terminal import count
+
+    input_dir = Path(input_dir)
+    truth_dir = Path(params.truth_dir) if params.truth_dir is not None else input_dir
+    pairs, unpaired = find_pairs(input_dir, truth_dir)
+    pair_figures, pooled_figures, json_path, csv_path = output_paths(input_dir, pairs)
+    html_path = pixel_eval_report(input_dir)
+    check_outputs(input_dir, [*pair_figures, *pooled_figures.values(), json_path, csv_path, html_path])
+    compared = check_compared(params, input_dir, pairs) if params.compare else None
+    per_pair = read_confusions(pairs, params.resize)
+    comparison = None if compared is None else compare_results(params, compared, {
+        pair.estimate: (pair, names, cm) for pair, names, cm in per_pair})
     union = union_labels([names for _, names, _ in per_pair])
-    results, pooled = [], {}
+    results, stacks = [], {}
     for (pair, names, small), figure in zip(per_pair, pair_figures):
         cm = embed_confusion(small, names, union)
         scores = scores_from_confusion(cm, union)
         results.append(PairResult(pair, scores, _figure(cm, union, _title(pair.estimate.name, scores), figure)))
-        pooled[pair.kind] = pooled.get(pair.kind, 0) + cm
-    overall = {kind: scores_from_confusion(cm, union) for kind, cm in pooled.items()}
-    n_pairs = {kind: sum(r.pair.kind == kind for r in results) for kind in pooled}
-    figures = {kind: _figure(cm, union, _title(f"all {n_pairs[kind]} images ({kind})", overall[kind]),
-                             pooled_figures[kind]) for kind, cm in pooled.items()}
+        stacks.setdefault(pair.kind, []).append(cm)
+    overall = {kind: scores_from_confusion(np.sum(cms, axis=0), union) for kind, cms in stacks.items()}
+    intervals = {kind: score_intervals(np.stack(cms), params.bootstrap, params.seed) for kind, cms in stacks.items()}
+    figures = {kind: _figure(np.sum(cms, axis=0), union,
+                             _title(f"all {len(cms)} images ({kind})", overall[kind], intervals[kind]),
+                             pooled_figures[kind]) for kind, cms in stacks.items()}
     report = {
         "classes": union,
         "pairs": [{"estimate": r.pair.estimate.name, "truth": str(r.pair.truth), "kind": r.pair.kind,
                    "scores": r.scores.to_dict()} for r in results],
-        "overall": {kind: {"n_pairs": n_pairs[kind], "scores": s.to_dict()} for kind, s in overall.items()},
+        "overall": {kind: {"n_pairs": len(stacks[kind]), **scores_record(s, intervals[kind])}
+                    for kind, s in overall.items()},
         "unpaired": [p.name for p in unpaired],
     }
+    if comparison is not None:
+        report["comparison"] = comparison.to_dict()
     write_json_atomic(json_path, report, indent=1)
-    rows = [("pair", r.pair.kind, r.pair.estimate.name, r.pair.truth.name, r.scores) for r in results]
-    rows += [("overall", kind, "", "", s) for kind, s in overall.items()]
+    rows = [("pair", r.pair.kind, r.pair.estimate.name, r.pair.truth.name, asdict(r.scores), None) for r in results]
+    rows += [("overall", kind, "", "", asdict(s), intervals[kind]) for kind, s in overall.items()]
+    if comparison is not None:
+        rows.append(("difference", f"{comparison.name_b} - {comparison.name_a}", "", "",
+                     comparison.paired.difference, comparison.paired.intervals))
     write_text_atomic(csv_path, _csv_text(rows, union))
     for kind, s in overall.items():  # the model card of the model that made the estimates, when it is known
         model = model_of_estimates([r.pair.estimate for r in results if r.pair.kind == kind])
         if model is not None:
-            add_test_scores(model, "test_pixels", input_dir, s.to_dict(), count(n_pairs[kind], "photograph"), params)
-    return PixelEvalResult(results, overall, figures, unpaired, json_path, csv_path)
+            add_test_scores(model, "test_pixels", input_dir, s.to_dict(), count(len(stacks[kind]), "photograph"),
+                            params, intervals=scores_record(s, intervals[kind]).get("intervals"))
+    result = PixelEvalResult(results, overall, intervals, figures, unpaired, json_path, csv_path, html_path,
+                             comparison)
+    pixel_report(result, union, {kind: len(cms) for kind, cms in stacks.items()},
+                 [params.images_dir, truth_dir, input_dir])
+    return result
+
+
+def find_photograph(base: str, folders: list[Path | None]) -> Path | None:
+    """The photograph ``<base>.<ext>`` (or step 8's ``<base>_RGB.<ext>``) in the first of ``folders`` holding it."""
+    from ..io.images import find_image
+
+    for folder in folders:
+        for stem in (base, base + SAMPLE_SUFFIX):
+            found = find_image(folder, stem) if folder is not None else None
+            if found is not None:
+                return found
+    return None
+
+
+#: width in px of the photographs and label maps shown in pixel_eval.html
+REPORT_WIDTH = 360
+
+
+def _worst_images_html(items: list[PairResult], union: list[str], folders: list[Path | None]) -> list[str]:
+    """For each pair of ``items``: its photograph (if found), truth and estimate side by side with its scores."""
+    from ..arrays.resize import resize_image, resize_labels
+    from ..io.html_report import image_html, image_uri, paragraph, swatch
+    from ..io.images import read_image
+    from ..io.mat import read_label_mat
+    from ..plotting import class_palette, colorize
+
+    palette = class_palette(len(union))
+    parts = ["<p>Classes: " + " ".join(swatch(name, color) for name, color in zip(union, palette)) + "</p>"]
+    for item in items:
+        if item.pair.estimate.suffix.lower() != ".mat":  # a raster of any size: its preview figure shows it
+            parts.append(f"<h3>{html.escape(item.pair.estimate.name)}</h3>" + paragraph(
+                f"pixel accuracy {item.scores.accuracy:.3f}, macro F1 {item.scores.macro_f1:.3f}, mean IoU "
+                f"{item.scores.mean_iou:.3f} (a label GeoTIFF: see the step's preview figure)"))
+            continue
+        truth, estimate = read_label_mat(item.pair.truth), read_label_mat(item.pair.estimate)
+        height, width = truth.shape
+        shape = (max(1, round(height * REPORT_WIDTH / width)), REPORT_WIDTH)
+        panels, note = [], " (photograph not found: give --images DIR)"
+        photograph = find_photograph(split_estimate_name(item.pair.estimate)[0], folders)
+        if photograph is not None:
+            try:  # an illustration: a photograph that cannot be read is said so, the scores stand
+                panels.append(image_html(image_uri(resize_image(read_image(photograph), shape), ".jpg"),
+                                         caption=f"image {photograph.name}"))
+                note = ""
+            except (InputError, OSError) as exc:
+                note = f" (photograph {photograph.name} not shown: {exc})"
+        for what, label_file, path in (("truth", truth, item.pair.truth), ("estimate", estimate, item.pair.estimate)):
+            mapped = to_union(resize_labels(label_file.label_image, shape), label_file.labels, union)
+            panels.append(image_html(image_uri(colorize(mapped, palette)), caption=f"{what} {path.name}"))
+        s = item.scores
+        parts.append(f"<h3>{html.escape(item.pair.estimate.name)}</h3>" + paragraph(
+            f"pixel accuracy {s.accuracy:.3f}, macro F1 {s.macro_f1:.3f}, mean IoU {s.mean_iou:.3f}{note}")
+                     + "<div>" + "".join(panels) + "</div>")
+    return parts
+
+
+def _comparison_html(comparison: Comparison) -> list[str]:
+    from ..io.html_report import paragraph, table_html
+    from ..metrics import format_value
+    from .eval_report import SUMMARY_ROWS
+
+    paired, level = comparison.paired, f"{comparison.paired.intervals.confidence_level:.0%} interval"
+    rows = [(label, format_value(getattr(comparison.scores_a, name)), format_value(getattr(comparison.scores_b, name)),
+             format_value(paired.difference[name], paired.intervals.interval(name), sign=True))
+            for label, name in SUMMARY_ROWS]
+    header = ["score", comparison.name_a, comparison.name_b, f"{comparison.name_b} - {comparison.name_a} [{level}]"]
+    return ([paragraph(line) for line in comparison.sentences()]
+            + [table_html(header, rows, caption=f"{len(comparison.photographs)} photographs, each resampled for both"),
+               paragraph(paired.intervals.describe(), note=True)])
+
+
+def pixel_report(result: PixelEvalResult, union: list[str], n_pairs: dict[str, int], folders: list) -> Path:
+    """Write pixel_eval.html: per kind its pooled scores with intervals and confusion matrix, the comparison, and
+    per kind with two or more images the ``WORST_SHOWN`` of lowest pixel accuracy (image, truth, estimate)."""
+    from ..io.html_report import write_html
+
+    sections = []
+    for kind, scores in result.overall.items():
+        title = f"all {n_pairs[kind]} images ({kind})"
+        sections.append((f"Scores of {kind}*.mat", [
+            *scores_html(scores, result.intervals[kind], caption=f"{title}, {scores.n_samples} pixels"),
+            figure_html(result.figures[kind], f"confusion matrix of {title}")]))
+    if result.comparison is not None:
+        sections.append((f"{result.comparison.name_b} against {result.comparison.name_a}",
+                         _comparison_html(result.comparison)))
+    for kind in result.overall:
+        items = sorted((item for item in result.pairs if item.pair.kind == kind), key=lambda i: i.scores.accuracy)
+        if len(items) > 1:
+            sections.append((f"Lowest pixel accuracy ({kind}*.mat, {min(WORST_SHOWN, len(items))} of {len(items)} "
+                             "images)", _worst_images_html(items[:WORST_SHOWN], union, folders)))
+    return write_html(result.html_path, f"Pixel evaluation of {result.html_path.parent}", sections)
