@@ -7,10 +7,10 @@ corner (borders drawn) to look for seams.
     python benchmarks/bench_orthomosaic.py --megapixels 100 400 1600 --agreement 40
 
 Mosaics are built by benchmarks/make_orthomosaic.py (kept in bench_out/mosaics/ for later runs). Peak memory is
-the largest resident set of the script's process and its children (os.wait4), in GB; megapixels per second count
-the whole raster, no-data border included, start-up and the preview figure included. CPU seconds (user + system of
-the process and its children) are reported too: unlike the wall time they do not grow when other work shares
-the machine's cores. Step 6 runs the demo's settings (96 0.5 0.5 1 0.5), step 3 the demo's (-t 96 -a 0.9 -b 0.5),
+the largest resident set of the script's process and its children (GNU time's %M; Debian package ``time``), in
+GB; megapixels per second count the whole raster, no-data border included, start-up and the preview figure
+included. CPU seconds (user + system of the process and its children) are reported too: unlike the wall time they
+do not grow when other work shares the machine's cores. Step 6 runs the demo's settings (96 0.5 0.5 1 0.5), step 3 the demo's (-t 96 -a 0.9 -b 0.5),
 step 7 scores step 6's result against the mosaic's labels.
 """
 
@@ -20,7 +20,6 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -52,21 +51,21 @@ def mosaic(megapixels: float) -> Path:
 
 
 def timed(script: str, *args, cwd: Path) -> tuple[float, float, float]:
-    """Run a tutorial script quietly; (wall seconds, CPU seconds, peak resident GB) of its process and its children
-    (os.wait4's account of the child)."""
+    """Run a tutorial script quietly under ``/usr/bin/time``; (wall seconds, CPU seconds, peak resident GB) of its
+    process and its children. (The peak of os.wait4 on a child of this process would start from this process's
+    own resident set, copied at the fork: GNU time, a small process, measures the script alone.)"""
     import tempfile
 
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, str(REPO / script), "-q", *map(str, args)], cwd=cwd, stdout=out,
-                                stderr=err, env=dict(os.environ, DL_TOOLS_NO_DIALOG="1", TF_CPP_MIN_LOG_LEVEL="2"))
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-        if os.waitstatus_to_exitcode(status):
-            out.seek(0)
-            err.seek(0)
-            sys.exit(f"{script} failed:\n{out.read().decode()}\n{err.read().decode()}")
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1e6
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "time.txt"
+        command = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", str(report), sys.executable, str(REPO / script), "-q",
+                   *map(str, args)]
+        proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
+                              env=dict(os.environ, DL_TOOLS_NO_DIALOG="1", TF_CPP_MIN_LOG_LEVEL="2"))
+        if proc.returncode:
+            sys.exit(f"{script} failed:\n{proc.stdout}\n{proc.stderr}")
+        wall, user, system, peak_kb = report.read_text().split()[-4:]
+    return float(wall), float(user) + float(system), float(peak_kb) / 1e6
 
 
 def run_step(step: str, folder: Path, out: Path, args, windowed: bool = True) -> tuple[float, float, float]:
