@@ -10,8 +10,8 @@ Mosaics are built by benchmarks/make_orthomosaic.py (kept in bench_out/mosaics/ 
 the largest resident set of the script's process and its children (GNU time's %M; Debian package ``time``), in
 GB; megapixels per second count the whole raster, no-data border included, start-up and the preview figure
 included. CPU seconds (user + system of the process and its children) are reported too: unlike the wall time they
-do not grow when other work shares the machine's cores. Step 6 runs the demo's settings (96 0.5 0.5 1 0.5), step 3 the demo's (-t 96 -a 0.9 -b 0.5),
-step 7 scores step 6's result against the mosaic's labels.
+do not grow when other work shares the machine's cores. Step 6 runs the demo's settings (96 0.5 0.5 1 0.5), step 3
+the demo's (-t 96 -a 0.9 -b 0.5), step 7 scores step 6's result against the mosaic's labels.
 """
 
 from __future__ import annotations
