@@ -114,6 +114,17 @@ class WindowPlan:
         """(K, 2) int64 (row, col) top-left corners of the windows."""
         return np.stack([self.tops, self.lefts], axis=1)
 
+    def bounds(self) -> tuple[int, int, int, int]:
+        """(top, left, bottom, right), bottom and right excluded, of the box holding every window (halos included)."""
+        return (int(self.tops.min()), int(self.lefts.min()), int(self.tops.max()) + self.window_shape[0],
+                int(self.lefts.max()) + self.window_shape[1])
+
+    def in_region(self, top: int, left: int, shape: tuple[int, int]) -> WindowPlan:
+        """These windows in the coordinates of the region of ``shape`` whose top-left pixel is (``top``, ``left``) of
+        the extent (a selection: no grid)."""
+        return WindowPlan(tuple(shape), self.window_shape, self.halo, self.tops - top, self.lefts - left,
+                          self.cores - np.array([top, top, left, left]))
+
     def every(self, step: int) -> WindowPlan:
         """Every ``step``-th window down and across a whole plan (``centred_every`` along each axis), row-major."""
         if self.grid is None:

@@ -272,8 +272,6 @@ class RasterPredictor:
     def probs(self, read, top: int, left: int, height: int, width: int) -> np.ndarray:
         """(height, width, N) float32 probabilities of the raster region with top-left pixel (``top``, ``left``),
         which must lie inside the raster."""
-        from dataclasses import replace
-
         from ..arrays.resize import linear_weights, resize_part
         from ..arrays.tiling import blend, cut_windows
 
@@ -291,8 +289,7 @@ class RasterPredictor:
         small = self.network_image(read, (g0, g1), (h0, h1))
         if self.run.standardise:
             small = standardise_channels(small, self.color_stats)
-        local = replace(tiles, shape=(g1 - g0, h1 - h0), tops=tiles.tops - g0, lefts=tiles.lefts - h0,
-                        cores=tiles.cores - np.array([g0, g0, h0, h0]), grid=None)
+        local = tiles.in_region(g0, h0, (g1 - g0, h1 - h0))
 
         def tile_probs():
             for first in range(0, len(local), self.params.batch_size):

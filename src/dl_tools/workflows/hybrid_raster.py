@@ -15,7 +15,6 @@ how many windows), where a whole-image run would take the classes of tiles furth
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -53,15 +52,12 @@ class RasterTiles:
         todo = indices[self.tile_class[indices] < 0]
         if not len(todo):
             return
-        tiles = self.plan[todo]
-        size = self.params.tile
-        r0, c0 = int(tiles.tops.min()), int(tiles.lefts.min())
-        r1, c1 = int(tiles.tops.max()) + size, int(tiles.lefts.max()) + size
-        pixels = read(r0, c0, r1 - r0, c1 - c0)
-        local = replace(tiles, shape=(r1 - r0, c1 - c0), tops=tiles.tops - r0, lefts=tiles.lefts - c0,
-                        cores=tiles.cores - np.array([r0, r0, c0, c0]), grid=None)
         from ..arrays.tiling import cut_windows
 
+        tiles = self.plan[todo]
+        top, left, bottom, right = tiles.bounds()
+        pixels = read(top, left, bottom - top, right - left)
+        local = tiles.in_region(top, left, (bottom - top, right - left))
         self.tile_class[todo], self.tile_prob[todo] = classify(cut_windows(pixels, local), self.classifier,
                                                                self.params)
 

@@ -8,7 +8,6 @@ tiles. Only the label and image pixels under one block of tiles (about ``BLOCK``
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +31,8 @@ def _blocks(plan, step: int):
 
 def _local(tiles):
     """(the region (row, col, height, width) under ``tiles``, their plan in that region's coordinates)."""
-    r0, c0 = int(tiles.tops.min()), int(tiles.lefts.min())
-    r1, c1 = int(tiles.tops.max()) + tiles.window_shape[0], int(tiles.lefts.max()) + tiles.window_shape[1]
-    local = replace(tiles, shape=(r1 - r0, c1 - c0), tops=tiles.tops - r0, lefts=tiles.lefts - c0,
-                    cores=tiles.cores - np.array([r0, r0, c0, c0]), grid=None)
-    return (r0, c0, r1 - r0, c1 - c0), local
+    top, left, bottom, right = tiles.bounds()
+    return (top, left, bottom - top, right - left), tiles.in_region(top, left, (bottom - top, right - left))
 
 
 def scan_raster(label_path: Path, image_path: Path, params):
