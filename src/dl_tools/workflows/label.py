@@ -537,7 +537,8 @@ def _label_large(image_path: Path, labels_path, colors_path, params: LabelParams
     from ..io.windowed_geotiff import raster_info
     from .label_raster import label_large
 
-    megapixels = raster_info(image_path).megapixels
+    info = raster_info(image_path)
+    megapixels = info.megapixels
     if scribbles_path is None:
         raise InputError(f"--image {image_path} is {megapixels:.0f} megapixels, above --max-megapixels "
                          f"{windowed.max_megapixels:g}: label it in scripted mode, --scribbles STROKES.tif (a one-band "
@@ -553,8 +554,7 @@ def _label_large(image_path: Path, labels_path, colors_path, params: LabelParams
     with recording(record):  # the windowed GeoTIFF writer stores it
         result = label_large(image_path, Path(scribbles_path), labels, colors, params, windowed,
                              Path(outdir) if outdir else None)
-    shape = (raster_info(image_path).height, raster_info(image_path).width)
-    return LabelResult(result.outputs, {}, 0.0, time.perf_counter() - started, shape,
+    return LabelResult(result.outputs, {}, 0.0, time.perf_counter() - started, (info.height, info.width),
                        result.windowed.windows)
 
 
