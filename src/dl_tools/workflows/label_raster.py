@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..file_contract import LABEL_NODATA, TIFF_EXTENSIONS, label_large_outputs
+from ..io.windowed_geotiff import RasterInfo
 from .windowed import WindowedParams, WindowedResult, check_resume, output_rasters, params_record, segment_large
 
 log = logging.getLogger(__name__)
@@ -33,20 +34,20 @@ class LargeLabelResult:
     without_strokes: int
 
 
-def check_strokes_raster(strokes: Path, image: Path, n_classes: int, megapixels: float, limit: float) -> None:
-    """InputError unless ``strokes`` is a one-band GeoTIFF on the grid of ``image``."""
-    from ..io.windowed_geotiff import open_raster
-    from .raster_pairs import check_grids, raster_grid
+def check_strokes_raster(strokes: Path, image: RasterInfo, n_classes: int, limit: float) -> None:
+    """InputError unless ``strokes`` is a one-band GeoTIFF on the grid of the raster ``image``."""
+    from ..io.windowed_geotiff import raster_info
+    from .raster_pairs import check_grids
 
     if strokes.suffix.lower() not in TIFF_EXTENSIONS:
-        raise InputError(f"--scribbles {strokes}: {image.name} ({megapixels:.0f} megapixels, above --max-megapixels "
-                         f"{limit:g}) is labelled by windows and takes its strokes as a one-band GeoTIFF on its grid "
+        raise InputError(f"--scribbles {strokes}: {image.path.name} ({image.megapixels:.0f} megapixels, above "
+                         f"--max-megapixels {limit:g}) is labelled by windows and takes its strokes as a one-band "
+                         "GeoTIFF on its grid (0 = no stroke, k = class k-1)")
+    info = raster_info(strokes)
+    if info.count != 1:
+        raise InputError(f"--scribbles {strokes} has {info.count} bands; give one band of class numbers "
                          "(0 = no stroke, k = class k-1)")
-    with open_raster(strokes, fix="give a one-band GeoTIFF of strokes") as src:
-        if src.count != 1:
-            raise InputError(f"--scribbles {strokes} has {src.count} bands; give one band of class numbers "
-                             "(0 = no stroke, k = class k-1)")
-    check_grids(raster_grid(image), raster_grid(strokes), resize=None, of="the image")
+    check_grids(image, info, resize=None, of="the image")
     if n_classes > 254:
         raise InputError(f"{n_classes} classes do not fit a uint8 label GeoTIFF with 255 for no data")
 
@@ -61,7 +62,7 @@ def label_large(image_path: Path, strokes_path: Path, labels: list[str], colors:
     from ..labelling.engine import default_crf_params, label_from_strokes
 
     info = raster_info(image_path)
-    check_strokes_raster(strokes_path, image_path, len(labels), info.megapixels, windowed.max_megapixels)
+    check_strokes_raster(strokes_path, info, len(labels), windowed.max_megapixels)
     folder = outdir or image_path.parent
     check_output_dir(folder, "--outdir" if outdir else "output folder", "give --outdir FOLDER for the outputs")
     paths = label_large_outputs(folder, image_path.stem, windowed.probabilities)

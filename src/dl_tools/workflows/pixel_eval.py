@@ -260,11 +260,12 @@ def pair_matrix(pair: Pair, resize: bool) -> tuple[tuple[str, ...], list[str], n
         names = union_labels([truth.labels, estimate.labels])
         return only, names, pair_confusion(pair, names, truth, estimate, resize)
     from ..io.text import match_class_names
-    from .raster_pairs import check_grids, pair_class_names, raster_confusion, raster_grid
+    from ..io.windowed_geotiff import raster_info
+    from .raster_pairs import check_grids, pair_class_names, raster_confusion
 
     truth_labels, estimate_labels = pair_class_names(pair.truth, pair.estimate)
     only = check_pair_classes(pair, truth_labels, estimate_labels)
-    check_grids(raster_grid(pair.truth), raster_grid(pair.estimate), resize)
+    check_grids(raster_info(pair.truth), raster_info(pair.estimate), resize)
     names = union_labels([truth_labels, estimate_labels])
     luts = [np.asarray(match_class_names(list(labels), names), dtype=np.int64)
             for labels in (truth_labels, estimate_labels)]

@@ -12,14 +12,13 @@ neighbour), as ``--resize`` does for .mat files.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
 from ..io.geotiff import read_class_names
-from ..io.windowed_geotiff import bounded_gdal_cache, open_raster
+from ..io.windowed_geotiff import RasterInfo, bounded_gdal_cache, open_raster
 
 log = logging.getLogger(__name__)
 
@@ -27,36 +26,22 @@ log = logging.getLogger(__name__)
 SCORE_WINDOW = 2048
 
 
-@dataclass(frozen=True)
-class RasterGrid:
-    """What decides whether two rasters are on one grid: (H, W), CRS and transform (None when absent)."""
-
-    path: Path
-    height: int
-    width: int
-    crs: str | None
-    transform: tuple | None
-
-    def describe(self) -> str:
-        where = (f", origin ({self.transform[2]:g}, {self.transform[5]:g}), pixel {self.transform[0]:g}, "
-                 f"{self.crs}" if self.transform is not None else ", not georeferenced")
-        return f"{self.width} x {self.height} px{where}"
+def describe_grid(info: RasterInfo) -> str:
+    """A raster's grid in words: size, and origin, pixel size and CRS when it has a CRS."""
+    transform = info.geo.transform
+    where = (f", origin ({transform.c:g}, {transform.f:g}), pixel {transform.a:g}, {info.geo.crs}"
+             if info.geo.crs is not None else ", not georeferenced")
+    return f"{info.width} x {info.height} px{where}"
 
 
-def raster_grid(path: Path) -> RasterGrid:
-    """The RasterGrid of a raster, from its header."""
-    with open_raster(path, fix="give a label GeoTIFF") as src:
-        georeferenced = src.crs is not None
-        return RasterGrid(Path(path), src.height, src.width, src.crs.to_string() if georeferenced else None,
-                          tuple(src.transform)[:6] if georeferenced else None)
-
-
-def check_grids(reference: RasterGrid, other: RasterGrid, resize: bool | None, of: str = "its truth") -> None:
+def check_grids(reference: RasterInfo, other: RasterInfo, resize: bool | None, of: str = "its truth") -> None:
     """InputError, naming both grids, when ``other`` is not on the grid of ``reference`` (``of`` says what that
-    is): another size without ``resize`` (None: no resizing offered), or other georeferencing."""
+    is): another size without ``resize`` (None: no resizing offered), or, when both have a CRS, other
+    georeferencing."""
     same_size = (reference.height, reference.width) == (other.height, other.width)
-    same_place = reference.transform is None or other.transform is None or (
-        reference.crs == other.crs and np.allclose(reference.transform, other.transform, rtol=0, atol=1e-9))
+    same_place = reference.geo.crs is None or other.geo.crs is None or (
+        reference.geo.crs == other.geo.crs
+        and np.allclose(tuple(reference.geo.transform)[:6], tuple(other.geo.transform)[:6], rtol=0, atol=1e-9))
     if (same_size and same_place) or (resize and not same_size):  # resized by pixel index, as for .mat files
         return
     if resize is None:
@@ -65,8 +50,8 @@ def check_grids(reference: RasterGrid, other: RasterGrid, resize: bool | None, o
         fix = "label the estimate on the truth's grid (or warp one onto the other first)"
     else:
         fix = "give --resize to resize the estimate (nearest neighbour) to the truth's size"
-    raise InputError(f"{other.path.name} ({other.describe()}) is not on the grid of {of} {reference.path.name} "
-                     f"({reference.describe()}); {fix}")
+    raise InputError(f"{other.path.name} ({describe_grid(other)}) is not on the grid of {of} {reference.path.name} "
+                     f"({describe_grid(reference)}); {fix}")
 
 
 def pair_class_names(truth: Path, estimate: Path) -> tuple[list[str], list[str]]:
