@@ -48,23 +48,27 @@ def score_folder(output_dir: Path, truth_dir: Path, suffix: str):
     return scores_from_confusion(total, labels)
 
 
-VARIANTS = (("network", False), ("network + CRF", True))
+#: the inference variants scored: (title, which CRF): none, the fixed settings infer_crf.py used before runs
+#: chose their own (``FCN_CRF`` on every pixel), and the run's own choice (``workflows.crf_choice``)
+VARIANTS = (("network", None), ("network + CRF, fixed settings", "fixed"), ("network + CRF, run's choice", "chosen"))
 
 
 def fold_copies(data: Path, work: Path, k: int) -> list[Path]:
     """Re-split the photographs of ``data`` (train and val, label images made) into ``k`` folds (seeded); copy f
-    of the data layout validates on fold f and trains on the others. Returns the k data folders."""
+    of the data layout tests on fold f, validates (checkpoint and CRF settings) on fold f + 1 and trains on the
+    others, so what is scored was never used to choose anything. Returns the k data folders."""
     from dl_tools.file_contract import sample_name
 
     samples = sorted((data / "samples" / "RGB").glob("*/data/*"))
     order = np.random.default_rng(0).permutation(len(samples))
     copies = []
     for fold in range(k):
-        held_out = set(order[fold::k].tolist())
+        split_of = {int(i): "test" for i in order[fold::k]}
+        split_of.update({int(i): "val" for i in order[(fold + 1) % k::k]})
         root = work / f"fold{fold}"
         shutil.rmtree(root, ignore_errors=True)
         for i, sample in enumerate(samples):
-            split = "val" if i in held_out else "train"
+            split = split_of.get(i, "train")
             labels = data / "labels" / "gtFine" / sample.parents[1].name / "data"
             for target, files in ((root / "samples" / "RGB" / split / "data", [sample]),
                                   (root / "labels" / "gtFine" / split / "data",
@@ -77,28 +81,35 @@ def fold_copies(data: Path, work: Path, k: int) -> list[Path]:
     return copies
 
 
-def train_and_score(data: Path, work: Path, params):
-    """Train one run with ``params`` and score every inference variant on the validation images.
+def train_and_score(data: Path, work: Path, params, scored: str):
+    """Train one run with ``params``, let it choose its CRF on its validation images (as train.py does), and score
+    every inference variant on the images of the split ``scored``.
 
-    Returns (training seconds, FCNTrainResult, {variant title: (Scores, megapixels per second, megapixels)})."""
+    Returns (training seconds, FCNTrainResult, CRFChoice, {variant title: (Scores, megapixels per second,
+    megapixels)})."""
     from dl_tools.file_contract import CRF_TAG, ESTIMATE_MARK
+    from dl_tools.segmentation.refine import Refinement
+    from dl_tools.workflows.crf_choice import choose_crf
     from dl_tools.workflows.fcn_infer import FCN_CRF, FCNInferParams, infer_fcn
     from dl_tools.workflows.fcn_train import train_fcn
 
     started = time.perf_counter()
     trained = train_fcn(data, work / "run", data / "labeldefs.txt", params, overwrite=True)
+    choice = choose_crf(work / "run")
     train_seconds = time.perf_counter() - started
-    samples = data / "samples" / "RGB" / "val" / "data"
-    truth = data / "labels" / "gtFine" / "val" / "data"
-    shutil.rmtree(work / "out", ignore_errors=True)  # score this run's outputs only
+    samples = data / "samples" / "RGB" / scored / "data"
+    truth = data / "labels" / "gtFine" / scored / "data"
     rows = {}
     for title, crf in VARIANTS:
-        crf_params = FCN_CRF if crf else None
-        result = infer_fcn(samples, work / "out", work / "run", FCNInferParams(crf=crf_params, overwrite=True))
+        shutil.rmtree(work / "out", ignore_errors=True)  # score this variant's outputs only
+        refinement = {"fixed": Refinement(FCN_CRF), "chosen": choice.refinement, None: None}[crf]
+        keep_network = crf == "chosen" and refinement is None
+        result = infer_fcn(samples, work / "out", work / "run",
+                           FCNInferParams(crf=refinement, keep_network=keep_network, overwrite=True))
         scores = score_folder(work / "out", truth, ESTIMATE_MARK + (CRF_TAG if crf else ""))
         seconds = result.predict_seconds + result.crf_seconds
         rows[title] = (scores, result.megapixels / seconds, result.megapixels)
-    return train_seconds, trained, rows
+    return train_seconds, trained, choice, rows
 
 
 def main(argv=None) -> int:
@@ -144,15 +155,18 @@ def measure(argv=None) -> int:
         for seed in args.seeds:
             params = FCNTrainParams(**{**given, "epochs": args.epochs, "seed": seed})
             names.append(f"fold {fold} seed {seed}" if args.folds else f"seed {seed}")
-            runs.append((seed, params) + train_and_score(fold_data, work, params))
+            runs.append((seed, params) + train_and_score(fold_data, work, params, "test" if args.folds else "val"))
             print(f"{names[-1]}: " + "; ".join(f"{title} mIoU {scores.mean_iou:.3f}"
-                                              for title, (scores, _, _) in runs[-1][4].items()), flush=True)
+                                              for title, (scores, _, _) in runs[-1][5].items()), flush=True)
     params = runs[0][1]
     n_train = len(list((datasets[0] / "samples" / "RGB" / "train" / "data").iterdir()))
     n_val = len(list((datasets[0] / "samples" / "RGB" / "val" / "data").iterdir()))
-    scheme = (f"{args.folds}-fold cross-validation over all {n_train + n_val} photographs (about {n_train} training "
-              "images per run, each photograph validated once)" if args.folds
-              else f"{n_train} training images, scored on the {n_val} validation images")
+    n_test = len(list((datasets[0] / "samples" / "RGB" / "test" / "data").glob("*"))) if args.folds else 0
+    scheme = (f"{args.folds}-fold cross-validation over all {n_train + n_val + n_test} photographs (each run: "
+              f"about {n_train} training images, {n_val} validation images of the next fold choosing the checkpoint "
+              f"and the CRF, scored on the {n_test} of its own fold, which nothing was chosen on)" if args.folds
+              else f"{n_train} training images, scored on the {n_val} validation images (which also chose the "
+                   "checkpoint and the run's CRF)")
     lines = [
         f"Method 2 (FCN-8s style, backbone {params.backbone}, {params.image_size[0]}x{params.image_size[1]} px, "
         f"batch {params.batch_size}, Adam {params.learning_rate:g}, colour standardisation "
@@ -167,13 +181,22 @@ def measure(argv=None) -> int:
     def row(title, values, fmt):
         lines.append(f"| {title} | {' / '.join(format(v, fmt) for v in values)} | {format(np.mean(values), fmt)} |")
 
-    row(f"training time, {args.epochs} epochs (s)", [r[2] for r in runs], ".0f")
+    row(f"training time, {args.epochs} epochs and the CRF choice (s)", [r[2] for r in runs], ".0f")
     row("seconds per epoch", [r[3].seconds_per_epoch for r in runs], ".1f")
     row("best validation mean IoU during training (Keras)", [r[3].best_val_mean_iou for r in runs], ".3f")
+    split = "test" if args.folds else "val"
     for title, _ in VARIANTS:
         for name, attribute in (("mean IoU", "mean_iou"), ("macro F1", "macro_f1"), ("accuracy", "accuracy")):
-            row(f"{title}: val {name}", [getattr(r[4][title][0], attribute) for r in runs], ".3f")
-        row(f"{title}: inference megapixels/s", [r[4][title][1] for r in runs], ".2f")
+            row(f"{title}: {split} {name}", [getattr(r[5][title][0], attribute) for r in runs], ".3f")
+        row(f"{title}: inference megapixels/s", [r[5][title][1] for r in runs], ".2f")
+    network = [r[5]["network"][0].mean_iou for r in runs]
+    for title, _ in VARIANTS[1:]:
+        gains = [r[5][title][0].mean_iou - base for r, base in zip(runs, network)]
+        row(f"{title}: gain in {split} mean IoU over the network", gains, "+.3f")
+        lines[-1] = lines[-1].rstrip(" |") + f" (worst {min(gains):+.3f}) |"
+    row("run's choice: CRF gain on its own validation images", [r[4].gain for r in runs], "+.3f")
+    lines.append(f"| run's choice: CRF used | {' / '.join('yes' if r[4].refinement else 'no' for r in runs)} | "
+                 f"{sum(r[4].refinement is not None for r in runs)} of {len(runs)} |")
     write_report("bench_fcn", "\n".join(lines))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

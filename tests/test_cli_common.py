@@ -176,7 +176,7 @@ def _steps():
     )
     from dl_tools.segmentation.hybrid import HybridParams
     from dl_tools.workflows.eval_tiles import EvalTilesParams
-    from dl_tools.workflows.fcn_infer import FCN_CRF, FCNInferParams
+    from dl_tools.workflows.fcn_infer import FCNInferParams
     from dl_tools.workflows.fcn_train import FCNTrainParams
     from dl_tools.workflows.label import LabelParams
     from dl_tools.workflows.label_web import WebParams
@@ -188,8 +188,7 @@ def _steps():
     from dl_tools.workflows.windowed import WindowedParams
 
     return [(retrain, RetrainParams, {}), (retile, RetileParams, {"threshold": "purity"}),
-            (fcn_infer, FCNInferParams, {}), (fcn_infer, WindowedParams, {}), (fcn_infer_crf, FCN_CRF,
-                                                                                fcn_infer_crf.CRF_OPTIONS),
+            (fcn_infer, FCNInferParams, {}), (fcn_infer, WindowedParams, {}),
             (fcn_infer_crf, WindowedParams, {}), (fcn_train, FCNTrainParams, {}),
             (images_split_train_test, SplitParams, {"proportion": "train_fraction"}),
             (test_class_tiles, EvalTilesParams, {"number": "n"}), (test_pixels, PixelEvalParams, {}),

@@ -9,7 +9,6 @@ import pytest
 
 from dl_tools.cli import (
     fcn_infer,
-    fcn_infer_crf,
     images_split_train_test,
     make_labels,
     retile,
@@ -19,7 +18,7 @@ from dl_tools.cli import (
 )
 from dl_tools.segmentation.hybrid import HybridParams
 from dl_tools.workflows.eval_tiles import EvalTilesParams
-from dl_tools.workflows.fcn_infer import FCN_CRF, FCNInferParams
+from dl_tools.workflows.fcn_infer import FCNInferParams
 from dl_tools.workflows.make_labels import MakeLabelsParams
 from dl_tools.workflows.retile import RetileParams
 from dl_tools.workflows.retrain import RetrainParams
@@ -31,7 +30,6 @@ STEPS = [
     (retile, RetileParams, {"threshold": "purity"}),
     (fcn_infer, FCNInferParams, {}),
     (fcn_infer, WindowedParams, {}),
-    (fcn_infer_crf, FCN_CRF, fcn_infer_crf.CRF_OPTIONS),
     (images_split_train_test, SplitParams, {"proportion": "train_fraction"}),
     (test_class_tiles, EvalTilesParams, {"number": "n"}),
     (make_labels, MakeLabelsParams, {"median": "median_radius"}),

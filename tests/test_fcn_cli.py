@@ -516,3 +516,92 @@ def test_the_run_has_a_card_its_estimates_a_record_and_step7_adds_its_scores_to_
     pooled = json.loads((root / "prov_out" / "pixel_eval.json").read_text())["overall"]["_ares"]["scores"]
     assert entry["step"] == "test_pixels" and entry["n"] == "2 photographs" and entry["scores"] == pooled
     assert "test_pixels on prov_out (2 photographs)" in (run / "card.md").read_text()
+
+
+def _with_choice(root, name, choice):
+    """A copy ``name`` of the trained run whose settings.json holds ``choice`` (a CRFChoice, or None: no choice, as
+    a run of an older DL tools)."""
+    run = root / name
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.copytree(root / "run", run)
+    settings = json.loads((run / "settings.json").read_text())
+    settings.pop("crf_choice")
+    if choice is not None:
+        settings["crf_choice"] = choice.record()
+    (run / "settings.json").write_text(json.dumps(settings))
+    return name
+
+
+def _refinement_used(mat):
+    from dl_tools.segmentation.refine import Refinement
+
+    stored = read_record(mat)["settings"]["crf"]
+    return None if stored is None else Refinement.from_record(stored)
+
+
+def test_train_chooses_the_crf_and_infer_crf_uses_the_runs_choice(trained):
+    import dataclasses
+
+    from dl_tools.io.model_card import read_model_card
+    from dl_tools.segmentation.crf import CRFParams
+    from dl_tools.segmentation.refine import CRFChoice, Refinement
+
+    root, proc = trained
+    choice = json.loads((root / "run" / "settings.json").read_text())["crf_choice"]
+    assert choice["n_images"] == 2 and choice["n_candidates"] == 12 and 0 <= choice["network_mean_iou"] <= 1
+    assert "CRF for infer_crf.py: on the run's 2 validation images the best of 12 CRF settings" in proc.stdout
+    card = read_model_card(root / "run")
+    assert card["crf_choice"]["network_mean_iou"] == choice["network_mean_iou"]
+    assert card["crf_choice"]["summary"] in (root / "run" / "card.md").read_text()
+
+    stored = Refinement(CRFParams(theta_bilateral=33.0, theta_color=7.0, compat_bilateral=4.0, n_iter=3, scale=0.5),
+                        temperature=1.7, gate=0.8)
+    name = _with_choice(root, "run_choice", CRFChoice(stored, 0.5, 0.6, 2, 12, 0.005))
+    infer = ("--samples-dir", "data/samples/RGB/val/data", "--data-source", "data")
+    proc = run_script("semseg_fullyconv/infer_crf.py", "--name", name, *infer, "--output-dir", "out_choice", cwd=root)
+    assert "gained +0.100 mean IoU (0.500 -> 0.600)" in proc.stderr and "temperature 1.70, gate 0.8" in proc.stderr
+    assert _refinement_used(root / "out_choice" / "val0_ares_crf.mat") == stored
+    run_script("semseg_fullyconv/infer_crf.py", "--name", name, *infer, "--output-dir", "out_theta", "-q",
+               "--crf-theta", "50", "--crf-gate", "1", cwd=root)
+    assert _refinement_used(root / "out_theta" / "val0_ares_crf.mat") == dataclasses.replace(
+        stored, crf=dataclasses.replace(stored.crf, theta_bilateral=50.0), gate=Refinement(stored.crf).gate)
+
+
+def test_infer_crf_keeps_the_network_when_no_crf_helped_on_validation(trained):
+    from dl_tools.segmentation.refine import CRFChoice
+
+    root, _ = trained
+    name = _with_choice(root, "run_declined", CRFChoice(None, 0.5, 0.501, 2, 12, 0.005))
+    infer = ("--name", name, "--samples-dir", "data/samples/RGB/val/data", "--data-source", "data")
+    run_script("semseg_fullyconv/infer.py", *infer, "--output-dir", "out_declined", "-q", cwd=root)
+    proc = run_script("semseg_fullyconv/infer_crf.py", *infer, "--output-dir", "out_declined", cwd=root)
+    assert "less than the 0.005 required: the network's labels are kept" in proc.stderr
+    assert "warning: infer_crf.py writes the network's labels" in proc.stderr
+    out = root / "out_declined"
+    for image in ("val0", "val1"):
+        np.testing.assert_array_equal(read_raw(out / f"{image}_crf_label.png"), read_raw(out / f"{image}_label.png"))
+    record = read_record(out / "val0_ares_crf.mat")
+    assert record["settings"]["crf"] is None and record["settings"]["keep_network"] is True
+    run_script("semseg_fullyconv/infer_crf.py", *infer, "--output-dir", "out_forced", "-q", "--crf-compat", "3",
+               cwd=root)  # an option runs the CRF anyway
+    assert _refinement_used(out.parent / "out_forced" / "val0_ares_crf.mat").crf.compat_bilateral == 3.0
+
+
+def test_a_run_without_a_choice_gets_the_defaults_and_choose_crf_gives_it_one(trained):
+    from dl_tools.segmentation.refine import Refinement
+    from dl_tools.workflows.fcn_infer import FCN_CRF
+
+    root, _ = trained
+    name = _with_choice(root, "run_old", None)
+    infer = ("--name", name, "--samples-dir", "data/samples/RGB/val/data", "--data-source", "data")
+    proc = run_script("semseg_fullyconv/infer_crf.py", *infer, "--output-dir", "out_old", cwd=root)
+    assert "has no CRF settings chosen" in proc.stderr and f"dl-tools choose-crf --name {name}" in proc.stderr
+    assert _refinement_used(root / "out_old" / "val0_ares_crf.mat") == Refinement(FCN_CRF)
+    proc = subprocess.run([sys.executable, "-m", "dl_tools", "choose-crf", "--name", name], cwd=root,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("CRF for infer_crf.py: on the run's 2 validation images")
+    assert "crf_choice" in json.loads((root / name / "settings.json").read_text())
+    proc = subprocess.run([sys.executable, "-m", "dl_tools", "choose-crf", "--name", "nowhere"], cwd=root,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and _one_line_error(proc.stderr, "nowhere")

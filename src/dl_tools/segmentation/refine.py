@@ -1,0 +1,129 @@
+"""Refining a network's per-class probabilities with the dense CRF, with the two safeguards of
+``segmentation.calibration``: the probabilities calibrated (a temperature) before they become the CRF's unary, and
+the pixels the network is sure of left as the network has them (a gate).
+
+``Refinement`` holds the three together; ``refine`` applies them to one image. Step 8's ``infer_crf.py`` uses the
+refinement chosen for its run on the run's validation images (``workflows.crf_choice``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..arrays.resize import resize_image
+from ..errors import InputError
+from .calibration import apply_temperature, gate_confident
+from .crf import CRFParams, crf_from_probs, scaled_shape, upsample_argmax
+
+#: a gate no probability reaches: the CRF's result is kept at every pixel
+NO_GATE = 1.0 + 1e-6
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """How the CRF refines a network's probabilities.
+
+    crf         : the CRF's kernels, iterations and grid scale (``CRFParams``; distances in pixels of the CRF grid).
+    temperature : the network's probabilities become ``softmax(log p / temperature)`` before the CRF (1 = as they
+                  are; > 1 softens an over-confident network).
+    gate        : pixels whose network probability of its top class is at least this keep the network's class
+                  (1 or more: the CRF decides every pixel).
+    """
+
+    crf: CRFParams
+    temperature: float = 1.0
+    gate: float = NO_GATE
+
+    def __post_init__(self):
+        if not self.temperature > 0:
+            raise InputError(f"--crf-temperature must be positive, got {self.temperature}")
+        if not 0.0 < self.gate:
+            raise InputError(f"--crf-gate must be a probability in (0, 1] (1 = no gate), got {self.gate}")
+
+    @property
+    def gated(self) -> bool:
+        return self.gate <= 1.0
+
+    def record(self) -> dict:
+        """A plain dict of the settings (for a run's settings.json and provenance)."""
+        return {"crf": asdict(self.crf), "temperature": self.temperature, "gate": min(self.gate, 1.0) if self.gated
+                else None}
+
+    @classmethod
+    def from_record(cls, record: dict) -> Refinement:
+        """The Refinement of ``record`` (``Refinement.record``)."""
+        gate = record.get("gate")
+        return cls(CRFParams(**record["crf"]), float(record.get("temperature", 1.0)),
+                   NO_GATE if gate is None else float(gate))
+
+
+def refine(image: np.ndarray, probs: np.ndarray, refinement: Refinement) -> tuple[np.ndarray, np.ndarray]:
+    """The network's probabilities refined by the CRF.
+
+    image : (H, W, 3) uint8 RGB.
+    probs : (h, w, N) float probabilities of the network, on its own grid (or on the image's).
+    Returns (label_image (H, W) uint8/uint16 0-based, probabilities (h', w', N) float32 on the CRF grid, the image
+    times ``refinement.crf.scale``): the CRF's marginals, or the network's own (resized) probabilities at the pixels
+    the gate keeps.
+    """
+    unary = apply_temperature(probs, refinement.temperature) if refinement.temperature != 1.0 else probs
+    label_image, marginals = crf_from_probs(image, unary, refinement.crf)
+    if not refinement.gated:
+        return label_image, marginals
+    grid = scaled_shape(image.shape[:2], refinement.crf.scale)
+    network = np.asarray(probs, dtype=np.float32)
+    network = resize_image(network, grid) if network.shape[:2] != grid else network
+    if network.ndim == 2:  # cv2 drops a single channel
+        network = network[:, :, None]
+    gated = gate_confident(network, marginals, refinement.gate)
+    return upsample_argmax(gated, image.shape[:2]), gated
+
+
+@dataclass(frozen=True)
+class CRFChoice:
+    """What the CRF did on a run's validation images, and the refinement chosen from it.
+
+    refinement       : the candidate of highest validation mean IoU, or None when none beat the network alone by
+                       ``min_gain``: then infer_crf.py keeps the network's labels.
+    network_mean_iou : validation mean IoU of the network alone (all validation pixels pooled).
+    best_mean_iou    : that of the best candidate (chosen or not).
+    n_images         : validation images scored; n_candidates: refinements tried; min_gain: the margin required.
+    """
+
+    refinement: Refinement | None
+    network_mean_iou: float
+    best_mean_iou: float
+    n_images: int
+    n_candidates: int
+    min_gain: float
+
+    @property
+    def gain(self) -> float:
+        """Validation mean IoU of the chosen refinement minus the network's (0 when the network alone is kept)."""
+        return self.best_mean_iou - self.network_mean_iou if self.refinement is not None else 0.0
+
+    def summary(self) -> str:
+        """One sentence for the user: what the CRF gained on validation and what is used."""
+        best = self.best_mean_iou - self.network_mean_iou
+        seen = (f"on the run's {self.n_images} validation images the best of {self.n_candidates} CRF settings "
+                f"{'gained' if best >= 0 else 'lost'} {best:+.3f} mean IoU ({self.network_mean_iou:.3f} -> "
+                f"{self.best_mean_iou:.3f})")
+        if self.refinement is None:
+            return f"{seen}, less than the {self.min_gain:.3f} required: the network's labels are kept"
+        return seen
+
+    def record(self) -> dict:
+        """A plain dict (settings.json's ``crf_choice``)."""
+        return {"refinement": self.refinement.record() if self.refinement else None,
+                "network_mean_iou": self.network_mean_iou, "best_mean_iou": self.best_mean_iou,
+                "n_images": self.n_images, "n_candidates": self.n_candidates, "min_gain": self.min_gain}
+
+    @classmethod
+    def from_record(cls, record: dict) -> CRFChoice:
+        """The CRFChoice of ``record`` (``CRFChoice.record``)."""
+        refinement = record.get("refinement")
+        return cls(Refinement.from_record(refinement) if refinement else None, float(record["network_mean_iou"]),
+                   float(record["best_mean_iou"]), int(record["n_images"]), int(record["n_candidates"]),
+                   float(record["min_gain"]))

@@ -1,0 +1,150 @@
+"""Method 2: choose how infer_crf.py refines a run's labels, on the run's own validation images.
+
+At the end of training (semseg_fullyconv/train.py), the network's probabilities of every validation image are
+refined with each candidate of ``CRFChoiceParams`` (CRF kernels x temperature x gate, ``segmentation.refine``) and
+scored against the image's labels, all validation pixels pooled. The candidate of highest mean IoU is stored in
+the run's settings.json (``crf_choice``) when it beats the network alone by at least ``min_gain``; otherwise the
+run records that no CRF setting helped, and infer_crf.py keeps the network's labels. The temperature candidate
+"fit" is the temperature that calibrates the network on those same validation pixels
+(``segmentation.calibration.fit_temperature``).
+
+Why: CRF settings chosen once on one set of photographs help on some new ones and hurt on others (issue 20; the
+numbers are in docs/benchmarks.md). Each run is now judged on its own validation images, and the gate keeps the
+pixels the network is sure of out of the CRF's reach.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..file_contract import LABEL_NODATA, RUN_SETTINGS
+from ..io.atomic import write_text_atomic
+from ..io.images import read_image
+from ..io.model_card import CRF_CHOICE, set_crf_choice
+from ..io.run_folder import read_run_settings
+from ..metrics import confusion_matrix, scores_from_confusion
+from ..segmentation.calibration import fit_temperature
+from ..segmentation.refine import NO_GATE, CRFChoice, Refinement, refine
+from .fcn_infer import FCN_CRF, load_run, predict_probs
+from .fcn_train import find_pairs, read_label_ids
+
+log = logging.getLogger(__name__)
+
+#: settings.json's key for the choice (the run's card has it too)
+CHOICE_KEY = CRF_CHOICE
+#: the temperature candidate fitted on the validation pixels
+FIT = "fit"
+
+
+@dataclass(frozen=True)
+class CRFChoiceParams:
+    """The candidates tried, and the margin a candidate must win by.
+
+    kernels      : CRF settings tried (distances in pixels of the CRF grid).
+    temperatures : 1.0 (the network's probabilities as they are) and/or "fit" (calibrated on validation).
+    gates        : top-class probabilities from which a pixel keeps the network's class (NO_GATE: none).
+    min_gain     : validation mean IoU a candidate must add to the network's to be used.
+    fit_pixels   : validation pixels sampled (on the network grid) to fit the temperature.
+    """
+
+    kernels: tuple = (FCN_CRF, dataclasses.replace(FCN_CRF, theta_bilateral=60.0))
+    temperatures: tuple = (1.0, FIT)
+    gates: tuple = (NO_GATE, 0.95, 0.8)
+    min_gain: float = 0.005
+    fit_pixels: int = 200_000
+
+    def candidates(self, temperature: float) -> list[Refinement]:
+        """Every Refinement of the grid, with "fit" replaced by ``temperature``."""
+        return [Refinement(kernel, temperature if t == FIT else float(t), gate)
+                for kernel in self.kernels for t in self.temperatures for gate in self.gates]
+
+
+def _validation(run_dir: Path, settings: dict, run) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(image (H, W, 3) uint8, labels (H, W) uint8 with 255 = none, network probabilities (h, w, N)) of every
+    validation image of the run's data folder."""
+    data_dir = settings.get("data_dir")
+    if not data_dir or not Path(data_dir).is_dir():
+        raise InputError(f"--name: the data folder of {run_dir} ({data_dir}) is gone; the CRF is chosen on the run's "
+                         "validation images: give them back, or give the CRF settings (--crf-...) to infer_crf.py")
+    items = []
+    for sample, label in find_pairs(data_dir, "val"):
+        image = read_image(sample)
+        items.append((image, read_label_ids(label, len(run.labels)), predict_probs(run, image)))
+    return items
+
+
+def _temperature(items, n_pixels: int, seed: int = 0) -> float:
+    """The temperature fitted on up to ``n_pixels`` labelled pixels sampled from the network grids of ``items``."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    probs, truth = [], []
+    share = max(1, n_pixels // len(items))
+    for _, labels, network in items:
+        small = cv2.resize(labels, (network.shape[1], network.shape[0]), interpolation=cv2.INTER_NEAREST)
+        keep = np.flatnonzero(small.ravel() != LABEL_NODATA)
+        keep = rng.choice(keep, size=min(share, keep.size), replace=False)
+        probs.append(network.reshape(-1, network.shape[2])[keep])
+        truth.append(small.ravel()[keep])
+    return fit_temperature(np.concatenate(probs), np.concatenate(truth))
+
+
+def choose_crf(run_dir: str | Path, params: CRFChoiceParams = CRFChoiceParams()) -> CRFChoice:
+    """Score every candidate of ``params`` on the validation images of the run ``run_dir`` (its best weights),
+    store the choice in its settings.json (``CHOICE_KEY``) and return it."""
+    from ..terminal import progress
+
+    run_dir = Path(run_dir)
+    settings = read_run_settings(run_dir)
+    run = load_run(run_dir)
+    n = len(run.labels)
+    items = _validation(run_dir, settings, run)
+    temperature = _temperature(items, params.fit_pixels) if FIT in params.temperatures else 1.0
+    candidates = params.candidates(temperature)
+    network = np.zeros((n, n), np.int64)
+    refined = np.zeros((len(candidates), n, n), np.int64)
+    for image, labels, probs in progress(items, desc="choosing the CRF", unit="image"):
+        valid = labels != LABEL_NODATA
+        truth = np.where(valid, labels, 0)
+        network += confusion_matrix(truth, np.argmax(_full(probs, image), axis=2), n, valid)
+        for c, refinement in enumerate(candidates):
+            refined[c] += confusion_matrix(truth, refine(image, probs, refinement)[0], n, valid)
+    network_iou = scores_from_confusion(network, run.labels).mean_iou
+    ious = [scores_from_confusion(cm, run.labels).mean_iou for cm in refined]
+    best = int(np.nanargmax(ious))
+    chosen = candidates[best] if ious[best] - network_iou >= params.min_gain else None
+    choice = CRFChoice(chosen, float(network_iou), float(ious[best]), len(items), len(candidates), params.min_gain)
+    settings[CHOICE_KEY] = choice.record()
+    write_text_atomic(run_dir / RUN_SETTINGS, json.dumps(settings, indent=1))
+    set_crf_choice(run_dir, choice.record(), choice.summary())
+    return choice
+
+
+def _full(probs: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """(h, w, N) probabilities resized to the (H, W) of ``image``."""
+    from ..arrays.resize import resize_image
+
+    full = resize_image(probs, image.shape[:2])
+    return full[:, :, None] if full.ndim == 2 else full
+
+
+def stored_choice(settings: dict) -> CRFChoice | None:
+    """The CRFChoice a run's settings hold, or None for a run trained before runs chose their CRF."""
+    record = settings.get(CHOICE_KEY)
+    return CRFChoice.from_record(record) if record else None
+
+
+def describe(refinement: Refinement) -> str:
+    """The settings of ``refinement`` in the words of infer_crf.py's options."""
+    crf = refinement.crf
+    gate = f"gate {refinement.gate:g}" if refinement.gated else "no gate"
+    return (f"theta {crf.theta_bilateral:g} px, colour {crf.theta_color:g}, weight {crf.compat_bilateral:g}, "
+            f"smoothness {crf.theta_gaussian:g} px / {crf.compat_gaussian:g}, {crf.n_iter} iterations at scale "
+            f"{crf.scale:g}, temperature {refinement.temperature:.2f}, {gate}")

@@ -1,0 +1,103 @@
+"""Issue 20's safeguards of the CRF after a network: calibration (temperature), gating (confident pixels kept), the
+choice of a run's CRF on its validation images, and that infer_crf.py uses the stored choice."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dl_tools.segmentation.calibration import apply_temperature, fit_temperature, gate_confident
+from dl_tools.segmentation.crf import CRFParams
+from dl_tools.segmentation.refine import NO_GATE, CRFChoice, Refinement, refine
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("true_temperature", [0.5, 1.0, 2.5])
+def test_fit_temperature_recovers_a_known_temperature(true_temperature):
+    """Classes drawn from softmax(z); the 'network' reports softmax(T0 z) (over-confident for T0 > 1). Fitting T
+    on its reports and the drawn classes must give T0 (softmax(log p / T0) undoes it), within sampling error."""
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0.0, 2.0, (40_000, 4))
+    truth = (rng.random(len(logits))[:, None] > np.cumsum(_softmax(logits), axis=1)).sum(axis=1)
+    reported = _softmax(logits * true_temperature)
+    assert fit_temperature(reported, truth) == pytest.approx(true_temperature, rel=0.05)
+
+
+def test_apply_temperature_is_a_softmax_of_the_log_probabilities():
+    probs = np.array([[0.7, 0.2, 0.1], [0.25, 0.5, 0.25]], np.float32)
+    np.testing.assert_allclose(apply_temperature(probs, 1.0), probs, rtol=1e-5)
+    soft = apply_temperature(probs, 2.0)
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0, rtol=1e-6)
+    expected = np.sqrt(probs) / np.sqrt(probs).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(soft, expected, rtol=1e-5)
+    np.testing.assert_array_equal(np.argmax(soft, axis=1), np.argmax(probs, axis=1))  # the order is kept
+    with pytest.raises(ValueError):
+        apply_temperature(probs, 0.0)
+
+
+def test_fit_temperature_refuses_mismatched_shapes():
+    with pytest.raises(ValueError):
+        fit_temperature(np.full((3, 2), 0.5), np.zeros(4, int))
+
+
+def test_the_gate_keeps_the_network_where_it_is_sure():
+    network = np.array([[[0.96, 0.02, 0.02], [0.5, 0.3, 0.2]]], np.float32)
+    refined = np.array([[[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]], np.float32)
+    np.testing.assert_array_equal(gate_confident(network, refined, 0.95), [[network[0, 0], refined[0, 1]]])
+    np.testing.assert_array_equal(gate_confident(network, refined, NO_GATE), refined)
+    np.testing.assert_array_equal(gate_confident(network, refined, 0.5), network)
+
+
+def _two_regions(seed=0):
+    """A 40 x 60 image, left half dark, right half bright, and network probabilities: sure of class 0 on the left
+    (0.97) except a stripe where it hesitates (0.45 / 0.55 towards class 1), unsure on the right (class 1 at 0.6)."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((40, 60, 3), np.uint8)
+    image[:, 30:] = 200
+    image = np.clip(image + rng.normal(0, 5, image.shape), 0, 255).astype(np.uint8)
+    probs = np.zeros((40, 60, 2), np.float32)
+    probs[:, :30] = [0.97, 0.03]
+    probs[:, 10:14] = [0.45, 0.55]
+    probs[:, 30:] = [0.4, 0.6]
+    return image, probs
+
+
+def test_refine_leaves_confident_pixels_as_the_network_has_them():
+    image, probs = _two_regions()
+    strong = CRFParams(theta_bilateral=80, theta_color=20, compat_bilateral=50, n_iter=10, scale=1.0)
+    ungated, _ = refine(image, probs, Refinement(strong))
+    gated, gated_probs = refine(image, probs, Refinement(strong, gate=0.9))
+    network = np.argmax(probs, axis=2)
+    confident = probs.max(axis=2) >= 0.9
+    np.testing.assert_array_equal(gated[confident], network[confident])  # all of them, exactly
+    np.testing.assert_array_equal(gated_probs[confident], probs[confident])
+    # the CRF did change the unsure stripe (its dark colour and confident neighbours say class 0) in both runs
+    assert (ungated[:, 10:14] == 0).mean() > 0.9 and (gated[:, 10:14] == 0).mean() > 0.9
+    np.testing.assert_array_equal(gated[~confident], ungated[~confident])
+
+
+def test_a_refinement_and_a_choice_survive_their_records():
+    refinement = Refinement(CRFParams(theta_bilateral=33.0, n_iter=7, scale=0.5), temperature=1.7, gate=0.8)
+    assert Refinement.from_record(json.loads(json.dumps(refinement.record()))) == refinement
+    ungated = Refinement(CRFParams())
+    assert ungated.record()["gate"] is None and Refinement.from_record(ungated.record()) == ungated
+    choice = CRFChoice(refinement, 0.61, 0.65, 12, 12, 0.005)
+    assert CRFChoice.from_record(json.loads(json.dumps(choice.record()))) == choice
+    assert choice.gain == pytest.approx(0.04) and "+0.040" in choice.summary()
+    declined = CRFChoice(None, 0.61, 0.612, 12, 12, 0.005)
+    assert declined.gain == 0.0 and "the network's labels are kept" in declined.summary()
+
+
+def test_a_refinement_refuses_a_bad_temperature_or_gate():
+    from dl_tools.errors import InputError
+
+    with pytest.raises(InputError, match="--crf-temperature"):
+        Refinement(CRFParams(), temperature=0.0)
+    with pytest.raises(InputError, match="--crf-gate"):
+        Refinement(CRFParams(), gate=0.0)
