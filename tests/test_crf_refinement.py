@@ -82,8 +82,32 @@ def test_refine_leaves_confident_pixels_as_the_network_has_them():
     np.testing.assert_array_equal(gated[~confident], ungated[~confident])
 
 
+def test_refine_takes_the_crfs_class_only_where_the_crf_is_sure():
+    image, probs = _two_regions()
+    params = CRFParams(theta_bilateral=80, theta_color=20, compat_bilateral=3, n_iter=3, scale=1.0)
+    free, marginals = refine(image, probs, Refinement(params))
+    threshold = float(np.median(marginals.max(axis=2)))
+    accepted, kept = refine(image, probs, Refinement(params, accept=threshold))
+    sure = marginals.max(axis=2) >= threshold
+    assert 0 < sure.mean() < 1  # some pixels of each kind, for the test to mean something
+    np.testing.assert_array_equal(accepted[sure], free[sure])
+    np.testing.assert_array_equal(accepted[~sure], np.argmax(probs, axis=2)[~sure])
+    np.testing.assert_array_equal(kept[~sure], probs[~sure])
+    everywhere, _ = refine(image, probs, Refinement(params, accept=0.0))
+    np.testing.assert_array_equal(everywhere, free)
+
+
+def test_the_choice_grid_and_its_margin():
+    from dl_tools.workflows.crf_choice import CRFChoiceParams
+
+    grid = CRFChoiceParams().candidates(temperature=1.4)
+    assert len(grid) == 4 and {r.temperature for r in grid} == {1.0, 1.4}
+    assert {r.crf.theta_bilateral for r in grid} == {30.0, 60.0} and {r.accept for r in grid} == {0.95}
+
+
 def test_a_refinement_and_a_choice_survive_their_records():
-    refinement = Refinement(CRFParams(theta_bilateral=33.0, n_iter=7, scale=0.5), temperature=1.7, gate=0.8)
+    refinement = Refinement(CRFParams(theta_bilateral=33.0, n_iter=7, scale=0.5), temperature=1.7, gate=0.8,
+                            accept=0.9)
     assert Refinement.from_record(json.loads(json.dumps(refinement.record()))) == refinement
     ungated = Refinement(CRFParams())
     assert ungated.record()["gate"] is None and Refinement.from_record(ungated.record()) == ungated
@@ -92,6 +116,8 @@ def test_a_refinement_and_a_choice_survive_their_records():
     assert choice.gain == pytest.approx(0.04) and "+0.040" in choice.summary()
     declined = CRFChoice(None, 0.61, 0.612, 12, 12, 0.005)
     assert declined.gain == 0.0 and "the network's labels are kept" in declined.summary()
+    older = {"crf": refinement.record()["crf"], "temperature": 1.0, "gate": None}  # before "accept" existed
+    assert Refinement.from_record(older).accept == 0.0
 
 
 def test_a_refinement_refuses_a_bad_temperature_or_gate():
@@ -101,3 +127,5 @@ def test_a_refinement_refuses_a_bad_temperature_or_gate():
         Refinement(CRFParams(), temperature=0.0)
     with pytest.raises(InputError, match="--crf-gate"):
         Refinement(CRFParams(), gate=0.0)
+    with pytest.raises(InputError, match="--crf-accept"):
+        Refinement(CRFParams(), accept=1.5)

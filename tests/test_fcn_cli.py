@@ -548,18 +548,18 @@ def test_train_chooses_the_crf_and_infer_crf_uses_the_runs_choice(trained):
 
     root, proc = trained
     choice = json.loads((root / "run" / "settings.json").read_text())["crf_choice"]
-    assert choice["n_images"] == 2 and choice["n_candidates"] == 12 and 0 <= choice["network_mean_iou"] <= 1
-    assert "CRF for infer_crf.py: on the run's 2 validation images the best of 12 CRF settings" in proc.stdout
+    assert choice["n_images"] == 2 and choice["n_candidates"] == 4 and 0 <= choice["network_mean_iou"] <= 1
+    assert "CRF for infer_crf.py: on the run's 2 validation images the best of 4 CRF settings" in proc.stdout
     card = read_model_card(root / "run")
     assert card["crf_choice"]["network_mean_iou"] == choice["network_mean_iou"]
     assert card["crf_choice"]["summary"] in (root / "run" / "card.md").read_text()
 
     stored = Refinement(CRFParams(theta_bilateral=33.0, theta_color=7.0, compat_bilateral=4.0, n_iter=3, scale=0.5),
-                        temperature=1.7, gate=0.8)
+                        temperature=1.7, gate=0.8, accept=0.6)
     name = _with_choice(root, "run_choice", CRFChoice(stored, 0.5, 0.6, 2, 12, 0.005))
     infer = ("--samples-dir", "data/samples/RGB/val/data", "--data-source", "data")
     proc = run_script("semseg_fullyconv/infer_crf.py", "--name", name, *infer, "--output-dir", "out_choice", cwd=root)
-    assert "gained +0.100 mean IoU (0.500 -> 0.600)" in proc.stderr and "temperature 1.70, gate 0.8" in proc.stderr
+    assert "gained +0.100 mean IoU (0.500 -> 0.600)" in proc.stderr and "temperature 1.70, gate 0.8, CRF's class where it is at least 0.6 sure" in proc.stderr
     assert _refinement_used(root / "out_choice" / "val0_ares_crf.mat") == stored
     run_script("semseg_fullyconv/infer_crf.py", "--name", name, *infer, "--output-dir", "out_theta", "-q",
                "--crf-theta", "50", "--crf-gate", "1", cwd=root)
@@ -575,7 +575,7 @@ def test_infer_crf_keeps_the_network_when_no_crf_helped_on_validation(trained):
     infer = ("--name", name, "--samples-dir", "data/samples/RGB/val/data", "--data-source", "data")
     run_script("semseg_fullyconv/infer.py", *infer, "--output-dir", "out_declined", "-q", cwd=root)
     proc = run_script("semseg_fullyconv/infer_crf.py", *infer, "--output-dir", "out_declined", cwd=root)
-    assert "less than the 0.005 required: the network's labels are kept" in proc.stderr
+    assert "not more than the 0.005 required: the network's labels are kept" in proc.stderr
     assert "warning: infer_crf.py writes the network's labels" in proc.stderr
     out = root / "out_declined"
     for image in ("val0", "val1"):
@@ -588,15 +588,14 @@ def test_infer_crf_keeps_the_network_when_no_crf_helped_on_validation(trained):
 
 
 def test_a_run_without_a_choice_gets_the_defaults_and_choose_crf_gives_it_one(trained):
-    from dl_tools.segmentation.refine import Refinement
-    from dl_tools.workflows.fcn_infer import FCN_CRF
+    from dl_tools.workflows.fcn_infer import DEFAULT_REFINEMENT
 
     root, _ = trained
     name = _with_choice(root, "run_old", None)
     infer = ("--name", name, "--samples-dir", "data/samples/RGB/val/data", "--data-source", "data")
     proc = run_script("semseg_fullyconv/infer_crf.py", *infer, "--output-dir", "out_old", cwd=root)
     assert "has no CRF settings chosen" in proc.stderr and f"dl-tools choose-crf --name {name}" in proc.stderr
-    assert _refinement_used(root / "out_old" / "val0_ares_crf.mat") == Refinement(FCN_CRF)
+    assert _refinement_used(root / "out_old" / "val0_ares_crf.mat") == DEFAULT_REFINEMENT
     proc = subprocess.run([sys.executable, "-m", "dl_tools", "choose-crf", "--name", name], cwd=root,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr

@@ -30,6 +30,7 @@ example:
 positive = number_type(float, lambda v: 0.0 < v < math.inf, "a positive number")
 non_negative = number_type(float, lambda v: 0.0 <= v < math.inf, "0 or a positive number")
 probability = number_type(float, lambda v: 0.0 < v <= 1.0, "a probability in (0, 1]")
+unit_interval = number_type(float, lambda v: 0.0 <= v <= 1.0, "a probability in [0, 1]")
 
 
 #: option -> CRFParams field
@@ -37,13 +38,13 @@ CRF_OPTIONS = {"crf_scale": "scale", "crf_iterations": "n_iter", "crf_theta": "t
                "crf_theta_color": "theta_color", "crf_compat": "compat_bilateral", "crf_smooth": "theta_gaussian",
                "crf_smooth_compat": "compat_gaussian"}
 #: option -> Refinement field
-REFINEMENT_OPTIONS = {"crf_temperature": "temperature", "crf_gate": "gate"}
+REFINEMENT_OPTIONS = {"crf_temperature": "temperature", "crf_gate": "gate", "crf_accept": "accept"}
 
 
 def build_parser():
-    from ..workflows.fcn_infer import FCN_CRF
+    from ..workflows.fcn_infer import DEFAULT_REFINEMENT
 
-    d = FCN_CRF
+    d = DEFAULT_REFINEMENT.crf
     parser = build_infer_parser("infer_crf.py", DESCRIPTION)
     group = parser.add_argument_group("CRF (default: the run's choice; for a run without one, the value shown)")
     group.add_argument("--crf-scale", type=unit_fraction,
@@ -63,7 +64,10 @@ def build_parser():
                        help="the network's probabilities become softmax(log p / T) before the CRF (1 = as they are)")
     group.add_argument("--crf-gate", type=probability,
                        help="pixels whose top network probability is at least this keep the network's class "
-                            "(1 = the CRF decides every pixel)")
+                            "(1 = no such gate)")
+    group.add_argument("--crf-accept", type=unit_interval,
+                       help="the CRF's class replaces the network's only where the CRF is at least this sure "
+                            f"(0 = everywhere; {DEFAULT_REFINEMENT.accept:g})")
     return parser
 
 
@@ -73,9 +77,9 @@ def refinement_for(args):
     import dataclasses
 
     from ..io.run_folder import read_run_settings
-    from ..segmentation.refine import NO_GATE, Refinement
+    from ..segmentation.refine import NO_GATE
     from ..workflows.crf_choice import describe, stored_choice
-    from ..workflows.fcn_infer import FCN_CRF
+    from ..workflows.fcn_infer import DEFAULT_REFINEMENT
 
     crf_given = {field: getattr(args, option) for option, field in CRF_OPTIONS.items()
                  if getattr(args, option) is not None}
@@ -86,16 +90,16 @@ def refinement_for(args):
     choice = stored_choice(read_run_settings(args.name))
     if choice is None:
         log.warning("the run %s has no CRF settings chosen on its validation images (trained by an older DL tools): "
-                    "the defaults are used, and they may lower the scores on new photographs; choose them with "
+                    "the defaults are used; choose them with "
                     "`dl-tools choose-crf --name %s`", args.name, args.name)
-        base = Refinement(FCN_CRF)
+        base = DEFAULT_REFINEMENT
     else:
         log.info("CRF: %s", choice.summary())
         if choice.refinement is None and not crf_given and not given:
             log.warning("infer_crf.py writes the network's labels (as infer.py does) for run %s; give --crf-... "
                         "options to run the CRF anyway", args.name)
             return None, True
-        base = choice.refinement or Refinement(FCN_CRF)
+        base = choice.refinement or DEFAULT_REFINEMENT
     refinement = dataclasses.replace(base, crf=dataclasses.replace(base.crf, **crf_given), **given)
     log.info("CRF settings: %s%s", describe(refinement),
              " (the options given replace the run's)" if crf_given or given else "")

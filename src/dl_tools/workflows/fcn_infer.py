@@ -30,6 +30,7 @@ when none can be, nothing is written.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -68,9 +69,13 @@ CHECKPOINTS = {"best": BEST_WEIGHTS, "last": LAST_CHECKPOINT}
 DAMAGED_FIX = "replace it with an undamaged copy and run again with --overwrite, or remove it from --samples-dir"
 
 
-#: The CRF settings of infer_crf.py, chosen on the demo validation images (benchmarks/bench_fcn.py).
+#: The CRF settings infer_crf.py used for every run until runs chose their own (chosen on the 12 demo validation
+#: images; benchmarks/bench_fcn.py): the base of the candidates of ``workflows.crf_choice``.
 FCN_CRF = CRFParams(theta_bilateral=120.0, theta_color=10.0, compat_bilateral=10.0, theta_gaussian=3.0,
                     compat_gaussian=3.0, n_iter=10, scale=0.5)
+#: infer_crf.py's refinement for a run without a choice of its own: the safer kernel of the candidates, and the
+#: CRF's class only where it is at least 95 % sure (over folds of the demo photographs, docs/benchmarks.md)
+DEFAULT_REFINEMENT = Refinement(dataclasses.replace(FCN_CRF, theta_bilateral=30.0), accept=0.95)
 
 
 @dataclass(frozen=True)
