@@ -559,7 +559,8 @@ def test_train_chooses_the_crf_and_infer_crf_uses_the_runs_choice(trained):
     name = _with_choice(root, "run_choice", CRFChoice(stored, 0.5, 0.6, 2, 12, 0.005))
     infer = ("--samples-dir", "data/samples/RGB/val/data", "--data-source", "data")
     proc = run_script("semseg_fullyconv/infer_crf.py", "--name", name, *infer, "--output-dir", "out_choice", cwd=root)
-    assert "gained +0.100 mean IoU (0.500 -> 0.600)" in proc.stderr and "temperature 1.70, gate 0.8, CRF's class where it is at least 0.6 sure" in proc.stderr
+    assert "gained +0.100 mean IoU (0.500 -> 0.600)" in proc.stderr
+    assert "temperature 1.70, gate 0.8, CRF's class where it is at least 0.6 sure" in proc.stderr
     assert _refinement_used(root / "out_choice" / "val0_ares_crf.mat") == stored
     run_script("semseg_fullyconv/infer_crf.py", "--name", name, *infer, "--output-dir", "out_theta", "-q",
                "--crf-theta", "50", "--crf-gate", "1", cwd=root)
