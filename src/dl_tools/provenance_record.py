@@ -58,6 +58,12 @@ def command_line(argv: Sequence[str]) -> Iterator[None]:
         _COMMAND.reset(token)
 
 
+def current_command() -> tuple[str, ...] | None:
+    """The command line of the ``command_line`` block around the call, or None (records then give ``sys.argv``):
+    what a task sent to another process sets there, so its records name the command that was run."""
+    return _COMMAND.get()
+
+
 @contextlib.contextmanager
 def recording(record: dict | None) -> Iterator[None]:
     """Within the block, ``current_record()`` is ``record``: for writers deep in a call chain (the windowed GeoTIFF
