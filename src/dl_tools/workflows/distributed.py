@@ -171,10 +171,10 @@ def _where() -> str:
     return f"{get_worker().address} ({socket.gethostname()})"
 
 
-def _run_task(function: Callable, argv: tuple[str, ...] | None, *args):
+def _run_task(function: Callable, invoked: tuple[tuple[str, ...] | None, str], *args):
     """Worker side of a task: check that every Path among ``args`` exists here, then ``function(*args)`` with the
-    client's command line ``argv`` for provenance records, no progress bars and a silent TensorFlow import; a path
-    not seen or a file refused is a TaskFailed naming this worker."""
+    client's command line and working folder ``invoked`` (for provenance records), no progress bars and a silent
+    TensorFlow import; a path not seen or a file refused is a TaskFailed naming this worker."""
     from ..provenance_record import command_line
     from ..quiet_import import silence_tensorflow_import
     from ..terminal import progress_shown
@@ -184,7 +184,7 @@ def _run_task(function: Callable, argv: tuple[str, ...] | None, *args):
         if isinstance(arg, Path) and not arg.exists():
             raise TaskFailed(f"worker {_where()} cannot see {arg} (its working folder: {os.getcwd()}): inputs and "
                              "outputs must be on a file system every worker shares, under the same absolute paths")
-    with command_line(argv) if argv else contextlib.nullcontext(), progress_shown(False):
+    with command_line(*invoked), progress_shown(False):
         try:
             return function(*args)
         except OSError as exc:
@@ -199,14 +199,14 @@ def map_tasks(client, function: Callable, items: Sequence[tuple], *, desc: str,
     reasons, see module doc). ``function`` (a picklable callable: a module-level function, or an instance of a
     module-level class holding the settings shared by the tasks) is sent to the workers once, not once a task.
     Tasks not yet finished are cancelled when the caller stops early (an exception)."""
-    from ..provenance_record import current_command
+    from ..provenance_record import invocation
     from ..terminal import progress
 
     distributed = _distributed()
     shared = client.scatter(function, hash=False, broadcast=False)
     run = uuid.uuid4().hex[:8]
     name = getattr(function, "__name__", type(function).__name__).strip("_")
-    futures = [client.submit(_run_task, shared, current_command(), *item, key=f"{name}-{run}-{index}", pure=False)
+    futures = [client.submit(_run_task, shared, invocation(), *item, key=f"{name}-{run}-{index}", pure=False)
                for index, item in enumerate(items)]
     index_of = {future.key: index for index, future in enumerate(futures)}
     try:

@@ -261,7 +261,7 @@ def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path
     shared = [input_file(role, path) for role, path in (("model", model_path), ("labels", labels_path),
                                                         ("colors", colors_path))
               if Path(path).is_file()]  # a test's stand-in classifier may have no model file
-    task = _Segmenter(model_path, labels, colors, params, windowed, shared, classifier)
+    task = _Segmenter(model_path.absolute(), labels, colors, params, windowed, shared, classifier)  # for workers
     model = task.classifier()
     if int(model.n_classes) != len(labels):
         raise InputError(f"model {model_path} predicts {model.n_classes} classes but labels file {labels_path} "
