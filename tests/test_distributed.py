@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO
+from test_fcn_cli import tiny, trained  # noqa: F401 - the trained run of step 8 (module fixtures)
 from test_hybrid import CLI_TAIL, LABELS, QUADRANT_COLORS, MeanColourClassifier, _tiny_color_model, fast_params
 
 from dl_tools.errors import InputError, MissingDependencyError
@@ -314,3 +315,39 @@ def test_the_script_runs_on_a_scheduler_with_the_flag(photos, started_cluster):
         assert proc.stdout.count("tiles used") == 5
         assert (f"Dask scheduler {address}, 1 workers; dashboard: " in proc.stderr) == bool(flags), proc.stderr
     assert_same_outputs(photos.parent / "serial", photos.parent / "dask")
+
+
+# --- step 8 on a local cluster of 2 workers -------------------------------------------------------------------------
+
+
+def test_step8_infer_and_infer_crf_on_two_workers_equal_the_serial_run(trained, dask_client):  # noqa: F811
+    """A trained run: infer (network alone) and infer_crf (with the CRF) through dask, as in this process."""
+    from dl_tools.workflows.fcn_infer import FCN_CRF, FCNInferParams, infer_fcn
+
+    root, _ = trained
+    samples = root / "data" / "samples" / "RGB" / "val" / "data"
+    for crf in (None, FCN_CRF):
+        params = FCNInferParams(crf=crf)
+        serial = infer_fcn(samples, root / f"serial{params.tag}", root / "run", params)
+        distributed = infer_fcn(samples, root / f"dask{params.tag}", root / "run", params, client=dask_client)
+        assert distributed.n_images == serial.n_images == 2 and not distributed.skipped
+        assert distributed.megapixels == pytest.approx(serial.megapixels)
+        assert [p.name for p in distributed.outputs] == [p.name for p in serial.outputs]
+        assert_same_outputs(root / f"serial{params.tag}", root / f"dask{params.tag}")
+    loads = dask_client.run(model_loads)
+    weights = str((root / "run").resolve())
+    assert all(n == 1 for counts in loads.values() for path, n in counts.items() if path.startswith(weights)), loads
+
+
+def test_infer_crf_script_with_workers(trained):  # noqa: F811
+    """infer_crf.py --workers 2 starts its own local cluster; the outputs equal those of the serial script."""
+    from conftest import run_script
+
+    root, _ = trained
+    for outdir, flags in (("cli_dask", ["--workers", "2"]), ("cli_serial", [])):
+        proc = run_script("semseg_fullyconv/infer_crf.py", "--name", "run", "--samples-dir",
+                          "data/samples/RGB/val/data", "--output-dir", outdir, *flags, cwd=root)
+        assert "labelled 2 images" in proc.stdout
+        assert ("local Dask cluster of 2 worker processes, 1 task at a time each, 1 numerical thread each"
+                in proc.stderr) == bool(flags), proc.stderr
+    assert_same_outputs(root / "cli_serial", root / "cli_dask")
