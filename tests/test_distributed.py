@@ -137,10 +137,8 @@ def test_workers_without_dask_installed_name_the_extra(photos, monkeypatch, caps
 
 def test_a_serial_run_never_imports_dask(tmp_path):
     """The serial path of a folder run (step 3 here: no TensorFlow to wait for) leaves dask unimported."""
-    from test_retile_dask import labelled_folder
-
     folder = labelled_folder(tmp_path)
-    code = ("import sys; from dl_tools.cli.retile import main; rc = main(['-t', '16', '-j', '1', '--input', "
+    code = ("import sys; from dl_tools.cli.retile import main; rc = main(['-t', '32', '-j', '1', '--input', "
             f"{str(folder)!r}]); print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('dask', "
             "'distributed')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
@@ -160,6 +158,34 @@ def test_a_scheduler_that_does_not_answer_is_named_within_the_timeout():
     with pytest.raises(InputError, match="--scheduler-file .*missing.json does not exist"):
         with cluster_client(ClusterParams(scheduler_file="missing.json")):
             pass
+
+
+# --- step 3 ---------------------------------------------------------------------------------------------------------
+
+
+def labelled_folder(tmp_path: Path) -> Path:
+    """A folder of 4 images with their _mres.mat label files (step 3's input)."""
+    from test_retile import _labelled_image
+
+    folder = tmp_path / "labelled"
+    folder.mkdir()
+    for i, width in enumerate((192, 96, 160, 128)):
+        _labelled_image(folder, f"scene{i}", width=width)
+    return folder
+
+
+def test_step3_retile_on_two_workers_equals_the_serial_run(tmp_path, dask_client):
+    from dl_tools.workflows.retile import RetileParams, retile
+
+    folder = labelled_folder(tmp_path)
+    params = RetileParams(tile=32, keep=0.5, min_tiles=5, jobs=1)
+    serial = retile(folder, params)
+    (folder / "tile_32").rename(tmp_path / "serial")
+    distributed = retile(folder, params, client=dask_client)
+    assert distributed.kept == serial.kept and distributed.found == serial.found
+    assert distributed.images == serial.images == [f"scene{i}.jpg" for i in range(4)]
+    assert sum(serial.kept.values()) < sum(serial.found.values())  # thinned: the same seeded subset
+    assert_same_outputs(tmp_path / "serial", folder / "tile_32")
 
 
 # --- step 6 on a local cluster of 2 workers -------------------------------------------------------------------------
