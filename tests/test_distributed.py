@@ -23,6 +23,8 @@ from dl_tools.workflows.hybrid import images_to_segment, segment_files
 
 #: Entries of a provenance record that name the run, not the result: left out of the comparisons.
 RUN_ENTRIES = ("date", "command", "argv")
+#: Lines of step 2's report that time the run: left out of the comparisons.
+TIME_LINES = ("Annotation time (s):", "Compute time (s):")
 
 
 def _scene(seed: int, shape=(80, 120)) -> np.ndarray:
@@ -66,7 +68,7 @@ def _mat_contents(path: Path) -> dict:
 
 def assert_same_outputs(first: Path, second: Path) -> None:
     """The two folders hold the same files: the same bytes, or for a .mat the same variables and record (but
-    its date and command line); a GeoTIFF the same pixels."""
+    its date and command line), a GeoTIFF the same pixels, a report the same lines but its times."""
     names = sorted(p.relative_to(first).as_posix() for p in first.rglob("*") if p.is_file())
     assert names == sorted(p.relative_to(second).as_posix() for p in second.rglob("*") if p.is_file())
     assert names
@@ -85,6 +87,11 @@ def assert_same_outputs(first: Path, second: Path) -> None:
 
             with rasterio.open(a) as ra, rasterio.open(b) as rb:
                 np.testing.assert_array_equal(ra.read(), rb.read(), err_msg=name)
+        elif a.name.endswith("_report.txt"):
+            def kept(path):
+                return [line for line in path.read_text().splitlines() if not line.startswith(TIME_LINES)]
+
+            assert kept(a) == kept(b), name
         else:
             assert a.read_bytes() == b.read_bytes(), name
 
@@ -377,3 +384,41 @@ def test_infer_crf_script_with_workers(trained):  # noqa: F811
         assert ("local Dask cluster of 2 worker processes, 1 task at a time each, 1 numerical thread each"
                 in proc.stderr) == bool(flags), proc.stderr
     assert_same_outputs(root / "cli_serial", root / "cli_dask")
+
+
+# --- step 2, scripted over a folder ---------------------------------------------------------------------------------
+
+
+def test_step2_folder_of_images_and_strokes_on_two_workers_equals_the_serial_run(photos, dask_client, capsys):
+    """label_1image_crf.py --input-dir: the images with <name>_scribbles.png; IMG_4 has none and is left out."""
+    from dl_tools.cli.label_1image_crf import main
+    from dl_tools.io.images import write_image
+    from dl_tools.io.mat import read_label_mat
+    from dl_tools.io.text import write_colors
+    from dl_tools.workflows.label import LabelParams, label_folder
+
+    write_colors(photos / "colors.txt", QUADRANT_COLORS.astype(np.uint8))
+    for i in range(4):
+        strokes = np.zeros((80, 120), np.uint8)
+        for k, (row, col) in enumerate([(20, 30), (20, 90), (60, 30), (60, 90)]):
+            strokes[row - 2:row + 2, (col + 7 * i) % 120 - 10:(col + 7 * i) % 120 + 10] = k + 1
+        write_image(photos / f"IMG_{i}_scribbles.png", strokes)
+    params = LabelParams(scale=1.0)
+    runs = {}
+    for name, client in (("serial", None), ("dask", dask_client)):
+        runs[name] = label_folder(photos, photos / "labels.txt", photos / "colors.txt", params,
+                                  outdir=photos.parent / name, client=client)
+    assert [r.outputs["mat"].name for r in runs["dask"].outputs] == [f"IMG_{i}_mres.mat" for i in range(4)]
+    assert_same_outputs(photos.parent / "serial", photos.parent / "dask")
+    truth = np.zeros((80, 120), int)
+    truth[:40, 60:], truth[40:, :60], truth[40:, 60:] = 1, 2, 3
+    assert (read_label_mat(photos.parent / "dask" / "IMG_0_mres.mat").label_image == truth).mean() > 0.95
+    capsys.readouterr()
+    assert main(["-s", "1", "--input-dir", str(photos), "--labels", str(photos / "labels.txt"), "--colors",
+                 str(photos / "colors.txt"), "--outdir", str(photos.parent / "cli"), "--workers", "0"]) == 2
+    assert capsys.readouterr().err == "error: --workers must be at least 1 worker process, got 0\n"
+    assert main(["-s", "1", "--input-dir", str(photos), "--labels", str(photos / "labels.txt"), "--colors",
+                 str(photos / "colors.txt"), "--outdir", str(photos.parent / "cli")]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("_mres.mat: compute time") == 4 and "IMG_4.png in " in err and "left out" in err
+    assert_same_outputs(photos.parent / "serial", photos.parent / "cli")
