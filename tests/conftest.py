@@ -64,3 +64,19 @@ def browser_page():
             yield browser.new_page()
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A ``distributed.Client`` of a local cluster of 2 worker processes (one task at a time each), shared by the
+    tests of a module; the test modules themselves are pickled by value, so that their stand-in models reach the
+    workers (which cannot import tests/)."""
+    import cloudpickle
+    from distributed import Client, LocalCluster
+
+    for name in ("conftest", "test_hybrid", "test_distributed"):
+        if name in sys.modules:
+            cloudpickle.register_pickle_by_value(sys.modules[name])
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=50) as cluster, Client(cluster) as client:
+        yield client

@@ -2,4 +2,5 @@
 
 from dl_tools.cli.main import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # guard: Dask's worker processes (--workers) re-import this file
+    raise SystemExit(main())

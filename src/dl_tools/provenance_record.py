@@ -45,17 +45,26 @@ GIT_TIMEOUT = 2.0
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 _COMMAND: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar("dl_tools_command", default=None)
+_CWD: contextvars.ContextVar[str | None] = contextvars.ContextVar("dl_tools_cwd", default=None)
 _CURRENT: contextvars.ContextVar[dict | None] = contextvars.ContextVar("dl_tools_record", default=None)
 
 
 @contextlib.contextmanager
-def command_line(argv: Sequence[str]) -> Iterator[None]:
-    """Within the block, records give ``argv`` (the program and its arguments) as the command line."""
-    token = _COMMAND.set(tuple(str(arg) for arg in argv))
+def command_line(argv: Sequence[str] | None, cwd: str | None = None) -> Iterator[None]:
+    """Within the block, records give ``argv`` (the program and its arguments; None: ``sys.argv``) as the command
+    line and ``cwd`` (None: this process's) as the working folder."""
+    tokens = _COMMAND.set(tuple(str(arg) for arg in argv) if argv is not None else None), _CWD.set(cwd)
     try:
         yield
     finally:
-        _COMMAND.reset(token)
+        _COMMAND.reset(tokens[0])
+        _CWD.reset(tokens[1])
+
+
+def invocation() -> tuple[tuple[str, ...] | None, str]:
+    """(command line of the ``command_line`` block around the call or None, working folder): what a task sent to
+    another process (a Dask worker) gives ``command_line`` there, so its records name the command as it was run."""
+    return _COMMAND.get(), _CWD.get() or os.getcwd()
 
 
 @contextlib.contextmanager
@@ -153,7 +162,7 @@ def build_record(step: str, settings=None, inputs: Sequence[dict] = ()) -> dict:
         "step": step,
         "command": shlex.join(argv),
         "argv": argv,
-        "cwd": os.getcwd(),
+        "cwd": _CWD.get() or os.getcwd(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "settings": plain(settings) if settings is not None else {},

@@ -278,3 +278,28 @@ def band_list(text: str) -> tuple[int, ...]:
     if len(bands) not in (1, 3) or min(bands) < 1:
         raise argparse.ArgumentTypeError(f"give one or three band numbers from 1, e.g. 3,2,1; got {text!r}")
     return bands
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--workers``, ``--scheduler`` and ``--scheduler-file`` (``workflows.distributed.ClusterParams``): run the
+    step's tasks on Dask instead of one after the other in this process."""
+    group = parser.add_argument_group(
+        "Dask (pip install \"dl_tools[dask]\"; inputs and outputs on a file system every worker shares, "
+        "see docs/scaling.md)")
+    group.add_argument("--workers", type=integer, metavar="N",
+                       help="run the images (or windows) as tasks on a local Dask cluster of N worker processes, "
+                            "each one task at a time, with cores // N threads for TensorFlow and the CRF")
+    group.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run them on an existing Dask cluster, e.g. tcp://scheduler-host:8786 (its workers "
+                            "should run `dask worker --nthreads 1`, with OMP_NUM_THREADS and "
+                            "TF_NUM_INTRAOP_THREADS set to their cores)")
+    group.add_argument("--scheduler-file", metavar="FILE",
+                       help="as --scheduler, the address read from the file written by "
+                            "`dask scheduler --scheduler-file FILE`")
+
+
+def cluster_params(args: argparse.Namespace):
+    """The ClusterParams of parsed ``add_cluster_options`` options."""
+    from ..workflows.distributed import ClusterParams
+
+    return ClusterParams(workers=args.workers, scheduler=args.scheduler, scheduler_file=args.scheduler_file)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from ..terminal import count
 from .common import (
+    add_cluster_options,
     add_overwrite,
     add_windowed_options,
     build_base_parser,
+    cluster_params,
     integer,
     number,
     run,
@@ -56,6 +58,7 @@ def build_parser(prog: str = "infer.py", description: str = DESCRIPTION):
                         help="weights of the best validation epoch or of the last epoch (default %(default)s)")
     add_overwrite(parser, "existing outputs")
     add_windowed_options(parser)
+    add_cluster_options(parser)
     from ..workflows.fcn_infer import FCNInferParams
 
     return take_defaults(parser, FCNInferParams)
@@ -67,13 +70,15 @@ def infer_and_report(args, crf=None, keep_network: bool = False) -> int | None:
     were skipped (named on stderr)."""
     import sys
 
+    from ..workflows.distributed import cluster_client
     from ..workflows.fcn_infer import FCNInferParams, infer_fcn
     from ..workflows.folder_runs import summary
 
     params = FCNInferParams(batch_size=args.batch_size, overlap=args.overlap, checkpoint=args.checkpoint,
                             overwrite=args.overwrite, crf=crf, keep_network=keep_network,
                             windowed=windowed_params(args))
-    result = infer_fcn(args.samples_dir, args.output_dir, args.name, params)
+    with cluster_client(cluster_params(args)) as client:
+        result = infer_fcn(args.samples_dir, args.output_dir, args.name, params, client=client)
     print(f"labelled {count(result.n_images, 'image')} ({result.megapixels:.1f} megapixels; "
           f"network {result.predict_seconds:.1f} s"
           + (f", CRF {result.crf_seconds:.1f} s" if crf is not None else "") + f"); outputs in {args.output_dir}")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from .common import (
+    add_cluster_options,
     add_overwrite,
     add_seed,
     add_windowed_options,
     ask_path,
     band_list,
     build_base_parser,
+    cluster_params,
     positive_int,
     run,
     take_defaults,
@@ -51,6 +53,11 @@ Writes next to the image (or in --outdir), <name> = file name without extension:
   <name>_mres_color.png  class colours
 An existing <name>_mres.mat (or <name>_scribbles.png) is only replaced with --overwrite.
 
+A folder at a time (scripted): --input-dir DIR labels every photograph <name>.<ext> of DIR that has its
+strokes <name>_scribbles.png beside it (where the interactive tool and the web labeller save them); the others
+are named and left out. Give --labels and --colors, not --image or --scribbles. With --workers N (or
+--scheduler) the images are labelled in parallel as Dask tasks, with the same outputs.
+
 examples:
   python create_groundtruth/label_1image_crf.py -w 500 -s 0.2
   python create_groundtruth/label_1image_crf.py -w 500 -s 0.2 --image demo_data/train/IMG.jpg \\
@@ -59,6 +66,8 @@ examples:
       --scribbles IMG_scribbles.png --outdir labelled/
   python create_groundtruth/label_1image_crf.py -s 0.5 --image IMG.jpg --labels L.txt --colors C.txt \\
       --scribbles IMG_scribbles.png --prior obx_mobilenetv2_96_1000_001.pb --prior-labels labels.txt
+  python create_groundtruth/label_1image_crf.py -s 0.5 --input-dir demo_data/train --labels L.txt \
+      --colors C.txt --workers 2
 """
 
 IMAGE_TYPES = [("images", "*.jpg *.JPG *.jpeg *.JPEG *.png *.PNG *.tif *.TIF *.tiff *.TIFF"), ("all files", "*")]
@@ -142,8 +151,53 @@ def label_body(args, geotiff: bool = False) -> None:
 
 
 def build_parser():
-    return build_label_parser("label_1image_crf.py", DESCRIPTION)
+    parser = build_label_parser("label_1image_crf.py", DESCRIPTION)
+    parser.add_argument("--input-dir", metavar="DIR",
+                        help="scripted, a folder at a time: label every image of DIR that has its strokes "
+                             "<name>_scribbles.png beside it (instead of --image and --scribbles)")
+    add_cluster_options(parser)
+    return parser
+
+
+def _folder_body(args) -> int | None:
+    """--input-dir: label the folder (``workflows.label.label_folder``); 1 when some images were skipped."""
+    import sys
+
+    from ..errors import InputError
+    from ..workflows.distributed import cluster_client
+    from ..workflows.folder_runs import summary
+    from ..workflows.label import LabelParams, label_folder
+
+    given = [flag for flag, value in (("--image", args.image), ("--scribbles", args.scribbles),
+                                      ("--resume", args.resume or None), ("--prior", args.prior),
+                                      ("--prior-run", args.prior_run)) if value is not None]
+    if given:
+        raise InputError(f"--input-dir labels a folder from its <name>_scribbles.png strokes; leave out "
+                         f"{' and '.join(given)}")
+    labels = ask_path(args.labels, "--labels", title="Select the labels file", filetypes=[("text", "*.txt")])
+    colors = ask_path(args.colors, "--colors", title="Select the label colours file", filetypes=[("text", "*.txt")])
+    params = LabelParams(window=args.window, scale=args.scale, engine=args.engine, overwrite=args.overwrite,
+                         seed=args.seed)
+    with cluster_client(cluster_params(args)) as client:
+        done = label_folder(args.input_dir, labels, colors, params, outdir=args.outdir, client=client)
+    for result in done.outputs:
+        print(f"{result.outputs['mat'].name}: compute time {result.compute_seconds:.1f} s")
+    if done.skipped:
+        print(f"error: {summary(done.skipped, len(done.outputs) + len(done.skipped), 'labelled')}", file=sys.stderr)
+        return 1
+    return None
+
+
+def _body(args) -> int | None:
+    if args.input_dir is not None:
+        return _folder_body(args)
+    if cluster_params(args).distributed:
+        from ..errors import InputError
+
+        raise InputError("--workers, --scheduler and --scheduler-file run the images of --input-dir as tasks; "
+                         "give --input-dir DIR (one image is labelled here)")
+    return label_body(args)
 
 
 def main(argv=None) -> int:
-    return run(build_parser(), label_body, argv)
+    return run(build_parser(), _body, argv)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from .common import (
+    add_cluster_options,
     add_overwrite,
     add_seed,
     ask_path,
     build_base_parser,
+    cluster_params,
     integer,
     number,
     positive_int,
@@ -43,18 +45,21 @@ def build_parser():
     parser.add_argument("-j", "--jobs", type=positive_int, help="parallel worker processes (default: all cores)")
     add_seed(parser)
     add_overwrite(parser, "an existing tile_<t> folder")
+    add_cluster_options(parser)
     from ..workflows.retile import RetileParams
 
     return take_defaults(parser, RetileParams, threshold="purity")
 
 
 def _body(args):
+    from ..workflows.distributed import cluster_client
     from ..workflows.retile import RetileParams, format_table, retile
 
     params = RetileParams(tile=args.tile, purity=args.threshold, keep=args.keep, stride=args.stride,
                           min_tiles=args.min_tiles, seed=args.seed, jobs=args.jobs, overwrite=args.overwrite)
     input_dir = ask_path(args.input, "--input", kind="dir", title="Select the folder of images and label files")
-    result = retile(input_dir, params)
+    with cluster_client(cluster_params(args)) as client:
+        result = retile(input_dir, params, client=client)
     print(format_table(result))
     print(f"tiles written to {result.tile_dir}")
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from ..file_contract import OUTPUT_PATTERNS
 from .common import (
+    add_cluster_options,
     add_overwrite,
     add_windowed_options,
     build_base_parser,
+    cluster_params,
     integer,
     number_type,
     positive_int,
@@ -87,6 +89,7 @@ def build_parser():
                         help="tiles per call of the model (default %(default)s); lower it if memory is short")
     add_overwrite(parser, "existing _ares outputs")
     add_windowed_options(parser)
+    add_cluster_options(parser)
     from ..segmentation.hybrid import HybridParams
 
     return take_defaults(parser, HybridParams)
@@ -98,6 +101,7 @@ def _body(args):
 
     from ..errors import InputError
     from ..segmentation.hybrid import HybridParams
+    from ..workflows.distributed import cluster_client
     from ..workflows.folder_runs import summary
     from ..workflows.hybrid import images_to_segment, segment_files
 
@@ -112,9 +116,10 @@ def _body(args):
         images = [Path(args.image)]
     params = HybridParams(tile=args.tile, prob_thres=args.prob_thres, prob=args.prob, decim=args.decim,
                           scale=args.scale, batch_size=args.batch_size)
-    run = segment_files(images, args.model, args.labels, args.colors, params, outdir=args.outdir,
-                        overwrite=args.overwrite, in_folder=args.input_dir is not None,
-                        windowed=windowed_params(args))
+    with cluster_client(cluster_params(args)) as client:
+        run = segment_files(images, args.model, args.labels, args.colors, params, outdir=args.outdir,
+                            overwrite=args.overwrite, in_folder=args.input_dir is not None,
+                            windowed=windowed_params(args), client=client)
     for out in run.outputs:
         print(f"{out.image.name}: {out.n_kept} of {out.n_tiles} tiles used -> {out.mat or out.geotiff}")
     if run.skipped:

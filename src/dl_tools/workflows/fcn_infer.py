@@ -134,16 +134,24 @@ class RunModel:
     standardise: bool = False
 
 
+def checkpoint_path(run_dir: Path, checkpoint: str = "best") -> Path:
+    """The weights file of ``checkpoint`` ("best" or "last") of a training run, after checking the run's settings
+    and that the file exists (InputError naming --name otherwise)."""
+    read_run_settings(run_dir)
+    weights = run_dir / CHECKPOINTS[checkpoint]
+    if not weights.is_file():
+        raise InputError(f"--name: {run_dir} has no checkpoint {weights.name} (training stopped before the first "
+                         "epoch ended?); train it with semseg_fullyconv/train.py")
+    return weights
+
+
 def load_run(run_dir: str | Path, checkpoint: str = "best") -> RunModel:
     """Rebuild the network of a training run and load its ``checkpoint`` ("best" or "last") weights."""
     from ..models.fcn import build_fcn
 
     run_dir = Path(run_dir)
+    weights = checkpoint_path(run_dir, checkpoint)
     settings = read_run_settings(run_dir)
-    weights = run_dir / CHECKPOINTS[checkpoint]
-    if not weights.is_file():
-        raise InputError(f"--name: {run_dir} has no checkpoint {weights.name} (training stopped before the first "
-                         "epoch ended?); train it with semseg_fullyconv/train.py")
     params = params_from_settings(settings)
     model = build_fcn(len(settings["labels"]), params.image_size, params.backbone, pretrained=False)
     model.load_weights(weights)
@@ -333,54 +341,75 @@ def label_large(run: RunModel, model_id: str, sample: Path, paths: dict[str, Pat
     return segment_large(sample, paths, run.labels, run.colors, segment, windowed, settings)
 
 
-def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Path,
-              params: FCNInferParams) -> FCNInferResult:
-    """Label every image directly in ``samples_dir`` (except DL tools' own outputs, ``file_contract.OUTPUT_PATTERNS``:
-    the output folder may be the samples folder) and write the outputs of the module doc to ``output_dir``;
-    images that cannot be read are skipped (``FCNInferResult.skipped``), InputError when none can be. Temporary
-    files that an interrupted run left in ``output_dir`` are removed first."""
-    from ..segmentation.refine import refine
+@dataclass(eq=False)
+class _Labeller:
+    """The work of ``infer_fcn`` on one image, the same in this process and as a Dask task (picklable; the network
+    loaded once a process, ``distributed.cached_model``): label it and write its outputs; returns (outputs,
+    megapixels, network seconds, CRF seconds). model: the provenance entry of the weights."""
 
-    run_started = time.time()
-    samples = photographs(list_images(samples_dir, flag="--samples-dir"), samples_dir, "--samples-dir")
-    output_dir = Path(output_dir)
-    plan = plan_outputs(samples, output_dir, params)
-    remove_stale_temporaries(output_dir, run_started)
-    run = load_run(run_dir, params.checkpoint)
-    weights = (Path(run_dir) / CHECKPOINTS[params.checkpoint]).stat()
-    model_id = f"{Path(run_dir).resolve()} {params.checkpoint} {weights.st_size} {int(weights.st_mtime)}"
-    result = FCNInferResult()
-    model = input_file("model", Path(run_dir) / CHECKPOINTS[params.checkpoint])
+    run_dir: Path
+    params: FCNInferParams
+    model: dict
 
-    def record(sample: Path) -> dict:
-        return build_record("fcn_infer" + params.tag, params, [input_file("image", sample), model])
+    def run(self) -> RunModel:
+        from .distributed import cached_model, file_key
 
-    def label(sample: Path, geo, paths: dict[str, Path]) -> list[Path]:
+        weights = self.run_dir / CHECKPOINTS[self.params.checkpoint]
+        return cached_model(file_key(weights, self.params.checkpoint),
+                            lambda: load_run(self.run_dir, self.params.checkpoint))
+
+    def record(self, sample: Path) -> dict:
+        return build_record("fcn_infer" + self.params.tag, self.params, [input_file("image", sample), self.model])
+
+    def __call__(self, sample: Path, geo, paths: dict[str, Path]) -> tuple[list[Path], float, float, float]:
+        from ..segmentation.refine import refine
+
+        params, run = self.params, self.run()
         if geo is LARGE:
-            with recording(record(sample)):  # the windowed GeoTIFF writer stores it
+            weights = (self.run_dir / CHECKPOINTS[params.checkpoint]).stat()
+            model_id = f"{self.run_dir.resolve()} {params.checkpoint} {weights.st_size} {int(weights.st_mtime)}"
+            with recording(self.record(sample)):  # the windowed GeoTIFF writer stores it
                 windowed = label_large(run, model_id, sample, paths, params)
-            result.n_images += 1
-            result.megapixels += windowed.megapixels
-            result.predict_seconds += windowed.seconds
-            return windowed.outputs
+            return windowed.outputs, windowed.megapixels, windowed.seconds, 0.0
         image = read_image(sample)  # its errors name the file
         started = time.perf_counter()
         probs = predict_probs(run, image, params.overlap, params.batch_size)
-        result.predict_seconds += time.perf_counter() - started
+        predict_seconds, crf_seconds = time.perf_counter() - started, 0.0
         if params.crf is None:
             full = resize_image(probs, image.shape[:2])
             label_image = np.argmax(full, axis=2).astype(np.uint8)
         else:
             started = time.perf_counter()
             label_image, probs = refine(image, probs, params.crf)
-            result.crf_seconds += time.perf_counter() - started
-        _write_outputs(paths, sample, image, label_image, probs, run, geo, record(sample))
-        result.n_images += 1
-        result.megapixels += image.shape[0] * image.shape[1] / 1e6
-        return list(paths.values())
+            crf_seconds = time.perf_counter() - started
+        _write_outputs(paths, sample, image, label_image, probs, run, geo, self.record(sample))
+        return list(paths.values()), image.shape[0] * image.shape[1] / 1e6, predict_seconds, crf_seconds
 
-    done = process_images(plan, label, skip=True, fix=DAMAGED_FIX, flag="--samples-dir", done="labelled")
-    result.outputs = [path for paths in done.outputs for path in paths]
-    result.skipped = done.skipped
+
+def infer_fcn(samples_dir: str | Path, output_dir: str | Path, run_dir: str | Path,
+              params: FCNInferParams, client=None) -> FCNInferResult:
+    """Label every image directly in ``samples_dir`` (except DL tools' own outputs, ``file_contract.OUTPUT_PATTERNS``:
+    the output folder may be the samples folder) and write the outputs of the module doc to ``output_dir``;
+    images that cannot be read are skipped (``FCNInferResult.skipped``), InputError when none can be. Temporary
+    files that an interrupted run left in ``output_dir`` are removed first. With a Dask ``client``
+    (``workflows.distributed``) each image is a task, labelled and written on a worker that loads the network once;
+    the outputs are those of the serial run."""
+    run_started = time.time()
+    samples = photographs(list_images(samples_dir, flag="--samples-dir"), samples_dir, "--samples-dir")
+    output_dir = Path(output_dir)
+    plan = plan_outputs(samples, output_dir, params)
+    remove_stale_temporaries(output_dir, run_started)
+    task = _Labeller(Path(run_dir).absolute(), params,  # absolute: for workers in other folders
+                     input_file("model", checkpoint_path(Path(run_dir), params.checkpoint)))
+    if client is None:
+        task.run()  # the network loaded before any image, as the workers' first task loads it
+    done = process_images(plan, task, skip=True, fix=DAMAGED_FIX, flag="--samples-dir", done="labelled",
+                          client=client, on_client=lambda item: item[1] is LARGE)
+    result = FCNInferResult(outputs=[path for outputs, *_ in done.outputs for path in outputs], skipped=done.skipped,
+                            n_images=len(done.outputs))
+    for _, megapixels, predict_seconds, crf_seconds in done.outputs:
+        result.megapixels += megapixels
+        result.predict_seconds += predict_seconds
+        result.crf_seconds += crf_seconds
     log.debug("labelled %d images (%.1f megapixels) into %s", result.n_images, result.megapixels, output_dir)
     return result

@@ -66,6 +66,9 @@ class ImageUnusable(InputError):
         super().__init__(message)
         self.fix = fix
 
+    def __reduce__(self):  # pickled with its fix (a Dask task's error reaches the client so)
+        return type(self), (str(self), self.fix)
+
 
 @dataclass(frozen=True)
 class Skipped:
@@ -94,26 +97,47 @@ def _advice(skipped: Sequence[Skipped]) -> str:
 
 
 def process_images(plan: Sequence[tuple], process: Callable[..., Any], *, skip: bool, fix: str, flag: str,
-                   done: str) -> FolderRun:
+                   done: str, client=None, on_client: Callable[[tuple], bool] | None = None) -> FolderRun:
     """Call ``process(*item)`` for each item of ``plan`` (tuples whose first element is the image's path), with a
-    progress bar when there are several, collecting what it returns.
+    progress bar when there are several, collecting what it returns (in the order of ``plan``).
 
     An InputError raised by ``process`` stops the run when ``skip`` is false (a single image). Otherwise (a folder
     given as ``flag``) the image is skipped with a warning and listed with its fix: the error's own (ImageUnusable)
     or else ``fix`` (e.g. for pixel data that cannot be read); InputError when no image at all was done (so nothing
     was written). ``done`` is the participle of the work for messages, e.g. "segmented".
+
+    With a Dask ``client`` (``workflows.distributed``) every item is a task on its cluster (``process`` must then
+    be picklable), but those for which ``on_client(item)`` is true (a raster whose windows are tasks of their own),
+    called here first; what is returned, skipped and raised is the same as in the serial run.
     """
     from ..terminal import progress
 
-    run = FolderRun()
-    for item in progress(plan, desc="images", unit="image") if len(plan) > 1 else plan:
+    local = [i for i, item in enumerate(plan) if client is None or (on_client is not None and on_client(item))]
+    results: dict[int, Any] = {}
+    skipped: dict[int, Skipped] = {}
+
+    def serial():
+        for index in progress(local, desc="images", unit="image") if len(local) > 1 else local:
+            yield index, lambda index=index: process(*plan[index])
+
+    def outcomes():
+        yield from serial()
+        if client is not None and len(local) < len(plan):
+            from .distributed import map_tasks
+
+            remote = sorted(set(range(len(plan))) - set(local))
+            for index, result in map_tasks(client, process, [plan[i] for i in remote], desc="images", unit="image"):
+                yield remote[index], result
+
+    for index, result in outcomes():
         try:
-            run.outputs.append(process(*item))
+            results[index] = result()
         except InputError as exc:
             if not skip:
                 raise
             log.warning("not %s: %s", done, exc)
-            run.skipped.append(Skipped(Path(item[0]), str(exc), getattr(exc, "fix", fix)))
+            skipped[index] = Skipped(Path(plan[index][0]), str(exc), getattr(exc, "fix", fix))
+    run = FolderRun([results[i] for i in sorted(results)], [skipped[i] for i in sorted(skipped)])
     if run.skipped and not run.outputs:
         n = len(plan)
         what = f"the only image of {flag} was not" if n == 1 else f"none of the {n} images of {flag} was"

@@ -177,10 +177,57 @@ def _read_and_segment(image_path: Path, classifier, params: HybridParams) -> tup
         raise ImageUnusable(f"{image_path}: {exc}", NO_TILE_FIX) from exc
 
 
+@dataclass(eq=False)
+class _Segmenter:
+    """The work of ``segment_files`` on one image, the same in this process and as a Dask task (picklable; the
+    model loaded once a process, ``distributed.cached_model``): segment it and write its outputs. shared: the
+    provenance entries of the model, labels and colours; stand_in: a classifier replacing the model (tests)."""
+
+    model_path: Path
+    labels: list[str]
+    colors: np.ndarray
+    params: HybridParams
+    windowed: WindowedParams
+    shared: list[dict]
+    stand_in: object | None = None
+
+    def classifier(self):
+        """The model (loaded on first use in this process) or the stand-in."""
+        if self.stand_in is not None:
+            return self.stand_in
+        from ..models.frozen import FrozenClassifier
+        from .distributed import cached_model, file_key
+
+        return cached_model(file_key(self.model_path), lambda: FrozenClassifier(self.model_path))
+
+    def __call__(self, image_path: Path, paths: dict[str, Path]) -> HybridOutput:
+        from ..provenance_record import build_record, input_file
+
+        record = build_record("hybrid", self.params, [input_file("image", image_path), *self.shared])
+        if "preview" in paths:
+            return self._segment_large(image_path, paths, record)
+        image, result = _read_and_segment(image_path, self.classifier(), self.params)
+        output = _write_outputs(image_path, image, result, self.labels, self.colors, self.params, paths, record)
+        log.debug("%s: %d of %d tiles used -> %s", image_path.name, output.n_kept, output.n_tiles, paths["mat"])
+        return output
+
+    def _segment_large(self, image_path: Path, paths: dict[str, Path], record: dict) -> HybridOutput:
+        from ..provenance_record import recording
+        from .hybrid_raster import segment_raster_by_windows
+        from .windowed import source_digest
+
+        model_path = self.model_path
+        model_id = f"{model_path.resolve()} {source_digest(model_path) if model_path.is_file() else ''}"
+        with recording(record):
+            n_tiles, n_kept = segment_raster_by_windows(image_path, self.classifier(), model_id, self.labels,
+                                                        self.colors, self.params, self.windowed, paths)
+        return HybridOutput(image_path, None, paths["preview"], None, paths["tif"], n_tiles, n_kept)
+
+
 def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path: str | os.PathLike,
                   colors_path: str | os.PathLike, params: HybridParams, outdir: str | os.PathLike | None = None,
                   overwrite: bool = False, classifier=None, in_folder: bool = False,
-                  windowed: WindowedParams | None = None) -> FolderRun:
+                  windowed: WindowedParams | None = None, client=None) -> FolderRun:
     """Segment each of ``images`` with the frozen model ``model_path`` and write its outputs (see module doc).
 
     Every input is checked before the model is loaded: labels and colours read, every image readable and at least
@@ -193,10 +240,12 @@ def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path
     A GeoTIFF larger than ``windowed.max_megapixels`` (default ``WindowedParams()``) is segmented window by window
     (``workflows.hybrid_raster``).
     Temporary files that an interrupted run left in the output folders are removed first. ``classifier``
-    replaces the model (tests).
+    replaces the model (tests). With a Dask ``client`` (``workflows.distributed``) each image is a task, segmented
+    and written on a worker that loads the model once; the outputs are those of the serial run.
     """
     from ..io.atomic import remove_stale_temporaries
     from ..io.text import read_class_colors, read_labels
+    from ..provenance_record import input_file
 
     started = time.time()
     windowed = windowed or WindowedParams()
@@ -209,41 +258,16 @@ def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path
     plan = _plan(images, params, windowed, Path(outdir) if outdir is not None else None, overwrite, in_folder)
     for folder in sorted({next(iter(paths.values())).parent for _, paths in plan}):
         remove_stale_temporaries(folder, started)
-    if classifier is None:
-        from ..models.frozen import FrozenClassifier
-
-        classifier = FrozenClassifier(model_path)
-    if int(classifier.n_classes) != len(labels):
-        raise InputError(f"model {model_path} predicts {classifier.n_classes} classes but labels file {labels_path} "
-                         f"names {len(labels)}; give the labels file written with this model")
-    if tuple(classifier.input_size) != (params.tile, params.tile):
-        log.warning("TILE %d differs from the model's input size %s: tiles are cut at %d px and resized to it",
-                    params.tile, "x".join(map(str, classifier.input_size)), params.tile)
-
-    from ..provenance_record import build_record, input_file
-
     shared = [input_file(role, path) for role, path in (("model", model_path), ("labels", labels_path),
                                                         ("colors", colors_path))
               if Path(path).is_file()]  # a test's stand-in classifier may have no model file
-
-    def one(image_path: Path, paths: dict[str, Path]) -> HybridOutput:
-        if "preview" in paths:
-            return _segment_large(image_path, paths)
-        image, result = _read_and_segment(image_path, classifier, params)
-        record = build_record("hybrid", params, [input_file("image", image_path), *shared])
-        output = _write_outputs(image_path, image, result, labels, colors, params, paths, record)
-        log.debug("%s: %d of %d tiles used -> %s", image_path.name, output.n_kept, output.n_tiles, paths["mat"])
-        return output
-
-    def _segment_large(image_path: Path, paths: dict[str, Path]) -> HybridOutput:
-        from ..provenance_record import recording
-        from .hybrid_raster import segment_raster_by_windows
-        from .windowed import source_digest
-
-        model_id = f"{model_path.resolve()} {source_digest(model_path) if model_path.is_file() else ''}"
-        with recording(build_record("hybrid", params, [input_file("image", image_path), *shared])):
-            n_tiles, n_kept = segment_raster_by_windows(image_path, classifier, model_id, labels, colors, params,
-                                                        windowed, paths)
-        return HybridOutput(image_path, None, paths["preview"], None, paths["tif"], n_tiles, n_kept)
-
-    return process_images(plan, one, skip=in_folder, fix=DAMAGED_FIX, flag="--input-dir", done="segmented")
+    task = _Segmenter(model_path.absolute(), labels, colors, params, windowed, shared, classifier)  # for workers
+    model = task.classifier()
+    if int(model.n_classes) != len(labels):
+        raise InputError(f"model {model_path} predicts {model.n_classes} classes but labels file {labels_path} "
+                         f"names {len(labels)}; give the labels file written with this model")
+    if tuple(model.input_size) != (params.tile, params.tile):
+        log.warning("TILE %d differs from the model's input size %s: tiles are cut at %d px and resized to it",
+                    params.tile, "x".join(map(str, model.input_size)), params.tile)
+    return process_images(plan, task, skip=in_folder, fix=DAMAGED_FIX, flag="--input-dir", done="segmented",
+                          client=client, on_client=lambda item: "preview" in item[1])

@@ -505,7 +505,6 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
     temporary files an interrupted run left in the output folder are removed.
     """
     from ..io.atomic import remove_stale_temporaries
-    from ..io.images import read_image
 
     started = time.time()
     image_path = Path(image_path)
@@ -522,12 +521,80 @@ def label_image_file(image_path: str | Path, labels_path: str | Path, colors_pat
                         Path(scribbles_path) if scribbles_path is not None else None,
                         Path(outdir) if outdir else None, geotiff, annotate, prior)
     remove_stale_temporaries(job.paths["mat"].parent, started)
-    image = read_image(image_path, bands=params.bands)
+    return _label_job(job, params, labels_path, colors_path, scribbles_path, prior)
+
+
+def _label_job(job: _Job, params: LabelParams, labels_path, colors_path, scribbles_path,
+               prior: PriorFiles | None) -> LabelResult:
+    """Read the checked ``job``'s image, label it and write its outputs."""
+    from ..io.images import read_image
+
+    image = read_image(job.image_path, bands=params.bands)
     result = _compute(job, image, params)
     outputs = _write_outputs(job, image, result, params,
                              _record(job, result, params, labels_path, colors_path, scribbles_path, prior))
     return LabelResult(outputs, _proportions(result.label_image, job.labels), result.annotation_seconds,
                        result.compute_seconds, image.shape[:2], result.n_windows, result.warnings)
+
+
+#: What to do about an image of --input-dir that turned out unusable while it was labelled.
+FOLDER_FIX = "replace it with an undamaged copy, then label it alone (--image and --scribbles instead of --input-dir)"
+
+
+@dataclass(eq=False)
+class _FolderLabeller:
+    """The work of ``label_folder`` on one image and its strokes, the same in this process and as a Dask task
+    (picklable): check it, label it, write its outputs."""
+
+    labels_path: Path
+    colors_path: Path
+    params: LabelParams
+    outdir: Path | None
+
+    def job(self, image_path: Path, scribbles_path: Path) -> _Job:
+        return _check_inputs(image_path, self.labels_path, self.colors_path, self.params, scribbles_path,
+                             self.outdir, False, None, None)
+
+    def __call__(self, image_path: Path, scribbles_path: Path) -> LabelResult:
+        return _label_job(self.job(image_path, scribbles_path), self.params, self.labels_path, self.colors_path,
+                          scribbles_path, None)
+
+
+def label_folder(input_dir: str | Path, labels_path: str | Path, colors_path: str | Path, params: LabelParams,
+                 outdir: str | Path | None = None, client=None):
+    """Scripted step 2 over a folder (``--input-dir``): label every photograph ``<name>.<ext>`` of ``input_dir``
+    that has its strokes ``<name>_scribbles.png`` beside it (where the interactive tool and the web labeller save
+    them), as ``label_image_file`` with ``--scribbles`` would, into ``outdir`` (default: beside each image).
+
+    Photographs without strokes are named in a warning and left out (InputError when none has any). Every image,
+    its strokes and its outputs are checked before any is labelled; an image found unusable only while it is
+    labelled is skipped with a warning (``folder_runs.process_images``; ``FolderRun.outputs``: a LabelResult per
+    image labelled). With a Dask ``client`` (``workflows.distributed``) each image is a task labelled and written on
+    a worker; the outputs are those of the serial run."""
+    from ..io.atomic import remove_stale_temporaries
+    from ..io.images import list_images
+    from .folder_runs import check_outputs, photographs, process_images
+
+    started = time.time()
+    images = photographs(list_images(input_dir, flag="--input-dir"), input_dir, "--input-dir")
+    plan, missing = [], []
+    for image in images:
+        strokes = label_outputs(image.parent, image.stem, False)["scribbles"]
+        (plan.append((image, strokes)) if strokes.is_file() else missing.append(image.name))
+    if not plan:
+        raise InputError(f"--input-dir {input_dir}: no photograph has its strokes <name>_scribbles.png beside it; "
+                         "draw them (interactive mode or the web labeller save them there) or copy them there")
+    if missing:
+        log.warning("no strokes <name>_scribbles.png for %s in %s: left out", ", ".join(missing), input_dir)
+    task = _FolderLabeller(Path(labels_path).absolute(), Path(colors_path).absolute(), params,  # for workers
+                           Path(outdir).absolute() if outdir is not None else None)
+    jobs = [task.job(image, strokes) for image, strokes in plan]
+    check_outputs([(job.image_path, {k: p for k, p in job.paths.items() if k != "scribbles"}) for job in jobs],
+                  params.overwrite, "rename one of them, or label them one at a time into different --outdir folders")
+    for folder in sorted({job.paths["mat"].parent for job in jobs}):
+        remove_stale_temporaries(folder, started)
+    return process_images(plan, task, skip=True, fix=FOLDER_FIX, flag="--input-dir", done="labelled",
+                          client=client)
 
 
 def _label_large(image_path: Path, labels_path, colors_path, params: LabelParams, scribbles_path, outdir,

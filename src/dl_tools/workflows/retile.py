@@ -166,9 +166,16 @@ def thin(classes: np.ndarray, keep: float, min_tiles: int, seed: int) -> np.ndar
     return mask
 
 
-def _map(function, jobs: int, tasks: list[tuple], desc: str):
+def _map(function, jobs: int, tasks: list[tuple], desc: str, client=None):
+    """[function(*task) for task in tasks]: on a Dask ``client``'s cluster (``workflows.distributed``), else in
+    ``jobs`` processes of this machine."""
     from ..terminal import progress
 
+    if client is not None:
+        from .distributed import map_tasks
+
+        results = {index: result() for index, result in map_tasks(client, function, tasks, desc=desc, unit="image")}
+        return [results[index] for index in range(len(tasks))]
     if jobs <= 1 or len(tasks) <= 1:
         return [function(*task) for task in progress(tasks, desc=desc, unit="image")]
     # spawn (the default on Windows and macOS): clean workers even when the caller has TensorFlow's threads running
@@ -177,8 +184,10 @@ def _map(function, jobs: int, tasks: list[tuple], desc: str):
         return [future.result() for future in progress(futures, desc=desc, unit="image")]
 
 
-def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
-    """Cut the labelled images of ``input_dir`` into class tiles under ``input_dir/tile_<t>`` (see module doc)."""
+def retile(input_dir: str | os.PathLike, params: RetileParams, client=None) -> RetileResult:
+    """Cut the labelled images of ``input_dir`` into class tiles under ``input_dir/tile_<t>`` (see module doc);
+    with a Dask ``client`` (``workflows.distributed``) each image's scan and tiles are tasks on its cluster
+    (instead of ``params.jobs`` processes here), with the same tiles."""
     from ..io.images import check_input_dir, find_image
 
     started = time.time()
@@ -204,7 +213,7 @@ def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
         raise InputError(f"--input: {which} in {input_dir} {has} image of the same name")
     jobs = params.jobs or os.cpu_count() or 1
 
-    scans = _map(_scan, jobs, [(mat, image, params) for mat, image in pairs], "scanning label files")
+    scans = _map(_scan, jobs, [(mat, image, params) for mat, image in pairs], "scanning label files", client)
     labels: list[str] = []
     for (mat, _), (names, _, _, _) in zip(pairs, scans):
         labels += [_check_folder_name(n, mat) for n in names if n not in labels]
@@ -233,7 +242,7 @@ def retile(input_dir: str | os.PathLike, params: RetileParams) -> RetileResult:
             folders = [labels[k] for k in classes[image_of == i][pick]]
             if folders:
                 tasks.append((pairs[i][0], image, shape, plan[pick], folders, staging))
-        _map(_write, jobs, tasks, "writing tiles")
+        _map(_write, jobs, tasks, "writing tiles", client)
         staging.chmod(new_mode(directory=True))
         if tile_dir.exists():
             old = tile_dir.with_name(f".{tile_dir.name}.old")
