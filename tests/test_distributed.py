@@ -355,11 +355,11 @@ def test_the_script_runs_on_a_scheduler_with_the_flag(photos, started_cluster):
 
 def test_step8_infer_and_infer_crf_on_two_workers_equal_the_serial_run(trained, dask_client):  # noqa: F811
     """A trained run: infer (network alone) and infer_crf (with the CRF) through dask, as in this process."""
-    from dl_tools.workflows.fcn_infer import FCN_CRF, FCNInferParams, infer_fcn
+    from dl_tools.workflows.fcn_infer import DEFAULT_REFINEMENT, FCNInferParams, infer_fcn
 
     root, _ = trained
     samples = root / "data" / "samples" / "RGB" / "val" / "data"
-    for crf in (None, FCN_CRF):
+    for crf in (None, DEFAULT_REFINEMENT):
         params = FCNInferParams(crf=crf)
         serial = infer_fcn(samples, root / f"serial{params.tag}", root / "run", params)
         distributed = infer_fcn(samples, root / f"dask{params.tag}", root / "run", params, client=dask_client)
