@@ -125,7 +125,9 @@ class WindowedParams:
 class WindowedResult:
     """outputs: the GeoTIFFs and the preview written; windows: windows segmented in this run; empty: windows of
     pure no-data (not segmented); resumed: windows written by an earlier run; segmented: the plan indices of the
-    windows segmented in this run; write_seconds: time this process spent writing windows."""
+    windows segmented in this run; write_seconds: time this process spent writing windows; reduced: the reduced
+    read of the raster's pixels (``reduced_read``), kept for the preview (a second read of a raster without
+    overviews would read all of it again)."""
 
     outputs: list[Path] = field(default_factory=list)
     windows: int = 0
@@ -135,6 +137,7 @@ class WindowedResult:
     seconds: float = 0.0
     segmented: list[int] = field(default_factory=list)
     write_seconds: float = 0.0
+    reduced: np.ndarray | None = field(default=None, repr=False)
 
 
 def output_rasters(paths: dict[str, Path], labels: list[str] = ()) -> list[OutputRaster]:
@@ -349,7 +352,7 @@ def _segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentW
         writer = WindowedGeoTIFFs(outputs, info.geo,
                                   {**settings, **params.settings(), "source": source_digest(source)},
                                   resume=params.resume)
-        result = WindowedResult(resumed=len(writer.done), megapixels=info.megapixels)
+        result = WindowedResult(resumed=len(writer.done), megapixels=info.megapixels, reduced=reduced)
         started = time.perf_counter()
         todo = [index for index in range(len(plan)) if index not in writer.done]
         reader = RasterReader(source, bands, value_range, src if client is None else None)
@@ -393,7 +396,9 @@ def segment_large(source: Path, paths: dict[str, Path], labels: list[str], color
     if read_geoinfo(source) is None:
         log.warning("%s has no georeferencing; %s will have none either", source, paths["tif"].name)
     result = segment_raster(source, output_rasters(paths, labels), segment, params, settings, bands, client, prepare)
-    result.outputs.append(write_preview(source, paths["tif"], paths["preview"], labels, colors, bands))
+    result.outputs.append(write_preview(source, paths["tif"], paths["preview"], labels, colors, bands,
+                                        result.reduced))
+    result.reduced = None
     log.info("%s is %.0f megapixels, above --max-megapixels %g: processed by windows into %s (no .mat or PNG "
              "outputs; the preview %s shows it reduced)", source.name, result.megapixels, params.max_megapixels,
              paths["tif"].name, paths["preview"].name)
@@ -401,15 +406,16 @@ def segment_large(source: Path, paths: dict[str, Path], labels: list[str], color
 
 
 def write_preview(source: Path, label_path: Path, preview: Path, labels: list[str], colors: np.ndarray,
-                  bands: tuple[int, ...] | None = None) -> Path:
+                  bands: tuple[int, ...] | None = None, pixels: np.ndarray | None = None) -> Path:
     """A figure of the raster (its ``bands`` as RGB) and its classes at reduced resolution (``PREVIEW_SIDE``), from
-    reduced reads; pixels of no class (255) are black."""
+    reduced reads (``pixels``: the raster's, when already read); pixels of no class (255) are black."""
     from ..io.figures import save_figure
     from ..plotting import colorize, panels_figure
 
-    with bounded_gdal_cache(), open_raster(source) as src:
-        pixels, _ = reduced_read(src)
-        image = to_rgb_uint8(pixels, bands, path=str(source), value_range=rgb_value_range(pixels, bands))
+    if pixels is None:
+        with bounded_gdal_cache(), open_raster(source) as src:
+            pixels, _ = reduced_read(src)
+    image = to_rgb_uint8(pixels, bands, path=str(source), value_range=rgb_value_range(pixels, bands))
     with open_raster(label_path) as src:
         classes = src.read(1, out_shape=image.shape[:2])
     fig = panels_figure([("image", image), ("classes", colorize(classes, colors))], labels, colors,
