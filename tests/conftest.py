@@ -74,7 +74,7 @@ def dask_client():
     import cloudpickle
     from distributed import Client, LocalCluster
 
-    for name in ("conftest", "test_hybrid", "test_distributed"):
+    for name in ("conftest", "test_hybrid", "test_distributed", "test_hybrid_windowed", "test_distributed_windowed"):
         if name in sys.modules:
             cloudpickle.register_pickle_by_value(sys.modules[name])
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,

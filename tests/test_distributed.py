@@ -245,7 +245,8 @@ def test_each_worker_loads_the_model_once(photos, dask_client):
 
 class KillAfterFirstTask:
     """A worker plugin: the first worker to finish a task whose key starts with ``prefix`` kills its own process
-    (SIGKILL, as the out-of-memory killer would); ``marker`` (created exclusively) makes it one worker only."""
+    (SIGKILL, as the out-of-memory killer would); ``marker`` (created exclusively) makes it one worker only. Only a
+    task computed there counts (from "executing"), not data sent to the worker (the scattered task function)."""
 
     name = "kill-after-first-task"
 
@@ -253,7 +254,7 @@ class KillAfterFirstTask:
         self.marker, self.prefix = marker, prefix
 
     def transition(self, key, start, finish, **kwargs):
-        if finish != "memory" or not str(key).startswith(self.prefix):
+        if (start, finish) != ("executing", "memory") or not str(key).startswith(self.prefix):
             return
         try:
             os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))

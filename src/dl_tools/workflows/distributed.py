@@ -172,7 +172,8 @@ def _where() -> str:
 
 
 def _run_task(function: Callable, invoked: tuple[tuple[str, ...] | None, str], *args):
-    """Worker side of a task: check that every Path among ``args`` exists here, then ``function(*args)`` with the
+    """Worker side of a task: check that every Path among ``args`` and ``function.inputs`` (the files the
+    function itself reads, when it says so) exists here, then ``function(*args)`` with the
     client's command line and working folder ``invoked`` (for provenance records), no progress bars and a silent
     TensorFlow import; a path not seen or a file refused is a TaskFailed naming this worker."""
     from ..provenance_record import command_line
@@ -180,7 +181,7 @@ def _run_task(function: Callable, invoked: tuple[tuple[str, ...] | None, str], *
     from ..terminal import progress_shown
 
     silence_tensorflow_import()  # TensorFlow's start-up lines, on every worker's terminal otherwise
-    for arg in args:
+    for arg in (*args, *getattr(function, "inputs", ())):
         if isinstance(arg, Path) and not arg.exists():
             raise TaskFailed(f"worker {_where()} cannot see {arg} (its working folder: {os.getcwd()}): inputs and "
                              "outputs must be on a file system every worker shares, under the same absolute paths")
@@ -191,26 +192,27 @@ def _run_task(function: Callable, invoked: tuple[tuple[str, ...] | None, str], *
             raise TaskFailed(f"on worker {_where()}: {exc}") from None
 
 
-def map_tasks(client, function: Callable, items: Sequence[tuple], *, desc: str,
-              unit: str) -> Iterator[tuple[int, Callable[[], Any]]]:
+def map_tasks(client, function: Callable, items: Sequence[tuple], *, desc: str, unit: str,
+              initial: int = 0) -> Iterator[tuple[int, Callable[[], Any]]]:
     """Run ``function(*item)`` for every item of ``items`` as one Dask task each, on ``client``'s cluster; yield
     (index of the item, ``result``) as the tasks finish, with a progress bar (``desc``, ``unit``) counting finished
-    tasks. ``result()`` returns what the task returned or raises what it raised (``TaskFailed`` for the cluster's
-    reasons, see module doc). ``function`` (a picklable callable: a module-level function, or an instance of a
-    module-level class holding the settings shared by the tasks) is sent to the workers once, not once a task.
+    tasks (after ``initial`` done before, e.g. by an interrupted run). ``result()`` returns what the task returned
+    or raises what it raised (``TaskFailed`` for the cluster's reasons, see module doc). ``function`` (a picklable
+    callable: a module-level function, or an instance of a module-level class holding the settings shared by the
+    tasks) is sent to every worker once, not once a task (a copy on each, so that a worker's death loses no copy).
     Tasks not yet finished are cancelled when the caller stops early (an exception)."""
     from ..provenance_record import invocation
     from ..terminal import progress
 
     distributed = _distributed()
-    shared = client.scatter(function, hash=False, broadcast=False)
+    shared = client.scatter(function, hash=False, broadcast=True)
     run = uuid.uuid4().hex[:8]
     name = getattr(function, "__name__", type(function).__name__).strip("_")
     futures = [client.submit(_run_task, shared, invocation(), *item, key=f"{name}-{run}-{index}", pure=False)
                for index, item in enumerate(items)]
     index_of = {future.key: index for index, future in enumerate(futures)}
     try:
-        with progress(total=len(futures), desc=desc, unit=unit) as bar:
+        with progress(total=len(futures) + initial, initial=initial, desc=desc, unit=unit) as bar:
             for future in distributed.as_completed(futures):
                 bar.update(1)
                 yield index_of[future.key], future.result

@@ -65,6 +65,8 @@ from .windowed import WindowedParams, WindowedResult, check_resume, is_large, ou
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = {"best": BEST_WEIGHTS, "last": LAST_CHECKPOINT}
+#: side in px of the blocks of the network grid whose colour sums are taken one at a time (or as one Dask task)
+STATS_BLOCK = 1024
 #: What to do about an image whose pixel data turn out unreadable (a damaged file with a good header).
 DAMAGED_FIX = "replace it with an undamaged copy and run again with --overwrite, or remove it from --samples-dir"
 
@@ -145,19 +147,27 @@ def checkpoint_path(run_dir: Path, checkpoint: str = "best") -> Path:
     return weights
 
 
+def run_settings(run_dir: str | Path) -> RunModel:
+    """What a training run's settings.json says for inference, without the network (``RunModel.model`` None):
+    for the work a client does before a model is needed (no TensorFlow imported)."""
+    settings = read_run_settings(Path(run_dir))
+    params = params_from_settings(settings)
+    return RunModel(model=None, labels=list(settings["labels"]), colors=np.asarray(settings["colors"], np.uint8),
+                    tile_shape=params.image_size, scale=tuple(settings["train_scale"]),
+                    standardise=params.standardise)
+
+
 def load_run(run_dir: str | Path, checkpoint: str = "best") -> RunModel:
     """Rebuild the network of a training run and load its ``checkpoint`` ("best" or "last") weights."""
     from ..models.fcn import build_fcn
 
     run_dir = Path(run_dir)
     weights = checkpoint_path(run_dir, checkpoint)
-    settings = read_run_settings(run_dir)
-    params = params_from_settings(settings)
-    model = build_fcn(len(settings["labels"]), params.image_size, params.backbone, pretrained=False)
+    run = run_settings(run_dir)
+    model = build_fcn(len(run.labels), run.tile_shape, params_from_settings(read_run_settings(run_dir)).backbone,
+                      pretrained=False)
     model.load_weights(weights)
-    return RunModel(model=model, labels=list(settings["labels"]), colors=np.asarray(settings["colors"], np.uint8),
-                    tile_shape=params.image_size, scale=tuple(settings["train_scale"]),
-                    standardise=params.standardise)
+    return dataclasses.replace(run, model=model)
 
 
 def network_grid(shape: tuple[int, int], scale: tuple[float, float]) -> tuple[int, int]:
@@ -250,17 +260,20 @@ class RasterPredictor:
     the raster's network grid, and a region gets the tiles of that plan that reach into it, cut from the pixels
     under those tiles and resized with the weights of the whole raster's resizing (``arrays.resize.area_weights``,
     ``linear_weights``), so its probabilities are the whole-image run's up to float rounding. The colours are
-    standardised with the statistics of the whole raster on the network grid. shape: (H, W) of the raster; read:
-    ``WindowContext.read``.
+    standardised with the statistics of the whole raster on the network grid (``color_stats``, or computed here
+    with ``read`` when None and ``read`` is given). shape: (H, W) of the raster; read: ``WindowContext.read``.
     """
 
-    def __init__(self, run: RunModel, shape: tuple[int, int], params: FCNInferParams, read):
+    def __init__(self, run: RunModel, shape: tuple[int, int], params: FCNInferParams, read,
+                 color_stats: tuple[np.ndarray, np.ndarray] | None = None):
         from ..arrays.tiling import plan_windows
 
         self.run, self.shape, self.params = run, shape, params
         self.grid = network_grid(shape, run.scale)
         self.plan = plan_windows(self.grid, run.tile_shape, overlap=params.overlap, edge="inside")
-        self.color_stats = self.network_color_stats(read) if run.standardise else None
+        if run.standardise and color_stats is None and read is not None:
+            color_stats = self.network_color_stats(read)
+        self.color_stats = color_stats if run.standardise else None
 
     def network_image(self, read, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
         """(h, w, 3) uint8 rows ``rows`` and columns ``cols`` (start, stop) of the raster resized to the network
@@ -272,19 +285,43 @@ class RasterPredictor:
         pixels = read(down_rows[1], down_cols[1], down_rows[0].shape[1], down_cols[0].shape[1])
         return np.clip(np.rint(resize_part(pixels, down_rows, down_cols)), 0, 255).astype(np.uint8)
 
-    def network_color_stats(self, read, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-        """((3,) mean, (3,) deviation) of the raster's channels on the network grid, block by block: those the
-        whole-image run standardises with."""
-        from ..arrays.color import channel_stats, stats_from_sums
-        from ..terminal import progress
+    def stat_blocks(self, block: int = STATS_BLOCK) -> list[tuple[int, int, int, int]]:
+        """(row, col, height, width) of the blocks of the network grid that ``network_color_stats`` sums over."""
+        rows, cols = self.grid
+        return [(r, c, min(block, rows - r), min(block, cols - c)) for r in range(0, rows, block)
+                for c in range(0, cols, block)]
+
+    def block_sums(self, read, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """((3,) sum, (3,) sum of squares) of a block of the network grid (``arrays.color.channel_stats``)."""
+        from ..arrays.color import channel_stats
+
+        return channel_stats(self.network_image(read, (row, row + height), (col, col + width)))
+
+    def stats_from_blocks(self, sums) -> tuple[np.ndarray, np.ndarray]:
+        """((3,) mean, (3,) deviation) from the ``block_sums`` of every block (sums of whole numbers in float64:
+        exact, so in any order)."""
+        from ..arrays.color import stats_from_sums
 
         total, squares = np.zeros(3), np.zeros(3)
-        blocks = [(r, c) for r in range(0, self.grid[0], block) for c in range(0, self.grid[1], block)]
-        for r, c in progress(blocks, desc="colour statistics", unit="block"):
-            image = self.network_image(read, (r, min(r + block, self.grid[0])), (c, min(c + block, self.grid[1])))
-            block_total, block_squares = channel_stats(image)
+        for block_total, block_squares in sums:
             total, squares = total + block_total, squares + block_squares
         return stats_from_sums(total, squares, self.grid[0] * self.grid[1])
+
+    def network_color_stats(self, read, client=None, reader=None) -> tuple[np.ndarray, np.ndarray]:
+        """((3,) mean, (3,) deviation) of the raster's channels on the network grid, block by block: those the
+        whole-image run standardises with. With a Dask ``client``, the blocks are tasks reading with ``reader``
+        (a ``windowed.RasterReader``)."""
+        from ..terminal import progress
+
+        blocks = self.stat_blocks()
+        if client is None:
+            return self.stats_from_blocks(self.block_sums(read, *block) for block in
+                                          progress(blocks, desc="colour statistics", unit="block"))
+        from .distributed import map_tasks
+
+        task = _BlockSums(dataclasses.replace(self.run, model=None), self.shape, self.params, reader)
+        return self.stats_from_blocks(result() for _, result in map_tasks(client, task, blocks,
+                                                                          desc="colour statistics", unit="block"))
 
     def probs(self, read, top: int, left: int, height: int, width: int) -> np.ndarray:
         """(height, width, N) float32 probabilities of the raster region with top-left pixel (``top``, ``left``),
@@ -317,28 +354,72 @@ class RasterPredictor:
         return resize_part(region, back_rows, back_cols)
 
 
-def label_large(run: RunModel, model_id: str, sample: Path, paths: dict[str, Path],
-                params: FCNInferParams) -> WindowedResult:
-    """Label a raster larger than ``params.windowed.max_megapixels`` window by window (``workflows.windowed``) into
-    the GeoTIFFs of ``paths`` and a preview figure; ``model_id`` names the weights, for --resume."""
-    from ..segmentation.refine import refine
-    from .windowed import segment_large
+class _BlockSums:
+    """A Dask task of ``RasterPredictor.network_color_stats``: the colour sums of one block of the network grid."""
 
-    windowed = params.windowed
-    predictor = None
+    def __init__(self, run: RunModel, shape: tuple[int, int], params: FCNInferParams, reader):
+        self.predictor = RasterPredictor(run, shape, params, None)
+        self.reader = reader
 
-    def segment(image: np.ndarray, valid: np.ndarray, context) -> tuple[np.ndarray, np.ndarray]:
-        nonlocal predictor
-        predictor = predictor or RasterPredictor(run, context.shape, params, context.read)
-        full = window_probs(predictor, image, context)
+    @property
+    def inputs(self) -> tuple[Path, ...]:
+        return (self.reader.source,)
+
+    def __call__(self, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.predictor.block_sums(self.reader.rgb, row, col, height, width)
+
+
+class _WindowLabeller:
+    """The network (and the CRF of infer_crf.py) on one window of a large raster: the ``segment`` of
+    ``windowed.segment_raster``, picklable for Dask (the network loaded once a process through ``labeller.run()``,
+    ``distributed.cached_model``). shape: (H, W) of the raster; color_stats: its colour statistics on the network
+    grid (None when the run does not standardise)."""
+
+    def __init__(self, labeller: _Labeller, shape: tuple[int, int], color_stats):
+        self.labeller, self.shape, self.color_stats = labeller, tuple(shape), color_stats
+        self._predictor = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_predictor": None}
+
+    def predictor(self) -> RasterPredictor:
+        run = self.labeller.run()
+        if self._predictor is None or self._predictor.run is not run:
+            self._predictor = RasterPredictor(run, self.shape, self.labeller.params, None, self.color_stats)
+        return self._predictor
+
+    def __call__(self, image: np.ndarray, valid: np.ndarray, context) -> tuple[np.ndarray, np.ndarray | None]:
+        from ..segmentation.refine import refine
+
+        params = self.labeller.params
+        full = window_probs(self.predictor(), image, context)
         if params.crf is not None:
             label_image, marginals = refine(image, full, params.crf)
-            return label_image, resize_image(marginals, image.shape[:2]) if windowed.probabilities else None
+            return label_image, resize_image(marginals, image.shape[:2]) if params.windowed.probabilities else None
         return np.argmax(full, axis=2).astype(np.uint8), full
+
+
+def label_large(labeller: _Labeller, model_id: str, sample: Path, paths: dict[str, Path],
+                client=None) -> WindowedResult:
+    """Label a raster larger than ``params.windowed.max_megapixels`` window by window (``workflows.windowed``) into
+    the GeoTIFFs of ``paths`` and a preview figure; ``model_id`` names the weights, for --resume. With a Dask
+    ``client``, the colour statistics' blocks and then the windows are tasks, and this process writes the outputs
+    (it never loads the network)."""
+    from .windowed import segment_large
+
+    params = labeller.params
+    run = run_settings(labeller.run_dir)
+
+    def prepare(reader, shape, client) -> _WindowLabeller:
+        stats = None
+        if run.standardise:
+            stats = RasterPredictor(run, shape, params, None).network_color_stats(reader.rgb, client, reader)
+        return _WindowLabeller(labeller, shape, stats)
 
     settings = {"model": model_id, "checkpoint": params.checkpoint, "overlap": params.overlap,
                 "batch_size": params.batch_size, "crf": params.crf.record() if params.crf else None}
-    return segment_large(sample, paths, run.labels, run.colors, segment, windowed, settings)
+    return segment_large(sample, paths, run.labels, run.colors, None, params.windowed, settings, client=client,
+                         prepare=prepare)
 
 
 @dataclass(eq=False)
@@ -361,16 +442,18 @@ class _Labeller:
     def record(self, sample: Path) -> dict:
         return build_record("fcn_infer" + self.params.tag, self.params, [input_file("image", sample), self.model])
 
-    def __call__(self, sample: Path, geo, paths: dict[str, Path]) -> tuple[list[Path], float, float, float]:
+    def __call__(self, sample: Path, geo, paths: dict[str, Path],
+                 client=None) -> tuple[list[Path], float, float, float]:
         from ..segmentation.refine import refine
 
-        params, run = self.params, self.run()
-        if geo is LARGE:
+        params = self.params
+        if geo is LARGE:  # called in the client's process: its windows are the tasks (``client``)
             weights = (self.run_dir / CHECKPOINTS[params.checkpoint]).stat()
             model_id = f"{self.run_dir.resolve()} {params.checkpoint} {weights.st_size} {int(weights.st_mtime)}"
             with recording(self.record(sample)):  # the windowed GeoTIFF writer stores it
-                windowed = label_large(run, model_id, sample, paths, params)
+                windowed = label_large(self, model_id, sample, paths, client)
             return windowed.outputs, windowed.megapixels, windowed.seconds, 0.0
+        run = self.run()
         image = read_image(sample)  # its errors name the file
         started = time.perf_counter()
         probs = predict_probs(run, image, params.overlap, params.batch_size)

@@ -108,7 +108,8 @@ def process_images(plan: Sequence[tuple], process: Callable[..., Any], *, skip: 
 
     With a Dask ``client`` (``workflows.distributed``) every item is a task on its cluster (``process`` must then
     be picklable), but those for which ``on_client(item)`` is true (a raster whose windows are tasks of their own),
-    called here first; what is returned, skipped and raised is the same as in the serial run.
+    called here first as ``process(*item, client=client)``; what is returned, skipped and raised is the same as in
+    the serial run (where, given ``on_client``, those items get ``client=None``).
     """
     from ..terminal import progress
 
@@ -116,9 +117,14 @@ def process_images(plan: Sequence[tuple], process: Callable[..., Any], *, skip: 
     results: dict[int, Any] = {}
     skipped: dict[int, Skipped] = {}
 
+    def call(index: int):
+        if on_client is not None and on_client(plan[index]):
+            return process(*plan[index], client=client)
+        return process(*plan[index])
+
     def serial():
         for index in progress(local, desc="images", unit="image") if len(local) > 1 else local:
-            yield index, lambda index=index: process(*plan[index])
+            yield index, lambda index=index: call(index)
 
     def outcomes():
         yield from serial()

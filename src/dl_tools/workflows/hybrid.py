@@ -200,18 +200,18 @@ class _Segmenter:
 
         return cached_model(file_key(self.model_path), lambda: FrozenClassifier(self.model_path))
 
-    def __call__(self, image_path: Path, paths: dict[str, Path]) -> HybridOutput:
+    def __call__(self, image_path: Path, paths: dict[str, Path], client=None) -> HybridOutput:
         from ..provenance_record import build_record, input_file
 
         record = build_record("hybrid", self.params, [input_file("image", image_path), *self.shared])
-        if "preview" in paths:
-            return self._segment_large(image_path, paths, record)
+        if "preview" in paths:  # called in the client's process: its windows are the tasks (``client``)
+            return self._segment_large(image_path, paths, record, client)
         image, result = _read_and_segment(image_path, self.classifier(), self.params)
         output = _write_outputs(image_path, image, result, self.labels, self.colors, self.params, paths, record)
         log.debug("%s: %d of %d tiles used -> %s", image_path.name, output.n_kept, output.n_tiles, paths["mat"])
         return output
 
-    def _segment_large(self, image_path: Path, paths: dict[str, Path], record: dict) -> HybridOutput:
+    def _segment_large(self, image_path: Path, paths: dict[str, Path], record: dict, client=None) -> HybridOutput:
         from ..provenance_record import recording
         from .hybrid_raster import segment_raster_by_windows
         from .windowed import source_digest
@@ -219,8 +219,8 @@ class _Segmenter:
         model_path = self.model_path
         model_id = f"{model_path.resolve()} {source_digest(model_path) if model_path.is_file() else ''}"
         with recording(record):
-            n_tiles, n_kept = segment_raster_by_windows(image_path, self.classifier(), model_id, self.labels,
-                                                        self.colors, self.params, self.windowed, paths)
+            n_tiles, n_kept = segment_raster_by_windows(image_path, self, model_id, self.labels, self.colors,
+                                                        self.params, self.windowed, paths, client)
         return HybridOutput(image_path, None, paths["preview"], None, paths["tif"], n_tiles, n_kept)
 
 

@@ -124,7 +124,10 @@ class WindowedParams:
 @dataclass
 class WindowedResult:
     """outputs: the GeoTIFFs and the preview written; windows: windows segmented in this run; empty: windows of
-    pure no-data (not segmented); resumed: windows written by an earlier run."""
+    pure no-data (not segmented); resumed: windows written by an earlier run; segmented: the plan indices of the
+    windows segmented in this run; write_seconds: time this process spent writing windows; reduced: the reduced
+    read of the raster's pixels (``reduced_read``), kept for the preview (a second read of a raster without
+    overviews would read all of it again)."""
 
     outputs: list[Path] = field(default_factory=list)
     windows: int = 0
@@ -132,6 +135,9 @@ class WindowedResult:
     resumed: int = 0
     megapixels: float = 0.0
     seconds: float = 0.0
+    segmented: list[int] = field(default_factory=list)
+    write_seconds: float = 0.0
+    reduced: np.ndarray | None = field(default=None, repr=False)
 
 
 def output_rasters(paths: dict[str, Path], labels: list[str] = ()) -> list[OutputRaster]:
@@ -182,13 +188,121 @@ def check_resume(outputs: list[OutputRaster], params: WindowedParams, flag: str)
                  "continue that run instead)", outputs[0].path.name)
 
 
+class RasterReader:
+    """Reads parts of one raster for a window's work, in this process or on a Dask worker (picklable: the open
+    dataset is not pickled but opened again, once, where the reader is used; GDAL's cache bounded to
+    ``io.windowed_geotiff.GDAL_CACHE_MB`` around each read).
+
+    source      : the raster.
+    bands       : the 1-based bands made RGB (None: the first three).
+    value_range : the (lo, hi) values mapped to 0-255, one for the whole raster (``arrays.color.rgb_value_range``).
+    """
+
+    def __init__(self, source: Path, bands: tuple[int, ...] | None, value_range: tuple[float, float], src=None):
+        self.source, self.bands, self.value_range = Path(source), bands, value_range
+        self._src, self._stack = src, None
+
+    def __getstate__(self) -> dict:
+        return {"source": self.source, "bands": self.bands, "value_range": self.value_range}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
+
+    @property
+    def src(self):
+        """The open rasterio dataset (opened on first use)."""
+        if self._src is None:
+            import contextlib
+
+            self._stack = contextlib.ExitStack()
+            self._src = self._stack.enter_context(open_raster(self.source))
+        return self._src
+
+    def close(self) -> None:
+        """Close the dataset this reader opened (none given to it)."""
+        if self._stack is not None:
+            self._stack.close()
+            self._src, self._stack = None, None
+
+    def window(self, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """((height, width, B) pixels in the file's dtype, (height, width) bool valid), mirrored about the edge
+        (``io.windowed_geotiff.read_window``)."""
+        with bounded_gdal_cache():
+            return read_window(self.src, row, col, height, width)
+
+    def rgb(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        """(height, width, 3) uint8 RGB of any part of the raster, mirrored about its edge outside it."""
+        return self.to_rgb(self.window(row, col, height, width)[0])
+
+    def to_rgb(self, pixels: np.ndarray) -> np.ndarray:
+        """(h, w, B) pixels of this raster -> (h, w, 3) uint8 RGB, converted with the raster's value range."""
+        return to_rgb_uint8(pixels, self.bands, path=str(self.source), value_range=self.value_range)
+
+
+@dataclass(frozen=True)
+class WindowOutput:
+    """What the work on one window returns, to be written by the one writer of the run.
+
+    index : the window's place in the plan.
+    label : (h, w) uint8 classes of the window's core (``LABEL_NODATA`` where there is no data).
+    probs : (h, w, N) uint8 probabilities of the core (0-255 for 0-1), or None when not written.
+    empty : the core had no valid pixel, so it was not segmented.
+    """
+
+    index: int
+    label: np.ndarray
+    probs: np.ndarray | None
+    empty: bool
+
+
+class WindowTask:
+    """The work on one window of a raster: read it (with its halo) from the raster, segment it, keep the core.
+
+    The same callable serves the serial loop (in this process) and Dask (one task a window, on a worker: it is
+    picklable when ``segment`` is, and it is sent to each worker once; per task only the window's geometry goes
+    out and the core's uint8 arrays come back). ``n_probs``: the bands of the probabilities output, or None when
+    the run writes none. ``inputs``: the files a worker must see (``workflows.distributed``).
+    """
+
+    def __init__(self, reader: RasterReader, shape: tuple[int, int], segment: SegmentWindow, n_probs: int | None):
+        self.reader, self.shape, self.segment, self.n_probs = reader, tuple(shape), segment, n_probs
+
+    @property
+    def inputs(self) -> tuple[Path, ...]:
+        return (self.reader.source,)
+
+    def __call__(self, index: int, window) -> WindowOutput:
+        pixels, valid = self.reader.window(window.row, window.col, window.height, window.width)
+        rows, cols = window.core
+        empty = not valid[rows, cols].any()
+        if empty:  # pure no data: nothing to segment
+            label_image = np.full(valid.shape, LABEL_NODATA, np.uint8)
+            probs = np.zeros(valid.shape + (self.n_probs,), np.float32) if self.n_probs else None
+        else:
+            context = WindowContext(window.row, window.col, self.shape, self.reader.rgb)
+            label_image, probs = self.segment(self.reader.to_rgb(pixels), valid, context)
+            label_image = np.where(valid, label_image, LABEL_NODATA).astype(np.uint8)
+        core_probs = None
+        if self.n_probs:
+            core_probs = np.rint(np.clip(probs[rows, cols], 0.0, 1.0) * 255.0).astype(np.uint8)
+        return WindowOutput(index, np.ascontiguousarray(label_image[rows, cols]), core_probs, empty)
+
+
 def segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentWindow, params: WindowedParams,
-                   settings: dict, bands: tuple[int, ...] | None = None) -> WindowedResult:
+                   settings: dict, bands: tuple[int, ...] | None = None, client=None,
+                   prepare: Callable | None = None) -> WindowedResult:
     """Segment the raster ``source`` window by window into ``outputs`` (the class map, then the probabilities when
     ``params.probabilities``); ``settings`` (the model and its options) must match on --resume; ``bands``: the
-    1-based bands made RGB (default: the first three)."""
+    1-based bands made RGB (default: the first three).
+
+    With a Dask ``client`` (``workflows.distributed``) every window not yet written is a task (``segment`` must
+    then be picklable, and load its model once a worker); this process alone writes the outputs, each window as
+    its task finishes (in any order: the journal records which are done, so --resume continues from them). The
+    pixels written are those of the serial run. ``prepare(reader, shape, client)``, when given, is called once
+    before the windows (the client None in a serial run) and returns the ``segment`` to use (work on the whole
+    raster a step does first, e.g. as tasks of its own)."""
     with bounded_gdal_cache():
-        return _segment_raster(source, outputs, segment, params, settings, bands)
+        return _segment_raster(source, outputs, segment, params, settings, bands, client, prepare)
 
 
 def has_valid_pixel(src, reduced_valid: np.ndarray, block: int = 4096) -> bool:
@@ -206,8 +320,24 @@ def has_valid_pixel(src, reduced_valid: np.ndarray, block: int = 4096) -> bool:
     return False
 
 
+def _window_outputs(task: WindowTask, plan, todo: list[int], client, desc: str, initial: int):
+    """(index, WindowOutput) of each window of ``todo``: one after the other here, or as Dask tasks finish."""
+    if client is None:
+        bar = progress(total=len(plan), initial=initial, desc=desc, unit="window")
+        for index in todo:
+            yield index, lambda index=index: task(index, plan[index])
+            bar.update()
+        bar.close()
+        return
+    from .distributed import map_tasks
+
+    for position, result in map_tasks(client, task, [(index, plan[index]) for index in todo], desc=desc,
+                                      unit="window", initial=initial):
+        yield todo[position], result
+
+
 def _segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentWindow, params: WindowedParams,
-                    settings: dict, bands: tuple[int, ...] | None) -> WindowedResult:
+                    settings: dict, bands: tuple[int, ...] | None, client, prepare) -> WindowedResult:
     from .folder_runs import ImageUnusable
 
     info = raster_info(source)
@@ -222,60 +352,53 @@ def _segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentW
         writer = WindowedGeoTIFFs(outputs, info.geo,
                                   {**settings, **params.settings(), "source": source_digest(source)},
                                   resume=params.resume)
-        result = WindowedResult(resumed=len(writer.done), megapixels=info.megapixels)
+        result = WindowedResult(resumed=len(writer.done), megapixels=info.megapixels, reduced=reduced)
         started = time.perf_counter()
-
-        def read_rgb(row: int, col: int, height: int, width: int) -> np.ndarray:
-            return to_rgb_uint8(read_window(src, row, col, height, width)[0], bands, path=str(source),
-                                value_range=value_range)
-
-        bar = progress(total=len(plan), initial=len(writer.done), desc=f"windows of {source.name}", unit="window")
-        for index, window in enumerate(plan):
-            if index in writer.done:
-                continue
-            window_started = time.perf_counter()
-            pixels, valid = read_window(src, window.row, window.col, window.height, window.width)
-            rows, cols = window.core
-            if valid[rows, cols].any():
-                context = WindowContext(window.row, window.col, (info.height, info.width), read_rgb)
-                image = to_rgb_uint8(pixels, bands, path=str(source), value_range=value_range)
-                label_image, probs = segment(image, valid, context)
-                label_image = np.where(valid, label_image, LABEL_NODATA).astype(np.uint8)
-                result.windows += 1
-            else:  # pure no data: nothing to segment
-                label_image = np.full(valid.shape, LABEL_NODATA, np.uint8)
-                probs = np.zeros(valid.shape + (outputs[-1].count,), np.float32) if params.probabilities else None
+        todo = [index for index in range(len(plan)) if index not in writer.done]
+        reader = RasterReader(source, bands, value_range, src if client is None else None)
+        shape = (info.height, info.width)
+        if prepare is not None and todo:
+            segment = prepare(reader, shape, client)
+        task = WindowTask(reader, shape, segment, outputs[-1].count if params.probabilities else None)
+        written = 0.0
+        for index, output in _window_outputs(task, plan, todo, client, f"windows of {source.name}",
+                                             len(writer.done)):
+            output = output()
+            window_written = time.perf_counter()
+            top, left = (part.start for part in plan[index].core_in_extent)
+            writer.write(index, top, left, [output.label] + ([output.probs] if params.probabilities else []))
+            written += time.perf_counter() - window_written
+            if output.empty:
                 result.empty += 1
-            arrays = [label_image[rows, cols]]
-            if params.probabilities:
-                arrays.append(np.rint(np.clip(probs[rows, cols], 0.0, 1.0) * 255.0).astype(np.uint8))
-            top, left = window.core_in_extent[0].start, window.core_in_extent[1].start
-            writer.write(index, top, left, arrays)
-            bar.update()
-            log.debug("window %d of %d (core %d x %d px at row %d, column %d): %.1f s", index + 1, len(plan),
-                      rows.stop - rows.start, cols.stop - cols.start, top, left, time.perf_counter() - window_started)
-        bar.close()
+            else:
+                result.windows += 1
+                result.segmented.append(index)
+        result.write_seconds = written
     result.outputs = writer.finish(cog=params.cog)
     result.seconds = time.perf_counter() - started
-    log.info("%s: %s segmented, %s of no data skipped%s, %.0f megapixels in %.0f s", source.name,
-             count(result.windows, "window"), count(result.empty, "window"),
+    log.info("%s: %s segmented, %s of no data skipped%s, %.0f megapixels in %.0f s (%.1f s of it writing)",
+             source.name, count(result.windows, "window"), count(result.empty, "window"),
              f", {count(result.resumed, 'window')} from the interrupted run" if result.resumed else "",
-             result.megapixels, result.seconds)
+             result.megapixels, result.seconds, written)
     return result
 
 
 def segment_large(source: Path, paths: dict[str, Path], labels: list[str], colors: np.ndarray,
                   segment: SegmentWindow, params: WindowedParams, settings: dict,
-                  bands: tuple[int, ...] | None = None) -> WindowedResult:
+                  bands: tuple[int, ...] | None = None, client=None,
+                  prepare: Callable | None = None) -> WindowedResult:
     """A step's run on one raster larger than ``params.max_megapixels``: ``segment_raster`` into the GeoTIFFs of
     ``paths`` (``output_rasters``), then the preview figure ``paths["preview"]``, saying so in the log (and
-    warning when the raster has no georeferencing, which the outputs then lack too)."""
+    warning when the raster has no georeferencing, which the outputs then lack too); ``client`` and ``prepare`` as
+    for ``segment_raster``."""
     from ..io.geotiff import read_geoinfo
 
     if read_geoinfo(source) is None:
         log.warning("%s has no georeferencing; %s will have none either", source, paths["tif"].name)
-    result = segment_raster(source, output_rasters(paths, labels), segment, params, settings, bands)
-    result.outputs.append(write_preview(source, paths["tif"], paths["preview"], labels, colors, bands))
+    result = segment_raster(source, output_rasters(paths, labels), segment, params, settings, bands, client, prepare)
+    result.outputs.append(write_preview(source, paths["tif"], paths["preview"], labels, colors, bands,
+                                        result.reduced))
+    result.reduced = None
     log.info("%s is %.0f megapixels, above --max-megapixels %g: processed by windows into %s (no .mat or PNG "
              "outputs; the preview %s shows it reduced)", source.name, result.megapixels, params.max_megapixels,
              paths["tif"].name, paths["preview"].name)
@@ -283,15 +406,16 @@ def segment_large(source: Path, paths: dict[str, Path], labels: list[str], color
 
 
 def write_preview(source: Path, label_path: Path, preview: Path, labels: list[str], colors: np.ndarray,
-                  bands: tuple[int, ...] | None = None) -> Path:
+                  bands: tuple[int, ...] | None = None, pixels: np.ndarray | None = None) -> Path:
     """A figure of the raster (its ``bands`` as RGB) and its classes at reduced resolution (``PREVIEW_SIDE``), from
-    reduced reads; pixels of no class (255) are black."""
+    reduced reads (``pixels``: the raster's, when already read); pixels of no class (255) are black."""
     from ..io.figures import save_figure
     from ..plotting import colorize, panels_figure
 
-    with bounded_gdal_cache(), open_raster(source) as src:
-        pixels, _ = reduced_read(src)
-        image = to_rgb_uint8(pixels, bands, path=str(source), value_range=rgb_value_range(pixels, bands))
+    if pixels is None:
+        with bounded_gdal_cache(), open_raster(source) as src:
+            pixels, _ = reduced_read(src)
+    image = to_rgb_uint8(pixels, bands, path=str(source), value_range=rgb_value_range(pixels, bands))
     with open_raster(label_path) as src:
         classes = src.read(1, out_shape=image.shape[:2])
     fig = panels_figure([("image", image), ("classes", colorize(classes, colors))], labels, colors,
