@@ -368,6 +368,8 @@ def _segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentW
             top, left = (part.start for part in plan[index].core_in_extent)
             writer.write(index, top, left, [output.label] + ([output.probs] if params.probabilities else []))
             written += time.perf_counter() - window_written
+            log.debug("window %d of %d (core at row %d, column %d) written%s", index + 1, len(plan), top, left,
+                      " (no data)" if output.empty else "")
             if output.empty:
                 result.empty += 1
             else:
