@@ -21,8 +21,9 @@ from dl_tools.errors import InputError, MissingDependencyError
 from dl_tools.workflows.distributed import ClusterParams, TaskFailed, cluster_client, model_loads
 from dl_tools.workflows.hybrid import images_to_segment, segment_files
 
-#: Entries of a provenance record that name the run, not the result: left out of the comparisons.
-RUN_ENTRIES = ("date", "command", "argv")
+#: Entries of a provenance record that name the run (its date, command and code version), not the result: left
+#: out of the comparisons.
+RUN_ENTRIES = ("date", "command", "argv", "dl_tools")
 #: Lines of step 2's report that time the run: left out of the comparisons.
 TIME_LINES = ("Annotation time (s):", "Compute time (s):")
 
