@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import run_script
 from test_distributed import KillAfterFirstTask, started_cluster  # noqa: F401 - module fixture
-from test_fcn_cli import _scene, tiny, trained  # noqa: F401 - the trained run of step 8 (module fixtures)
+from test_fcn_cli import tiny, trained, write_scene_mosaic  # noqa: F401 - the trained run of step 8 (module fixtures)
 from test_hybrid import MeanColourClassifier, fast_params
 from test_hybrid_windowed import mosaic  # noqa: F401 - the 1100 x 1300 GeoTIFF of step 6
 from test_windowed import pixel_hash
@@ -35,18 +34,10 @@ def _hashes(folder: Path) -> dict[str, str]:
 def fcn_mosaic(trained):  # noqa: F811
     """(root of the trained run, folder holding mosaic.tif): 1100 x 1300 px, the step-8 scenes in 4 x 4 blocks,
     a no-data border of 150 columns, georeferenced."""
-    from rasterio.transform import from_origin
-
     root, _ = trained
     folder = root / "dask_mosaic"
     folder.mkdir()
-    image = np.concatenate([np.concatenate([_scene((275, 325), 20 + 4 * r + c)[0] for c in range(4)], axis=1)
-                            for r in range(4)], axis=0)
-    image = np.maximum(image, 1)
-    image[:, :150] = 0
-    with rasterio.open(folder / "mosaic.tif", "w", driver="GTiff", width=1300, height=1100, count=3, dtype="uint8",
-                       crs="EPSG:32618", transform=from_origin(500000, 4000000, 0.5, 0.5), nodata=0) as dst:
-        dst.write(np.moveaxis(image, 2, 0))
+    write_scene_mosaic(folder / "mosaic.tif")
     return root, folder
 
 

@@ -422,24 +422,33 @@ def test_infer_skips_a_decompression_bomb(trained):
     assert f"warning: not labelled: bomb_alone/{claim}" in proc.stderr and not (root / "alone_out").exists()
 
 
-def test_a_geotiff_above_max_megapixels_is_labelled_by_windows_as_the_whole_image(trained):
-    """A 1100 x 1300 GeoTIFF with a no-data border, labelled by windows of 512 px (--max-megapixels 0.5), gives the
-    whole-image run's classes (infer.py: up to float rounding; infer_crf.py: the CRF sees each window with its
-    halo), in a tiled GeoTIFF with the source's grid, overviews and no-data, and a preview instead of .mat/PNGs."""
+def write_scene_mosaic(path):
+    """Write a 1100 x 1300 px GeoTIFF of the step-8 scenes in 4 x 4 blocks with a no-data (0) border of 150 columns,
+    UTM 18N at 0.5 m; returns its transform."""
     import rasterio
     from rasterio.transform import from_origin
 
-    root, _ = trained
-    samples = root / "mosaic_in"
-    samples.mkdir()
     image = np.concatenate([np.concatenate([_scene((275, 325), 20 + 4 * r + c)[0] for c in range(4)], axis=1)
                             for r in range(4)], axis=0)
     image = np.maximum(image, 1)
     image[:, :150] = 0  # no data
     transform = from_origin(500000, 4000000, 0.5, 0.5)
-    with rasterio.open(samples / "mosaic.tif", "w", driver="GTiff", width=1300, height=1100, count=3, dtype="uint8",
+    with rasterio.open(path, "w", driver="GTiff", width=1300, height=1100, count=3, dtype="uint8",
                        crs="EPSG:32618", transform=transform, nodata=0) as dst:
         dst.write(np.moveaxis(image, 2, 0))
+    return transform
+
+
+def test_a_geotiff_above_max_megapixels_is_labelled_by_windows_as_the_whole_image(trained):
+    """A 1100 x 1300 GeoTIFF with a no-data border, labelled by windows of 512 px (--max-megapixels 0.5), gives the
+    whole-image run's classes (infer.py: up to float rounding; infer_crf.py: the CRF sees each window with its
+    halo), in a tiled GeoTIFF with the source's grid, overviews and no-data, and a preview instead of .mat/PNGs."""
+    import rasterio
+
+    root, _ = trained
+    samples = root / "mosaic_in"
+    samples.mkdir()
+    transform = write_scene_mosaic(samples / "mosaic.tif")
     windowed = ["--max-megapixels", "0.5", "--window", "512", "--halo", "64", "--probabilities"]
     for script, tag, least in (("infer.py", "", 0.999), ("infer_crf.py", "_crf", 0.98)):
         for folder, extra in (("whole", []), ("windows", windowed)):
