@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 
 import numpy as np
 import pytest
@@ -80,11 +81,14 @@ def test_windows_give_the_whole_image_answer_and_a_proper_geotiff(raster, tmp_pa
     assert not leftovers(outputs(tmp_path, True)) and result.outputs == [o.path for o in outputs(tmp_path, True)]
 
 
-def test_a_window_of_pure_no_data_is_not_segmented(tmp_path):
+def test_a_window_of_pure_no_data_is_not_segmented(tmp_path, caplog):
     calls.clear()
     path, _ = write_raster(tmp_path / "m.tif", nodata_border=600)
-    result = segment_raster(path, outputs(tmp_path), threshold, WindowedParams(window=512, halo=32), {})
+    with caplog.at_level(logging.DEBUG, logger="dl_tools.workflows.windowed"):
+        result = segment_raster(path, outputs(tmp_path), threshold, WindowedParams(window=512, halo=32), {})
     assert result.empty == 3 and result.windows == 6 and len(calls) == 6  # the first column of cores: no data
+    timed = [r.getMessage() for r in caplog.records if "since the previous one was written" in r.getMessage()]
+    assert len(timed) == 9 and sum(", no data:" in line for line in timed) == 3  # -v: each window, with its time
     with open_raster(tmp_path / "out_label.tif") as src:
         assert (src.read(1)[:, :600] == 255).all()
 

@@ -147,14 +147,18 @@ def checkpoint_path(run_dir: Path, checkpoint: str = "best") -> Path:
     return weights
 
 
+def _run_model(settings: dict, model=None) -> RunModel:
+    """The RunModel of a training run's settings.json (``settings``) and its network ``model``."""
+    params = params_from_settings(settings)
+    return RunModel(model=model, labels=list(settings["labels"]), colors=np.asarray(settings["colors"], np.uint8),
+                    tile_shape=params.image_size, scale=tuple(settings["train_scale"]),
+                    standardise=params.standardise)
+
+
 def run_settings(run_dir: str | Path) -> RunModel:
     """What a training run's settings.json says for inference, without the network (``RunModel.model`` None):
     for the work a client does before a model is needed (no TensorFlow imported)."""
-    settings = read_run_settings(Path(run_dir))
-    params = params_from_settings(settings)
-    return RunModel(model=None, labels=list(settings["labels"]), colors=np.asarray(settings["colors"], np.uint8),
-                    tile_shape=params.image_size, scale=tuple(settings["train_scale"]),
-                    standardise=params.standardise)
+    return _run_model(read_run_settings(Path(run_dir)))
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best") -> RunModel:
@@ -163,11 +167,11 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> RunModel:
 
     run_dir = Path(run_dir)
     weights = checkpoint_path(run_dir, checkpoint)
-    run = run_settings(run_dir)
-    model = build_fcn(len(run.labels), run.tile_shape, params_from_settings(read_run_settings(run_dir)).backbone,
-                      pretrained=False)
+    settings = read_run_settings(run_dir)
+    params = params_from_settings(settings)
+    model = build_fcn(len(settings["labels"]), params.image_size, params.backbone, pretrained=False)
     model.load_weights(weights)
-    return dataclasses.replace(run, model=model)
+    return _run_model(settings, model)
 
 
 def network_grid(shape: tuple[int, int], scale: tuple[float, float]) -> tuple[int, int]:
@@ -260,19 +264,17 @@ class RasterPredictor:
     the raster's network grid, and a region gets the tiles of that plan that reach into it, cut from the pixels
     under those tiles and resized with the weights of the whole raster's resizing (``arrays.resize.area_weights``,
     ``linear_weights``), so its probabilities are the whole-image run's up to float rounding. The colours are
-    standardised with the statistics of the whole raster on the network grid (``color_stats``, or computed here
-    with ``read`` when None and ``read`` is given). shape: (H, W) of the raster; read: ``WindowContext.read``.
+    standardised with the statistics of the whole raster on the network grid (``color_stats``, from
+    ``network_color_stats``; ignored when the run does not standardise). shape: (H, W) of the raster.
     """
 
-    def __init__(self, run: RunModel, shape: tuple[int, int], params: FCNInferParams, read,
+    def __init__(self, run: RunModel, shape: tuple[int, int], params: FCNInferParams,
                  color_stats: tuple[np.ndarray, np.ndarray] | None = None):
         from ..arrays.tiling import plan_windows
 
         self.run, self.shape, self.params = run, shape, params
         self.grid = network_grid(shape, run.scale)
         self.plan = plan_windows(self.grid, run.tile_shape, overlap=params.overlap, edge="inside")
-        if run.standardise and color_stats is None and read is not None:
-            color_stats = self.network_color_stats(read)
         self.color_stats = color_stats if run.standardise else None
 
     def network_image(self, read, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
@@ -307,15 +309,15 @@ class RasterPredictor:
             total, squares = total + block_total, squares + block_squares
         return stats_from_sums(total, squares, self.grid[0] * self.grid[1])
 
-    def network_color_stats(self, read, client=None, reader=None) -> tuple[np.ndarray, np.ndarray]:
-        """((3,) mean, (3,) deviation) of the raster's channels on the network grid, block by block: those the
-        whole-image run standardises with. With a Dask ``client``, the blocks are tasks reading with ``reader``
-        (a ``windowed.RasterReader``)."""
+    def network_color_stats(self, reader, client=None) -> tuple[np.ndarray, np.ndarray]:
+        """((3,) mean, (3,) deviation) of the raster's channels on the network grid, block by block, read with
+        ``reader`` (a ``windowed.RasterReader``): those the whole-image run standardises with. With a Dask
+        ``client``, the blocks are tasks."""
         from ..terminal import progress
 
         blocks = self.stat_blocks()
         if client is None:
-            return self.stats_from_blocks(self.block_sums(read, *block) for block in
+            return self.stats_from_blocks(self.block_sums(reader.rgb, *block) for block in
                                           progress(blocks, desc="colour statistics", unit="block"))
         from .distributed import map_tasks
 
@@ -358,7 +360,7 @@ class _BlockSums:
     """A Dask task of ``RasterPredictor.network_color_stats``: the colour sums of one block of the network grid."""
 
     def __init__(self, run: RunModel, shape: tuple[int, int], params: FCNInferParams, reader):
-        self.predictor = RasterPredictor(run, shape, params, None)
+        self.predictor = RasterPredictor(run, shape, params)
         self.reader = reader
 
     @property
@@ -385,7 +387,7 @@ class _WindowLabeller:
     def predictor(self) -> RasterPredictor:
         run = self.labeller.run()
         if self._predictor is None or self._predictor.run is not run:
-            self._predictor = RasterPredictor(run, self.shape, self.labeller.params, None, self.color_stats)
+            self._predictor = RasterPredictor(run, self.shape, self.labeller.params, self.color_stats)
         return self._predictor
 
     def __call__(self, image: np.ndarray, valid: np.ndarray, context) -> tuple[np.ndarray, np.ndarray | None]:
@@ -413,7 +415,7 @@ def label_large(labeller: _Labeller, model_id: str, sample: Path, paths: dict[st
     def prepare(reader, shape, client) -> _WindowLabeller:
         stats = None
         if run.standardise:
-            stats = RasterPredictor(run, shape, params, None).network_color_stats(reader.rgb, client, reader)
+            stats = RasterPredictor(run, shape, params).network_color_stats(reader, client)
         return _WindowLabeller(labeller, shape, stats)
 
     settings = {"model": model_id, "checkpoint": params.checkpoint, "overlap": params.overlap,

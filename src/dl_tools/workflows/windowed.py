@@ -360,28 +360,29 @@ def _segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentW
         if prepare is not None and todo:
             segment = prepare(reader, shape, client)
         task = WindowTask(reader, shape, segment, outputs[-1].count if params.probabilities else None)
-        written = 0.0
+        previous = time.perf_counter()
         for index, output in _window_outputs(task, plan, todo, client, f"windows of {source.name}",
                                              len(writer.done)):
             output = output()
-            window_written = time.perf_counter()
+            writing = time.perf_counter()
             top, left = (part.start for part in plan[index].core_in_extent)
             writer.write(index, top, left, [output.label] + ([output.probs] if params.probabilities else []))
-            written += time.perf_counter() - window_written
-            log.debug("window %d of %d (core at row %d, column %d) written%s", index + 1, len(plan), top, left,
-                      " (no data)" if output.empty else "")
+            now = time.perf_counter()
+            result.write_seconds += now - writing
+            log.debug("window %d of %d (core at row %d, column %d)%s: %.1f s since the previous one was written",
+                      index + 1, len(plan), top, left, ", no data" if output.empty else "", now - previous)
+            previous = now
             if output.empty:
                 result.empty += 1
             else:
                 result.windows += 1
                 result.segmented.append(index)
-        result.write_seconds = written
     result.outputs = writer.finish(cog=params.cog)
     result.seconds = time.perf_counter() - started
     log.info("%s: %s segmented, %s of no data skipped%s, %.0f megapixels in %.0f s (%.1f s of it writing)",
              source.name, count(result.windows, "window"), count(result.empty, "window"),
              f", {count(result.resumed, 'window')} from the interrupted run" if result.resumed else "",
-             result.megapixels, result.seconds, written)
+             result.megapixels, result.seconds, result.write_seconds)
     return result
 
 
