@@ -17,6 +17,7 @@ from dl_tools.quiet_import import silence_tensorflow_import
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench_out"
+BIG_SHAPE = (4912, 7360)  # (H, W) of a 36-megapixel photograph, the legacy demo photographs' size
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 silence_tensorflow_import()  # as the scripts do: TensorFlow's start-up lines would bury the tables
 
@@ -44,6 +45,19 @@ def run_script(name: str, *args, cwd: Path) -> ScriptRun:
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     # ru_maxrss of children is the largest child so far (KiB on Linux); only a new maximum is this child's own
     return ScriptRun(proc.stdout, seconds, after / 1e6 if after > before else float("nan"))
+
+
+def big_photograph(path: Path, index: int = 0) -> Path:
+    """A 36-megapixel photograph at ``path`` (JPEG, quality 90): demo photograph number ``index`` (sorted by name)
+    upscaled to ``BIG_SHAPE``, written unless it is there already."""
+    from dl_tools.arrays.resize import resize_image
+    from dl_tools.io.images import read_image, write_image
+
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        source = sorted((REPO / "demo_data" / "jpg").glob("*.jpg"))[index]
+        write_image(path, resize_image(read_image(source), BIG_SHAPE), quality=90)
+    return path
 
 
 def ensure_local_module(size: int, cwd: Path) -> None:

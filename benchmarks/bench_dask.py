@@ -4,13 +4,15 @@ client's time to write a window.
 
     ./run_demo.sh                                   # once: trains the step-8 network used here
     flock /tmp/dl_tools_bench.lock python benchmarks/bench_dask.py --photos 12 --megapixels 100
-    flock /tmp/dl_tools_bench.lock python benchmarks/bench_dask.py --photos 0 --megapixels 400   # the issue's size
+    flock /tmp/dl_tools_bench.lock python benchmarks/bench_dask.py --photos 0 --big-photos 6 --megapixels 400 \
+        --tasks 0                                    # the issue's sizes: survey photographs, a 0.4 GP mosaic
 
 Each run is a fresh `infer.py` process under GNU time (wall time; CPU time = user + system of the process and all
 its children, the Dask workers included; peak = the largest resident set of any one of those processes, in GB).
 The overhead of 1 worker is its wall time against the serial run's, in %; the speed-up, 1 worker's wall time over
 2 workers'. The photographs are the first N of demo_data/jpg (920 x 614 px: small tasks, so the fixed start-up
-costs weigh); the mosaic is built by benchmarks/make_orthomosaic.py (bench_out/mosaics/, kept). The per-task cost
+costs weigh) and, with --big-photos N, the first N upscaled to 7360 x 4912 px (36 megapixels, a survey camera's
+frame: the tasks of the issue's flights of thousands of such photographs); the mosaic is built by benchmarks/make_orthomosaic.py (bench_out/mosaics/, kept). The per-task cost
 is measured in this process: tasks that return at once, and tasks that return a 2048 x 2048 uint8 window (4 MB),
 through ``workflows.distributed.map_tasks`` on a local cluster; the writer's time per window is that of
 ``io.windowed_geotiff.WindowedGeoTIFFs.write`` on the label windows of the mosaic's result.
@@ -24,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_common import OUT, REPO, machine, write_report
+from bench_common import OUT, REPO, big_photograph, machine, write_report
 from bench_orthomosaic import mosaic, timed
 
 MODES = (("serial", []), ("1 worker", ["--workers", "1"]), ("2 workers", ["--workers", "2"]))
@@ -41,6 +43,14 @@ def photo_folder(n: int) -> Path:
     return folder
 
 
+def big_photo_folder(n: int) -> Path:
+    """bench_out/dask/big_photos_<n>/ holding the first ``n`` demo photographs upscaled to 36 megapixels."""
+    folder = OUT / "dask" / f"big_photos_{n}"
+    for index in range(n):
+        big_photograph(folder / f"photo_{index:02d}.jpg", index)
+    return folder
+
+
 def compare(what: str, samples: Path, run: Path, extra: list[str]) -> list[tuple]:
     """(what, mode, wall s, CPU s, peak GB, output folder) of infer.py on ``samples`` in each of MODES."""
     rows = []
@@ -51,6 +61,18 @@ def compare(what: str, samples: Path, run: Path, extra: list[str]) -> list[tuple
         rows.append((what, mode, wall, cpu, peak, out))
         print(f"{what} {mode}: {wall:.1f} s wall, {cpu:.1f} s CPU, {peak:.2f} GB", flush=True)
     return rows
+
+
+def identical_labels(rows: list[tuple]) -> str:
+    """Whether the label images of the folder runs ``rows`` hold the same pixels in every run, as a sentence."""
+    from dl_tools.io.images import read_image
+
+    first = rows[0][-1]
+    labels = sorted(first.glob("*_label.png"))
+    differing = sum(int(np.count_nonzero(read_image(first / p.name) != read_image(p)))
+                    for *_, out in rows[1:] for p in out.glob("*_label.png"))
+    return (f"label images (pixels) of the {len(labels)} photographs identical in the three runs: {differing == 0}"
+            f" ({differing} pixels differ; the files' provenance differs: the command lines do)")
 
 
 def same_pixels(rows: list[tuple], name: str) -> bool:
@@ -126,6 +148,8 @@ def table(rows: list[tuple]) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=12, help="demo photographs in the folder run (0: none)")
+    parser.add_argument("--big-photos", type=int, default=0,
+                        help="demo photographs upscaled to 36 megapixels in a second folder run (0: none)")
     parser.add_argument("--megapixels", type=float, default=100, help="size of the mosaic (0: none; the issue "
                         "asks for 400)")
     parser.add_argument("--tasks", type=int, default=200, help="tasks of the per-task cost (0: not measured)")
@@ -135,16 +159,14 @@ def main(argv=None) -> int:
     if not (args.run / "settings.json").is_file():
         parser.error(f"no step-8 run in {args.run}; run ./run_demo.sh first")
     rows, checks = [], []
+    folders = []
     if args.photos:
-        photo_rows = compare(f"{args.photos} photographs", photo_folder(args.photos), args.run.resolve(), [])
-        from dl_tools.io.images import read_image
-
-        first = photo_rows[0][-1]
-        identical = all(np.array_equal(read_image(first / p.name), read_image(p))
-                        for *_, out in photo_rows[1:] for p in out.glob("*_label.png"))
-        checks.append(f"label images of the photographs (pixels) identical in the three runs: {identical} "
-                      f"({len(list(first.glob('*_label.png')))} images; the files' provenance differs: the "
-                      "command lines do)")
+        folders.append((f"{args.photos} photographs", photo_folder(args.photos)))
+    if args.big_photos:
+        folders.append((f"{args.big_photos} photographs of 36 megapixels", big_photo_folder(args.big_photos)))
+    for what, folder in folders:
+        photo_rows = compare(what, folder, args.run.resolve(), [])
+        checks.append(f"{what}: {identical_labels(photo_rows)}")
         rows += photo_rows
     label_tif = None
     if args.megapixels:

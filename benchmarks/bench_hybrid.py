@@ -20,7 +20,7 @@ import json
 import shutil
 from pathlib import Path
 
-from bench_common import OUT, REPO, demo_split, machine, run_script, write_report
+from bench_common import OUT, REPO, big_photograph, demo_split, machine, run_script, write_report
 
 from dl_tools.file_contract import ESTIMATE_MARK, LABELDEFS_NAME, MANUAL_SUFFIX, pixel_eval_outputs, tile_folder
 
@@ -28,7 +28,6 @@ WORK = OUT / "hybrid_ws"
 TILE = 96
 README_SETTINGS = ("0.5", "0.5", "8", "0.25")              # PROB_THRES PROB DECIM SCALE
 SETTINGS = [README_SETTINGS, ("0.5", "0.5", "2", "0.5"), ("0.5", "0.5", "1", "0.5")]
-BIG_SHAPE = (4912, 7360)
 
 
 def train(steps: int) -> tuple[Path, Path]:
@@ -90,14 +89,7 @@ def tiles_alone(folder: Path) -> float:
 
 def big_image_run(model: Path, labels: Path) -> dict:
     """Segment a 36 MP upscaled demo image with the README's settings in a fresh process."""
-    from dl_tools.arrays.resize import resize_image
-    from dl_tools.io.images import read_image, write_image
-
-    big = WORK / "big" / "big_36mp.jpg"
-    if not big.is_file():
-        big.parent.mkdir(exist_ok=True)
-        source = sorted((REPO / "demo_data" / "jpg").glob("*.jpg"))[0]
-        write_image(big, resize_image(read_image(source), BIG_SHAPE), quality=90)
+    big = big_photograph(WORK / "big" / "big_36mp.jpg")
     run = run_script("semseg_crf/semseg_cnn_crf.py", big.relative_to(WORK), model.name, labels.name,
                      "demo_data/labels/labeldefs.txt", TILE, *README_SETTINGS, "--overwrite", cwd=WORK)
     return {"seconds": run.seconds, "peak_gb": run.peak_gb}

@@ -4,7 +4,7 @@ and, on a mosaic that fits in memory, the agreement of windows with the whole im
 corner (borders drawn) to look for seams.
 
     ./run_demo.sh                                  # once: trains the step-4 model and the step-8 network used here
-    python benchmarks/bench_orthomosaic.py --megapixels 100 400 1600 --agreement 40
+    python benchmarks/bench_orthomosaic.py --megapixels 100 400 1600 --agreement 40 --photograph
 
 Mosaics are built by benchmarks/make_orthomosaic.py (kept in bench_out/mosaics/ for later runs). Peak memory is
 the largest resident set of the script's process and its children (GNU time's %M; Debian package ``time``), in
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from bench_common import OUT, REPO, machine, write_report
+from bench_common import BIG_SHAPE, OUT, REPO, big_photograph, machine, write_report
 from make_orthomosaic import write_mosaic
 
 #: step -> (tutorial script, what it writes into its output folder that the agreement compares)
@@ -35,6 +35,7 @@ STEPS = {"semseg": ("semseg_crf/semseg_cnn_crf.py", "mosaic_ares_96.tif"),
 #: steps that label the mosaic (the others read it and its labels)
 LABELLING = ("semseg", "infer", "infer_crf")
 WINDOW = 2048  # the default window core, px
+BIG_MEGAPIXELS = BIG_SHAPE[0] * BIG_SHAPE[1] / 1e6
 
 
 def mosaic(megapixels: float) -> Path:
@@ -47,6 +48,14 @@ def mosaic(megapixels: float) -> Path:
     if not alone.exists():
         alone.parent.mkdir(exist_ok=True)
         alone.symlink_to(folder / "mosaic.tif")
+    return folder
+
+
+def photograph() -> Path:
+    """bench_out/photograph/ whose images/ folder holds one 36-megapixel photograph (``bench_common.big_photograph``),
+    for steps 6 and 8 on a photograph labelled whole, the speed the windows are compared with."""
+    folder = OUT / "photograph"
+    big_photograph(folder / "images" / "photograph.jpg")
     return folder
 
 
@@ -146,6 +155,8 @@ def main(argv=None) -> int:
                         help="mosaic sizes (none: only the agreement)")
     parser.add_argument("--steps", nargs="+", choices=list(STEPS), default=list(STEPS))
     parser.add_argument("--agreement", type=float, default=40, help="size of the mosaic labelled both ways (0: none)")
+    parser.add_argument("--photograph", action="store_true",
+                        help="also label a 36-megapixel photograph whole (steps 6 and 8), the speed to compare with")
     demo = REPO / "demo_run"
     parser.add_argument("--run", type=Path, default=demo / "data_test10",
                         help="the step-8 training run (default: the demo's, made by ./run_demo.sh)")
@@ -161,6 +172,14 @@ def main(argv=None) -> int:
              f"windows of {WINDOW} px with a 256 px halo (the defaults).", f"Machine: {machine()}.", "",
              "| step | mosaic (megapixels) | wall time (s) | megapixels/s | CPU time (s) | CPU s per megapixel "
              "| peak memory (GB) |", "|---|---|---|---|---|---|---|"]
+    if args.photograph:
+        for step in (s for s in args.steps if s in LABELLING):
+            seconds, cpu, peak = run_step(step, photograph(), OUT / "orthomosaic" / "photograph" / step, args,
+                                          windowed=False)
+            size = BIG_MEGAPIXELS
+            lines.append(f"| {step} | {size:.0f} (a photograph, whole) | {seconds:.0f} | {size / seconds:.2f} | "
+                         f"{cpu:.0f} | {cpu / size:.2f} | {peak:.2f} |")
+            print(lines[-1], flush=True)
     for megapixels in args.megapixels:
         folder = mosaic(megapixels)
         import rasterio

@@ -411,3 +411,59 @@ def test_median_frequency_weights():
     labels = np.array([0] * 6 + [1] * 3 + [2] * 1)
     # freq 0.6, 0.3, 0.1 -> median 0.3 -> weights 0.5, 1, 3; class 3 absent -> 0
     np.testing.assert_allclose(median_frequency_weights(labels, 4), [0.5, 1.0, 3.0, 0.0], rtol=1e-6)
+
+
+class _PixelModel:
+    """A fake network whose probabilities at a pixel depend on that pixel alone (so any tiling blends to the same
+    map), counting the tiles it is given."""
+
+    def __init__(self):
+        self.tiles = 0
+
+    def predict_on_batch(self, tiles):
+        self.tiles += len(tiles)
+        level = tiles.mean(axis=3, keepdims=True) / 255.0
+        return np.concatenate([level, 1.0 - level], axis=-1).astype(np.float32)
+
+
+def _raster_predictor(cache_mb, shape=(300, 410)):
+    from dl_tools.arrays.tiling import plan_windows
+    from dl_tools.workflows.fcn_infer import FCNInferParams, RasterPredictor, RunModel
+
+    image = np.random.default_rng(5).integers(0, 256, shape + (3,)).astype(np.uint8)
+    run = RunModel(model=_PixelModel(), labels=["a", "b"], colors=COLORS[:2], tile_shape=(32, 64), scale=(0.5, 0.5))
+    predictor = RasterPredictor(run, shape, FCNInferParams(batch_size=3), cache_mb=cache_mb)
+
+    def read(row, col, height, width):
+        return image[row:row + height, col:col + width]
+
+    windows = plan_windows(shape, 128, edge="mirror")
+    return predictor, read, image, [(int(w.core_in_extent[0].start), int(w.core_in_extent[1].start),
+                                     w.core_in_extent[0].stop - w.core_in_extent[0].start,
+                                     w.core_in_extent[1].stop - w.core_in_extent[1].start) for w in windows]
+
+
+def test_raster_predictor_runs_each_tile_once_and_keeps_no_more_than_its_cache():
+    from dl_tools.arrays.resize import resize_image
+    from dl_tools.workflows.fcn_infer import predict_probs
+
+    kept, read, image, cores = _raster_predictor(cache_mb=64)
+    without, _, _, _ = _raster_predictor(cache_mb=0)
+    whole = resize_image(predict_probs(kept.run, image), image.shape[:2])  # the whole-image run
+    kept.run.model.tiles = 0
+    for core in cores:
+        region = kept.probs(read, *core)
+        np.testing.assert_array_equal(region, without.probs(read, *core))  # the cache changes no value
+        top, left, height, width = core
+        np.testing.assert_allclose(region, whole[top:top + height, left:left + width], atol=1e-5)
+    assert kept.predicted == kept.run.model.tiles == len(kept.plan)  # every tile of the plan once
+    assert without.predicted > 1.5 * len(without.plan)  # tiles across window borders again for each window
+    assert not without._cache
+
+
+def test_row_batches_never_span_two_rows_of_tiles():
+    from dl_tools.workflows.fcn_infer import row_batches
+
+    tops = np.array([0, 0, 0, 0, 0, 7, 7, 7, 9])
+    np.testing.assert_array_equal(row_batches(tops, 2), [0, 0, 1, 1, 2, 3, 3, 4, 5])
+    np.testing.assert_array_equal(row_batches(tops, 10), [0, 0, 0, 0, 0, 1, 1, 1, 2])

@@ -239,7 +239,7 @@ def add_windowed_options(parser: argparse.ArgumentParser, window_flag: str = "--
     """Add the options of rasters processed by windows (``workflows.windowed.WindowedParams``, its defaults);
     ``window_flag`` names the window size where the step has a --window of its own, and ``resume`` False leaves
     out --resume where the step has one."""
-    from ..workflows.windowed import WindowedParams
+    from ..workflows.windowed import CONTEXT_HALO, WindowedParams
 
     default = WindowedParams()
     group = parser.add_argument_group("GeoTIFFs larger than memory (labelled window by window)")
@@ -250,7 +250,8 @@ def add_windowed_options(parser: argparse.ArgumentParser, window_flag: str = "--
     group.add_argument(window_flag, dest="raster_window", type=integer, default=default.window,
                        help=f"size of a window's core in px, a multiple of 512 (default {default.window})")
     group.add_argument("--halo", type=integer, default=default.halo,
-                       help=f"px of context read around each window's core (default {default.halo})")
+                       help="px of context read around each window's core (default: what the step needs, "
+                            f"{CONTEXT_HALO} for a CRF or the hybrid method's tiles, 0 for infer.py's network alone)")
     if resume:
         group.add_argument("--resume", action="store_true",
                            help="continue an interrupted run from its last written window (same settings)")

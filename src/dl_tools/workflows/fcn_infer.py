@@ -256,6 +256,10 @@ def window_probs(predictor: RasterPredictor, image: np.ndarray, context) -> np.n
 LARGE = "large"
 
 
+#: the most memory (MB) a RasterPredictor keeps of tile probabilities for the windows that follow
+TILE_CACHE_MB = 256
+
+
 class RasterPredictor:
     """The network's probabilities over any region of a large raster, equal to those of a whole-image run.
 
@@ -266,26 +270,37 @@ class RasterPredictor:
     ``linear_weights``), so its probabilities are the whole-image run's up to float rounding. The colours are
     standardised with the statistics of the whole raster on the network grid (``color_stats``, from
     ``network_color_stats``; ignored when the run does not standardise). shape: (H, W) of the raster.
+
+    The tiles go through the network in fixed batches (``batches``: up to ``batch_size`` neighbours of one row of
+    the plan), each computed from the same pixels whichever region asks for it, so a tile's probabilities do not
+    depend on the region, the order of the windows or the worker. Batches are kept for the regions that follow
+    (neighbouring windows share the tiles across their border) up to ``cache_mb`` MB, the least recently used
+    dropped first; ``predicted`` counts the tiles run through the network.
     """
 
     def __init__(self, run: RunModel, shape: tuple[int, int], params: FCNInferParams,
-                 color_stats: tuple[np.ndarray, np.ndarray] | None = None):
+                 color_stats: tuple[np.ndarray, np.ndarray] | None = None, cache_mb: float = TILE_CACHE_MB):
+        from collections import OrderedDict
+
         from ..arrays.tiling import plan_windows
 
         self.run, self.shape, self.params = run, shape, params
         self.grid = network_grid(shape, run.scale)
         self.plan = plan_windows(self.grid, run.tile_shape, overlap=params.overlap, edge="inside")
         self.color_stats = color_stats if run.standardise else None
+        self.batches = row_batches(self.plan.tops, params.batch_size)
+        self.cache_mb, self.predicted = cache_mb, 0
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
 
     def network_image(self, read, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
         """(h, w, 3) uint8 rows ``rows`` and columns ``cols`` (start, stop) of the raster resized to the network
         grid, computed from the raster's pixels under them only, exactly as the resizing of the whole raster."""
-        from ..arrays.resize import area_weights, resize_part
+        from ..arrays.resize import area_resized_to_uint8, area_weights, resize_part
 
         down_rows = area_weights(self.shape[0], self.grid[0], *rows)
         down_cols = area_weights(self.shape[1], self.grid[1], *cols)
         pixels = read(down_rows[1], down_cols[1], down_rows[0].shape[1], down_cols[0].shape[1])
-        return np.clip(np.rint(resize_part(pixels, down_rows, down_cols)), 0, 255).astype(np.uint8)
+        return area_resized_to_uint8(resize_part(pixels, down_rows, down_cols), self.shape, self.grid)
 
     def stat_blocks(self, block: int = STATS_BLOCK) -> list[tuple[int, int, int, int]]:
         """(row, col, height, width) of the blocks of the network grid that ``network_color_stats`` sums over."""
@@ -329,7 +344,7 @@ class RasterPredictor:
         """(height, width, N) float32 probabilities of the raster region with top-left pixel (``top``, ``left``),
         which must lie inside the raster."""
         from ..arrays.resize import linear_weights, resize_part
-        from ..arrays.tiling import blend, cut_windows
+        from ..arrays.tiling import blend
 
         (n_rows, n_cols), (grid_rows, grid_cols) = self.shape, self.grid
         back_rows = linear_weights(grid_rows, n_rows, top, top + height)  # network grid -> raster, as the whole
@@ -337,23 +352,58 @@ class RasterPredictor:
         wanted = (back_rows[1], back_rows[1] + back_rows[0].shape[1],
                   back_cols[1], back_cols[1] + back_cols[0].shape[1])
         plan = self.plan
-        reach = ((plan.tops < wanted[1]) & (plan.tops + plan.window_shape[0] > wanted[0])
-                 & (plan.lefts < wanted[3]) & (plan.lefts + plan.window_shape[1] > wanted[2]))
-        tiles = plan[np.flatnonzero(reach)]
-        g0, g1 = max(0, int(tiles.tops.min())), min(grid_rows, int(tiles.tops.max()) + plan.window_shape[0])
-        h0, h1 = max(0, int(tiles.lefts.min())), min(grid_cols, int(tiles.lefts.max()) + plan.window_shape[1])
-        small = self.network_image(read, (g0, g1), (h0, h1))
-        if self.run.standardise:
-            small = standardise_channels(small, self.color_stats)
-        local = tiles.in_region(g0, h0, (g1 - g0, h1 - h0))
+        reach = np.flatnonzero((plan.tops < wanted[1]) & (plan.tops + plan.window_shape[0] > wanted[0])
+                               & (plan.lefts < wanted[3]) & (plan.lefts + plan.window_shape[1] > wanted[2]))
+        tile_probs = self.tile_probs(read, reach)
+        g0, h0, g1, h1 = plan[reach].bounds()
+        local = plan[reach].in_region(g0, h0, (g1 - g0, h1 - h0))
+        region = blend(local, (tile_probs[index] for index in reach))
+        return resize_part(region[wanted[0] - g0:wanted[1] - g0, wanted[2] - h0:wanted[3] - h0], back_rows,
+                           back_cols)
 
-        def tile_probs():
-            for first in range(0, len(local), self.params.batch_size):
-                batch = cut_windows(small, local[first:first + self.params.batch_size], mirror="symmetric")
-                yield from np.asarray(self.run.model.predict_on_batch(batch.astype(np.float32)), dtype=np.float32)
+    def tile_probs(self, read, tiles: np.ndarray) -> dict[int, np.ndarray]:
+        """{tile index: (h, w, N) float32 probabilities} of the plan's ``tiles``, from the kept batches or run
+        through the network in their batches (``batches``)."""
+        from ..arrays.tiling import cut_windows
 
-        region = blend(local, tile_probs())[wanted[0] - g0:wanted[1] - g0, wanted[2] - h0:wanted[3] - h0]
-        return resize_part(region, back_rows, back_cols)
+        batch_probs = {}
+        for batch in np.unique(self.batches[tiles]).tolist():
+            if batch in self._cache:
+                self._cache.move_to_end(batch)
+                batch_probs[batch] = self._cache[batch]
+        missing = [batch for batch in np.unique(self.batches[tiles]).tolist() if batch not in batch_probs]
+        if missing:
+            members = np.flatnonzero(np.isin(self.batches, missing))
+            g0, h0, g1, h1 = self.plan[members].bounds()
+            small = self.network_image(read, (g0, g1), (h0, h1))
+            if self.run.standardise:
+                small = standardise_channels(small, self.color_stats)
+            for batch in missing:
+                indices = np.flatnonzero(self.batches == batch)
+                cut = cut_windows(small, self.plan[indices].in_region(g0, h0, small.shape[:2]))
+                batch_probs[batch] = np.asarray(self.run.model.predict_on_batch(cut.astype(np.float32)), np.float32)
+                self._keep(batch, batch_probs[batch])
+                self.predicted += len(indices)
+        return {index: probs for batch, stack in batch_probs.items()
+                for index, probs in zip(np.flatnonzero(self.batches == batch).tolist(), stack)}
+
+    def _keep(self, batch: int, probs: np.ndarray) -> None:
+        """Keep a batch's (n, h, w, N) probabilities, dropping the least recently used beyond ``cache_mb``."""
+        self._cache[batch] = probs
+        while self._cache and sum(kept.nbytes for kept in self._cache.values()) > self.cache_mb * 1e6:
+            self._cache.popitem(last=False)
+
+
+def row_batches(tops: np.ndarray, batch_size: int) -> np.ndarray:
+    """(K,) int64 batch of each tile of a row-major plan with top rows ``tops``: up to ``batch_size`` neighbours of
+    one row of tiles share a batch (a batch never spans two rows, so its tiles lie side by side)."""
+    batches, first = np.empty(len(tops), np.int64), 0
+    row_starts = np.flatnonzero(np.r_[True, tops[1:] != tops[:-1]])
+    for start, stop in zip(row_starts, np.r_[row_starts[1:], len(tops)]):
+        n = -(-(stop - start) // batch_size)
+        batches[start:stop] = first + np.arange(stop - start) // batch_size
+        first += n
+    return batches
 
 
 class _BlockSums:
@@ -407,7 +457,7 @@ def label_large(labeller: _Labeller, model_id: str, sample: Path, paths: dict[st
     the GeoTIFFs of ``paths`` and a preview figure; ``model_id`` names the weights, for --resume. With a Dask
     ``client``, the colour statistics' blocks and then the windows are tasks, and this process writes the outputs
     (it never loads the network)."""
-    from .windowed import segment_large
+    from .windowed import CONTEXT_HALO, segment_large
 
     params = labeller.params
     run = run_settings(labeller.run_dir)
@@ -420,7 +470,9 @@ def label_large(labeller: _Labeller, model_id: str, sample: Path, paths: dict[st
 
     settings = {"model": model_id, "checkpoint": params.checkpoint, "overlap": params.overlap,
                 "batch_size": params.batch_size, "crf": params.crf.record() if params.crf else None}
-    return segment_large(sample, paths, run.labels, run.colors, None, params.windowed, settings, client=client,
+    # the network's probabilities of any region are exact (``RasterPredictor``): a halo only serves the CRF
+    windowed = params.windowed.with_halo(CONTEXT_HALO if params.crf is not None else 0)
+    return segment_large(sample, paths, run.labels, run.colors, None, windowed, settings, client=client,
                          prepare=prepare)
 
 

@@ -248,7 +248,7 @@ def segment_files(images: list[Path], model_path: str | os.PathLike, labels_path
     from ..provenance_record import input_file
 
     started = time.time()
-    windowed = windowed or WindowedParams()
+    windowed = (windowed or WindowedParams()).with_halo()
     images = [Path(p) for p in images]
     model_path = Path(model_path)
     check_model_folder(model_path, "MODEL.pb")

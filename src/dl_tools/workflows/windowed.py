@@ -21,7 +21,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 
 #: longest side, in pixels, of the reduced reads: the value range of the colours and the preview figure
 PREVIEW_SIDE = 2000
+#: px of context around a window's core where what runs on the window needs the pixels beyond it (a CRF, the
+#: hybrid method's tiles): the halo unless --halo gives one (``WindowedParams.with_halo``)
+CONTEXT_HALO = 256
 
 
 
@@ -93,7 +96,7 @@ class WindowedParams:
     """How a raster is processed by windows (see the module doc).
 
     window         : core size in px, a multiple of 512.
-    halo           : px of context around each core, on each side.
+    halo           : px of context around each core, on each side; None: what the step needs (``with_halo``).
     max_megapixels : rasters larger than this are processed by windows (and get no .mat or PNG outputs).
     resume         : continue an interrupted run from its last written window.
     cog            : convert the finished GeoTIFFs to Cloud Optimized GeoTIFFs.
@@ -101,7 +104,7 @@ class WindowedParams:
     """
 
     window: int = 2048
-    halo: int = 256
+    halo: int | None = None
     max_megapixels: float = 100.0
     resume: bool = False
     cog: bool = False
@@ -111,10 +114,16 @@ class WindowedParams:
         if self.window < BLOCK or self.window % BLOCK:
             raise InputError(f"--window must be a multiple of {BLOCK} px (--raster-window in label_1geotiff_crf.py), "
                              f"got {self.window}")
-        if self.halo < 0:
+        if self.halo is not None and self.halo < 0:
             raise InputError(f"--halo must be 0 or more px, got {self.halo}")
         if not self.max_megapixels >= 0:
             raise InputError(f"--max-megapixels must be 0 or more, got {self.max_megapixels}")
+
+    def with_halo(self, needed: int = CONTEXT_HALO) -> WindowedParams:
+        """These params with the halo the step ``needed`` (px) unless one was given: ``CONTEXT_HALO`` where a CRF
+        or the hybrid method's tiles run on the window; 0 where the step computes any region exactly from the
+        pixels beyond it (the network of step 8 alone: no halo to pay for)."""
+        return self if self.halo is not None else replace(self, halo=needed)
 
     def settings(self) -> dict:
         """What must not change between a run and its --resume."""
@@ -340,6 +349,7 @@ def _segment_raster(source: Path, outputs: list[OutputRaster], segment: SegmentW
                     settings: dict, bands: tuple[int, ...] | None, client, prepare) -> WindowedResult:
     from .folder_runs import ImageUnusable
 
+    params = params.with_halo()
     info = raster_info(source)
     plan = plan_windows((info.height, info.width), params.window, halo=params.halo, edge="mirror")
     with open_raster(source) as src:
