@@ -176,3 +176,13 @@ def test_cog(raster, tmp_path):
 def test_bad_settings(kwargs, message):
     with pytest.raises(InputError, match=message):
         WindowedParams(**kwargs)
+
+
+def test_the_halo_is_what_the_step_needs_unless_given():
+    from dl_tools.workflows.windowed import CONTEXT_HALO
+
+    assert WindowedParams().halo is None
+    assert WindowedParams().with_halo().halo == CONTEXT_HALO == 256
+    assert WindowedParams().with_halo(0).halo == 0  # infer.py's network alone
+    assert WindowedParams(halo=64).with_halo(0).halo == 64  # --halo wins
+    assert WindowedParams(halo=0).with_halo().halo == 0
