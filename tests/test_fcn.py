@@ -459,11 +459,3 @@ def test_raster_predictor_runs_each_tile_once_and_keeps_no_more_than_its_cache()
     assert kept.predicted == kept.run.model.tiles == len(kept.plan)  # every tile of the plan once
     assert without.predicted > 1.5 * len(without.plan)  # tiles across window borders again for each window
     assert not without._cache
-
-
-def test_row_batches_never_span_two_rows_of_tiles():
-    from dl_tools.workflows.fcn_infer import row_batches
-
-    tops = np.array([0, 0, 0, 0, 0, 7, 7, 7, 9])
-    np.testing.assert_array_equal(row_batches(tops, 2), [0, 0, 1, 1, 2, 3, 3, 4, 5])
-    np.testing.assert_array_equal(row_batches(tops, 10), [0, 0, 0, 0, 0, 1, 1, 1, 2])

@@ -231,3 +231,10 @@ def test_thinning_spares_small_classes_and_is_seeded():
     assert (thin(classes, 0.5, 60, seed=3) == mask).all()
     assert (thin(classes, 0.5, 60, seed=4) != mask).any()
     assert [int(thin(classes, 0.1, 0, 0)[classes == k].sum()) for k in range(3)] == [20, 7, 3]
+
+
+def test_row_chunks_never_span_two_rows_of_windows():
+    tops = np.array([0, 0, 0, 0, 0, 7, 7, 7, 9])
+    np.testing.assert_array_equal(tiling.row_chunks(tops, 2), [0, 0, 1, 1, 2, 3, 3, 4, 5])
+    np.testing.assert_array_equal(tiling.row_chunks(tops, 10), [0, 0, 0, 0, 0, 1, 1, 1, 2])
+    assert tiling.row_chunks(np.zeros(0, np.int64), 4).shape == (0,)

@@ -282,13 +282,13 @@ class RasterPredictor:
                  color_stats: tuple[np.ndarray, np.ndarray] | None = None, cache_mb: float = TILE_CACHE_MB):
         from collections import OrderedDict
 
-        from ..arrays.tiling import plan_windows
+        from ..arrays.tiling import plan_windows, row_chunks
 
         self.run, self.shape, self.params = run, shape, params
         self.grid = network_grid(shape, run.scale)
         self.plan = plan_windows(self.grid, run.tile_shape, overlap=params.overlap, edge="inside")
         self.color_stats = color_stats if run.standardise else None
-        self.batches = row_batches(self.plan.tops, params.batch_size)
+        self.batches = row_chunks(self.plan.tops, params.batch_size)
         self.cache_mb, self.predicted = cache_mb, 0
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
 
@@ -392,18 +392,6 @@ class RasterPredictor:
         self._cache[batch] = probs
         while self._cache and sum(kept.nbytes for kept in self._cache.values()) > self.cache_mb * 1e6:
             self._cache.popitem(last=False)
-
-
-def row_batches(tops: np.ndarray, batch_size: int) -> np.ndarray:
-    """(K,) int64 batch of each tile of a row-major plan with top rows ``tops``: up to ``batch_size`` neighbours of
-    one row of tiles share a batch (a batch never spans two rows, so its tiles lie side by side)."""
-    batches, first = np.empty(len(tops), np.int64), 0
-    row_starts = np.flatnonzero(np.r_[True, tops[1:] != tops[:-1]])
-    for start, stop in zip(row_starts, np.r_[row_starts[1:], len(tops)]):
-        n = -(-(stop - start) // batch_size)
-        batches[start:stop] = first + np.arange(stop - start) // batch_size
-        first += n
-    return batches
 
 
 class _BlockSums:

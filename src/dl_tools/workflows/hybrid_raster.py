@@ -45,14 +45,13 @@ class RasterTiles:
     """
 
     def __init__(self, shape: tuple[int, int], classifier, params: HybridParams, known=None):
+        from ..arrays.tiling import row_chunks
+
         self.plan = tile_plan(shape, params.tile, params.decim)
         self.classifier, self.params = classifier, params
         n = len(self.plan)
-        new_row = np.r_[True, self.plan.tops[1:] != self.plan.tops[:-1]] if n else np.zeros(0, bool)
-        row_start = np.maximum.accumulate(np.where(new_row, np.arange(n), 0)) if n else np.zeros(0, np.int64)
-        starts = new_row | ((np.arange(n) - row_start) % params.batch_size == 0)
-        self.chunk_of = np.cumsum(starts) - 1
-        self.chunk_starts = np.r_[np.flatnonzero(starts), n]
+        self.chunk_of = row_chunks(self.plan.tops, params.batch_size)
+        self.chunk_starts = np.r_[np.flatnonzero(np.diff(self.chunk_of, prepend=-1)), n]
         if known is None:
             self.tile_class = np.full(n, -1, dtype=np.int64)
             self.tile_prob = np.zeros(n, dtype=np.float32)
