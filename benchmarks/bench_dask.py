@@ -12,7 +12,8 @@ its children, the Dask workers included; peak = the largest resident set of any 
 The overhead of 1 worker is its wall time against the serial run's, in %; the speed-up, 1 worker's wall time over
 2 workers'. The photographs are the first N of demo_data/jpg (920 x 614 px: small tasks, so the fixed start-up
 costs weigh) and, with --big-photos N, the first N upscaled to 7360 x 4912 px (36 megapixels, a survey camera's
-frame: the tasks of the issue's flights of thousands of such photographs); the mosaic is built by benchmarks/make_orthomosaic.py (bench_out/mosaics/, kept). The per-task cost
+frame: the tasks of the issue's flights of thousands of such photographs); the mosaic is built by
+benchmarks/make_orthomosaic.py (bench_out/mosaics/, kept). The per-task cost
 is measured in this process: tasks that return at once, and tasks that return a 2048 x 2048 uint8 window (4 MB),
 through ``workflows.distributed.map_tasks`` on a local cluster; the writer's time per window is that of
 ``io.windowed_geotiff.WindowedGeoTIFFs.write`` on the label windows of the mosaic's result.

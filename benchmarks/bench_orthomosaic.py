@@ -20,6 +20,7 @@ import argparse
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -169,7 +170,8 @@ def main(argv=None) -> int:
     if "test_pixels" in args.steps and "semseg" not in args.steps:
         parser.error("test_pixels scores the result of semseg: give both")
     lines = [f"Steps 6, 8, 3 and 7 on orthomosaics built from the demo photographs (benchmarks/make_orthomosaic.py), "
-             f"windows of {WINDOW} px with a 256 px halo (the defaults).", f"Machine: {machine()}.", "",
+             f"windows of {WINDOW} px with each step's default halo (256 px; none for infer.py).",
+             f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d %H:%M')}.", "",
              "| step | mosaic (megapixels) | wall time (s) | megapixels/s | CPU time (s) | CPU s per megapixel "
              "| peak memory (GB) |", "|---|---|---|---|---|---|---|"]
     if args.photograph:
