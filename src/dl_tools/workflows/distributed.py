@@ -104,13 +104,22 @@ def _distributed():
     return distributed
 
 
+#: Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in each worker by default; setting it turns off glibc's adaptive mmap
+#: threshold, so every array above 128 kB is mapped and unmapped anew: on a 96-megapixel mosaic a worker spent 52 s
+#: in the kernel instead of 15 s and took 2.2 times as long (docs/benchmarks.md). None unsets it.
+WORKER_PRE_SPAWN = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
 def _local_cluster(distributed, workers: int):
+    import dask
+
     threads = numeric_threads(workers)
     log.info("starting a local Dask cluster of %d worker processes, 1 task at a time each, %d numerical "
              "thread%s each", workers, threads, "" if threads == 1 else "s")
-    return distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                    env=thread_environment(threads), dashboard_address=":0",
-                                    silence_logs=logging.ERROR)
+    with dask.config.set(WORKER_PRE_SPAWN):
+        return distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                        env=thread_environment(threads), dashboard_address=":0",
+                                        silence_logs=logging.ERROR)
 
 
 def _connect(distributed, params: ClusterParams):
