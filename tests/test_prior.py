@@ -15,7 +15,14 @@ from dl_tools.errors import InputError
 from dl_tools.io.images import write_image
 from dl_tools.io.mat import read_label_mat
 from dl_tools.io.text import write_colors, write_labels
-from dl_tools.labelling.prior import PriorParams, class_order, label_with_prior, mean_entropy, prior_crf_params
+from dl_tools.labelling.prior import (
+    PriorParams,
+    class_order,
+    corrected_segments,
+    label_with_prior,
+    mean_entropy,
+    prior_crf_params,
+)
 from dl_tools.labelling.simulated_strokes import correction_stroke, region_strokes
 from dl_tools.workflows.prior import PriorFiles, prior_files
 
@@ -76,10 +83,64 @@ def test_label_with_prior_refuses_mismatched_inputs(quadrants):
         label_with_prior(image, np.zeros((5, 5), np.uint8), one_hot(truth, 4, 0.9), 4, prior_crf_params(1.0))
 
 
-@pytest.mark.parametrize("kwargs", [dict(weight=0.0), dict(weight=1.5), dict(floor=1.0), dict(stroke_prob=1.0)])
+@pytest.mark.parametrize("kwargs", [dict(weight=0.0), dict(weight=1.5), dict(floor=1.0), dict(stroke_prob=1.0),
+                                    dict(reach=-0.1), dict(corrected_weight=-0.1),
+                                    dict(weight=0.3, corrected_weight=0.5)])
 def test_prior_params_are_checked(kwargs):
-    with pytest.raises(InputError):
+    with pytest.raises(InputError) as refused:
         PriorParams(**kwargs)
+    assert "\n" not in str(refused.value)
+
+
+def test_corrected_segments_are_the_proposal_segments_a_stroke_of_another_class_touches():
+    proposal = np.zeros((4, 6), np.int64)
+    proposal[:, 2:4] = 1  # class-0 segments on the left and right, a class-1 segment in the middle
+    fractions = np.zeros((4, 6, 2), np.float32)
+    assert not corrected_segments(proposal, fractions).any()
+    fractions[1, 0, 0] = fractions[2, 2, 1] = 1.0  # strokes of the proposal's own class: no correction
+    assert not corrected_segments(proposal, fractions).any()
+    fractions[3, 5, 1] = 0.25  # a class-1 stroke touching the right class-0 segment
+    expected = np.zeros((4, 6), bool)
+    expected[:, 4:] = True
+    assert (corrected_segments(proposal, fractions) == expected).all()
+
+
+def test_no_stroke_gives_the_proposal_even_where_it_is_wrong(quadrants):
+    image, truth = quadrants
+    wrong = truth.copy()
+    wrong[:40, 60:] = 2  # the model calls the green quadrant blue
+    label_image, _ = label_with_prior(image, np.zeros(truth.shape, np.uint8), one_hot(wrong, 4, 0.8), 4,
+                                      prior_crf_params(1.0))
+    assert (label_image == wrong).mean() > 0.99
+
+
+def test_a_correction_stroke_relabels_the_whole_segment_the_prior_got_wrong(quadrants):
+    image, truth = quadrants
+    wrong = truth.copy()
+    wrong[:40, 60:] = 2  # the green quadrant called blue: a segment of its own (it meets the blue one at a corner)
+    prior = one_hot(wrong, 4, 0.9)
+    sparse = np.zeros(truth.shape, np.uint8)
+    sparse[5:7, 110:116] = 2  # one short green stroke in a corner of it
+    firm = dict(weight=1.0, reach=0.0)  # the model trusted fully, and no giving way around strokes
+    after, _ = label_with_prior(image, sparse, prior, 4, prior_crf_params(1.0), PriorParams(**firm))
+    assert (after == truth).mean() > 0.99
+    local, _ = label_with_prior(image, sparse, prior, 4, prior_crf_params(1.0),
+                                PriorParams(**firm, corrected_weight=1.0))
+    assert (local[:40, 60:] == 2).mean() > 0.9  # without the takeover, the stroke corrects only itself
+
+
+def test_strokes_of_the_prior_s_own_class_change_nothing_away_from_them(quadrants):
+    image, truth = quadrants
+    wrong = truth.copy()
+    wrong[:40, 60:] = 2  # the model calls the green quadrant blue
+    prior = one_hot(wrong, 4, 0.8)
+    before, _ = label_with_prior(image, np.zeros(truth.shape, np.uint8), prior, 4, prior_crf_params(1.0))
+    sparse = np.zeros(truth.shape, np.uint8)
+    sparse[10:12, 10:40] = 1  # red in the red quadrant
+    sparse[60:62, 10:40] = 3  # blue in the blue quadrant
+    sparse[60:62, 70:100] = 4  # yellow in the yellow quadrant
+    after, _ = label_with_prior(image, sparse, prior, 4, prior_crf_params(1.0))
+    assert (after == before).all()
 
 
 def test_mean_entropy_known_answers():
