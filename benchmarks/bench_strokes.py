@@ -240,13 +240,14 @@ def big_recompute(items: list, priors: dict, methods: list[str], scale: float) -
 #: settings replaced in prior_crf_params). The variants of the first weighting (2026-12-03, first strokes) are in
 #: docs/experiments.md and in this file's history.
 VARIANTS = [
-    ("weight 0.1, reach 0.05, no takeover (the weighting before)", dict(weight=0.1, reach=0.05,
-                                                                       corrected_weight=0.1), False, {}),
-    ("weight 0.1, reach 0.05, takeover 0", dict(weight=0.1, reach=0.05, corrected_weight=0.0), False, {}),
-    ("weight 0.3, reach 0.05, takeover 0", dict(weight=0.3, reach=0.05, corrected_weight=0.0), False, {}),
-    ("weight 1, reach 0.05, takeover 0", dict(weight=1.0, reach=0.05, corrected_weight=0.0), False, {}),
-    ("weight 0.3, reach 0.05, takeover 0.03", dict(weight=0.3, reach=0.05, corrected_weight=0.03), False, {}),
-    ("weight 0.3, reach 0, takeover 0", dict(weight=0.3, reach=0.0, corrected_weight=0.0), False, {}),
+    ("weight 0.1, reach 0.05, corrected 0.1 = no takeover (before)",
+     dict(weight=0.1, reach=0.05, corrected_weight=0.1), False, {}),
+    ("weight 0.1, reach 0.05, corrected 0", dict(weight=0.1, reach=0.05, corrected_weight=0.0), False, {}),
+    ("weight 0.3, reach 0.05, corrected 0", dict(weight=0.3, reach=0.05, corrected_weight=0.0), False, {}),
+    ("weight 1, reach 0.05, corrected 0", dict(weight=1.0, reach=0.05, corrected_weight=0.0), False, {}),
+    ("weight 0.3, reach 0.05, corrected 0.03", dict(weight=0.3, reach=0.05, corrected_weight=0.03), False, {}),
+    ("weight 0.3, reach 0, corrected 0", dict(weight=0.3, reach=0.0, corrected_weight=0.0), False, {}),
+    ("weight 1, reach 0.05, corrected 0.03", dict(weight=1.0, reach=0.05, corrected_weight=0.03), False, {}),
 ]
 
 

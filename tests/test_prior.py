@@ -5,6 +5,7 @@ refusals."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 
 import numpy as np
@@ -325,8 +326,6 @@ def test_scripted_prior_refusals_write_nothing(case, labelling, tiny_model, tiny
 def test_the_web_labeller_proposes_with_a_step4_model_and_sorts_by_uncertainty(tiny_model, quadrants, tmp_path):
     """label_web.py --model/--model-labels: the image the model knows least is listed first, an image opens with
     the model's labels, and compute without any stroke returns them."""
-    import time
-
     from starlette.testclient import TestClient
 
     from dl_tools.workflows.label import LabelParams
@@ -362,3 +361,40 @@ def test_the_web_labeller_proposes_with_a_step4_model_and_sorts_by_uncertainty(t
                                                                    "prior labels"]  # no stroke was drawn
     finally:
         labeller.jobs.shutdown()
+
+
+def test_the_web_labeller_and_the_scripted_mode_fuse_the_same_strokes_alike(tiny_model, quadrants, tmp_path):
+    """A correction drawn in the page (a yellow stroke where the model says green) gives the labels that
+    label_1image_crf.py --prior gives for the strokes the page saved."""
+    from starlette.testclient import TestClient
+
+    from dl_tools.cli.label_1image_crf import main
+    from dl_tools.workflows.label import LabelParams
+    from dl_tools.workflows.label_web import WebParams, build_labeller
+
+    image, _ = quadrants
+    (tmp_path / "images").mkdir()
+    write_image(tmp_path / "images" / "a.png", image)
+    write_labels(tmp_path / "labels.txt", LABELS)
+    write_colors(tmp_path / "colors.txt", QUADRANT_COLORS.astype(np.uint8))
+    model, model_labels = tiny_model / "model.pb", tiny_model / "model_labels.txt"
+    labeller = build_labeller(tmp_path / "images", tmp_path / "labels.txt", tmp_path / "colors.txt",
+                              LabelParams(scale=0.5), WebParams(), prior=prior_files(model, model_labels))
+    try:
+        client = TestClient(labeller.app)
+        stroke = {"class": 3, "width": 3, "points": [[80, 20], [100, 20]]}
+        assert client.post("/api/images/a.png/strokes", json=stroke).status_code == 200
+        job = client.post("/api/images/a.png/save", json={}).json()["job"]
+        for _ in range(600):
+            if client.get(f"/api/jobs/{job}").json()["state"] not in ("queued", "running"):
+                break
+            time.sleep(0.05)
+        web = read_label_mat(tmp_path / "images" / "a_mres.mat").label_image
+    finally:
+        labeller.jobs.shutdown()
+    args = ["-s", "0.5", "--image", tmp_path / "images" / "a.png", "--labels", tmp_path / "labels.txt", "--colors",
+            tmp_path / "colors.txt", "--scribbles", tmp_path / "images" / "a_scribbles.png", "--outdir",
+            tmp_path / "out", "--prior", model, "--prior-labels", model_labels, "-q"]
+    assert main([str(a) for a in args]) == 0
+    assert (web[:40, 60:] == 3).mean() > 0.9  # the correction took over the model's green segment
+    assert (read_label_mat(tmp_path / "out" / "a_mres.mat").label_image == web).all()
