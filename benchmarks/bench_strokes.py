@@ -237,17 +237,17 @@ def big_recompute(items: list, priors: dict, methods: list[str], scale: float) -
 
 
 #: Weighting variants of ``--select``: (name, PriorParams fields, refine the tiles with the hybrid's CRF, CRF
-#: settings replaced in prior_crf_params). The variants of the first weighting (2026-12-03, first strokes) are in
-#: docs/experiments.md and in this file's history.
+#: settings replaced in prior_crf_params). Those measured before, with the first strokes (2026-12-03), and those of
+#: a takeover by a lower weight (commit b3b7a60) are in docs/experiments.md and in this file's history.
 VARIANTS = [
-    ("weight 0.1, reach 0.05, corrected 0.1 = no takeover (before)",
-     dict(weight=0.1, reach=0.05, corrected_weight=0.1), False, {}),
-    ("weight 0.1, reach 0.05, corrected 0", dict(weight=0.1, reach=0.05, corrected_weight=0.0), False, {}),
-    ("weight 0.3, reach 0.05, corrected 0", dict(weight=0.3, reach=0.05, corrected_weight=0.0), False, {}),
-    ("weight 1, reach 0.05, corrected 0", dict(weight=1.0, reach=0.05, corrected_weight=0.0), False, {}),
-    ("weight 0.3, reach 0.05, corrected 0.03", dict(weight=0.3, reach=0.05, corrected_weight=0.03), False, {}),
-    ("weight 0.3, reach 0, corrected 0", dict(weight=0.3, reach=0.0, corrected_weight=0.0), False, {}),
-    ("weight 1, reach 0.05, corrected 0.03", dict(weight=1.0, reach=0.05, corrected_weight=0.03), False, {}),
+    ("weight 0.1, reach 0.05, lift 0 (the weighting before)", dict(weight=0.1, reach=0.05, corrected_lift=0.0),
+     False, {}),
+    ("weight 0.3, reach 0.05, lift 0.9", dict(weight=0.3, reach=0.05, corrected_lift=0.9), False, {}),
+    ("weight 1, reach 0.05, lift 0.9", dict(weight=1.0, reach=0.05, corrected_lift=0.9), False, {}),
+    ("weight 0.1, reach 0.05, lift 1", dict(weight=0.1, reach=0.05, corrected_lift=1.0), False, {}),
+    ("weight 0.3, reach 0.05, lift 0.8", dict(weight=0.3, reach=0.05, corrected_lift=0.8), False, {}),
+    ("weight 0.3, reach 0.05, lift 0.97", dict(weight=0.3, reach=0.05, corrected_lift=0.97), False, {}),
+    ("weight 0.5, reach 0.05, lift 0.9", dict(weight=0.5, reach=0.05, corrected_lift=0.9), False, {}),
 ]
 
 
