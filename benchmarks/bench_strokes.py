@@ -288,7 +288,7 @@ def main(argv=None) -> int:
     parser.add_argument("--big-scale", type=float, default=0.2, help="-s for the 36 MP photograph (default 0.2)")
     parser.add_argument("--methods", default="strokes,step4,step8,doodler")
     parser.add_argument("--doodler-images", type=int, default=2,
-                        help="Doodler on the first N images only (13 s a recompute here; default 2)")
+                        help="Doodler on the first N images only (13 s a recompute on an idle machine; default 2)")
     parser.add_argument("--select", choices=("step4", "step8"),
                         help="measure the weighting variants of this prior instead (module doc)")
     parser.add_argument("--variants", default=",".join(map(str, range(len(VARIANTS)))),
@@ -313,7 +313,8 @@ def main(argv=None) -> int:
         rows["strokes (Doodler's images)"] = rows["strokes"][:args.doodler_images]
     big = big_recompute(items, priors, methods, args.big_scale)
     text = [f"Strokes needed ({machine()}); {len(items)} demo test images neither step 4 nor step 8 trained on, "
-            f"-s {args.scale}; Doodler on the first {args.doodler_images}. Load average (1 min) at the end: "
+            f"-s {args.scale}" + (f"; Doodler on the first {args.doodler_images}" if "doodler" in methods else "")
+            + f". Load average (1 min) at the end: "
             f"{os.getloadavg()[0]:.1f} (other jobs on the machine slow the times).", "",
             *table(rows, per_image=True), "", *big]
     write_report(args.report, "\n".join(text))
