@@ -126,12 +126,10 @@ def strokes_method(scale: float):
     return lambda image, sparse: label_from_strokes(image, sparse, 3, params)[0]
 
 
-def prior_method(probs: np.ndarray, scale: float, prior_params=None, crf: dict | None = None):
-    from dataclasses import replace
-
+def prior_method(probs: np.ndarray, scale: float, prior_params=None):
     from dl_tools.labelling.prior import label_with_prior, prior_crf_params
 
-    params = replace(prior_crf_params(scale), **(crf or {}))
+    params = prior_crf_params(scale)
     return lambda image, sparse: label_with_prior(image, sparse, probs, probs.shape[2], params, prior_params)[0]
 
 
@@ -154,7 +152,7 @@ def load_priors(demo_run: Path, labels: list[str], names: list[str]) -> dict:
 
 
 def run_method(method: str, items: list, priors: dict, scale: float, prior_params=None,
-               crf: dict | None = None, first_strokes: bool = True) -> list[Trace]:
+               first_strokes: bool = True) -> list[Trace]:
     traces = []
     for index, (name, image, truth) in enumerate(items):
         prior_seconds = 0.0
@@ -166,7 +164,7 @@ def run_method(method: str, items: list, priors: dict, scale: float, prior_param
             started = time.perf_counter()
             probs = priors[method].probabilities(image, scale)
             prior_seconds = time.perf_counter() - started
-            compute = prior_method(probs, scale, prior_params or priors[method].weighting, crf)
+            compute = prior_method(probs, scale, prior_params or priors[method].weighting)
         trace = simulate(image, truth, compute, seed=index, first_strokes=first_strokes)
         trace.image, trace.prior_seconds = name, prior_seconds
         traces.append(trace)
@@ -236,18 +234,17 @@ def big_recompute(items: list, priors: dict, methods: list[str], scale: float) -
     return lines
 
 
-#: Weighting variants of ``--select``: (name, PriorParams fields, refine the tiles with the hybrid's CRF, CRF
-#: settings replaced in prior_crf_params). Those measured before, with the first strokes (2026-12-03), and those of
+#: Weighting variants of ``--select``: (name, PriorParams fields), on the raw tile probabilities and with
+#: prior_crf_params. Those measured before, with the first strokes (2026-12-03), and those of
 #: a takeover by a lower weight (commit b3b7a60) are in docs/experiments.md and in this file's history.
 VARIANTS = [
-    ("weight 0.1, reach 0.05, lift 0 (the weighting before)", dict(weight=0.1, reach=0.05, corrected_lift=0.0),
-     False, {}),
-    ("weight 0.3, reach 0.05, lift 0.9", dict(weight=0.3, reach=0.05, corrected_lift=0.9), False, {}),
-    ("weight 1, reach 0.05, lift 0.9", dict(weight=1.0, reach=0.05, corrected_lift=0.9), False, {}),
-    ("weight 0.1, reach 0.05, lift 1", dict(weight=0.1, reach=0.05, corrected_lift=1.0), False, {}),
-    ("weight 0.3, reach 0.05, lift 0.8", dict(weight=0.3, reach=0.05, corrected_lift=0.8), False, {}),
-    ("weight 0.3, reach 0.05, lift 0.97", dict(weight=0.3, reach=0.05, corrected_lift=0.97), False, {}),
-    ("weight 0.5, reach 0.05, lift 0.9", dict(weight=0.5, reach=0.05, corrected_lift=0.9), False, {}),
+    ("weight 0.1, reach 0.05, lift 0 (the weighting before)", dict(weight=0.1, reach=0.05, corrected_lift=0.0)),
+    ("weight 0.3, reach 0.05, lift 0.9", dict(weight=0.3, reach=0.05, corrected_lift=0.9)),
+    ("weight 1, reach 0.05, lift 0.9", dict(weight=1.0, reach=0.05, corrected_lift=0.9)),
+    ("weight 0.1, reach 0.05, lift 1", dict(weight=0.1, reach=0.05, corrected_lift=1.0)),
+    ("weight 0.3, reach 0.05, lift 0.8", dict(weight=0.3, reach=0.05, corrected_lift=0.8)),
+    ("weight 0.3, reach 0.05, lift 0.97", dict(weight=0.3, reach=0.05, corrected_lift=0.97)),
+    ("weight 0.5, reach 0.05, lift 0.9", dict(weight=0.5, reach=0.05, corrected_lift=0.9)),
 ]
 
 
@@ -269,10 +266,8 @@ def select(demo_run: Path, labels: list[str], scale: float, n_images: int | None
     items = [(p.stem, *read_item(p, labels)) for p in selection_images(demo_run, source)[:n_images]]
     prior = load_priors(demo_run, labels, [source])[source]
     rows = {"strokes only (default engine, first strokes)": run_method("strokes", items, {}, scale)}
-    for name, fields, refine, crf in (VARIANTS[i] for i in variants):
-        prior.refine_with_crf = refine
-        rows[name] = run_method(source, items, {source: prior}, scale, PriorParams(**fields), crf,
-                                first_strokes=False)
+    for name, fields in (VARIANTS[i] for i in variants):
+        rows[name] = run_method(source, items, {source: prior}, scale, PriorParams(**fields), first_strokes=False)
     text = [f"Prior weighting variants ({machine()}); {source} prior, from the proposal, {len(items)} images it did "
             f"not train on, -s {scale}.", "", *table(rows, per_image=False)]
     write_report(f"bench_strokes_select_{source}", "\n".join(text))
