@@ -1,15 +1,22 @@
 """Benchmark: strokes a person needs to label an image (issue 18), with and without a trained model's prior.
 
-The simulated person (dl_tools.labelling.simulated_strokes): one short stroke (60 px long, 5 px wide) in each
-connected region of each class of the dense truth (regions of at least 200 px), then, after each recompute, one
-stroke inside the largest connected region still wrong, in its true class; stop at 0.95 pixel accuracy or after
-30 strokes. Reported per image and on average: strokes to reach 0.90 and 0.95 (30 when never reached) and the
-accuracy after 5, 10 and 20 strokes (the last accuracy once the person has stopped at 0.95; "-" while the first
+The simulated person (dl_tools.labelling.simulated_strokes) follows one of two protocols:
+
+- *first strokes* (strokes only, Doodler, and the prior methods' "same first strokes" rows): one short stroke
+  (60 px long, 5 px wide) in each connected region of each class of the dense truth (regions of at least 200 px),
+  then, after each recompute, one stroke inside the largest connected region still wrong, in its true class;
+- *from the proposal* (the prior methods' main rows: what a person does in the web labeller, which opens each image
+  with the model's labels): no first strokes; the labels are computed with no stroke (the proposal), then after
+  each recompute one stroke inside the largest connected region still wrong, as above.
+
+Both stop at 0.95 pixel accuracy or after 30 strokes. Reported per image and on average: strokes to reach 0.90
+and 0.95 (30 when never reached), the accuracy of the first compute (with the first strokes, or of the proposal)
+and after 5, 10 and 20 strokes (the last accuracy once the person has stopped at 0.95; "-" while the first
 strokes, one per region, are not all drawn yet). Methods, all on the same simulated person:
 
 - strokes : strokes only, the default engine of step 2 (dl_tools.labelling.engine, ``--engine strokes``);
-- step 4  : strokes + the prior of the demo's step-4 model (``--prior MODEL.pb --prior-labels labels.txt``);
-- step 8  : strokes + the prior of the demo's step-8 run (``--prior-run data_test10``);
+- step4   : strokes + the prior of the demo's step-4 model (``--prior MODEL.pb --prior-labels labels.txt``);
+- step8   : strokes + the prior of the demo's step-8 run (``--prior-run data_test10``);
 - doodler : the MLP engine of Doodler's ``doodler-engine`` (PyPI, 0.0.3; its defaults), for reference. Install
   it for the benchmark only: ``pip install doodler-engine==0.0.3 psutil``.
 
@@ -17,15 +24,16 @@ Images: the demo test images (``demo_run/demo_data/test`` of ``./run_demo.sh``) 
 demo_data/train) nor step 8 (trained on demo_data/data/samples/RGB/train) trained on. The prior's probabilities are
 computed once per image (timed apart: "prior s"); each recompute is timed (the CRF with the strokes, what a person
 waits for after a stroke). The recompute of a 36-megapixel photograph (a demo image upsampled to 7360 x 4912, -s
-0.2) is timed once per method with the initial strokes, and so is the prior's computation for it.
+0.2) is timed once per method with the first strokes, and so is the prior's computation for it.
 
-``--select step4`` instead measures the prior's weighting variants (docs/experiments.md) with the step-4 prior on
-the other test images (step 4 did not train on them; step 8 did, so its prior is not used there); ``--select step8``
-a few of them with the step-8 prior on the images of step 8's validation folder that step 4 trained on (step 8 did
-not train on them; its "best" checkpoint was chosen on them).
+``--select step4`` instead measures the prior's weighting variants (``VARIANTS``, docs/experiments.md; the person
+starts from the proposal) with the step-4 prior on the other test images (step 4 did not train on them; step 8 did,
+so its prior is not used there); ``--select step8`` the same with the step-8 prior on the images of step 8's
+validation folder that step 4 trained on (step 8 did not train on them; its "best" checkpoint was chosen on them).
+Neither uses the benchmark's 5 images, so the weighting is not tuned on them.
 
     flock /tmp/dl_tools_bench.lock python benchmarks/bench_strokes.py [--demo-run /work/main/demo_run]
-        [--methods strokes,step4,step8,doodler] [--doodler-images 2] [--select step4|step8]
+        [--methods strokes,step4,step8,doodler] [--doodler-images 2] [--select step4|step8 [--variants 0,2]]
 
 Prints markdown tables and writes them to bench_out/bench_strokes.md (bench_strokes_select_<prior>.md for
 --select).
@@ -43,6 +51,9 @@ import numpy as np
 from bench_common import REPO, machine, write_report
 
 MAX_STROKES = 30
+#: The methods without a model, which start with the first strokes only; the others start from the proposal and
+#: are also run with the first strokes (module doc).
+FIRST_STROKES_ONLY = ("strokes", "doodler")
 TARGETS = (0.90, 0.95)
 CHECKPOINTS = (5, 10, 20)
 BIG = (4912, 7360)  # (H, W) of a 36-megapixel photograph
@@ -67,11 +78,15 @@ class Trace:
         return self.accuracy[max(done)] if done else None
 
 
-def simulate(image: np.ndarray, truth: np.ndarray, compute, seed: int = 0) -> Trace:
-    """Run the simulated person (module doc) with ``compute(image, sparse) -> (H, W) labels``."""
+def simulate(image: np.ndarray, truth: np.ndarray, compute, seed: int = 0, first_strokes: bool = True) -> Trace:
+    """Run the simulated person (module doc) with ``compute(image, sparse) -> (H, W) labels``: with
+    ``first_strokes``, one per region first; without, from the labels of no stroke (a model's proposal)."""
     from dl_tools.labelling.simulated_strokes import correction_stroke, region_strokes
 
-    sparse, n_strokes = region_strokes(truth, seed=seed)
+    if first_strokes:
+        sparse, n_strokes = region_strokes(truth, seed=seed)
+    else:
+        sparse, n_strokes = np.zeros(truth.shape, np.uint8), 0
     trace = Trace("")
     while True:
         started = time.perf_counter()
@@ -111,12 +126,10 @@ def strokes_method(scale: float):
     return lambda image, sparse: label_from_strokes(image, sparse, 3, params)[0]
 
 
-def prior_method(probs: np.ndarray, scale: float, prior_params=None, crf: dict | None = None):
-    from dataclasses import replace
-
+def prior_method(probs: np.ndarray, scale: float, prior_params=None):
     from dl_tools.labelling.prior import label_with_prior, prior_crf_params
 
-    params = replace(prior_crf_params(scale), **(crf or {}))
+    params = prior_crf_params(scale)
     return lambda image, sparse: label_with_prior(image, sparse, probs, probs.shape[2], params, prior_params)[0]
 
 
@@ -139,7 +152,7 @@ def load_priors(demo_run: Path, labels: list[str], names: list[str]) -> dict:
 
 
 def run_method(method: str, items: list, priors: dict, scale: float, prior_params=None,
-               crf: dict | None = None) -> list[Trace]:
+               first_strokes: bool = True) -> list[Trace]:
     traces = []
     for index, (name, image, truth) in enumerate(items):
         prior_seconds = 0.0
@@ -151,8 +164,8 @@ def run_method(method: str, items: list, priors: dict, scale: float, prior_param
             started = time.perf_counter()
             probs = priors[method].probabilities(image, scale)
             prior_seconds = time.perf_counter() - started
-            compute = prior_method(probs, scale, prior_params or priors[method].weighting, crf)
-        trace = simulate(image, truth, compute, seed=index)
+            compute = prior_method(probs, scale, prior_params or priors[method].weighting)
+        trace = simulate(image, truth, compute, seed=index, first_strokes=first_strokes)
         trace.image, trace.prior_seconds = name, prior_seconds
         traces.append(trace)
         print(f"{method} {name}: {trace.strokes_to(0.90)} / {trace.strokes_to(0.95)} strokes, "
@@ -166,13 +179,15 @@ def _cell(value: float | None) -> str:
 
 def table(rows: dict[str, list[Trace]], per_image: bool) -> list[str]:
     lines = ["| method | image | strokes to 0.90 | strokes to 0.95 | acc. after 5 | after 10 | after 20 | first "
-             "strokes | recompute s (mean / max) | prior s |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "strokes | acc. of the first compute | recompute s (mean / max) | prior s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for method, traces in rows.items():
         shown = traces if per_image else []
         for t in shown:
             lines.append(f"| {method} | {t.image[:32]} | {t.strokes_to(0.90)} | {t.strokes_to(0.95)} | "
                          + " | ".join(_cell(t.accuracy_after(n)) for n in CHECKPOINTS)
-                         + f" | {min(t.accuracy)} | {np.mean(t.recompute):.2f} / {max(t.recompute):.2f} | "
+                         + f" | {min(t.accuracy)} | {t.accuracy[min(t.accuracy)]:.3f} | "
+                         f"{np.mean(t.recompute):.2f} / {max(t.recompute):.2f} | "
                          f"{t.prior_seconds:.1f} |")
         after = [[t.accuracy_after(n) for t in traces] for n in CHECKPOINTS]
         means = [None if any(a is None for a in col) else float(np.mean(col)) for col in after]
@@ -181,7 +196,8 @@ def table(rows: dict[str, list[Trace]], per_image: bool) -> list[str]:
                      f"**{np.mean([t.strokes_to(0.90) for t in traces]):.1f}** | "
                      f"**{np.mean([t.strokes_to(0.95) for t in traces]):.1f}** | "
                      + " | ".join(_cell(m) for m in means)
-                     + f" | {np.mean([min(t.accuracy) for t in traces]):.1f} | {np.mean(times):.2f} / "
+                     + f" | {np.mean([min(t.accuracy) for t in traces]):.1f} | "
+                     f"{np.mean([t.accuracy[min(t.accuracy)] for t in traces]):.3f} | {np.mean(times):.2f} / "
                      f"{max(times):.2f} | {np.mean([t.prior_seconds for t in traces]):.1f} |")
     return lines
 
@@ -218,31 +234,17 @@ def big_recompute(items: list, priors: dict, methods: list[str], scale: float) -
     return lines
 
 
-#: Weighting variants of ``--select``: (name, PriorParams fields, refine the tiles with the hybrid's CRF, CRF
-#: settings replaced in prior_crf_params).
+#: Weighting variants of ``--select``: (name, PriorParams fields), on the raw tile probabilities and with
+#: prior_crf_params. Those measured before, with the first strokes (2026-12-03), and those of
+#: a takeover by a lower weight (commit b3b7a60) are in docs/experiments.md and in this file's history.
 VARIANTS = [
-    ("plain product (weight 1, floor 0, reach 0), CRF-refined tiles", dict(weight=1.0, floor=0.0, reach=0.0), True,
-     {}),
-    ("weight 0.1, floor 0.1, reach 0, CRF-refined tiles", dict(weight=0.1, floor=0.1, reach=0.0), True, {}),
-    ("weight 0.2, floor 0.1, reach 0, raw tiles", dict(weight=0.2, floor=0.1, reach=0.0), False, {}),
-    ("weight 1, floor 0.1, reach 0.05, raw tiles", dict(weight=1.0, floor=0.1, reach=0.05), False, {}),
-    ("weight 0.5, floor 0.1, reach 0.05, raw tiles", dict(weight=0.5, floor=0.1, reach=0.05), False, {}),
-    ("weight 0.2, floor 0.1, reach 0.05, raw tiles", dict(weight=0.2, floor=0.1, reach=0.05), False, {}),
-    ("weight 0.1, floor 0.1, reach 0.05, raw tiles", dict(weight=0.1, floor=0.1, reach=0.05), False, {}),
-    ("weight 0.2, floor 0.1, reach 0.1, raw tiles", dict(weight=0.2, floor=0.1, reach=0.1), False, {}),
-    ("weight 0.2, floor 0.1, reach 0.05, raw tiles, CRF 10 iterations", dict(weight=0.2, floor=0.1, reach=0.05),
-     False, dict(n_iter=10)),
-    ("weight 0.2, floor 0.1, reach 0.05, raw tiles, bilateral 10 px", dict(weight=0.2, floor=0.1, reach=0.05),
-     False, dict(theta_bilateral=10.0)),
-]
-
-
-#: Variants of ``--select step8`` (the same fields).
-RUN_VARIANTS = [
-    ("weight 0.1, floor 0.1, reach 0.05", dict(weight=0.1, floor=0.1, reach=0.05), False, {}),
-    ("weight 0.3, floor 0.1, reach 0.05", dict(weight=0.3, floor=0.1, reach=0.05), False, {}),
-    ("weight 1, floor 0.1, reach 0.05", dict(weight=1.0, floor=0.1, reach=0.05), False, {}),
-    ("weight 0.3, floor 0.1, reach 0.1", dict(weight=0.3, floor=0.1, reach=0.1), False, {}),
+    ("weight 0.1, reach 0.05, lift 0 (the weighting before)", dict(weight=0.1, reach=0.05, corrected_lift=0.0)),
+    ("weight 0.3, reach 0.05, lift 0.9", dict(weight=0.3, reach=0.05, corrected_lift=0.9)),
+    ("weight 1, reach 0.05, lift 0.9", dict(weight=1.0, reach=0.05, corrected_lift=0.9)),
+    ("weight 0.1, reach 0.05, lift 1", dict(weight=0.1, reach=0.05, corrected_lift=1.0)),
+    ("weight 0.3, reach 0.05, lift 0.8", dict(weight=0.3, reach=0.05, corrected_lift=0.8)),
+    ("weight 0.3, reach 0.05, lift 0.97", dict(weight=0.3, reach=0.05, corrected_lift=0.97)),
+    ("weight 0.5, reach 0.05, lift 0.9", dict(weight=0.5, reach=0.05, corrected_lift=0.9)),
 ]
 
 
@@ -255,18 +257,19 @@ def selection_images(demo_run: Path, source: str) -> list[Path]:
             if (val8 / f"{p.stem}_RGB.jpg").exists()]
 
 
-def select(demo_run: Path, labels: list[str], scale: float, n_images: int | None, source: str) -> int:
-    """Weighting variants of ``source``'s prior on images it did not train on (module doc)."""
+def select(demo_run: Path, labels: list[str], scale: float, n_images: int | None, source: str,
+           variants: list[int]) -> int:
+    """The ``VARIANTS`` numbered ``variants`` (0-based) of ``source``'s prior's weighting on images it did not train
+    on (module doc)."""
     from dl_tools.labelling.prior import PriorParams
 
     items = [(p.stem, *read_item(p, labels)) for p in selection_images(demo_run, source)[:n_images]]
     prior = load_priors(demo_run, labels, [source])[source]
-    rows = {"strokes only (default engine)": run_method("strokes", items, {}, scale)}
-    for name, fields, refine, crf in VARIANTS if source == "step4" else RUN_VARIANTS:
-        prior.refine_with_crf = refine
-        rows[name] = run_method(source, items, {source: prior}, scale, PriorParams(**fields), crf)
-    text = [f"Prior weighting variants ({machine()}); {source} prior, {len(items)} images it did not train on, "
-            f"-s {scale}.", "", *table(rows, per_image=False)]
+    rows = {"strokes only (default engine, first strokes)": run_method("strokes", items, {}, scale)}
+    for name, fields in (VARIANTS[i] for i in variants):
+        rows[name] = run_method(source, items, {source: prior}, scale, PriorParams(**fields), first_strokes=False)
+    text = [f"Prior weighting variants ({machine()}); {source} prior, from the proposal, {len(items)} images it did "
+            f"not train on, -s {scale}.", "", *table(rows, per_image=False)]
     write_report(f"bench_strokes_select_{source}", "\n".join(text))
     return 0
 
@@ -280,27 +283,33 @@ def main(argv=None) -> int:
     parser.add_argument("--big-scale", type=float, default=0.2, help="-s for the 36 MP photograph (default 0.2)")
     parser.add_argument("--methods", default="strokes,step4,step8,doodler")
     parser.add_argument("--doodler-images", type=int, default=2,
-                        help="Doodler on the first N images only (13 s a recompute here; default 2)")
+                        help="Doodler on the first N images only (13 s a recompute on an idle machine; default 2)")
     parser.add_argument("--select", choices=("step4", "step8"),
                         help="measure the weighting variants of this prior instead (module doc)")
+    parser.add_argument("--variants", default=",".join(map(str, range(len(VARIANTS)))),
+                        help="with --select: the numbers of the VARIANTS to measure, 0-based (default all)")
     parser.add_argument("--images", type=int, default=None, help="only the first N images")
     parser.add_argument("--report", default="bench_strokes", help="bench_out/<REPORT>.md (default %(default)s)")
     args = parser.parse_args(argv)
     labels = read_labels(REPO / "demo_data" / "labels" / "obx_labels.txt")
     if args.select:
-        return select(args.demo_run, labels, args.scale, args.images, args.select)
+        return select(args.demo_run, labels, args.scale, args.images, args.select,
+                      [int(i) for i in args.variants.split(",")])
     methods = args.methods.split(",")
     items = [(p.stem, *read_item(p, labels)) for p in benchmark_images(args.demo_run, False)[:args.images]]
     priors = load_priors(args.demo_run, labels, [m for m in methods if m.startswith("step")])
     rows = {}
     for method in methods:
         rows[method] = run_method(method, items[:args.doodler_images] if method == "doodler" else items, priors,
-                                  args.scale)
+                                  args.scale, first_strokes=method in FIRST_STROKES_ONLY)
+        if method not in FIRST_STROKES_ONLY:
+            rows[f"{method}, same first strokes"] = run_method(method, items, priors, args.scale)
     if "doodler" in methods and "strokes" in methods:
         rows["strokes (Doodler's images)"] = rows["strokes"][:args.doodler_images]
     big = big_recompute(items, priors, methods, args.big_scale)
     text = [f"Strokes needed ({machine()}); {len(items)} demo test images neither step 4 nor step 8 trained on, "
-            f"-s {args.scale}; Doodler on the first {args.doodler_images}. Load average (1 min) at the end: "
+            f"-s {args.scale}" + (f"; Doodler on the first {args.doodler_images}" if "doodler" in methods else "")
+            + f". Load average (1 min) at the end: "
             f"{os.getloadavg()[0]:.1f} (other jobs on the machine slow the times).", "",
             *table(rows, per_image=True), "", *big]
     write_report(args.report, "\n".join(text))

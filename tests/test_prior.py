@@ -5,6 +5,7 @@ refusals."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 
 import numpy as np
@@ -15,7 +16,14 @@ from dl_tools.errors import InputError
 from dl_tools.io.images import write_image
 from dl_tools.io.mat import read_label_mat
 from dl_tools.io.text import write_colors, write_labels
-from dl_tools.labelling.prior import PriorParams, class_order, label_with_prior, mean_entropy, prior_crf_params
+from dl_tools.labelling.prior import (
+    PriorParams,
+    class_order,
+    corrected_segments,
+    label_with_prior,
+    mean_entropy,
+    prior_crf_params,
+)
 from dl_tools.labelling.simulated_strokes import correction_stroke, region_strokes
 from dl_tools.workflows.prior import PriorFiles, prior_files
 
@@ -76,10 +84,63 @@ def test_label_with_prior_refuses_mismatched_inputs(quadrants):
         label_with_prior(image, np.zeros((5, 5), np.uint8), one_hot(truth, 4, 0.9), 4, prior_crf_params(1.0))
 
 
-@pytest.mark.parametrize("kwargs", [dict(weight=0.0), dict(weight=1.5), dict(floor=1.0), dict(stroke_prob=1.0)])
+@pytest.mark.parametrize("kwargs", [dict(weight=0.0), dict(weight=1.5), dict(floor=1.0), dict(stroke_prob=1.0),
+                                    dict(reach=-0.1), dict(corrected_lift=1.5), dict(corrected_lift=-0.1)])
 def test_prior_params_are_checked(kwargs):
-    with pytest.raises(InputError):
+    with pytest.raises(InputError) as refused:
         PriorParams(**kwargs)
+    assert "\n" not in str(refused.value)
+
+
+def test_corrected_segments_are_the_proposal_segments_a_stroke_of_another_class_touches():
+    proposal = np.zeros((4, 6), np.int64)
+    proposal[:, 2:4] = 1  # class-0 segments on the left and right, a class-1 segment in the middle
+    fractions = np.zeros((4, 6, 2), np.float32)
+    assert not corrected_segments(proposal, fractions).any()
+    fractions[1, 0, 0] = fractions[2, 2, 1] = 1.0  # strokes of the proposal's own class: no correction
+    assert not corrected_segments(proposal, fractions).any()
+    fractions[3, 5, 1] = 0.25  # a class-1 stroke touching the right class-0 segment
+    expected = np.zeros((4, 6, 2), bool)
+    expected[:, 4:, 1] = True
+    assert (corrected_segments(proposal, fractions) == expected).all()
+
+
+def test_no_stroke_gives_the_proposal_even_where_it_is_wrong(quadrants):
+    image, truth = quadrants
+    wrong = truth.copy()
+    wrong[:40, 60:] = 2  # the model calls the green quadrant blue
+    label_image, _ = label_with_prior(image, np.zeros(truth.shape, np.uint8), one_hot(wrong, 4, 0.8), 4,
+                                      prior_crf_params(1.0))
+    assert (label_image == wrong).mean() > 0.99
+
+
+def test_a_correction_stroke_relabels_the_whole_segment_the_prior_got_wrong(quadrants):
+    _, truth = quadrants
+    image = np.clip(QUADRANT_COLORS[truth] + np.random.default_rng(0).normal(0, 5, truth.shape + (3,)), 0,
+                    255).astype(np.uint8)  # the quadrants, smooth enough for the CRF's colour kernel (colour 5)
+    wrong = truth.copy()
+    wrong[:40, 60:] = 2  # the green quadrant called blue: a segment of its own (it meets the blue one at a corner)
+    prior = one_hot(wrong, 4, 0.9)
+    sparse = np.zeros(truth.shape, np.uint8)
+    sparse[19:21, 70:110] = 2  # one green stroke in it
+    after, _ = label_with_prior(image, sparse, prior, 4, prior_crf_params(1.0))
+    assert (after == truth).all()
+    local, _ = label_with_prior(image, sparse, prior, 4, prior_crf_params(1.0), PriorParams(corrected_lift=0.0))
+    assert (local[:40, 60:] == 2).mean() > 0.9  # without the lift, the stroke corrects little more than itself
+
+
+def test_strokes_of_the_prior_s_own_class_change_nothing_away_from_them(quadrants):
+    image, truth = quadrants
+    wrong = truth.copy()
+    wrong[:40, 60:] = 2  # the model calls the green quadrant blue
+    prior = one_hot(wrong, 4, 0.8)
+    before, _ = label_with_prior(image, np.zeros(truth.shape, np.uint8), prior, 4, prior_crf_params(1.0))
+    sparse = np.zeros(truth.shape, np.uint8)
+    sparse[10:12, 10:40] = 1  # red in the red quadrant
+    sparse[60:62, 10:40] = 3  # blue in the blue quadrant
+    sparse[60:62, 70:100] = 4  # yellow in the yellow quadrant
+    after, _ = label_with_prior(image, sparse, prior, 4, prior_crf_params(1.0))
+    assert (after == before).all()
 
 
 def test_mean_entropy_known_answers():
@@ -264,8 +325,6 @@ def test_scripted_prior_refusals_write_nothing(case, labelling, tiny_model, tiny
 def test_the_web_labeller_proposes_with_a_step4_model_and_sorts_by_uncertainty(tiny_model, quadrants, tmp_path):
     """label_web.py --model/--model-labels: the image the model knows least is listed first, an image opens with
     the model's labels, and compute without any stroke returns them."""
-    import time
-
     from starlette.testclient import TestClient
 
     from dl_tools.workflows.label import LabelParams
@@ -301,3 +360,40 @@ def test_the_web_labeller_proposes_with_a_step4_model_and_sorts_by_uncertainty(t
                                                                    "prior labels"]  # no stroke was drawn
     finally:
         labeller.jobs.shutdown()
+
+
+def test_the_web_labeller_and_the_scripted_mode_fuse_the_same_strokes_alike(tiny_model, quadrants, tmp_path):
+    """A correction drawn in the page (a yellow stroke where the model says green) gives the labels that
+    label_1image_crf.py --prior gives for the strokes the page saved."""
+    from starlette.testclient import TestClient
+
+    from dl_tools.cli.label_1image_crf import main
+    from dl_tools.workflows.label import LabelParams
+    from dl_tools.workflows.label_web import WebParams, build_labeller
+
+    image, _ = quadrants
+    (tmp_path / "images").mkdir()
+    write_image(tmp_path / "images" / "a.png", image)
+    write_labels(tmp_path / "labels.txt", LABELS)
+    write_colors(tmp_path / "colors.txt", QUADRANT_COLORS.astype(np.uint8))
+    model, model_labels = tiny_model / "model.pb", tiny_model / "model_labels.txt"
+    labeller = build_labeller(tmp_path / "images", tmp_path / "labels.txt", tmp_path / "colors.txt",
+                              LabelParams(scale=0.5), WebParams(), prior=prior_files(model, model_labels))
+    try:
+        client = TestClient(labeller.app)
+        stroke = {"class": 3, "width": 3, "points": [[80, 20], [100, 20]]}
+        assert client.post("/api/images/a.png/strokes", json=stroke).status_code == 200
+        job = client.post("/api/images/a.png/save", json={}).json()["job"]
+        for _ in range(600):
+            if client.get(f"/api/jobs/{job}").json()["state"] not in ("queued", "running"):
+                break
+            time.sleep(0.05)
+        web = read_label_mat(tmp_path / "images" / "a_mres.mat").label_image
+    finally:
+        labeller.jobs.shutdown()
+    args = ["-s", "0.5", "--image", tmp_path / "images" / "a.png", "--labels", tmp_path / "labels.txt", "--colors",
+            tmp_path / "colors.txt", "--scribbles", tmp_path / "images" / "a_scribbles.png", "--outdir",
+            tmp_path / "out", "--prior", model, "--prior-labels", model_labels, "-q"]
+    assert main([str(a) for a in args]) == 0
+    assert (web[20, 80:101] == 3).all()
+    assert (read_label_mat(tmp_path / "out" / "a_mres.mat").label_image == web).all()

@@ -4,8 +4,14 @@ and a person's strokes, and the model's uncertainty to sort images by.
 ``label_with_prior`` runs the dense CRF (``segmentation.crf``) on a unary that multiplies the model's probabilities,
 softened (mixed with a little of the uniform distribution, then raised to a power below one), with the strokes as
 near-certain evidence; the weighting was chosen by measurement (benchmarks/bench_strokes.py, docs/experiments.md).
-Where the person has drawn nothing, the model's labels come out, cleaned up by the CRF; a stroke overrides the
-model on its pixels and, through the CRF's colour kernel, in the similar-looking pixels around it.
+With no stroke the model's labels come out, cleaned up by the CRF: the proposal. A stroke overrides the model on its
+pixels and, through the CRF's colour kernel, in the similar-looking pixels around it (``PriorParams.reach``). A
+stroke of another class than the model's where it is drawn is a correction: the person says the proposal is wrong
+there, so over the whole segment of the model's labels that holds it (a connected region of one class of the
+model's most likely class) the model stops preferring its class to the stroke's (``PriorParams.corrected_lift``),
+and the CRF's colour kernel carries the stroke's class over the pixels of that segment that look like it. All of
+it follows from the strokes and the model's probabilities alone, so the scripted mode and the web labeller give the
+same labels for the same strokes, whatever the order they were drawn in.
 
 The probabilities come from ``workflows.prior`` (a step-4 model through the hybrid method, or a step-8 run).
 """
@@ -18,7 +24,7 @@ import numpy as np
 
 from ..arrays.resize import resize_image
 from ..errors import InputError
-from ..segmentation.crf import CRFParams, check_strokes, crf_from_probs, scaled_shape, stroke_probs
+from ..segmentation.crf import CRFParams, check_strokes, crf_from_probs, fraction_probs, scaled_shape, stroke_fractions
 
 
 @dataclass(frozen=True)
@@ -34,12 +40,18 @@ class PriorParams:
                   distance d from the nearest stroke the model's weight is multiplied by 1 - exp(-d^2 / (2 r^2)),
                   r = reach x diagonal (0 near a stroke, 0.39 at r, 0.99 at 3 r), so a stroke takes over the
                   similar-looking pixels around it as in the strokes-only engine; 0 = never.
+    corrected_lift : in [0, 1]: over a segment of the proposal (``corrected_segments``) that holds a stroke of
+                  another class than the proposal's, the model's probability of the stroke's class is raised to
+                  this share of its most likely class's: 1 = the model no longer prefers its class to the stroke's
+                  there (the CRF's colour kernel alone decides between the two); 0 = a correction counts only near
+                  the stroke (``reach``).
     """
 
-    weight: float = 0.1
+    weight: float = 0.3
     floor: float = 0.1
     stroke_prob: float = 0.99
     reach: float = 0.05
+    corrected_lift: float = 0.9
 
     def __post_init__(self):
         if not 0.0 < self.weight <= 1.0:
@@ -50,6 +62,8 @@ class PriorParams:
             raise InputError(f"the strokes' certainty must be strictly between 0 and 1, got {self.stroke_prob}")
         if self.reach < 0.0:
             raise InputError(f"the strokes' reach must not be negative, got {self.reach}")
+        if not 0.0 <= self.corrected_lift <= 1.0:
+            raise InputError(f"the lift of a correction's class must be in [0, 1], got {self.corrected_lift}")
 
 
 def prior_crf_params(scale: float) -> CRFParams:
@@ -62,8 +76,8 @@ def prior_crf_params(scale: float) -> CRFParams:
 
 def prior_unary(prior_probs: np.ndarray, sparse: np.ndarray, grid: tuple[int, int], prior: PriorParams) -> np.ndarray:
     """(h, w, N) float32 probabilities (rows summing to 1) on the CRF ``grid``: the softened model probabilities
-    (``PriorParams``: weight, floor, and giving way near the strokes) times the strokes' evidence
-    (``segmentation.crf.stroke_probs``).
+    (``PriorParams``: weight, floor, giving way near the strokes and to the strokes' classes over the segments they
+    correct) times the strokes' evidence (``segmentation.crf.fraction_probs``).
 
     prior_probs : (h', w', N) model probabilities on any grid (resized bilinearly to ``grid``).
     sparse      : (H, W) strokes, 0 = none, k = class k-1 (area-averaged to ``grid``).
@@ -73,23 +87,41 @@ def prior_unary(prior_probs: np.ndarray, sparse: np.ndarray, grid: tuple[int, in
     if model.ndim == 2:  # cv2 drops a single channel
         model = model[:, :, None]
     model = (1.0 - prior.floor) * np.clip(model, 0.0, 1.0) + prior.floor / n_classes
-    weight = prior.weight * stroke_distance_factor(sparse, grid, prior.reach)[:, :, None]
-    unary = np.power(np.maximum(model, 1e-6), weight) * stroke_probs(sparse, n_classes, prior.stroke_prob, grid)
+    fractions = stroke_fractions(sparse, n_classes, grid)
+    corrected = corrected_segments(np.argmax(model, axis=2), fractions)
+    model = np.where(corrected, np.maximum(model, prior.corrected_lift * model.max(axis=2, keepdims=True)), model)
+    weight = prior.weight * stroke_distance_factor(fractions.sum(axis=2) > 0, prior.reach)
+    unary = np.power(np.maximum(model, 1e-6), weight[:, :, None]) * fraction_probs(fractions, prior.stroke_prob)
     return (unary / unary.sum(axis=2, keepdims=True)).astype(np.float32)
 
 
-def stroke_distance_factor(sparse: np.ndarray, grid: tuple[int, int], reach: float) -> np.ndarray:
-    """(h, w) float32 in [0, 1]: 1 - exp(-d^2 / (2 r^2)), d the distance (pixels of the (h, w) ``grid``) to the
-    nearest stroke of the (H, W) ``sparse`` map (0 = none) and r = ``reach`` times the grid's diagonal; all 1 when
-    there is no stroke or ``reach`` is 0."""
+def corrected_segments(proposal: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+    """(h, w, N) bool: [i, j, k] is True when the segment of the ``proposal`` holding cell (i, j) is touched by a
+    stroke of class k, another class than the segment's. ``proposal``: (h, w) integer classes, 0-based, whose
+    segments are its 4-connected regions of one class; ``fractions``: (h, w, N) per-class area fractions of the
+    strokes on the same grid (``segmentation.crf.stroke_fractions``). All False without such a stroke."""
+    from skimage.measure import label as connected_regions
+
+    corrected = np.zeros(fractions.shape, bool)
+    touched = (fractions > 0) & (np.arange(fractions.shape[2]) != proposal[:, :, None])
+    if not touched.any():
+        return corrected
+    segments = connected_regions(proposal.astype(np.int32) + 1, background=0, connectivity=1)
+    for k in np.flatnonzero(touched.any(axis=(0, 1))):
+        corrected[:, :, k] = np.isin(segments, np.unique(segments[touched[:, :, k]]))
+    return corrected
+
+
+def stroke_distance_factor(stroked: np.ndarray, reach: float) -> np.ndarray:
+    """(h, w) float32 in [0, 1]: 1 - exp(-d^2 / (2 r^2)), d the distance (cells) to the nearest cell of the (h, w)
+    bool ``stroked`` grid (a cell touched by a stroke: area averaging keeps thin strokes) and r = ``reach`` times the
+    grid's diagonal; all 1 when no cell is stroked or ``reach`` is 0."""
     import cv2
 
-    if reach <= 0 or not np.any(sparse):
-        return np.ones(grid, np.float32)
-    # a grid cell touched by a stroke is a stroke cell (area averaging keeps thin strokes)
-    touched = cv2.resize((np.asarray(sparse) > 0).astype(np.float32), (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
-    distance = cv2.distanceTransform((touched <= 0).astype(np.uint8), cv2.DIST_L2, 5)
-    radius = reach * float(np.hypot(*grid))
+    if reach <= 0 or not stroked.any():
+        return np.ones(stroked.shape, np.float32)
+    distance = cv2.distanceTransform((~stroked).astype(np.uint8), cv2.DIST_L2, 5)
+    radius = reach * float(np.hypot(*stroked.shape))
     return (1.0 - np.exp(-np.square(distance) / (2.0 * radius ** 2))).astype(np.float32)
 
 

@@ -191,7 +191,14 @@ def stroke_probs(sparse: np.ndarray, n_classes: int, gt_prob: float, grid: tuple
     if tuple(grid) == sparse.shape:
         return unary_from_sparse(sparse, n_classes, gt_prob)
     # per-class area fractions on the grid, without a full-size (H, W, N) stack
-    fractions = stroke_fractions(sparse, n_classes, grid)
+    return fraction_probs(stroke_fractions(sparse, n_classes, grid), gt_prob)
+
+
+def fraction_probs(fractions: np.ndarray, gt_prob: float) -> np.ndarray:
+    """(h, w, N) float32 unary probabilities of strokes given as (h, w, N) per-class area fractions of each cell
+    (``stroke_fractions``): a covered share of a cell counts as a stroke pixel (``gt_prob`` on its class,
+    (1 - gt_prob) / N on the others), the rest as an unlabelled one (1 / N)."""
+    n_classes = fractions.shape[2]
     covered = fractions.sum(axis=2, keepdims=True)
     others = (1.0 - gt_prob) / n_classes
     probs = (1.0 - covered) / n_classes + covered * others + fractions * (gt_prob - others)
