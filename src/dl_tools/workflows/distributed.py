@@ -105,8 +105,8 @@ def _distributed():
 
 
 #: Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in each worker by default; setting it turns off glibc's adaptive mmap
-#: threshold, so every array above 128 kB is mapped and unmapped anew: on a 96-megapixel mosaic a worker spent 52 s
-#: in the kernel instead of 15 s and took 2.2 times as long (docs/benchmarks.md). None unsets it.
+#: threshold, so every array above 128 kB is mapped and unmapped anew: one worker labelling a 96-megapixel mosaic
+#: took 152 s with it (52 s in the kernel) and 85 s without it (15 s in the kernel; docs/scaling.md). None unsets it.
 WORKER_PRE_SPAWN = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
