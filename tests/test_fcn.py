@@ -459,3 +459,12 @@ def test_raster_predictor_runs_each_tile_once_and_keeps_no_more_than_its_cache()
     assert kept.predicted == kept.run.model.tiles == len(kept.plan)  # every tile of the plan once
     assert without.predicted > 1.5 * len(without.plan)  # tiles across window borders again for each window
     assert not without._cache
+
+
+def test_raster_predictor_on_a_raster_whose_network_grid_is_smaller_than_a_tile():
+    from dl_tools.arrays.resize import resize_image
+    from dl_tools.workflows.fcn_infer import predict_probs
+
+    predictor, read, image, cores = _raster_predictor(cache_mb=64, shape=(40, 100))  # grid 20 x 50, tile 32 x 64
+    whole = resize_image(predict_probs(predictor.run, image), image.shape[:2])
+    np.testing.assert_allclose(predictor.probs(read, 0, 0, 40, 100), whole, atol=1e-5)

@@ -355,7 +355,7 @@ class RasterPredictor:
         reach = np.flatnonzero((plan.tops < wanted[1]) & (plan.tops + plan.window_shape[0] > wanted[0])
                                & (plan.lefts < wanted[3]) & (plan.lefts + plan.window_shape[1] > wanted[2]))
         tile_probs = self.tile_probs(read, reach)
-        g0, h0, g1, h1 = plan[reach].bounds()
+        g0, h0, g1, h1 = self.grid_bounds(reach)
         local = plan[reach].in_region(g0, h0, (g1 - g0, h1 - h0))
         region = blend(local, (tile_probs[index] for index in reach))
         return resize_part(region[wanted[0] - g0:wanted[1] - g0, wanted[2] - h0:wanted[3] - h0], back_rows,
@@ -366,26 +366,30 @@ class RasterPredictor:
         through the network in their batches (``batches``)."""
         from ..arrays.tiling import cut_windows
 
-        batch_probs = {}
-        for batch in np.unique(self.batches[tiles]).tolist():
-            if batch in self._cache:
-                self._cache.move_to_end(batch)
-                batch_probs[batch] = self._cache[batch]
-        missing = [batch for batch in np.unique(self.batches[tiles]).tolist() if batch not in batch_probs]
+        needed = np.unique(self.batches[tiles]).tolist()
+        batch_probs = {batch: self._cache[batch] for batch in needed if batch in self._cache}
+        for batch in batch_probs:
+            self._cache.move_to_end(batch)
+        missing = [batch for batch in needed if batch not in batch_probs]
         if missing:
-            members = np.flatnonzero(np.isin(self.batches, missing))
-            g0, h0, g1, h1 = self.plan[members].bounds()
+            g0, h0, g1, h1 = self.grid_bounds(np.flatnonzero(np.isin(self.batches, missing)))
             small = self.network_image(read, (g0, g1), (h0, h1))
             if self.run.standardise:
                 small = standardise_channels(small, self.color_stats)
             for batch in missing:
                 indices = np.flatnonzero(self.batches == batch)
-                cut = cut_windows(small, self.plan[indices].in_region(g0, h0, small.shape[:2]))
+                # tiles stick out of the grid only when it is smaller than a tile: mirrored, as the whole image
+                cut = cut_windows(small, self.plan[indices].in_region(g0, h0, small.shape[:2]), mirror="symmetric")
                 batch_probs[batch] = np.asarray(self.run.model.predict_on_batch(cut.astype(np.float32)), np.float32)
                 self._keep(batch, batch_probs[batch])
                 self.predicted += len(indices)
         return {index: probs for batch, stack in batch_probs.items()
                 for index, probs in zip(np.flatnonzero(self.batches == batch).tolist(), stack)}
+
+    def grid_bounds(self, tiles: np.ndarray) -> tuple[int, int, int, int]:
+        """(top, left, bottom, right) of the network grid under the plan's ``tiles``, cut to the grid."""
+        top, left, bottom, right = self.plan[tiles].bounds()
+        return max(0, top), max(0, left), min(self.grid[0], bottom), min(self.grid[1], right)
 
     def _keep(self, batch: int, probs: np.ndarray) -> None:
         """Keep a batch's (n, h, w, N) probabilities, dropping the least recently used beyond ``cache_mb``."""
