@@ -235,6 +235,11 @@ def test_thinning_spares_small_classes_and_is_seeded():
 
 def test_row_chunks_never_span_two_rows_of_windows():
     tops = np.array([0, 0, 0, 0, 0, 7, 7, 7, 9])
-    np.testing.assert_array_equal(tiling.row_chunks(tops, 2), [0, 0, 1, 1, 2, 3, 3, 4, 5])
-    np.testing.assert_array_equal(tiling.row_chunks(tops, 10), [0, 0, 0, 0, 0, 1, 1, 1, 2])
-    assert tiling.row_chunks(np.zeros(0, np.int64), 4).shape == (0,)
+    chunks, starts = tiling.row_chunks(tops, 2)
+    np.testing.assert_array_equal(chunks, [0, 0, 1, 1, 2, 3, 3, 4, 5])
+    np.testing.assert_array_equal(starts, [0, 2, 4, 5, 7, 8, 9])
+    chunks, starts = tiling.row_chunks(tops, 10)
+    np.testing.assert_array_equal(chunks, [0, 0, 0, 0, 0, 1, 1, 1, 2])
+    np.testing.assert_array_equal(starts, [0, 5, 8, 9])
+    chunks, starts = tiling.row_chunks(np.zeros(0, np.int64), 4)
+    assert chunks.shape == (0,) and list(starts) == [0]

@@ -236,17 +236,18 @@ def cut(image: np.ndarray, window: Window, mirror: str | None = None) -> np.ndar
     return image[np.ix_(rows, cols)]
 
 
-def row_chunks(tops: np.ndarray, size: int) -> np.ndarray:
-    """(K,) int64 chunk of each window of a row-major plan whose windows' top rows are ``tops`` (K,): runs of up to
-    ``size`` neighbours in one row of windows, numbered in plan order; a chunk never spans two rows, so its windows
-    lie side by side."""
+def row_chunks(tops: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of up to ``size`` neighbours in one row of windows of a row-major plan whose windows' top rows are
+    ``tops`` (K,), numbered in plan order (a chunk never spans two rows, so its windows lie side by side):
+    ((K,) int64 chunk of each window, (C + 1,) int64 first window of each chunk, then K), so chunk c holds the
+    windows ``starts[c]`` to ``starts[c + 1]`` (excluded)."""
     tops = np.asarray(tops)
     chunks, first = np.empty(len(tops), np.int64), 0
     row_starts = np.flatnonzero(np.r_[True, tops[1:] != tops[:-1]]) if len(tops) else np.zeros(0, np.int64)
     for start, stop in zip(row_starts, np.r_[row_starts[1:], len(tops)]):
         chunks[start:stop] = first + np.arange(stop - start) // size
         first += -(-(stop - start) // size)
-    return chunks
+    return chunks, np.r_[np.flatnonzero(np.diff(chunks, prepend=-1)), len(tops)].astype(np.int64)
 
 
 def cut_windows(image: np.ndarray, plan: WindowPlan, mirror: str | None = None) -> np.ndarray:

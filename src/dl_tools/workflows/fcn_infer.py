@@ -271,9 +271,10 @@ class RasterPredictor:
     standardised with the statistics of the whole raster on the network grid (``color_stats``, from
     ``network_color_stats``; ignored when the run does not standardise). shape: (H, W) of the raster.
 
-    The tiles go through the network in fixed batches (``batches``: up to ``batch_size`` neighbours of one row of
-    the plan), each computed from the same pixels whichever region asks for it, so a tile's probabilities do not
-    depend on the region, the order of the windows or the worker. Batches are kept for the regions that follow
+    The tiles go through the network in fixed batches (``batches``, ``batch_starts``: up to ``batch_size``
+    neighbours of one row of the plan, ``arrays.tiling.row_chunks``), each computed from the same pixels whichever
+    region asks for it, so a tile's probabilities do not depend on the region, the order of the windows or the
+    worker. Batches are kept for the regions that follow
     (neighbouring windows share the tiles across their border) up to ``cache_mb`` MB, the least recently used
     dropped first; ``predicted`` counts the tiles run through the network.
     """
@@ -288,7 +289,7 @@ class RasterPredictor:
         self.grid = network_grid(shape, run.scale)
         self.plan = plan_windows(self.grid, run.tile_shape, overlap=params.overlap, edge="inside")
         self.color_stats = color_stats if run.standardise else None
-        self.batches = row_chunks(self.plan.tops, params.batch_size)
+        self.batches, self.batch_starts = row_chunks(self.plan.tops, params.batch_size)
         self.cache_mb, self.predicted = cache_mb, 0
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
 
@@ -377,14 +378,18 @@ class RasterPredictor:
             if self.run.standardise:
                 small = standardise_channels(small, self.color_stats)
             for batch in missing:
-                indices = np.flatnonzero(self.batches == batch)
+                indices = self.batch_tiles(batch)
                 # tiles stick out of the grid only when it is smaller than a tile: mirrored, as the whole image
                 cut = cut_windows(small, self.plan[indices].in_region(g0, h0, small.shape[:2]), mirror="symmetric")
                 batch_probs[batch] = np.asarray(self.run.model.predict_on_batch(cut.astype(np.float32)), np.float32)
                 self._keep(batch, batch_probs[batch])
                 self.predicted += len(indices)
         return {index: probs for batch, stack in batch_probs.items()
-                for index, probs in zip(np.flatnonzero(self.batches == batch).tolist(), stack)}
+                for index, probs in zip(self.batch_tiles(batch).tolist(), stack)}
+
+    def batch_tiles(self, batch: int) -> np.ndarray:
+        """(n,) int64 indices in the plan of the tiles of ``batch``."""
+        return np.arange(self.batch_starts[batch], self.batch_starts[batch + 1])
 
     def grid_bounds(self, tiles: np.ndarray) -> tuple[int, int, int, int]:
         """(top, left, bottom, right) of the network grid under the plan's ``tiles``, cut to the grid."""

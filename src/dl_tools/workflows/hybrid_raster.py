@@ -50,8 +50,7 @@ class RasterTiles:
         self.plan = tile_plan(shape, params.tile, params.decim)
         self.classifier, self.params = classifier, params
         n = len(self.plan)
-        self.chunk_of = row_chunks(self.plan.tops, params.batch_size)
-        self.chunk_starts = np.r_[np.flatnonzero(np.diff(self.chunk_of, prepend=-1)), n]
+        self.chunk_of, self.chunk_starts = row_chunks(self.plan.tops, params.batch_size)
         if known is None:
             self.tile_class = np.full(n, -1, dtype=np.int64)
             self.tile_prob = np.zeros(n, dtype=np.float32)
