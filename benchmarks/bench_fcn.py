@@ -49,8 +49,11 @@ def score_folder(output_dir: Path, truth_dir: Path, suffix: str):
 
 
 #: the inference variants scored: (title, which CRF): none, the fixed settings infer_crf.py used before runs
-#: chose their own (``FCN_CRF`` on every pixel), and the run's own choice (``workflows.crf_choice``)
-VARIANTS = (("network", None), ("network + CRF, fixed settings", "fixed"), ("network + CRF, run's choice", "chosen"))
+#: chose their own (``FCN_CRF`` on every pixel), the run's own choice with any change of class (the choice before
+#: runs also chose the changes of class) and with the changes of class it chose (``workflows.crf_choice``)
+VARIANTS = (("network", None), ("network + CRF, fixed settings", "fixed"),
+            ("network + CRF, run's choice, any change of class", "chosen_any"),
+            ("network + CRF, run's choice", "chosen"))
 
 
 def fold_copies(data: Path, work: Path, k: int) -> list[Path]:
@@ -86,30 +89,32 @@ def train_and_score(data: Path, work: Path, params, scored: str):
     every inference variant on the images of the split ``scored``.
 
     Returns (training seconds, FCNTrainResult, CRFChoice, {variant title: (Scores, megapixels per second,
-    megapixels)})."""
+    megapixels)}, the CRFChoice when every change of class is allowed)."""
     from dl_tools.file_contract import CRF_TAG, ESTIMATE_MARK
     from dl_tools.segmentation.refine import Refinement
-    from dl_tools.workflows.crf_choice import choose_crf
+    from dl_tools.workflows.crf_choice import CRFChoiceParams, choose_crf
     from dl_tools.workflows.fcn_infer import FCN_CRF, FCNInferParams, infer_fcn
     from dl_tools.workflows.fcn_train import train_fcn
 
     started = time.perf_counter()
     trained = train_fcn(data, work / "run", data / "labeldefs.txt", params, overwrite=True)
-    choice = choose_crf(work / "run")
+    any_change = choose_crf(work / "run", CRFChoiceParams(select_changes=False))
+    choice = choose_crf(work / "run")  # stored last, as train.py does
     train_seconds = time.perf_counter() - started
     samples = data / "samples" / "RGB" / scored / "data"
     truth = data / "labels" / "gtFine" / scored / "data"
     rows = {}
     for title, crf in VARIANTS:
         shutil.rmtree(work / "out", ignore_errors=True)  # score this variant's outputs only
-        refinement = {"fixed": Refinement(FCN_CRF), "chosen": choice.refinement, None: None}[crf]
-        keep_network = crf == "chosen" and refinement is None
+        refinement = {"fixed": Refinement(FCN_CRF), "chosen": choice.refinement,
+                      "chosen_any": any_change.refinement, None: None}[crf]
+        keep_network = crf in ("chosen", "chosen_any") and refinement is None
         result = infer_fcn(samples, work / "out", work / "run",
                            FCNInferParams(crf=refinement, keep_network=keep_network, overwrite=True))
         scores = score_folder(work / "out", truth, ESTIMATE_MARK + (CRF_TAG if crf else ""))
         seconds = result.predict_seconds + result.crf_seconds
         rows[title] = (scores, result.megapixels / seconds, result.megapixels)
-    return train_seconds, trained, choice, rows
+    return train_seconds, trained, choice, rows, any_change
 
 
 def main(argv=None) -> int:
@@ -120,6 +125,8 @@ def main(argv=None) -> int:
 
 
 def measure(argv=None) -> int:
+    from dl_tools.io.run_folder import read_run_settings
+    from dl_tools.workflows.crf_choice import describe
     from dl_tools.workflows.fcn_train import FCNTrainParams
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -194,9 +201,13 @@ def measure(argv=None) -> int:
         gains = [r[5][title][0].mean_iou - base for r, base in zip(runs, network)]
         row(f"{title}: gain in {split} mean IoU over the network", gains, "+.3f")
         lines[-1] = lines[-1].rstrip(" |") + f" (worst {min(gains):+.3f}) |"
-    row("run's choice: CRF gain on its own validation images", [r[4].gain for r in runs], "+.3f")
-    lines.append(f"| run's choice: CRF used | {' / '.join('yes' if r[4].refinement else 'no' for r in runs)} | "
-                 f"{sum(r[4].refinement is not None for r in runs)} of {len(runs)} |")
+    for title, index in (("run's choice, any change of class", 6), ("run's choice", 4)):
+        row(f"{title}: CRF gain on its own validation images", [r[index].gain for r in runs], "+.3f")
+        lines.append(f"| {title}: CRF used | {' / '.join('yes' if r[index].refinement else 'no' for r in runs)} | "
+                     f"{sum(r[index].refinement is not None for r in runs)} of {len(runs)} |")
+    labels = read_run_settings(work / "run")["labels"]
+    lines.append("| run's choice: changes of class allowed | " + " / ".join(
+        describe(r[4].refinement, labels).split("sure, ")[-1] if r[4].refinement else "-" for r in runs) + " | |")
     write_report("bench_fcn", "\n".join(lines))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

@@ -34,6 +34,10 @@ Neither uses the benchmark's 5 images, so the weighting is not tuned on them.
 
     flock /tmp/dl_tools_bench.lock python benchmarks/bench_strokes.py [--demo-run /work/main/demo_run]
         [--methods strokes,step4,step8,doodler] [--doodler-images 2] [--select step4|step8 [--variants 0,2]]
+        [--ceiling]
+
+``--ceiling`` measures what the prior's engine makes of a perfect model (the true labels as its probabilities, no
+stroke) on the benchmark's images: the accuracy no simulated person can much exceed with that engine.
 
 Prints markdown tables and writes them to bench_out/bench_strokes.md (bench_strokes_select_<prior>.md for
 --select).
@@ -234,6 +238,28 @@ def big_recompute(items: list, priors: dict, methods: list[str], scale: float) -
     return lines
 
 
+def ceiling(items: list, scale: float) -> list[str]:
+    """What the prior's engine makes of a perfect model: per image, the accuracy of ``label_with_prior`` with the
+    true labels as the model's probabilities (one-hot) and no stroke, with the default weighting and with the model
+    fully trusted (weight 1); and of the truth alone brought to the CRF grid and back (the grid's own limit)."""
+    from dl_tools.arrays.resize import resize_image
+    from dl_tools.labelling.prior import PriorParams
+    from dl_tools.segmentation.crf import scaled_shape, upsample_argmax
+
+    lines = ["| image | truth on the CRF grid and back | proposal of a perfect model (default weighting) | "
+             "the same, weight 1 |", "|---|---|---|---|"]
+    for name, image, truth in items:
+        onehot = np.eye(3, dtype=np.float32)[truth]  # the demo's 3 classes, as strokes_method
+        grid = upsample_argmax(resize_image(onehot, scaled_shape(truth.shape, scale)), truth.shape)
+        empty = np.zeros(truth.shape, np.uint8)
+        default = prior_method(onehot, scale)(image, empty)
+        trusted = prior_method(onehot, scale, PriorParams(weight=1.0))(image, empty)
+        lines.append(f"| {name[:32]} | {np.mean(grid == truth):.3f} | {np.mean(default == truth):.3f} | "
+                     f"{np.mean(trusted == truth):.3f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 #: Weighting variants of ``--select``: (name, PriorParams fields), on the raw tile probabilities and with
 #: prior_crf_params. Those measured before, with the first strokes (2026-12-03), and those of
 #: a takeover by a lower weight (commit b3b7a60) are in docs/experiments.md and in this file's history.
@@ -290,8 +316,15 @@ def main(argv=None) -> int:
                         help="with --select: the numbers of the VARIANTS to measure, 0-based (default all)")
     parser.add_argument("--images", type=int, default=None, help="only the first N images")
     parser.add_argument("--report", default="bench_strokes", help="bench_out/<REPORT>.md (default %(default)s)")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="instead, what the prior's engine makes of a perfect model on the benchmark's images")
     args = parser.parse_args(argv)
     labels = read_labels(REPO / "demo_data" / "labels" / "obx_labels.txt")
+    if args.ceiling:
+        items = [(p.stem, *read_item(p, labels)) for p in benchmark_images(args.demo_run, False)[:args.images]]
+        write_report("bench_strokes_ceiling", "\n".join([f"Ceiling of the prior's engine ({machine()}), -s "
+                                                         f"{args.scale}.", "", *ceiling(items, args.scale)]))
+        return 0
     if args.select:
         return select(args.demo_run, labels, args.scale, args.images, args.select,
                       [int(i) for i in args.variants.split(",")])

@@ -97,6 +97,62 @@ def test_refine_takes_the_crfs_class_only_where_the_crf_is_sure():
     np.testing.assert_array_equal(everywhere, free)
 
 
+def test_refine_makes_only_the_changes_of_class_it_is_allowed():
+    """The CRF turns the unsure stripe (network: class 1) into class 0 and leaves the rest; with the change 1 -> 0
+    allowed it keeps doing so, with only 0 -> 1 allowed (or none) the stripe keeps the network's class."""
+    image, probs = _two_regions()
+    params = CRFParams(theta_bilateral=80, theta_color=20, compat_bilateral=50, n_iter=10, scale=1.0)
+    free, marginals = refine(image, probs, Refinement(params))
+    network = np.argmax(probs, axis=2)
+    changed = free != network
+    assert changed[:, 10:14].mean() > 0.9 and set(zip(network[changed], free[changed])) == {(1, 0)}
+    allowed, kept = refine(image, probs, Refinement(params, changes=((1, 0),)))
+    np.testing.assert_array_equal(allowed, free)
+    np.testing.assert_array_equal(kept, marginals)
+    for changes in ((), ((0, 1),)):
+        none, none_probs = refine(image, probs, Refinement(params, changes=changes))
+        np.testing.assert_array_equal(none, network)
+        np.testing.assert_array_equal(none_probs[changed], probs[changed])
+    with pytest.raises(Exception, match="names a class"):
+        refine(image, probs, Refinement(params, changes=((2, 0),)))
+
+
+def test_change_counts_and_the_confusion_they_give():
+    from dl_tools.workflows.crf_choice import change_counts, confusion_with_changes
+
+    truth = np.array([[0, 0, 1, 1, 2, 255]])
+    network = np.array([[0, 1, 1, 0, 2, 1]])
+    refined = np.array([[0, 0, 2, 1, 2, 0]])
+    counts = change_counts(truth, network, refined, 3, truth != 255)
+    assert counts.sum() == 5 and counts[0, 1, 0] == 1 and counts[1, 1, 2] == 1 and counts[1, 0, 1] == 1
+    every = np.ones((3, 3), bool)
+    np.testing.assert_array_equal(confusion_with_changes(counts, every), [[2, 0, 0], [0, 1, 1], [0, 0, 1]])
+    np.testing.assert_array_equal(confusion_with_changes(counts, np.eye(3, dtype=bool)),
+                                  [[1, 1, 0], [1, 1, 0], [0, 0, 1]])
+
+
+def test_select_changes_allows_the_changes_that_help_and_only_those():
+    """Known answer: on validation the CRF's change 0 -> 1 is right 300 times, 1 -> 0 wrong 200 times, 2 -> 0
+    right 50 and wrong 10 times, 0 -> 2 never made: allowed are 0 -> 1 and 2 -> 0."""
+    from dl_tools.workflows.crf_choice import confusion_with_changes, select_changes
+
+    counts = np.zeros((3, 3, 3), np.int64)
+    for k in range(3):
+        counts[k, k, k] = 1000  # unchanged and right
+    counts[1, 0, 1] = 300  # truth 1, network 0, CRF 1: a good change
+    counts[1, 1, 0] = 200  # truth 1, network 1, CRF 0: a bad change
+    counts[0, 2, 0], counts[2, 2, 0] = 50, 10  # mostly good
+    changes, iou = select_changes(counts, ["a", "b", "c"])
+    assert changes == ((0, 1), (2, 0))
+    allowed = np.eye(3, dtype=bool)
+    allowed[0, 1] = allowed[2, 0] = True
+    cm = confusion_with_changes(counts, allowed)
+    assert iou == pytest.approx(np.mean(np.diag(cm) / (cm.sum(0) + cm.sum(1) - np.diag(cm))))
+    no_help = np.zeros((3, 3, 3), np.int64)
+    no_help[0, 0, 0], no_help[1, 1, 1], no_help[2, 2, 2], no_help[0, 0, 1] = 10, 10, 10, 5  # only a bad change
+    assert select_changes(no_help, ["a", "b", "c"])[0] == ()
+
+
 def test_the_choice_grid_and_its_margin():
     from dl_tools.workflows.crf_choice import CRFChoiceParams
 
@@ -107,7 +163,7 @@ def test_the_choice_grid_and_its_margin():
 
 def test_a_refinement_and_a_choice_survive_their_records():
     refinement = Refinement(CRFParams(theta_bilateral=33.0, n_iter=7, scale=0.5), temperature=1.7, gate=0.8,
-                            accept=0.9)
+                            accept=0.9, changes=((2, 0), (0, 1)))
     assert Refinement.from_record(json.loads(json.dumps(refinement.record()))) == refinement
     ungated = Refinement(CRFParams())
     assert ungated.record()["gate"] is None and Refinement.from_record(ungated.record()) == ungated
@@ -117,7 +173,8 @@ def test_a_refinement_and_a_choice_survive_their_records():
     declined = CRFChoice(None, 0.61, 0.612, 12, 12, 0.005)
     assert declined.gain == 0.0 and "the network's labels are kept" in declined.summary()
     older = {"crf": refinement.record()["crf"], "temperature": 1.0, "gate": None}  # before "accept" existed
-    assert Refinement.from_record(older).accept == 0.0
+    assert Refinement.from_record(older).accept == 0.0 and Refinement.from_record(older).changes is None
+    assert refinement.changes == ((0, 1), (2, 0))  # sorted
 
 
 def test_a_refinement_refuses_a_bad_temperature_or_gate():
@@ -127,5 +184,7 @@ def test_a_refinement_refuses_a_bad_temperature_or_gate():
         Refinement(CRFParams(), temperature=0.0)
     with pytest.raises(InputError, match="--crf-gate"):
         Refinement(CRFParams(), gate=0.0)
+    with pytest.raises(InputError, match="two different classes"):
+        Refinement(CRFParams(), changes=((1, 1),))
     with pytest.raises(InputError, match="--crf-accept"):
         Refinement(CRFParams(), accept=1.5)

@@ -565,17 +565,20 @@ def test_train_chooses_the_crf_and_infer_crf_uses_the_runs_choice(trained):
     assert card["crf_choice"]["summary"] in (root / "run" / "card.md").read_text()
 
     stored = Refinement(CRFParams(theta_bilateral=33.0, theta_color=7.0, compat_bilateral=4.0, n_iter=3, scale=0.5),
-                        temperature=1.7, gate=0.8, accept=0.6)
+                        temperature=1.7, gate=0.8, accept=0.6, changes=((1, 0),))
     name = _with_choice(root, "run_choice", CRFChoice(stored, 0.5, 0.6, 2, 12, 0.005))
+    labels = json.loads((root / "run" / "settings.json").read_text())["labels"]
     infer = ("--samples-dir", "data/samples/RGB/val/data", "--data-source", "data")
     proc = run_script("semseg_fullyconv/infer_crf.py", "--name", name, *infer, "--output-dir", "out_choice", cwd=root)
     assert "gained +0.100 mean IoU (0.500 -> 0.600)" in proc.stderr
-    assert "temperature 1.70, gate 0.8, CRF's class where it is at least 0.6 sure" in proc.stderr
+    assert (f"temperature 1.70, gate 0.8, CRF's class where it is at least 0.6 sure, changes of class: "
+            f"{labels[1]} -> {labels[0]}") in proc.stderr
     assert _refinement_used(root / "out_choice" / "val0_ares_crf.mat") == stored
     run_script("semseg_fullyconv/infer_crf.py", "--name", name, *infer, "--output-dir", "out_theta", "-q",
-               "--crf-theta", "50", "--crf-gate", "1", cwd=root)
+               "--crf-theta", "50", "--crf-gate", "1", "--crf-all-changes", cwd=root)
     assert _refinement_used(root / "out_theta" / "val0_ares_crf.mat") == dataclasses.replace(
-        stored, crf=dataclasses.replace(stored.crf, theta_bilateral=50.0), gate=Refinement(stored.crf).gate)
+        stored, crf=dataclasses.replace(stored.crf, theta_bilateral=50.0), gate=Refinement(stored.crf).gate,
+        changes=None)
 
 
 def test_infer_crf_keeps_the_network_when_no_crf_helped_on_validation(trained):

@@ -68,6 +68,9 @@ def build_parser():
     group.add_argument("--crf-accept", type=unit_interval,
                        help="the CRF's class replaces the network's only where the CRF is at least this sure "
                             f"(0 = everywhere; {DEFAULT_REFINEMENT.accept:g})")
+    group.add_argument("--crf-all-changes", action="store_true",
+                       help="let the CRF change any class into any other (default: only the changes of class the "
+                            "run's choice found helpful on its validation images)")
     return parser
 
 
@@ -87,7 +90,10 @@ def refinement_for(args):
              if getattr(args, option) is not None}
     if given.get("gate") == 1.0:
         given["gate"] = NO_GATE
-    choice = stored_choice(read_run_settings(args.name))
+    if args.crf_all_changes:
+        given["changes"] = None
+    settings = read_run_settings(args.name)
+    choice = stored_choice(settings)
     if choice is None:
         log.warning("the run %s has no CRF settings chosen on its validation images (trained by an older DL tools): "
                     "the defaults are used; choose them with "
@@ -101,7 +107,7 @@ def refinement_for(args):
             return None, True
         base = choice.refinement or DEFAULT_REFINEMENT
     refinement = dataclasses.replace(base, crf=dataclasses.replace(base.crf, **crf_given), **given)
-    log.info("CRF settings: %s%s", describe(refinement),
+    log.info("CRF settings: %s%s", describe(refinement, settings["labels"]),
              " (the options given replace the run's)" if crf_given or given else "")
     return refinement, False
 

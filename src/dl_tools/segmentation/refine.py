@@ -35,12 +35,15 @@ class Refinement:
                   (1 or more: no such gate).
     accept      : the CRF's class replaces the network's only at pixels where the CRF's top marginal is at least
                   this (0: everywhere).
+    changes     : the (network's class, CRF's class) pairs, 0-based, of the changes of class the CRF may make;
+                  at any other pixel where the two differ the network's class stays. None: every change.
     """
 
     crf: CRFParams
     temperature: float = 1.0
     gate: float = NO_GATE
     accept: float = 0.0
+    changes: tuple[tuple[int, int], ...] | None = None
 
     def __post_init__(self):
         if not self.temperature > 0:
@@ -50,6 +53,10 @@ class Refinement:
         if not 0.0 <= self.accept <= 1.0:
             raise InputError(f"--crf-accept must be a probability in [0, 1] (0 = the CRF everywhere), "
                              f"got {self.accept}")
+        if self.changes is not None:
+            object.__setattr__(self, "changes", tuple(sorted((int(a), int(b)) for a, b in self.changes)))
+            if any(a == b or min(a, b) < 0 for a, b in self.changes):
+                raise InputError(f"a CRF change of class is a pair of two different classes, got {self.changes}")
 
     @property
     def gated(self) -> bool:
@@ -58,14 +65,26 @@ class Refinement:
     def record(self) -> dict:
         """A plain dict of the settings (for a run's settings.json and provenance)."""
         return {"crf": asdict(self.crf), "temperature": self.temperature,
-                "gate": min(self.gate, 1.0) if self.gated else None, "accept": self.accept}
+                "gate": min(self.gate, 1.0) if self.gated else None, "accept": self.accept,
+                "changes": None if self.changes is None else [list(pair) for pair in self.changes]}
 
     @classmethod
     def from_record(cls, record: dict) -> Refinement:
         """The Refinement of ``record`` (``Refinement.record``)."""
-        gate = record.get("gate")
+        gate, changes = record.get("gate"), record.get("changes")
         return cls(CRFParams(**record["crf"]), float(record.get("temperature", 1.0)),
-                   NO_GATE if gate is None else float(gate), float(record.get("accept", 0.0)))
+                   NO_GATE if gate is None else float(gate), float(record.get("accept", 0.0)),
+                   None if changes is None else tuple(tuple(pair) for pair in changes))
+
+    def allowed(self, n_classes: int) -> np.ndarray:
+        """(N, N) bool: [a, b] is True when the CRF may turn the network's class a into b (the diagonal always)."""
+        allowed = np.eye(n_classes, dtype=bool) | (self.changes is None)
+        for a, b in self.changes or ():
+            if max(a, b) >= n_classes:
+                raise InputError(f"the CRF's change of class {a} -> {b} names a class the network does not have "
+                                 f"({n_classes} classes)")
+            allowed[a, b] = True
+        return allowed
 
 
 def refine(image: np.ndarray, probs: np.ndarray, refinement: Refinement) -> tuple[np.ndarray, np.ndarray]:
@@ -75,12 +94,13 @@ def refine(image: np.ndarray, probs: np.ndarray, refinement: Refinement) -> tupl
     probs : (h, w, N) float probabilities of the network, on its own grid (or on the image's).
     Returns (label_image (H, W) uint8/uint16 0-based, probabilities (h', w', N) float32 on the CRF grid, the image
     times ``refinement.crf.scale``): the CRF's marginals, or the network's own (resized) probabilities at the pixels
-    the gate keeps or the CRF is not sure of.
+    the gate keeps or the CRF is not sure of. Where the CRF's class is a change ``refinement.changes`` does not
+    allow, the network's class (of its probabilities resized to (H, W)) and its probabilities stay.
     """
     unary = apply_temperature(probs, refinement.temperature) if refinement.temperature != 1.0 else probs
     label_image, marginals = crf_from_probs(image, unary, refinement.crf)
     if not refinement.gated and refinement.accept <= 0.0:
-        return label_image, marginals
+        return _allowed_changes(label_image, marginals, probs, refinement)
     grid = scaled_shape(image.shape[:2], refinement.crf.scale)
     network = np.asarray(probs, dtype=np.float32)
     network = resize_image(network, grid) if network.shape[:2] != grid else network
@@ -89,7 +109,23 @@ def refine(image: np.ndarray, probs: np.ndarray, refinement: Refinement) -> tupl
     kept = np.where(marginals.max(axis=2, keepdims=True) >= refinement.accept, marginals, network)
     if refinement.gated:
         kept = gate_confident(network, kept, refinement.gate)
-    return upsample_argmax(kept, image.shape[:2]), kept
+    return _allowed_changes(upsample_argmax(kept, image.shape[:2]), kept, probs, refinement)
+
+
+def _allowed_changes(label_image: np.ndarray, kept: np.ndarray, probs: np.ndarray,
+                     refinement: Refinement) -> tuple[np.ndarray, np.ndarray]:
+    """``refine``'s (labels (H, W), probabilities (h', w', N)) with the changes of class ``refinement.changes``
+    does not allow undone: there the network's class, and its probabilities on the CRF grid."""
+    if refinement.changes is None:
+        return label_image, kept
+    allowed = refinement.allowed(kept.shape[2])
+    network = np.asarray(probs, dtype=np.float32)
+    full = upsample_argmax(network, label_image.shape)
+    label_image = np.where(allowed[full, label_image], label_image, full).astype(label_image.dtype)
+    on_grid = resize_image(network, kept.shape[:2]) if network.shape[:2] != kept.shape[:2] else network
+    on_grid = on_grid[:, :, None] if on_grid.ndim == 2 else on_grid
+    undone = ~allowed[np.argmax(on_grid, axis=2), np.argmax(kept, axis=2)]
+    return label_image, np.where(undone[:, :, None], on_grid, kept).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@ At the end of training (semseg_fullyconv/train.py), the network's probabilities 
 refined with each candidate of ``CRFChoiceParams`` (CRF kernels x temperature x gate, ``segmentation.refine``) and
 scored against the image's labels, all validation pixels pooled. The candidate of highest mean IoU is stored in
 the run's settings.json (``crf_choice``) when it beats the network alone by at least ``min_gain``; otherwise the
-run records that no CRF setting helped, and infer_crf.py keeps the network's labels. The temperature candidate
+run records that no CRF setting helped, and infer_crf.py keeps the network's labels. With each candidate go the
+changes of class it may make (``select_changes``): starting from the network's labels, the change (network's class
+a -> CRF's class b) that raises the validation mean IoU most is allowed, then the next, while one still raises it;
+the others are undone (``Refinement.changes``). The temperature candidate
 "fit" is the temperature that calibrates the network on those same validation pixels
 (``segmentation.calibration.fit_temperature``).
 
@@ -29,8 +32,9 @@ from ..io.atomic import write_text_atomic
 from ..io.images import read_image
 from ..io.model_card import CRF_CHOICE, set_crf_choice
 from ..io.run_folder import read_run_settings
-from ..metrics import confusion_matrix, scores_from_confusion
+from ..metrics import scores_from_confusion
 from ..segmentation.calibration import fit_temperature
+from ..segmentation.crf import upsample_argmax
 from ..segmentation.refine import NO_GATE, CRFChoice, Refinement, refine
 from .fcn_infer import FCN_CRF, load_run, predict_probs
 from .fcn_train import find_pairs, read_label_ids
@@ -51,6 +55,8 @@ class CRFChoiceParams:
     temperatures : 1.0 (the network's probabilities as they are) and/or "fit" (calibrated on validation).
     gates        : top-class probabilities from which a pixel keeps the network's class (NO_GATE: none).
     accepts      : CRF marginals from which the CRF's class replaces the network's (0: everywhere).
+    select_changes : choose, with each candidate, the changes of class it may make (``select_changes``); False:
+                   every change.
     min_gain     : validation mean IoU a candidate must add to the network's, more than this, to be used.
     fit_pixels   : validation pixels sampled (on the network grid) to fit the temperature.
 
@@ -64,6 +70,7 @@ class CRFChoiceParams:
     temperatures: tuple = (1.0, FIT)
     gates: tuple = (NO_GATE,)
     accepts: tuple = (0.95,)
+    select_changes: bool = True
     min_gain: float = 0.0
     fit_pixels: int = 200_000
 
@@ -116,16 +123,19 @@ def choose_crf(run_dir: str | Path, params: CRFChoiceParams = CRFChoiceParams())
     items = _validation(run_dir, settings, run)
     temperature = _temperature(items, params.fit_pixels) if FIT in params.temperatures else 1.0
     candidates = params.candidates(temperature)
-    network = np.zeros((n, n), np.int64)
-    refined = np.zeros((len(candidates), n, n), np.int64)
+    counts = np.zeros((len(candidates), n, n, n), np.int64)
     for image, labels, probs in progress(items, desc="choosing the CRF", unit="image"):
         valid = labels != LABEL_NODATA
-        truth = np.where(valid, labels, 0)
-        network += confusion_matrix(truth, np.argmax(_full(probs, image), axis=2), n, valid)
+        network = upsample_argmax(np.asarray(probs, np.float32), image.shape[:2])
         for c, refinement in enumerate(candidates):
-            refined[c] += confusion_matrix(truth, refine(image, probs, refinement)[0], n, valid)
-    network_iou = scores_from_confusion(network, run.labels).mean_iou
-    ious = [scores_from_confusion(cm, run.labels).mean_iou for cm in refined]
+            counts[c] += change_counts(labels, network, refine(image, probs, refinement)[0], n, valid)
+    network_iou = _mean_iou(counts[0].sum(axis=2), run.labels)
+    if params.select_changes:
+        selected = [select_changes(c, run.labels) for c in counts]
+        candidates = [dataclasses.replace(r, changes=changes) for r, (changes, _) in zip(candidates, selected)]
+        ious = [iou for _, iou in selected]
+    else:
+        ious = [_mean_iou(c.sum(axis=1), run.labels) for c in counts]
     best = int(np.nanargmax(ious))
     chosen = candidates[best] if ious[best] - network_iou > params.min_gain else None
     choice = CRFChoice(chosen, float(network_iou), float(ious[best]), len(items), len(candidates), params.min_gain)
@@ -135,12 +145,43 @@ def choose_crf(run_dir: str | Path, params: CRFChoiceParams = CRFChoiceParams())
     return choice
 
 
-def _full(probs: np.ndarray, image: np.ndarray) -> np.ndarray:
-    """(h, w, N) probabilities resized to the (H, W) of ``image``."""
-    from ..arrays.resize import resize_image
+def change_counts(truth: np.ndarray, network: np.ndarray, refined: np.ndarray, n_classes: int,
+                  valid: np.ndarray) -> np.ndarray:
+    """(N, N, N) int64: [t, a, b] counts the ``valid`` pixels of true class t that the network labels a and the CRF
+    b. truth, network, refined: (H, W) 0-based classes; valid: (H, W) bool."""
+    index = (truth[valid].astype(np.int64) * n_classes + network[valid]) * n_classes + refined[valid]
+    return np.bincount(index, minlength=n_classes ** 3).reshape(n_classes, n_classes, n_classes)
 
-    full = resize_image(probs, image.shape[:2])
-    return full[:, :, None] if full.ndim == 2 else full
+
+def confusion_with_changes(counts: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """(N, N) confusion (rows truth, columns labels) of the CRF's labels where ``allowed[a, b]`` (network's class a,
+    CRF's class b) and the network's elsewhere; ``counts``: ``change_counts``'s (N, N, N)."""
+    return (counts * allowed).sum(axis=1) + (counts * ~allowed).sum(axis=2)
+
+
+def select_changes(counts: np.ndarray, labels: list[str]) -> tuple[tuple[tuple[int, int], ...], float]:
+    """The changes of class the CRF may make, chosen on ``counts`` (``change_counts``, all validation pixels):
+    from the network's labels, allow the change (a, b) that raises the mean IoU most, then the next, while one
+    raises it. Returns (the allowed (a, b) pairs, sorted; the mean IoU with them)."""
+    n = counts.shape[0]
+    allowed = np.eye(n, dtype=bool)
+    best = _mean_iou(confusion_with_changes(counts, allowed), labels)
+    while not allowed.all():
+        trials = []
+        for a, b in zip(*np.nonzero(~allowed)):
+            trial = allowed.copy()
+            trial[a, b] = True
+            trials.append((_mean_iou(confusion_with_changes(counts, trial), labels), int(a), int(b)))
+        iou, a, b = max(trials, key=lambda t: t[0])
+        if not iou > best:
+            break
+        allowed[a, b], best = True, iou
+    pairs = tuple((int(a), int(b)) for a, b in zip(*np.nonzero(allowed & ~np.eye(n, dtype=bool))))
+    return pairs, float(best)
+
+
+def _mean_iou(confusion: np.ndarray, labels: list[str]) -> float:
+    return scores_from_confusion(confusion, labels).mean_iou
 
 
 def stored_choice(settings: dict) -> CRFChoice | None:
@@ -149,11 +190,17 @@ def stored_choice(settings: dict) -> CRFChoice | None:
     return CRFChoice.from_record(record) if record else None
 
 
-def describe(refinement: Refinement) -> str:
-    """The settings of ``refinement`` in the words of infer_crf.py's options."""
+def describe(refinement: Refinement, labels: list[str] | None = None) -> str:
+    """The settings of ``refinement`` in the words of infer_crf.py's options (classes named from ``labels``)."""
     crf = refinement.crf
     gate = f"gate {refinement.gate:g}" if refinement.gated else "no gate"
+    if refinement.changes is None:
+        changes = "any change of class"
+    else:
+        name = (lambda k: labels[k]) if labels else str
+        changes = "changes of class: " + (", ".join(f"{name(a)} -> {name(b)}" for a, b in refinement.changes)
+                                          or "none")
     return (f"theta {crf.theta_bilateral:g} px, colour {crf.theta_color:g}, weight {crf.compat_bilateral:g}, "
             f"smoothness {crf.theta_gaussian:g} px / {crf.compat_gaussian:g}, {crf.n_iter} iterations at scale "
             f"{crf.scale:g}, temperature {refinement.temperature:.2f}, {gate}, CRF's class where it is at least "
-            f"{refinement.accept:g} sure")
+            f"{refinement.accept:g} sure, {changes}")
