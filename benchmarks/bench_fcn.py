@@ -49,11 +49,24 @@ def score_folder(output_dir: Path, truth_dir: Path, suffix: str):
 
 
 #: the inference variants scored: (title, which CRF): none, the fixed settings infer_crf.py used before runs
-#: chose their own (``FCN_CRF`` on every pixel), the run's own choice with any change of class (the choice before
-#: runs also chose the changes of class) and with the changes of class it chose (``workflows.crf_choice``)
+#: chose their own (``FCN_CRF`` on every pixel), and a run's own choice (``workflows.crf_choice``) among the
+#: candidates of ``choice_params``: "any change": as before runs also chose the changes of class; "wider": the
+#: default's and the fixed kernel, each also with the CRF's class everywhere; "chosen": train.py's default
 VARIANTS = (("network", None), ("network + CRF, fixed settings", "fixed"),
-            ("network + CRF, run's choice, any change of class", "chosen_any"),
+            ("network + CRF, run's choice, any change of class", "any change"),
+            ("network + CRF, run's choice among more candidates", "wider"),
             ("network + CRF, run's choice", "chosen"))
+
+
+def choice_params() -> dict:
+    """{variant: CRFChoiceParams} of the run's choices compared; "chosen" (the default) last, as it is stored."""
+    from dl_tools.workflows.crf_choice import CRFChoiceParams
+    from dl_tools.workflows.fcn_infer import FCN_CRF
+
+    default = CRFChoiceParams()
+    return {"any change": CRFChoiceParams(select_changes=False),
+            "wider": CRFChoiceParams(kernels=(*default.kernels, FCN_CRF), accepts=(0.0, *default.accepts)),
+            "chosen": default}
 
 
 def fold_copies(data: Path, work: Path, k: int) -> list[Path]:
@@ -88,33 +101,40 @@ def train_and_score(data: Path, work: Path, params, scored: str):
     """Train one run with ``params``, let it choose its CRF on its validation images (as train.py does), and score
     every inference variant on the images of the split ``scored``.
 
-    Returns (training seconds, FCNTrainResult, CRFChoice, {variant title: (Scores, megapixels per second,
-    megapixels)}, the CRFChoice when every change of class is allowed)."""
+    Returns (training seconds, FCNTrainResult, {variant: CRFChoice}, {variant title: (Scores, megapixels per
+    second, megapixels)})."""
     from dl_tools.file_contract import CRF_TAG, ESTIMATE_MARK
     from dl_tools.segmentation.refine import Refinement
-    from dl_tools.workflows.crf_choice import CRFChoiceParams, choose_crf
+    from dl_tools.workflows.crf_choice import choose_crf
     from dl_tools.workflows.fcn_infer import FCN_CRF, FCNInferParams, infer_fcn
     from dl_tools.workflows.fcn_train import train_fcn
 
     started = time.perf_counter()
     trained = train_fcn(data, work / "run", data / "labeldefs.txt", params, overwrite=True)
-    any_change = choose_crf(work / "run", CRFChoiceParams(select_changes=False))
-    choice = choose_crf(work / "run")  # stored last, as train.py does
     train_seconds = time.perf_counter() - started
+    choices = {name: choose_crf(work / "run", candidates) for name, candidates in choice_params().items()}
     samples = data / "samples" / "RGB" / scored / "data"
     truth = data / "labels" / "gtFine" / scored / "data"
     rows = {}
     for title, crf in VARIANTS:
         shutil.rmtree(work / "out", ignore_errors=True)  # score this variant's outputs only
-        refinement = {"fixed": Refinement(FCN_CRF), "chosen": choice.refinement,
-                      "chosen_any": any_change.refinement, None: None}[crf]
-        keep_network = crf in ("chosen", "chosen_any") and refinement is None
+        refinement = Refinement(FCN_CRF) if crf == "fixed" else choices[crf].refinement if crf else None
+        keep_network = crf in choices and refinement is None
         result = infer_fcn(samples, work / "out", work / "run",
                            FCNInferParams(crf=refinement, keep_network=keep_network, overwrite=True))
         scores = score_folder(work / "out", truth, ESTIMATE_MARK + (CRF_TAG if crf else ""))
         seconds = result.predict_seconds + result.crf_seconds
         rows[title] = (scores, result.megapixels / seconds, result.megapixels)
-    return train_seconds, trained, choice, rows, any_change
+    return train_seconds, trained, choices, rows
+
+
+def _short(refinement, labels: list[str]) -> str:
+    """The kernel, temperature, acceptance and changes of class of a refinement, classes by their initials."""
+    initials = ["".join(word[0] for word in name.split("_")) for name in labels]
+    changes = ("any" if refinement.changes is None else
+               ",".join(f"{initials[a]}>{initials[b]}" for a, b in refinement.changes) or "none")
+    return (f"{refinement.crf.theta_bilateral:g}px T{refinement.temperature:.1f} a{refinement.accept:g} "
+            f"{changes}")
 
 
 def main(argv=None) -> int:
@@ -126,7 +146,6 @@ def main(argv=None) -> int:
 
 def measure(argv=None) -> int:
     from dl_tools.io.run_folder import read_run_settings
-    from dl_tools.workflows.crf_choice import describe
     from dl_tools.workflows.fcn_train import FCNTrainParams
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -180,6 +199,8 @@ def measure(argv=None) -> int:
         f"{'on' if params.standardise else 'off'}; train.py options: {args.train_args or 'none'}) on demo_data/data: "
         f"{args.epochs} epochs; {scheme} (all pixels pooled, classes by name).",
         f"Machine: {machine()}; TensorFlow CPU.",
+        "Changes of class by the classes' initials (" + ", ".join(
+            f"{''.join(w[0] for w in n.split('_'))} = {n}" for n in read_run_settings(work / "run")["labels"]) + ").",
         "",
         f"| measure | {' / '.join(names)} | mean |",
         "|---|---|---|",
@@ -188,7 +209,7 @@ def measure(argv=None) -> int:
     def row(title, values, fmt):
         lines.append(f"| {title} | {' / '.join(format(v, fmt) for v in values)} | {format(np.mean(values), fmt)} |")
 
-    row(f"training time, {args.epochs} epochs and the CRF choice (s)", [r[2] for r in runs], ".0f")
+    row(f"training time, {args.epochs} epochs (s)", [r[2] for r in runs], ".0f")
     row("seconds per epoch", [r[3].seconds_per_epoch for r in runs], ".1f")
     row("best validation mean IoU during training (Keras)", [r[3].best_val_mean_iou for r in runs], ".3f")
     split = "test" if args.folds else "val"
@@ -201,13 +222,13 @@ def measure(argv=None) -> int:
         gains = [r[5][title][0].mean_iou - base for r, base in zip(runs, network)]
         row(f"{title}: gain in {split} mean IoU over the network", gains, "+.3f")
         lines[-1] = lines[-1].rstrip(" |") + f" (worst {min(gains):+.3f}) |"
-    for title, index in (("run's choice, any change of class", 6), ("run's choice", 4)):
-        row(f"{title}: CRF gain on its own validation images", [r[index].gain for r in runs], "+.3f")
-        lines.append(f"| {title}: CRF used | {' / '.join('yes' if r[index].refinement else 'no' for r in runs)} | "
-                     f"{sum(r[index].refinement is not None for r in runs)} of {len(runs)} |")
     labels = read_run_settings(work / "run")["labels"]
-    lines.append("| run's choice: changes of class allowed | " + " / ".join(
-        describe(r[4].refinement, labels).split("sure, ")[-1] if r[4].refinement else "-" for r in runs) + " | |")
+    for name in choice_params():
+        choices = [r[4][name] for r in runs]
+        row(f"run's choice ({name}): CRF gain on its own validation images", [c.gain for c in choices], "+.3f")
+        lines.append(f"| run's choice ({name}): CRF used | "
+                     f"{' / '.join(_short(c.refinement, labels) if c.refinement else 'no' for c in choices)} | "
+                     f"{sum(c.refinement is not None for c in choices)} of {len(runs)} |")
     write_report("bench_fcn", "\n".join(lines))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

@@ -290,6 +290,52 @@ def test_scripted_prior_run_with_no_stroke_writes_the_model_labels(labelling, ti
     assert "Prior: step-8 run" in (labelling / "out" / "image_report.txt").read_text()
 
 
+def test_the_opencv_labeller_shows_the_model_proposal_under_the_strokes(labelling, tiny_model, quadrants):
+    """Interactive step 2 with --prior: the class window shows the model's proposal (toggled by p) under the
+    strokes, computed once: the same probabilities then make the labels."""
+    from dl_tools.labelling.opencv_view import PROPOSAL_ALPHA, STROKE_ALPHA, class_window_view
+    from dl_tools.plotting import label_overlay
+    from dl_tools.workflows import label as workflow
+
+    image, truth = quadrants
+    colors = QUADRANT_COLORS.astype(np.uint8)
+    seen = {}
+
+    def annotate(image_shown, colors_shown, session):  # a person who looks, hides the proposal, adds a stroke
+        seen["proposal"] = session.proposal.copy()
+        assert session.show_proposal and "hidden" in session.handle_key("p") and not session.show_proposal
+        assert "shown" in session.handle_key("p")
+        session.sparse[18:22, 80:100] = 2
+        session.handle_key("f")
+
+    prior = PriorFiles(model=tiny_model / "model.pb", model_labels=tiny_model / "model_labels.txt")
+    result = workflow.label_image_file(labelling / "image.png", labelling / "labels.txt", labelling / "colors.txt",
+                                       workflow.LabelParams(window=1000, scale=1.0), annotate=annotate, prior=prior)
+    loaded = prior.load(LABELS)
+    expected, _ = label_with_prior(image, np.zeros(truth.shape, np.uint8), loaded.probabilities(image, 1.0), 4,
+                                   prior_crf_params(1.0), loaded.weighting)
+    np.testing.assert_array_equal(seen["proposal"], expected)
+    assert (seen["proposal"] == truth).mean() > 0.95
+    assert (read_label_mat(result.outputs["mat"]).label_image == truth).mean() > 0.95
+    # the view: the proposal lightly under the strokes (pixels without a stroke: value N)
+    strokes = np.full(truth.shape, 4)
+    strokes[0, 0] = 1
+    view = class_window_view(image, strokes, truth, colors)
+    np.testing.assert_array_equal(view[1:, 1:], label_overlay(image, truth, colors, PROPOSAL_ALPHA)[1:, 1:])
+    np.testing.assert_array_equal(view[0, 0], label_overlay(label_overlay(image, truth, colors, PROPOSAL_ALPHA),
+                                                            strokes, colors, STROKE_ALPHA)[0, 0])
+    np.testing.assert_array_equal(class_window_view(image, strokes, None, colors)[1:, 1:], image[1:, 1:])
+
+
+def test_the_proposal_key_without_a_model_says_how_to_get_one():
+    from dl_tools.labelling.session import AnnotationSession, Window
+
+    session = AnnotationSession((10, 10), ["a", "b"], [Window(0, 0, 10, 10)])
+    assert session.proposal is None and "--prior" in session.handle_key("p")
+    with pytest.raises(ValueError, match="grid"):
+        AnnotationSession((10, 10), ["a", "b"], [Window(0, 0, 10, 10)], proposal=np.zeros((5, 5), np.uint8))
+
+
 @pytest.mark.parametrize("case", ["missing model", "not a graph", "no labels", "both", "classes", "run classes",
                                   "not a run", "no strokes without prior"])
 def test_scripted_prior_refusals_write_nothing(case, labelling, tiny_model, tiny_run, capsys):

@@ -53,6 +53,21 @@ def _resize(image: np.ndarray, factor: float, nearest: bool = False) -> np.ndarr
     return cv2.resize(image, size, interpolation=interp)
 
 
+#: opacity of the strokes, and of a model's proposal under them, over the image in the class window
+STROKE_ALPHA, PROPOSAL_ALPHA = 0.85, 0.35
+
+
+def class_window_view(crop: np.ndarray, strokes: np.ndarray, proposal: np.ndarray | None,
+                      colors: np.ndarray) -> np.ndarray:
+    """(h, w, 3) uint8 RGB shown in the class window: the (h, w, 3) ``crop`` of the image, under the (h, w)
+    ``proposal`` of a model (0-based classes, lightly) when given, under the (h, w) ``strokes`` (0-based classes,
+    N = none)."""
+    from ..plotting import label_overlay
+
+    base = crop if proposal is None else label_overlay(crop, proposal, colors, alpha=PROPOSAL_ALPHA)
+    return label_overlay(base, strokes, colors, alpha=STROKE_ALPHA)
+
+
 class LabellingWindows:
     """The two OpenCV windows of one session. ``image`` (H, W, 3) uint8 RGB, ``colors`` (N, 3) uint8 RGB."""
 
@@ -75,18 +90,19 @@ class LabellingWindows:
         if self._shown_window != self.session.window_index:
             self.factor = fit_factor((w.bottom - w.top, w.right - w.left), self.box)
             self.crop = _resize(self.image[w.slices], self.factor)
+            proposal = self.session.proposal
+            self.proposal_crop = None if proposal is None else _resize(proposal[w.slices], self.factor, nearest=True)
             self._shown_window = self.session.window_index
         return w
 
     def render(self) -> None:
         import cv2
 
-        from ..plotting import label_overlay
-
         w = self._window_view()
         strokes = _resize(self.session.sparse[w.slices], self.factor, nearest=True)
         strokes = np.where(strokes > 0, strokes.astype(np.int32) - 1, len(self.colors))
-        shown = label_overlay(self.crop, strokes, self.colors, alpha=0.85)
+        shown = class_window_view(self.crop, strokes, self.proposal_crop if self.session.show_proposal else None,
+                                  self.colors)
         cv2.imshow(CLASS_WINDOW, np.ascontiguousarray(shown[:, :, ::-1]))
         cv2.setWindowTitle(CLASS_WINDOW, self.session.title())
         overview = self.overview.copy()

@@ -33,6 +33,7 @@ Draw on the class window with the left mouse button, in the class named in its t
   z      undo the last stroke (only that one)
   b      back one window          s  skip this window (leave it unlabelled)
   f      finish: stop annotating and compute the labels now
+  p      show / hide the model's proposal under the strokes (with --prior or --prior-run)
   h      show this help again
 The strokes are saved to <name>_scribbles.png after every window (continue later with --resume)."""
 
@@ -98,13 +99,19 @@ class AnnotationSession:
     start   : index of the first window.
     on_save : called with ``sparse`` whenever the session leaves a window (next, back, skip, finish), so the
               strokes are on disk before anything else happens.
+    proposal: (H, W) 0-based classes a model proposes (``--prior``), shown under the strokes (key p hides it), or
+              None.
     """
 
     def __init__(self, shape: tuple[int, int], labels: list[str], windows: list[Window],
                  base: np.ndarray | None = None, start: int = 0,
-                 on_save: Callable[[np.ndarray], None] | None = None):
+                 on_save: Callable[[np.ndarray], None] | None = None, proposal: np.ndarray | None = None):
         if not windows:
             raise ValueError("no windows to annotate")
+        if proposal is not None and np.shape(proposal) != tuple(shape):
+            raise ValueError(f"the proposal {np.shape(proposal)} is not on the image's grid {tuple(shape)}")
+        self.proposal = proposal
+        self.show_proposal = proposal is not None
         self.shape = tuple(shape)
         self.labels = list(labels)
         self.windows = list(windows)
@@ -278,6 +285,11 @@ class AnnotationSession:
         if key == "f":
             self.finish()
             return "finished"
+        if key == "p":
+            if self.proposal is None:
+                return "no proposal to show: give --prior or --prior-run"
+            self.show_proposal = not self.show_proposal
+            return f"the model's proposal {'shown' if self.show_proposal else 'hidden'}"
         if key == "h":
             return self.help_text()
         index = CLASS_KEYS.find(key) if key else -1

@@ -224,8 +224,9 @@ def _saved_strokes(scribbles_path: Path, params: LabelParams, n_classes: int,
 
 
 def _interactive_strokes(image, labels, colors, params, scribbles_path: Path, base: np.ndarray | None,
-                         annotate: Callable) -> tuple[np.ndarray, int]:
-    """Run the annotation session from ``base`` (saved strokes, or None); returns (strokes, number of windows)."""
+                         annotate: Callable, proposal: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Run the annotation session from ``base`` (saved strokes, or None), showing the (H, W) ``proposal`` of a
+    model under the strokes when given; returns (strokes, number of windows)."""
     from ..labelling.session import AnnotationSession, informative_windows, resume_index, window_grid
 
     windows = informative_windows(image, window_grid(image.shape[:2], params.window_pixels))
@@ -234,7 +235,7 @@ def _interactive_strokes(image, labels, colors, params, scribbles_path: Path, ba
         start = resume_index(base, windows)
         log.info("resuming from %s at window %d/%d", scribbles_path, start + 1, len(windows))
     session = AnnotationSession(image.shape[:2], labels, windows, base=base, start=start,
-                                on_save=lambda sparse: _write_scribbles(scribbles_path, sparse))
+                                on_save=lambda sparse: _write_scribbles(scribbles_path, sparse), proposal=proposal)
     log.info("%d windows of %d x %d px (-w %d at -s %g)", len(windows), params.window_pixels, params.window_pixels,
              params.window, params.scale)
     annotate(image, colors, session)
@@ -298,6 +299,7 @@ class _Job:
     annotate: Callable | None = None
     user: str | None = None
     prior: HybridPrior | RunPrior | None = None
+    prior_probs: np.ndarray | None = None  # the prior's (h, w, N) probabilities, once computed
 
 
 @dataclass
@@ -385,9 +387,14 @@ def _compute(job: _Job, image: np.ndarray, params: LabelParams) -> _Labels:
         warnings.append("the image is one flat colour: each pixel takes the class of the strokes nearest to it")
     sparse, n_windows, annotation_seconds = job.sparse, 0, 0.0
     if sparse is None:
+        proposal = None
+        if job.prior is not None:  # the person corrects what the model proposes: show it
+            log.info("the model proposes (%s, -s %g) ...", job.prior.description, params.scale)
+            base = job.base if job.base is not None else np.zeros(image.shape[:2], np.uint8)
+            proposal = _fuse_with_prior(job, image, base, params.scale)[0]
         started = time.perf_counter()
         sparse, n_windows = _interactive_strokes(image, job.labels, job.colors, params, job.paths["scribbles"],
-                                                 job.base, job.annotate)
+                                                 job.base, job.annotate, proposal)
         annotation_seconds = time.perf_counter() - started
         log.info("strokes saved to %s", job.paths["scribbles"])
     sparse = check_strokes(sparse, image.shape, len(job.labels), allow_empty=job.prior is not None)
@@ -412,18 +419,29 @@ def _compute(job: _Job, image: np.ndarray, params: LabelParams) -> _Labels:
 def _compute_with_prior(job: _Job, image: np.ndarray, sparse: np.ndarray, params: LabelParams, n_windows: int,
                         annotation_seconds: float, warnings: list[str]) -> _Labels:
     """The model's probabilities as the CRF's prior, the strokes as near-certain evidence (``labelling.prior``)."""
-    from ..labelling.prior import label_with_prior, mean_entropy, prior_crf_params
+    from ..labelling.prior import mean_entropy
 
     log.info("computing the labels (prior: %s, -s %g) ...", job.prior.description, params.scale)
     started = time.perf_counter()
-    probs = job.prior.probabilities(image, params.scale)
-    crf_params = prior_crf_params(params.scale)
-    label_image, marginals = label_with_prior(image, sparse, probs, len(job.labels), crf_params,
-                                              job.prior.weighting)
+    label_image, marginals, crf_params = _fuse_with_prior(job, image, sparse, params.scale)
     compute_seconds = time.perf_counter() - started
-    prior = f"{job.prior.description}, mean entropy of its probabilities {mean_entropy(probs):.3f} (0-1)"
+    prior = f"{job.prior.description}, mean entropy of its probabilities {mean_entropy(job.prior_probs):.3f} (0-1)"
     return _Labels(label_image, marginals, sparse, "prior", crf_params, n_windows, annotation_seconds,
                    compute_seconds, warnings, prior)
+
+
+def _fuse_with_prior(job: _Job, image: np.ndarray, sparse: np.ndarray,
+                     scale: float) -> tuple[np.ndarray, np.ndarray, CRFParams]:
+    """``labelling.prior.label_with_prior`` of the (H, W) strokes ``sparse`` with the model's probabilities
+    (computed once per job): (label_image (H, W), marginals (h, w, N), the CRF settings)."""
+    from ..labelling.prior import label_with_prior, prior_crf_params
+
+    if job.prior_probs is None:
+        job.prior_probs = job.prior.probabilities(image, scale)
+    crf_params = prior_crf_params(scale)
+    label_image, marginals = label_with_prior(image, sparse, job.prior_probs, len(job.labels), crf_params,
+                                              job.prior.weighting)
+    return label_image, marginals, crf_params
 
 
 def _proportions(label_image: np.ndarray, labels: list[str]) -> dict[str, float]:
