@@ -618,3 +618,84 @@ def test_a_run_without_a_choice_gets_the_defaults_and_choose_crf_gives_it_one(tr
     proc = subprocess.run([sys.executable, "-m", "dl_tools", "choose-crf", "--name", "nowhere"], cwd=root,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2 and _one_line_error(proc.stderr, "nowhere")
+
+
+def _damaged_run(root, name, damage):
+    """A copy ``name`` of the trained run, its settings.json (a dict) passed through ``damage`` (which may also
+    change the folder, and returns the new settings, or a string to write as the file)."""
+    run = root / name
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.copytree(root / "run", run)
+    settings = damage(json.loads((run / "settings.json").read_text()), run)
+    (run / "settings.json").write_text(settings if isinstance(settings, str) else json.dumps(settings))
+    return run
+
+
+def _choice_with(**refinement):
+    def damage(settings, _):
+        settings["crf_choice"] = {"refinement": {"crf": {}} | refinement, "network_mean_iou": 0.5,
+                                  "best_mean_iou": 0.6, "n_images": 2, "n_candidates": 4, "min_gain": 0.0}
+        return settings
+    return damage
+
+
+def _weights_of_two_classes(settings, _):
+    settings["labels"], settings["colors"] = settings["labels"][:2], settings["colors"][:2]
+    return settings
+
+
+def _random_weights(settings, run):
+    (run / "best.weights.h5").write_bytes(np.random.default_rng(0).bytes(4096))
+    return settings
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda s, _: json.dumps(s)[:50], ["settings.json", "not valid JSON", "train the run again"]),
+    (lambda s, _: [], ["settings.json", "class names"]),
+    (lambda s, _: {k: v for k, v in s.items() if k != "train_scale"}, ["settings.json", "train_scale"]),
+    (lambda s, _: s | {"crf_choice": "garbage"}, ["crf_choice", "settings.json", "dl-tools choose-crf --name"]),
+    (_choice_with(temperature=-1), ["crf_choice", "temperature", "dl-tools choose-crf --name"]),
+    (_choice_with(temperature=1e300), ["crf_choice", "temperature", "dl-tools choose-crf --name"]),
+    (_choice_with(changes=[[0, 7]]), ["crf_choice", "7", "dl-tools choose-crf --name"]),
+    (_choice_with(changes=[[0.5, 2]]), ["crf_choice", "pair of two class numbers"]),
+    (_choice_with(crf={"n_iter": "ten"}), ["crf_choice", "dl-tools choose-crf --name"]),
+    (_weights_of_two_classes, ["best.weights.h5", "2 classes", "train the run again"]),
+    (_random_weights, ["best.weights.h5", "damaged"]),
+])
+def test_a_damaged_run_folder_is_a_one_line_error_naming_the_file(trained, monkeypatch, capsys, damage, named):
+    """settings.json damaged or edited by hand, or weights that do not fit it: infer_crf.py exits 2 with one line
+    naming the file (and choose-crf where that repairs it), and writes nothing."""
+    from dl_tools.cli.fcn_infer_crf import main
+
+    root, _ = trained
+    run = _damaged_run(root, "run_damaged", damage)
+    monkeypatch.chdir(root)
+    code = main(["--name", run.name, "--samples-dir", "data/samples/RGB/val/data", "--output-dir", "out_damaged",
+                 "-q"])
+    assert code == 2
+    _one_line_error(capsys.readouterr().err, *named)
+    assert not (root / "out_damaged").exists() or not any((root / "out_damaged").iterdir())
+
+
+def test_choose_crf_refuses_a_run_it_cannot_choose_for_and_changes_nothing(trained, tmp_path):
+    """Validation labels that are all no data; an unreadable model card (refused before settings.json changes); a
+    data folder whose validation images are gone (named as the run's data folder, not a --data-dir flag)."""
+    root, _ = trained
+    data = tmp_path / "data"
+    shutil.copytree(root / "data", data)
+    for label in (data / "labels" / "gtFine" / "val").rglob("*_labelIds.png"):
+        write_image(label, np.full(read_raw(label).shape[:2], 255, np.uint8))
+    nodata = _damaged_run(root, "run_nodata", lambda s, _: s | {"data_dir": str(data)})
+    bad_card = _damaged_run(root, "run_bad_card", lambda s, run: ((run / "card.json").write_text("{"), s)[1])
+    gone = tmp_path / "gone"
+    shutil.copytree(root / "data", gone)
+    shutil.rmtree(gone / "samples" / "RGB" / "val")
+    no_val = _damaged_run(root, "run_no_val", lambda s, _: s | {"data_dir": str(gone)})
+    for run, named in ((nodata, ["no validation label image", "labelled pixel"]), (bad_card, ["card.json"]),
+                       (no_val, ["the run's data folder", "settings.json"])):
+        before = _tree(run)
+        proc = subprocess.run([sys.executable, "-m", "dl_tools", "choose-crf", "--name", run.name], cwd=root,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 2, proc.stderr
+        assert "--data-dir" not in _one_line_error(proc.stderr, *named)
+        assert _tree(run) == before

@@ -14,12 +14,25 @@ from ..file_contract import RUN_HISTORY, RUN_SETTINGS
 
 
 def read_run_settings(run_dir: str | Path) -> dict:
-    """The ``settings.json`` of a run folder; InputError naming --name when it is not a training run."""
+    """The ``settings.json`` of a run folder; InputError naming --name when it is not a training run, and naming
+    the file when it is not a JSON object with the run's classes (damaged or edited by hand)."""
     path = Path(run_dir) / RUN_SETTINGS
     if not path.is_file():
         raise InputError(f"--name: {run_dir} is not a training run (no {RUN_SETTINGS}); give the --name used with "
                          "semseg_fullyconv/train.py")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise bad_run_settings(path, f"not valid JSON: {exc}") from None
+    labels = settings.get("labels") if isinstance(settings, dict) else None
+    if not (isinstance(labels, list) and labels and all(isinstance(name, str) for name in labels)):
+        raise bad_run_settings(path, "no list of class names under \"labels\"")
+    return settings
+
+
+def bad_run_settings(path: Path, problem: str) -> InputError:
+    """The error for a run's settings.json that is damaged or was edited by hand (``problem`` says how)."""
+    return InputError(f"--name: {path} is damaged ({problem}); restore it from a backup or train the run again")
 
 
 def read_run_history(run_dir: str | Path) -> dict:

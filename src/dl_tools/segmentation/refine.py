@@ -17,7 +17,7 @@ import numpy as np
 
 from ..arrays.resize import resize_image
 from ..errors import InputError
-from .calibration import apply_temperature, gate_confident
+from .calibration import TEMPERATURE_RANGE, apply_temperature, gate_confident
 from .crf import CRFParams, crf_from_probs, scaled_shape, upsample_argmax
 
 #: a gate no probability reaches: the CRF's result is kept at every pixel
@@ -46,14 +46,17 @@ class Refinement:
     changes: tuple[tuple[int, int], ...] | None = None
 
     def __post_init__(self):
-        if not self.temperature > 0:
-            raise InputError(f"--crf-temperature must be positive, got {self.temperature}")
+        low, high = TEMPERATURE_RANGE
+        if not low <= self.temperature <= high:
+            raise InputError(f"--crf-temperature must be between {low:g} and {high:g}, got {self.temperature}")
         if not 0.0 < self.gate:
             raise InputError(f"--crf-gate must be a probability in (0, 1] (1 = no gate), got {self.gate}")
         if not 0.0 <= self.accept <= 1.0:
             raise InputError(f"--crf-accept must be a probability in [0, 1] (0 = the CRF everywhere), "
                              f"got {self.accept}")
         if self.changes is not None:
+            if any(len(pair) != 2 or any(int(k) != k for k in pair) for pair in self.changes):
+                raise InputError(f"a CRF change of class is a pair of two class numbers, got {self.changes}")
             object.__setattr__(self, "changes", tuple(sorted((int(a), int(b)) for a, b in self.changes)))
             if any(a == b or min(a, b) < 0 for a, b in self.changes):
                 raise InputError(f"a CRF change of class is a pair of two different classes, got {self.changes}")

@@ -30,7 +30,7 @@ from ..errors import InputError
 from ..file_contract import LABEL_NODATA, RUN_SETTINGS
 from ..io.atomic import write_text_atomic
 from ..io.images import read_image
-from ..io.model_card import CRF_CHOICE, set_crf_choice
+from ..io.model_card import CRF_CHOICE, card_paths, read_model_card, set_crf_choice
 from ..io.run_folder import read_run_settings
 from ..metrics import scores_from_confusion
 from ..segmentation.calibration import fit_temperature
@@ -85,13 +85,24 @@ def _validation(run_dir: Path, settings: dict, run) -> list[tuple[np.ndarray, np
     """(image (H, W, 3) uint8, labels (H, W) uint8 with 255 = none, network probabilities (h, w, N)) of every
     validation image of the run's data folder."""
     data_dir = settings.get("data_dir")
-    if not data_dir or not Path(data_dir).is_dir():
-        raise InputError(f"--name: the data folder of {run_dir} ({data_dir}) is gone; the CRF is chosen on the run's "
-                         "validation images: give them back, or give the CRF settings (--crf-...) to infer_crf.py")
+    where = f"the run's data folder ({run_dir / RUN_SETTINGS}, \"data_dir\")"
+    if not data_dir:
+        raise InputError(f"--name: {where} is not recorded; the CRF is chosen on the run's validation images: "
+                         "give the CRF settings (--crf-...) to infer_crf.py instead")
+    if not Path(data_dir).is_dir():
+        raise InputError(f"--name: {where} {data_dir} is gone; the CRF is chosen on the run's validation images: "
+                         "give them back, or give the CRF settings (--crf-...) to infer_crf.py")
+    try:
+        pairs = find_pairs(data_dir, "val")
+    except InputError as exc:  # its message names train.py's --data-dir
+        raise InputError(str(exc).replace("--data-dir:", f"--name: {where}:", 1)) from None
     items = []
-    for sample, label in find_pairs(data_dir, "val"):
+    for sample, label in pairs:
         image = read_image(sample)
         items.append((image, read_label_ids(label, len(run.labels)), predict_probs(run, image)))
+    if all((labels == LABEL_NODATA).all() for _, labels, _ in items):
+        raise InputError(f"--name: no validation label image under {data_dir} has a labelled pixel (all no data, "
+                         f"{LABEL_NODATA}); label them (semseg_fullyconv/make_labels.py) before choosing the CRF")
     return items
 
 
@@ -118,6 +129,9 @@ def choose_crf(run_dir: str | Path, params: CRFChoiceParams = CRFChoiceParams())
 
     run_dir = Path(run_dir)
     settings = read_run_settings(run_dir)
+    card, _ = card_paths(run_dir)
+    if card.is_file():
+        read_model_card(card)  # an unreadable card stops the choice now, not after settings.json was changed
     run = load_run(run_dir)
     n = len(run.labels)
     items = _validation(run_dir, settings, run)
@@ -184,10 +198,22 @@ def _mean_iou(confusion: np.ndarray, labels: list[str]) -> float:
     return scores_from_confusion(confusion, labels).mean_iou
 
 
-def stored_choice(settings: dict) -> CRFChoice | None:
-    """The CRFChoice a run's settings hold, or None for a run trained before runs chose their CRF."""
+def stored_choice(run_dir: str | Path) -> CRFChoice | None:
+    """The CRFChoice the settings.json of the run ``run_dir`` holds, or None for a run trained before runs chose
+    their CRF; InputError naming the file and ``choose-crf`` when the choice is damaged or was edited by hand."""
+    settings = read_run_settings(run_dir)
     record = settings.get(CHOICE_KEY)
-    return CRFChoice.from_record(record) if record else None
+    if not record:
+        return None
+    try:
+        choice = CRFChoice.from_record(record)
+        if choice.refinement is not None:
+            choice.refinement.allowed(len(settings["labels"]))
+    except (AttributeError, KeyError, TypeError, ValueError, InputError) as exc:
+        raise InputError(f"--name: the CRF choice \"{CHOICE_KEY}\" in {Path(run_dir) / RUN_SETTINGS} is damaged "
+                         f"({type(exc).__name__}: {exc}); choose it again with `dl-tools choose-crf --name "
+                         f"{run_dir}`, or give the CRF settings (--crf-...)") from None
+    return choice
 
 
 def describe(refinement: Refinement, labels: list[str] | None = None) -> str:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from ..file_contract import (
     BEST_WEIGHTS,
     CRF_TAG,
     LAST_CHECKPOINT,
+    RUN_SETTINGS,
     fcn_large_outputs,
     fcn_outputs,
     sample_name,
@@ -53,7 +55,7 @@ from ..io.atomic import atomic_outputs, check_output_dir, remove_stale_temporari
 from ..io.geotiff import mask_nodata, nodata_mask, read_geoinfo, write_label_geotiff
 from ..io.images import image_shape, list_images, read_image, write_image
 from ..io.mat import LabelFile, write_label_mat
-from ..io.run_folder import read_run_settings
+from ..io.run_folder import bad_run_settings, read_run_settings
 from ..plotting import colorize, label_overlay
 from ..provenance_record import build_record, input_file, recording
 from ..segmentation.crf import CRFParams
@@ -147,31 +149,46 @@ def checkpoint_path(run_dir: Path, checkpoint: str = "best") -> Path:
     return weights
 
 
-def _run_model(settings: dict, model=None) -> RunModel:
-    """The RunModel of a training run's settings.json (``settings``) and its network ``model``."""
-    params = params_from_settings(settings)
-    return RunModel(model=model, labels=list(settings["labels"]), colors=np.asarray(settings["colors"], np.uint8),
-                    tile_shape=params.image_size, scale=tuple(settings["train_scale"]),
-                    standardise=params.standardise)
-
-
 def run_settings(run_dir: str | Path) -> RunModel:
     """What a training run's settings.json says for inference, without the network (``RunModel.model`` None):
-    for the work a client does before a model is needed (no TensorFlow imported)."""
-    return _run_model(read_run_settings(Path(run_dir)))
+    for the work a client does before a model is needed (no TensorFlow imported). InputError naming the file when
+    a value the run needs is missing or of the wrong kind."""
+    path = Path(run_dir) / RUN_SETTINGS
+    settings = read_run_settings(run_dir)
+    try:
+        params = params_from_settings(settings)
+        run = RunModel(model=None, labels=list(settings["labels"]), colors=np.asarray(settings["colors"], np.uint8),
+                       tile_shape=params.image_size, scale=tuple(float(s) for s in settings["train_scale"]),
+                       standardise=params.standardise)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise bad_run_settings(path, f"{type(exc).__name__}: {exc}") from None
+    if run.colors.shape != (len(run.labels), 3) or len(run.scale) != 2:
+        raise bad_run_settings(path, f"{len(run.labels)} classes but colours of shape {run.colors.shape} and "
+                                     f"train_scale {list(run.scale)}")
+    return run
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best") -> RunModel:
-    """Rebuild the network of a training run and load its ``checkpoint`` ("best" or "last") weights."""
+    """Rebuild the network of a training run and load its ``checkpoint`` ("best" or "last") weights; InputError
+    naming the weights when they do not fit the network its settings.json describes, or cannot be read."""
     from ..models.fcn import build_fcn
 
-    run_dir = Path(run_dir)
-    weights = checkpoint_path(run_dir, checkpoint)
-    settings = read_run_settings(run_dir)
-    params = params_from_settings(settings)
-    model = build_fcn(len(settings["labels"]), params.image_size, params.backbone, pretrained=False)
-    model.load_weights(weights)
-    return _run_model(settings, model)
+    weights = checkpoint_path(Path(run_dir), checkpoint)
+    run = run_settings(run_dir)
+    backbone = params_from_settings(read_run_settings(run_dir)).backbone
+    run.model = build_fcn(len(run.labels), run.tile_shape, backbone, pretrained=False)
+    with warnings.catch_warnings(record=True) as caught:  # Keras warns layer by layer before it fails
+        warnings.simplefilter("always")
+        try:
+            run.model.load_weights(weights)
+        except (OSError, ValueError) as exc:
+            problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"--name: the weights {weights} do not load into the network of the run's "
+                             f"{RUN_SETTINGS} ({len(run.labels)} classes, {backbone}): {problem}; the file is "
+                             "damaged or the settings were changed: restore them or train the run again") from None
+    for warning in caught:
+        log.warning("loading %s: %s", weights, warning.message)
+    return run
 
 
 def network_grid(shape: tuple[int, int], scale: tuple[float, float]) -> tuple[int, int]:
