@@ -111,7 +111,8 @@ def main() -> None:
              f"Machine: {machine()}.", "", "| labels | mean IoU | against the CRF |", "|---|---|---|"]
     lines += [f"| {name} | {value:.3f} | {value - crf:+.3f} |" for name, value in rows]
     lines += ["", f"Changes of class chosen on a random half of the images, scored on the other half ({args.splits} "
-              f"halvings, both ways: {held_out.size} scores): gain in mean IoU over the CRF alone on the held-out half: "
+              f"halvings, both ways: {held_out.size} scores): gain in mean IoU over the CRF alone on the held-out "
+              "half: "
               f"mean {held_out.mean():+.3f}, worst {held_out.min():+.3f}, best {held_out.max():+.3f}."]
     text = "\n".join(lines)
     print(text)
