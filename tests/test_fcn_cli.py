@@ -659,6 +659,7 @@ def _random_weights(settings, run):
     (_choice_with(changes=[[0, 7]]), ["crf_choice", "7", "dl-tools choose-crf --name"]),
     (_choice_with(changes=[[0.5, 2]]), ["crf_choice", "pair of two class numbers"]),
     (_choice_with(crf={"n_iter": "ten"}), ["crf_choice", "dl-tools choose-crf --name"]),
+    (_choice_with(crf={"n_iter": 2.5}), ["crf_choice", "iterations", "2.5"]),
     (_weights_of_two_classes, ["best.weights.h5", "2 classes", "train the run again"]),
     (_random_weights, ["best.weights.h5", "damaged"]),
 ])

@@ -49,8 +49,8 @@ class CRFParams:
             raise InputError(f"-s/scale must be in (0, 1], got {self.scale}")
         if not 0.0 < self.gt_prob < 1.0:
             raise InputError(f"the CRF label certainty (prob) must be strictly between 0 and 1, got {self.gt_prob}")
-        if self.n_iter < 1:
-            raise InputError(f"the number of CRF iterations must be at least 1, got {self.n_iter}")
+        if self.n_iter < 1 or self.n_iter != int(self.n_iter):
+            raise InputError(f"the number of CRF iterations must be a whole number, at least 1, got {self.n_iter}")
         if self.theta_bilateral <= 0 or self.theta_color <= 0:
             raise InputError("the CRF kernel widths (theta) must be positive")
         if self.theta_gaussian < 0 or self.compat_gaussian < 0 or self.compat_bilateral < 0:
