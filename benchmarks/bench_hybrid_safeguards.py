@@ -39,19 +39,15 @@ def image_counts(image_path: Path, classifier, labels: list[str], params):
     N, N) those of the CRF's labels taken only where its top marginal reaches each accept, and (len(ACCEPTS) + 1,)
     the number of scored pixels where it does, then of all scored pixels."""
     from dl_tools.arrays.resize import resize_image
-    from dl_tools.file_contract import LABEL_NODATA
     from dl_tools.io.images import read_image
     from dl_tools.segmentation.hybrid import refine, segment
     from dl_tools.workflows.crf_choice import change_counts
+    from dl_tools.workflows.pixel_eval import to_union
 
     image = read_image(image_path)
     truth_file = read_label_mat(image_path.with_name(image_path.stem + MANUAL_SUFFIX))
-    by_name = np.array([labels.index(name) if name in labels else LABEL_NODATA for name in truth_file.labels] +
-                       [LABEL_NODATA] * (256 - len(truth_file.labels)), np.uint8)
-    truth = by_name[truth_file.label_image.astype(np.uint8)]
-    valid = truth != LABEL_NODATA
-    if truth_file.nodata is not None:
-        valid &= ~truth_file.nodata
+    truth = to_union(truth_file.label_image, truth_file.labels, labels)
+    valid = np.ones(truth.shape, bool) if truth_file.nodata is None else ~truth_file.nodata
     result = segment(image, classifier, params)
     crf = result.label_image.astype(np.int64)
     tiles = np.where(result.sparse > 0, result.sparse.astype(np.int64) - 1, crf)
@@ -68,6 +64,7 @@ def main() -> None:
     from dl_tools.metrics import scores_from_confusion
     from dl_tools.models.frozen import FrozenClassifier
     from dl_tools.segmentation.hybrid import HybridParams
+    from dl_tools.segmentation.refine import Refinement
     from dl_tools.terminal import progress
     from dl_tools.workflows.crf_choice import confusion_with_changes, select_changes
 
@@ -100,9 +97,7 @@ def main() -> None:
         halves = (order[: len(images) // 2], order[len(images) // 2:])
         for chosen_on, scored_on in (halves, halves[::-1]):
             changes, _ = select_changes(counts[chosen_on].sum(axis=0), labels)
-            allowed = np.eye(len(labels), dtype=bool)
-            for a, b in changes:
-                allowed[a, b] = True
+            allowed = Refinement(params.crf_params(), changes=changes).allowed(len(labels))
             scored = counts[scored_on].sum(axis=0)
             held_out.append(mean_iou(confusion_with_changes(scored, allowed)) - mean_iou(scored.sum(axis=1)))
     held_out = np.array(held_out)

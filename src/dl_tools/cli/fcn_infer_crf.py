@@ -93,7 +93,7 @@ def refinement_for(args):
     if args.crf_all_changes:
         given["changes"] = None
     settings = read_run_settings(args.name)
-    choice = stored_choice(args.name)
+    choice = stored_choice(settings, args.name)
     if choice is None:
         log.warning("the run %s has no CRF settings chosen on its validation images (trained by an older DL tools): "
                     "the defaults are used; choose them with "

@@ -198,10 +198,10 @@ def _mean_iou(confusion: np.ndarray, labels: list[str]) -> float:
     return scores_from_confusion(confusion, labels).mean_iou
 
 
-def stored_choice(run_dir: str | Path) -> CRFChoice | None:
-    """The CRFChoice the settings.json of the run ``run_dir`` holds, or None for a run trained before runs chose
-    their CRF; InputError naming the file and ``choose-crf`` when the choice is damaged or was edited by hand."""
-    settings = read_run_settings(run_dir)
+def stored_choice(settings: dict, run_dir: str | Path) -> CRFChoice | None:
+    """The CRFChoice ``settings`` (the settings.json of the run ``run_dir``) hold, or None for a run trained before
+    runs chose their CRF; InputError naming the file and ``choose-crf`` when the choice is damaged or was edited by
+    hand."""
     record = settings.get(CHOICE_KEY)
     if not record:
         return None

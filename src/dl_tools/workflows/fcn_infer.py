@@ -149,10 +149,8 @@ def checkpoint_path(run_dir: Path, checkpoint: str = "best") -> Path:
     return weights
 
 
-def run_settings(run_dir: str | Path) -> RunModel:
-    """What a training run's settings.json says for inference, without the network (``RunModel.model`` None):
-    for the work a client does before a model is needed (no TensorFlow imported). InputError naming the file when
-    a value the run needs is missing or of the wrong kind."""
+def _read_run(run_dir: str | Path) -> tuple[RunModel, str]:
+    """(``run_settings``'s RunModel, the run's backbone) from one read of its settings.json."""
     path = Path(run_dir) / RUN_SETTINGS
     settings = read_run_settings(run_dir)
     try:
@@ -165,7 +163,14 @@ def run_settings(run_dir: str | Path) -> RunModel:
     if run.colors.shape != (len(run.labels), 3) or len(run.scale) != 2:
         raise bad_run_settings(path, f"{len(run.labels)} classes but colours of shape {run.colors.shape} and "
                                      f"train_scale {list(run.scale)}")
-    return run
+    return run, params.backbone
+
+
+def run_settings(run_dir: str | Path) -> RunModel:
+    """What a training run's settings.json says for inference, without the network (``RunModel.model`` None):
+    for the work a client does before a model is needed (no TensorFlow imported). InputError naming the file when
+    a value the run needs is missing or of the wrong kind."""
+    return _read_run(run_dir)[0]
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best") -> RunModel:
@@ -174,8 +179,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> RunModel:
     from ..models.fcn import build_fcn
 
     weights = checkpoint_path(Path(run_dir), checkpoint)
-    run = run_settings(run_dir)
-    backbone = params_from_settings(read_run_settings(run_dir)).backbone
+    run, backbone = _read_run(run_dir)
     run.model = build_fcn(len(run.labels), run.tile_shape, backbone, pretrained=False)
     with warnings.catch_warnings(record=True) as caught:  # Keras warns layer by layer before it fails
         warnings.simplefilter("always")
