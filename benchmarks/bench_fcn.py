@@ -13,8 +13,13 @@ photographs (seeded), and each fold in turn is the validation set of a run train
 cross-validation, which scores every photograph once and, with K = 2, 3, 6, shows how the score grows with the
 number of training photographs (21, 28, 35).
 
+With ``--save-counts FILE.npz`` (fold mode), every run also keeps, for each of its validation and test photographs
+and each candidate of ``count_grid`` (wider than any run's choice), ``crf_choice.change_counts``'s (N, N, N)
+counts (truth x network x CRF): enough to replay any rule that chooses the CRF from validation counts and score
+it on the test photographs without retraining (benchmarks/crf_rules.py). The file is rewritten after each run.
+
     flock /tmp/dl_tools_bench.lock python benchmarks/bench_fcn.py [--epochs 10] [--seeds 0 1 2] [--folds K] \
-        [--train-args='--OPTION ...']
+        [--train-args='--OPTION ...'] [--save-counts FILE.npz]
 """
 
 from __future__ import annotations
@@ -67,6 +72,53 @@ def choice_params() -> dict:
     return {"any change": CRFChoiceParams(select_changes=False),
             "wider": CRFChoiceParams(kernels=(*default.kernels, FCN_CRF), accepts=(0.0, *default.accepts)),
             "chosen": default}
+
+
+def count_grid():
+    """The CRFChoiceParams whose candidates --save-counts keeps: kernels 30, 60 and 120 px (the default's and the
+    fixed settings') x temperature 1 / fitted x the CRF's class where it is at least 0, 0.9, 0.95, 0.99 sure."""
+    from dl_tools.workflows.crf_choice import CRFChoiceParams
+    from dl_tools.workflows.fcn_infer import FCN_CRF
+
+    return CRFChoiceParams(kernels=(*CRFChoiceParams().kernels, FCN_CRF), accepts=(0.0, 0.9, 0.95, 0.99))
+
+
+def photo_counts(run_dir: Path, data: Path) -> dict:
+    """{"val" / "test": (photographs, C, N, N, N) int64 ``change_counts`` of each candidate of ``count_grid``
+    (the temperature fitted on the validation photographs, as ``choose_crf`` fits it), "val_names" / "test_names",
+    "temperature"} of the run ``run_dir`` (its best weights) on its validation and test photographs."""
+    from dl_tools.workflows.crf_choice import fitted_temperature, image_change_counts, labelled_items
+    from dl_tools.workflows.fcn_infer import load_run
+    from dl_tools.workflows.fcn_train import find_pairs
+
+    run, grid = load_run(run_dir), count_grid()
+    pairs = {split: find_pairs(data, split) for split in ("val", "test")}
+    items = {split: labelled_items(pairs[split], run) for split in pairs}
+    temperature = fitted_temperature(items["val"], grid.fit_pixels)
+    candidates = grid.candidates(temperature)
+    saved = {"temperature": np.float64(temperature)}
+    for split, split_items in items.items():
+        saved[split] = np.stack([image_change_counts(*item, candidates, len(run.labels)) for item in split_items])
+        saved[f"{split}_names"] = np.array([sample.name for sample, _ in pairs[split]])
+    return saved
+
+
+def save_counts(path: Path, runs: dict, labels: list[str]) -> None:
+    """Write the ``photo_counts`` of every run so far ({(fold, seed): (photo_counts, {variant title: test mean
+    IoU})}) to the .npz ``path``: keys "f<fold>_s<seed>_<key>", the runs' "test_miou" in ``VARIANTS`` order, and
+    the grid's "theta", "fit" (temperature fitted, bool), "accept" per candidate, "labels", "variants"."""
+    from dl_tools.workflows.crf_choice import FIT
+
+    grid = count_grid()
+    combos = [(k.theta_bilateral, t == FIT, a) for k in grid.kernels for t in grid.temperatures for a in grid.accepts]
+    arrays = {"theta": np.array([c[0] for c in combos]), "fit": np.array([c[1] for c in combos]),
+              "accept": np.array([c[2] for c in combos]), "labels": np.array(labels),
+              "variants": np.array([title for title, _ in VARIANTS]), "runs": np.array([f"f{f}_s{s}" for f, s in runs])}
+    for (fold, seed), (counts, mious) in runs.items():
+        arrays.update({f"f{fold}_s{seed}_{key}": value for key, value in counts.items()})
+        arrays[f"f{fold}_s{seed}_test_miou"] = np.array([mious[title] for title, _ in VARIANTS])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
 
 
 def fold_copies(data: Path, work: Path, k: int) -> list[Path]:
@@ -159,9 +211,13 @@ def measure(argv=None) -> int:
     parser.add_argument("--folds", type=int, default=0,
                         help="K-fold cross-validation over all demo photographs instead of the demo split (K >= 2)")
     parser.add_argument("--keep", help="keep the work folder here instead of a temporary one")
+    parser.add_argument("--save-counts", type=Path,
+                        help="with --folds: write each run's per-photograph CRF counts to this .npz (see above)")
     args = parser.parse_args(argv)
     if args.folds == 1 or args.folds < 0:
         parser.error("--folds: give 2 or more folds (or 0 for the demo train/val split)")
+    if args.save_counts and not args.folds:
+        parser.error("--save-counts: give --folds too (the counts of test photographs no choice has seen)")
     from dl_tools.cli.fcn_train import build_parser  # only to read --train-args as train.py reads its options
     from dl_tools.workflows.make_labels import MakeLabelsParams, make_labels
 
@@ -176,7 +232,7 @@ def measure(argv=None) -> int:
     given = {f.name: getattr(train_args, f.name) for f in dataclasses.fields(FCNTrainParams)
              if getattr(train_args, f.name) is not None}
     datasets = fold_copies(data, work, args.folds) if args.folds else [data]
-    runs, names = [], []
+    runs, names, counted = [], [], {}
     for fold, fold_data in enumerate(datasets):
         for seed in args.seeds:
             params = FCNTrainParams(**{**given, "epochs": args.epochs, "seed": seed})
@@ -184,6 +240,10 @@ def measure(argv=None) -> int:
             runs.append((seed, params) + train_and_score(fold_data, work, params, "test" if args.folds else "val"))
             print(f"{names[-1]}: " + "; ".join(f"{title} mIoU {scores.mean_iou:.3f}"
                                               for title, (scores, _, _) in runs[-1][5].items()), flush=True)
+            if args.save_counts:
+                counted[fold, seed] = (photo_counts(work / "run", fold_data),
+                                       {title: scores.mean_iou for title, (scores, _, _) in runs[-1][5].items()})
+                save_counts(args.save_counts, counted, read_run_settings(work / "run")["labels"])
     params = runs[0][1]
     n_train = len(list((datasets[0] / "samples" / "RGB" / "train" / "data").iterdir()))
     n_val = len(list((datasets[0] / "samples" / "RGB" / "val" / "data").iterdir()))

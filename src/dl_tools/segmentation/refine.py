@@ -100,8 +100,21 @@ def refine(image: np.ndarray, probs: np.ndarray, refinement: Refinement) -> tupl
     the gate keeps or the CRF is not sure of. Where the CRF's class is a change ``refinement.changes`` does not
     allow, the network's class (of its probabilities resized to (H, W)) and its probabilities stay.
     """
+    return refine_from_crf(image, probs, refinement, *run_crf(image, probs, refinement))
+
+
+def run_crf(image: np.ndarray, probs: np.ndarray, refinement: Refinement) -> tuple[np.ndarray, np.ndarray]:
+    """The CRF's own (label_image (H, W), marginals (h', w', N)) of ``refine``: its kernels on the network's
+    probabilities at ``refinement.temperature``; the gate, acceptance and changes of class are not applied yet
+    (``refine_from_crf``), so refinements that differ only in those can share one CRF run."""
     unary = apply_temperature(probs, refinement.temperature) if refinement.temperature != 1.0 else probs
-    label_image, marginals = crf_from_probs(image, unary, refinement.crf)
+    return crf_from_probs(image, unary, refinement.crf)
+
+
+def refine_from_crf(image: np.ndarray, probs: np.ndarray, refinement: Refinement, label_image: np.ndarray,
+                    marginals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``refine``'s result from the CRF run ``run_crf`` made with the kernels and temperature of ``refinement``:
+    its gate, acceptance and changes of class applied."""
     if not refinement.gated and refinement.accept <= 0.0:
         return _allowed_changes(label_image, marginals, probs, refinement)
     grid = scaled_shape(image.shape[:2], refinement.crf.scale)

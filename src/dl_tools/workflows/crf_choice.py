@@ -35,7 +35,7 @@ from ..io.run_folder import read_run_settings
 from ..metrics import scores_from_confusion
 from ..segmentation.calibration import fit_temperature
 from ..segmentation.crf import upsample_argmax
-from ..segmentation.refine import NO_GATE, CRFChoice, Refinement, refine
+from ..segmentation.refine import NO_GATE, CRFChoice, Refinement, refine_from_crf, run_crf
 from .fcn_infer import FCN_CRF, load_run, predict_probs
 from .fcn_train import find_pairs, read_label_ids
 
@@ -96,17 +96,24 @@ def _validation(run_dir: Path, settings: dict, run) -> list[tuple[np.ndarray, np
         pairs = find_pairs(data_dir, "val")
     except InputError as exc:  # its message names train.py's --data-dir
         raise InputError(str(exc).replace("--data-dir:", f"--name: {where}:", 1)) from None
-    items = []
-    for sample, label in pairs:
-        image = read_image(sample)
-        items.append((image, read_label_ids(label, len(run.labels)), predict_probs(run, image)))
+    items = labelled_items(pairs, run)
     if all((labels == LABEL_NODATA).all() for _, labels, _ in items):
         raise InputError(f"--name: no validation label image under {data_dir} has a labelled pixel (all no data, "
                          f"{LABEL_NODATA}); label them (semseg_fullyconv/make_labels.py) before choosing the CRF")
     return items
 
 
-def _temperature(items, n_pixels: int, seed: int = 0) -> float:
+def labelled_items(pairs: list[tuple[Path, Path]], run) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(image, labels, network probabilities) of every (sample, label image) pair (``fcn_train.find_pairs``), as
+    ``_validation`` gives them; ``run``: ``fcn_infer.load_run``'s."""
+    items = []
+    for sample, label in pairs:
+        image = read_image(sample)
+        items.append((image, read_label_ids(label, len(run.labels)), predict_probs(run, image)))
+    return items
+
+
+def fitted_temperature(items, n_pixels: int, seed: int = 0) -> float:
     """The temperature fitted on up to ``n_pixels`` labelled pixels sampled from the network grids of ``items``."""
     import cv2
 
@@ -135,14 +142,11 @@ def choose_crf(run_dir: str | Path, params: CRFChoiceParams = CRFChoiceParams())
     run = load_run(run_dir)
     n = len(run.labels)
     items = _validation(run_dir, settings, run)
-    temperature = _temperature(items, params.fit_pixels) if FIT in params.temperatures else 1.0
+    temperature = fitted_temperature(items, params.fit_pixels) if FIT in params.temperatures else 1.0
     candidates = params.candidates(temperature)
     counts = np.zeros((len(candidates), n, n, n), np.int64)
     for image, labels, probs in progress(items, desc="choosing the CRF", unit="image"):
-        valid = labels != LABEL_NODATA
-        network = upsample_argmax(np.asarray(probs, np.float32), image.shape[:2])
-        for c, refinement in enumerate(candidates):
-            counts[c] += change_counts(labels, network, refine(image, probs, refinement)[0], n, valid)
+        counts += image_change_counts(image, labels, probs, candidates, n)
     network_iou = _mean_iou(counts[0].sum(axis=2), run.labels)
     if params.select_changes:
         selected = [select_changes(c, run.labels) for c in counts]
@@ -157,6 +161,26 @@ def choose_crf(run_dir: str | Path, params: CRFChoiceParams = CRFChoiceParams())
     write_text_atomic(run_dir / RUN_SETTINGS, json.dumps(settings, indent=1))
     set_crf_choice(run_dir, choice.record(), choice.summary())
     return choice
+
+
+def image_change_counts(image: np.ndarray, labels: np.ndarray, probs: np.ndarray, candidates: list[Refinement],
+                        n_classes: int) -> np.ndarray:
+    """(C, N, N, N) int64: ``change_counts`` of each of the C ``candidates`` on one image (its pixels with a class).
+
+    image: (H, W, 3) uint8; labels: (H, W) uint8 0-based, LABEL_NODATA for none; probs: (h, w, N) the network's.
+    The CRF runs once per kernel and temperature; the candidates that differ only in gate, acceptance or changes
+    of class share it (``refine.run_crf``)."""
+    valid = labels != LABEL_NODATA
+    network = upsample_argmax(np.asarray(probs, np.float32), image.shape[:2])
+    crf_runs = {}
+    counts = np.zeros((len(candidates), n_classes, n_classes, n_classes), np.int64)
+    for c, refinement in enumerate(candidates):
+        key = (refinement.crf, refinement.temperature)
+        if key not in crf_runs:
+            crf_runs[key] = run_crf(image, probs, refinement)
+        refined = refine_from_crf(image, probs, refinement, *crf_runs[key])[0]
+        counts[c] = change_counts(labels, network, refined, n_classes, valid)
+    return counts
 
 
 def change_counts(truth: np.ndarray, network: np.ndarray, refined: np.ndarray, n_classes: int,

@@ -1,0 +1,266 @@
+"""Compare rules that choose a run's CRF, offline, on the counts ``bench_fcn.py --folds K --save-counts FILE.npz``
+saved (issue 20): each rule chooses from the run's validation photographs only (a candidate of the saved grid, the
+changes of class it may make, or no CRF), and is scored on the run's test photographs, all their pixels pooled,
+as bench_fcn.py scores them: the gain is the CRF's test mean IoU minus the network's.
+
+Prints a Markdown table (mean gain, worst run, the gains per run, the runs using a CRF) and writes it to
+bench_out/crf_rules.md. The rules "default" and "any change" replay ``crf_choice.choose_crf`` (train.py's default,
+and with ``select_changes=False``); their gains are checked against the ones bench_fcn.py measured by running
+infer_crf.py on the same runs (the rows "network + CRF, run's choice" and "..., any change of class").
+
+    python benchmarks/crf_rules.py FILE.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dl_tools.metrics import scores_from_confusion
+from dl_tools.workflows.crf_choice import confusion_with_changes, select_changes
+
+#: bench_fcn.py's titles of the variants the replays must match
+BENCH_DEFAULT, BENCH_ANY = "network + CRF, run's choice", "network + CRF, run's choice, any change of class"
+#: the default's candidates (``CRFChoiceParams()``): kernels (px), fitted temperature or not, acceptances
+DEFAULT_GRID = dict(theta=(30.0, 60.0), fit=(False, True), accept=(0.95,))
+BOOTSTRAP = 2000
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of bench_fcn.py: val / test (photographs, C, N, N, N) counts of the C candidates (``change_counts``:
+    truth x network x CRF), and bench_fcn.py's test mean IoU per variant title."""
+
+    name: str
+    val: np.ndarray
+    test: np.ndarray
+    measured: dict
+
+
+@dataclass(frozen=True)
+class Saved:
+    runs: list
+    labels: list
+    theta: np.ndarray
+    fit: np.ndarray
+    accept: np.ndarray
+
+    def candidates(self, theta=None, fit=None, accept=None) -> list[int]:
+        """The indices, in the saved (choose_crf's) order, of the candidates with these settings (None: any)."""
+        keep = np.ones(len(self.theta), bool)
+        for values, wanted in ((self.theta, theta), (self.fit, fit), (self.accept, accept)):
+            if wanted is not None:
+                keep &= np.isin(values, wanted)
+        return [int(c) for c in np.flatnonzero(keep)]
+
+
+def load(path: Path) -> Saved:
+    """The runs and candidate grid of a ``bench_fcn.py --save-counts`` file."""
+    data = np.load(path)
+    variants = list(data["variants"])
+    runs = [Run(name, data[f"{name}_val"], data[f"{name}_test"], dict(zip(variants, data[f"{name}_test_miou"])))
+            for name in data["runs"]]
+    return Saved(runs, list(data["labels"]), data["theta"], data["fit"], data["accept"])
+
+
+def mean_iou(confusion: np.ndarray, labels: list[str]) -> float:
+    return scores_from_confusion(confusion, labels).mean_iou
+
+
+def network_confusion(counts: np.ndarray) -> np.ndarray:
+    """(N, N) confusion of the network's labels from (N, N, N) counts (truth x network x CRF)."""
+    return counts.sum(axis=2)
+
+
+def as_allowed(pairs, n: int) -> np.ndarray:
+    """(N, N) bool of the changes of class ``pairs`` (the diagonal always)."""
+    allowed = np.eye(n, dtype=bool)
+    for a, b in pairs:
+        allowed[a, b] = True
+    return allowed
+
+
+def restrict(counts: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """``counts`` (..., N, N, N) as if the CRF made only the ``eligible`` (N, N) changes of class: the pixels of the
+    others move to "no change" (the network's class), so no selection on them can allow the others."""
+    kept = counts * eligible
+    undone = (counts * ~eligible).sum(axis=-1)  # (..., t, a)
+    n = eligible.shape[0]
+    kept[..., np.arange(n), np.arange(n)] += undone
+    return kept
+
+
+def photo_gains(photos: np.ndarray, allowed: np.ndarray, labels: list[str]) -> np.ndarray:
+    """(P,) mean IoU of each photograph with the changes ``allowed`` minus the network's; ``photos``: (P, N, N, N)."""
+    return np.array([mean_iou(confusion_with_changes(p, allowed), labels) - mean_iou(network_confusion(p), labels)
+                     for p in photos])
+
+
+# --- how a candidate's changes of class are chosen: (P, N, N, N) validation counts -> allowed (N, N) ---------------
+
+def every_change(photos: np.ndarray, labels: list[str]) -> np.ndarray:
+    return np.ones((photos.shape[1],) * 2, bool)
+
+
+def forward_selection(photos: np.ndarray, labels: list[str]) -> np.ndarray:
+    """``crf_choice.select_changes`` on all validation pixels pooled (choose_crf's default)."""
+    return as_allowed(select_changes(photos.sum(axis=0), labels)[0], photos.shape[1])
+
+
+def voted(min_helped: Callable[[int], int] | None = None, max_hurt: int | None = None):
+    """Forward selection among the changes that, each alone, raise the mean IoU on at least ``min_helped(P)`` of the
+    P validation photographs and / or lower it on at most ``max_hurt``."""
+    def choose(photos: np.ndarray, labels: list[str]) -> np.ndarray:
+        n = photos.shape[1]
+        eligible = np.eye(n, dtype=bool)
+        for a, b in zip(*np.nonzero(~eligible)):
+            gains = photo_gains(photos, as_allowed([(a, b)], n), labels)
+            helped, hurt = np.sum(gains > 0), np.sum(gains < 0)
+            eligible[a, b] = ((min_helped is None or helped >= min_helped(len(photos)))
+                              and (max_hurt is None or hurt <= max_hurt))
+        return forward_selection(restrict(photos, eligible), labels)
+    return choose
+
+
+def stable(max_missed: int = 0):
+    """The changes forward selection picks on all validation photographs but one, for every photograph left out
+    (missed in at most ``max_missed`` of these subsets)."""
+    def choose(photos: np.ndarray, labels: list[str]) -> np.ndarray:
+        picked = [forward_selection(np.delete(photos, i, axis=0), labels) for i in range(len(photos))]
+        return np.sum(picked, axis=0) >= len(photos) - max_missed
+    return choose
+
+
+# --- whether a run uses its best candidate: (P, N, N, N) validation counts of it, allowed -> bool -------------------
+
+def photos_positive(k: int):
+    """The CRF raises the mean IoU of at least ``k`` validation photographs."""
+    return lambda photos, allowed, labels: np.sum(photo_gains(photos, allowed, labels) > 0) >= k
+
+
+def bootstrap_positive(level: float = 0.05, seed: int = 0):
+    """The ``level`` quantile of the pooled validation gain over photographs resampled with replacement is > 0."""
+    def gate(photos, allowed, labels) -> bool:
+        rng = np.random.default_rng(seed)
+        gains = []
+        for _ in range(BOOTSTRAP):
+            pooled = photos[rng.integers(0, len(photos), len(photos))].sum(axis=0)
+            gains.append(mean_iou(confusion_with_changes(pooled, allowed), labels)
+                         - mean_iou(network_confusion(pooled), labels))
+        return np.quantile(gains, level) > 0
+    return gate
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A candidate grid (``Saved.candidates``'s filters), how each candidate's changes are chosen, the margin the
+    best (pooled validation mean IoU) must beat the network by, and an optional check of the best on the photos."""
+
+    name: str
+    grid: dict
+    changes: Callable = forward_selection
+    min_gain: float = 0.0
+    gate: Callable | None = None
+
+    def choose(self, saved: Saved, val: np.ndarray) -> tuple[int | None, np.ndarray | None]:
+        """(candidate index, allowed (N, N)) of the run whose validation counts are ``val``, or (None, None): as
+        ``choose_crf`` does, the candidate of highest pooled mean IoU, when it beats the network by > min_gain."""
+        candidates = saved.candidates(**self.grid)
+        pooled = val.sum(axis=0)
+        network = mean_iou(network_confusion(pooled[candidates[0]]), saved.labels)
+        allowed = [self.changes(val[:, c], saved.labels) for c in candidates]
+        ious = [mean_iou(confusion_with_changes(pooled[c], a), saved.labels) for c, a in zip(candidates, allowed)]
+        best = int(np.nanargmax(ious))
+        if not ious[best] - network > self.min_gain:
+            return None, None
+        if self.gate is not None and not self.gate(val[:, candidates[best]], allowed[best], saved.labels):
+            return None, None
+        return candidates[best], allowed[best]
+
+
+def scored_gain(saved: Saved, run: Run, candidate: int | None, allowed: np.ndarray | None) -> float:
+    """The CRF's test mean IoU (all test pixels pooled) minus the network's; 0 without a CRF."""
+    if candidate is None:
+        return 0.0
+    pooled = run.test.sum(axis=0)[candidate]
+    return (mean_iou(confusion_with_changes(pooled, allowed), saved.labels)
+            - mean_iou(network_confusion(pooled), saved.labels))
+
+
+def rules() -> list[Rule]:
+    default = DEFAULT_GRID
+    return [
+        Rule("default (choose_crf)", default),
+        Rule("any change (select_changes=False)", default, every_change),
+        Rule("min gain 0.005", default, min_gain=0.005),
+        Rule("min gain 0.01", default, min_gain=0.01),
+        Rule("changes each helping a majority of val photos", default, voted(min_helped=lambda p: p // 2 + 1)),
+        Rule("changes each hurting at most 1 val photo", default, voted(max_hurt=1)),
+        Rule("changes each hurting no val photo", default, voted(max_hurt=0)),
+        Rule("changes picked in every leave-one-photo-out selection", default, stable(0)),
+        Rule("changes picked in all but one leave-one-photo-out selections", default, stable(1)),
+        Rule("CRF only if it helps >= 5 of the val photos", default, gate=photos_positive(5)),
+        Rule("CRF only if it helps >= 6 of the val photos", default, gate=photos_positive(6)),
+        Rule("CRF only if bootstrap 5 % lower bound of val gain > 0", default, gate=bootstrap_positive()),
+        Rule("leave-one-out changes + helps >= 5 val photos", default, stable(0), gate=photos_positive(5)),
+        Rule("accept 0.99 (kernels 30/60, T 1/fit)", {**default, "accept": (0.99,)}),
+        Rule("accept 0.9", {**default, "accept": (0.9,)}),
+        Rule("kernel 30 only (T 1/fit, accept 0.95)", {**default, "theta": (30.0,)}),
+        Rule("kernel 30 only, T 1, accept 0.99", {"theta": (30.0,), "fit": (False,), "accept": (0.99,)}),
+        Rule("whole grid (30/60/120 px, T 1/fit, accept 0/0.9/0.95/0.99)", {}),
+        Rule("whole grid + leave-one-out changes", {}, stable(0)),
+    ]
+
+
+def evaluate(saved: Saved, rule: Rule) -> tuple[list[float], int]:
+    """(test gain per run, runs using a CRF) of ``rule``."""
+    gains, used = [], 0
+    for run in saved.runs:
+        candidate, allowed = rule.choose(saved, run.val)
+        gains.append(scored_gain(saved, run, candidate, allowed))
+        used += candidate is not None
+    return gains, used
+
+
+def check(saved: Saved, table: dict) -> list[str]:
+    """Lines comparing the replayed default / any-change gains, and the network's test mean IoU, with bench_fcn.py's."""
+    lines = []
+    network = [mean_iou(network_confusion(run.test.sum(axis=0)[0]), saved.labels) for run in saved.runs]
+    measured_network = [run.measured["network"] for run in saved.runs]
+    lines.append(f"network test mean IoU from the counts vs bench_fcn.py's: largest difference "
+                 f"{np.max(np.abs(np.subtract(network, measured_network))):.4f}")
+    for name, title in (("default (choose_crf)", BENCH_DEFAULT), ("any change (select_changes=False)", BENCH_ANY)):
+        measured = [run.measured[title] - run.measured["network"] for run in saved.runs]
+        difference = np.max(np.abs(np.subtract(table[name][0], measured)))
+        lines.append(f"{name}: replayed gains vs bench_fcn.py's \"{title}\": largest difference {difference:.4f} "
+                     f"({'reproduced' if difference < 5e-4 else 'NOT reproduced'} to 3 decimals); measured "
+                     + " ".join(f"{g:+.3f}" for g in measured))
+    return lines
+
+
+def main(argv=None) -> int:
+    from bench_common import write_report
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("counts", type=Path, help="the .npz of bench_fcn.py --save-counts")
+    args = parser.parse_args(argv)
+    saved = load(args.counts)
+    table = {rule.name: evaluate(saved, rule) for rule in rules()}
+    names = " / ".join(run.name for run in saved.runs)
+    lines = [f"CRF choice rules replayed on {args.counts.name}: {len(saved.runs)} runs ({names}); gain = the CRF's "
+             "test mean IoU minus the network's (all test pixels of a run pooled); chosen on validation only.", "",
+             "| rule | mean gain | worst run | gains per run | runs with a CRF |", "|---|---|---|---|---|"]
+    for name, (gains, used) in table.items():
+        lines.append(f"| {name} | {np.mean(gains):+.3f} | {min(gains):+.3f} | "
+                     f"{' '.join(f'{g:+.3f}' for g in gains)} | {used} of {len(gains)} |")
+    lines += ["", *check(saved, table)]
+    write_report("crf_rules", "\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""benchmarks/crf_rules.py: the offline rules that choose a run's changes of class from per-photograph counts
+(truth x network x CRF), on tiny synthetic counts with a known answer."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dl_tools.workflows.crf_choice import confusion_with_changes
+
+LABELS = ["a", "b", "c"]
+
+
+@pytest.fixture(scope="module")
+def crf_rules():
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "crf_rules.py"
+    spec = importlib.util.spec_from_file_location("crf_rules", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["crf_rules"] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("crf_rules", None)
+
+
+def _photos():
+    """7 photographs, 100 right pixels of each class. The change 1 -> 2 fixes 10 pixels of class 2 on every photo;
+    the change 0 -> 1 fixes 200 pixels of class 1 on photo 0 only and spoils 15 of class 0 on each of the others:
+    pooled it helps, photo by photo it hurts on six of seven."""
+    photos = np.zeros((7, 3, 3, 3), np.int64)
+    for k in range(3):
+        photos[:, k, k, k] = 100
+    photos[:, 2, 1, 2] = 10
+    photos[0, 1, 0, 1] = 200
+    photos[1:, 0, 0, 1] = 15
+    return photos
+
+
+def test_pooled_selection_takes_the_change_one_photo_carries_the_safer_rules_do_not(crf_rules):
+    photos = _photos()
+    pooled = crf_rules.forward_selection(photos, LABELS)
+    assert pooled[1, 2] and pooled[0, 1]
+    for rule in (crf_rules.voted(min_helped=lambda p: p // 2 + 1), crf_rules.voted(max_hurt=1), crf_rules.stable(0)):
+        allowed = rule(photos, LABELS)
+        assert allowed[1, 2] and not allowed[0, 1]
+        assert allowed.sum() == 4  # the diagonal and 1 -> 2
+
+
+def test_restrict_is_the_same_as_forbidding_the_other_changes(crf_rules):
+    counts = np.random.default_rng(0).integers(0, 50, (3, 3, 3))
+    eligible = np.eye(3, dtype=bool)
+    eligible[0, 2] = eligible[2, 1] = True
+    restricted = crf_rules.restrict(counts, eligible)
+    assert restricted.sum() == counts.sum()
+    for allowed in (np.ones((3, 3), bool), crf_rules.as_allowed([(0, 2), (1, 0)], 3)):
+        np.testing.assert_array_equal(confusion_with_changes(restricted, allowed),
+                                      confusion_with_changes(counts, allowed & eligible))
+
+
+def test_the_photo_gate_and_the_gains_per_photo(crf_rules):
+    photos = _photos()
+    allowed = crf_rules.as_allowed([(0, 1)], 3)
+    gains = crf_rules.photo_gains(photos, allowed, LABELS)
+    assert gains[0] > 0 and (gains[1:] < 0).all()
+    assert not crf_rules.photos_positive(2)(photos, allowed, LABELS)
+    assert crf_rules.photos_positive(7)(photos, crf_rules.as_allowed([(1, 2)], 3), LABELS)
