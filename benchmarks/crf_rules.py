@@ -4,11 +4,16 @@ changes of class it may make, or no CRF), and is scored on the run's test photog
 as bench_fcn.py scores them: the gain is the CRF's test mean IoU minus the network's.
 
 Prints a Markdown table (mean gain, worst run, the gains per run, the runs using a CRF) and writes it to
-bench_out/crf_rules.md. The rules "default" and "any change" replay ``crf_choice.choose_crf`` (train.py's default,
-and with ``select_changes=False``); their gains are checked against the ones bench_fcn.py measured by running
-infer_crf.py on the same runs (the rows "network + CRF, run's choice" and "..., any change of class").
+bench_out/crf_rules.md. The rules "default", "any change" and "bench_fcn's wider choice" replay
+``crf_choice.choose_crf`` (train.py's default, with ``select_changes=False``, and bench_fcn.py's wider grid); their
+gains are checked against the ones bench_fcn.py measured by running infer_crf.py on the same runs (its rows
+"network + CRF, run's choice", "..., any change of class" and "... among more candidates").
 
     python benchmarks/crf_rules.py FILE.npz
+
+benchmarks/data/crf_counts_folds6_seeds01.npz holds the counts of ``bench_fcn.py --folds 6 --seeds 0 1
+--save-counts`` (commit 60bd966, 2026-12-07). Many rules are compared on the same 12 runs: confirm the one that
+looks best on other seeds before adopting it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from dl_tools.workflows.crf_choice import confusion_with_changes, select_changes
 
 #: bench_fcn.py's titles of the variants the replays must match
 BENCH_DEFAULT, BENCH_ANY = "network + CRF, run's choice", "network + CRF, run's choice, any change of class"
+BENCH_WIDER = "network + CRF, run's choice among more candidates"
 #: the default's candidates (``CRFChoiceParams()``): kernels (px), fitted temperature or not, acceptances
 DEFAULT_GRID = dict(theta=(30.0, 60.0), fit=(False, True), accept=(0.95,))
 BOOTSTRAP = 2000
@@ -135,6 +141,13 @@ def stable(max_missed: int = 0):
     return choose
 
 
+def cross_validated(photos: np.ndarray, labels: list[str], changes: Callable) -> np.ndarray:
+    """(N, N) confusion of the P validation photographs, each labelled with the changes ``changes`` chooses on the
+    other P - 1: what the candidate would score on a photograph its choice has not seen."""
+    return sum(confusion_with_changes(photos[i], changes(np.delete(photos, i, axis=0), labels))
+               for i in range(len(photos)))
+
+
 # --- whether a run uses its best candidate: (P, N, N, N) validation counts of it, allowed -> bool -------------------
 
 def photos_positive(k: int):
@@ -158,13 +171,16 @@ def bootstrap_positive(level: float = 0.05, seed: int = 0):
 @dataclass(frozen=True)
 class Rule:
     """A candidate grid (``Saved.candidates``'s filters), how each candidate's changes are chosen, the margin the
-    best (pooled validation mean IoU) must beat the network by, and an optional check of the best on the photos."""
+    best (pooled validation mean IoU) must beat the network by, and an optional check of the best on the photos.
+    With ``cross_validate`` the candidates are ranked, and compared with the network, by ``cross_validated``'s mean
+    IoU instead (their changes are then chosen on all validation photographs)."""
 
     name: str
     grid: dict
     changes: Callable = forward_selection
     min_gain: float = 0.0
     gate: Callable | None = None
+    cross_validate: bool = False
 
     def choose(self, saved: Saved, val: np.ndarray) -> tuple[int | None, np.ndarray | None]:
         """(candidate index, allowed (N, N)) of the run whose validation counts are ``val``, or (None, None): as
@@ -173,7 +189,12 @@ class Rule:
         pooled = val.sum(axis=0)
         network = mean_iou(network_confusion(pooled[candidates[0]]), saved.labels)
         allowed = [self.changes(val[:, c], saved.labels) for c in candidates]
-        ious = [mean_iou(confusion_with_changes(pooled[c], a), saved.labels) for c, a in zip(candidates, allowed)]
+        if self.cross_validate:
+            ious = [mean_iou(cross_validated(val[:, c], saved.labels, self.changes), saved.labels)
+                    for c in candidates]
+        else:
+            ious = [mean_iou(confusion_with_changes(pooled[c], a), saved.labels)
+                    for c, a in zip(candidates, allowed)]
         best = int(np.nanargmax(ious))
         if not ious[best] - network > self.min_gain:
             return None, None
@@ -211,8 +232,15 @@ def rules() -> list[Rule]:
         Rule("accept 0.9", {**default, "accept": (0.9,)}),
         Rule("kernel 30 only (T 1/fit, accept 0.95)", {**default, "theta": (30.0,)}),
         Rule("kernel 30 only, T 1, accept 0.99", {"theta": (30.0,), "fit": (False,), "accept": (0.99,)}),
+        Rule("bench_fcn's wider choice (30/60/120 px, T 1/fit, accept 0/0.95)",
+             {**default, "theta": (30.0, 60.0, 120.0), "accept": (0.0, 0.95)}),
         Rule("whole grid (30/60/120 px, T 1/fit, accept 0/0.9/0.95/0.99)", {}),
         Rule("whole grid + leave-one-out changes", {}, stable(0)),
+        Rule("whole grid + changes each hurting no val photo", {}, voted(max_hurt=0)),
+        Rule("candidate and CRF-or-not by leave-one-photo-out cross-validation", default, cross_validate=True),
+        Rule("cross-validation, whole grid", {}, cross_validate=True),
+        Rule("cross-validation + leave-one-out changes", default, stable(0), cross_validate=True),
+        Rule("cross-validation + leave-one-out changes, whole grid", {}, stable(0), cross_validate=True),
     ]
 
 
@@ -227,13 +255,15 @@ def evaluate(saved: Saved, rule: Rule) -> tuple[list[float], int]:
 
 
 def check(saved: Saved, table: dict) -> list[str]:
-    """Lines comparing the replayed default / any-change gains, and the network's test mean IoU, with bench_fcn.py's."""
+    """Lines comparing the replayed default / any-change / wider gains, and the network's test mean IoU, with
+    bench_fcn.py's."""
     lines = []
     network = [mean_iou(network_confusion(run.test.sum(axis=0)[0]), saved.labels) for run in saved.runs]
     measured_network = [run.measured["network"] for run in saved.runs]
     lines.append(f"network test mean IoU from the counts vs bench_fcn.py's: largest difference "
                  f"{np.max(np.abs(np.subtract(network, measured_network))):.4f}")
-    for name, title in (("default (choose_crf)", BENCH_DEFAULT), ("any change (select_changes=False)", BENCH_ANY)):
+    for name, title in (("default (choose_crf)", BENCH_DEFAULT), ("any change (select_changes=False)", BENCH_ANY),
+                        ("bench_fcn's wider choice (30/60/120 px, T 1/fit, accept 0/0.95)", BENCH_WIDER)):
         measured = [run.measured[title] - run.measured["network"] for run in saved.runs]
         difference = np.max(np.abs(np.subtract(table[name][0], measured)))
         lines.append(f"{name}: replayed gains vs bench_fcn.py's \"{title}\": largest difference {difference:.4f} "

@@ -67,3 +67,14 @@ def test_the_photo_gate_and_the_gains_per_photo(crf_rules):
     assert gains[0] > 0 and (gains[1:] < 0).all()
     assert not crf_rules.photos_positive(2)(photos, allowed, LABELS)
     assert crf_rules.photos_positive(7)(photos, crf_rules.as_allowed([(1, 2)], 3), LABELS)
+
+
+def test_cross_validation_scores_each_photo_with_changes_chosen_without_it(crf_rules):
+    """Left out, photo 0 loses the change 0 -> 1 that only it carries; the others, left out, keep it and its cost."""
+    photos = _photos()
+    pooled = photos.sum(axis=0)
+    chosen = confusion_with_changes(pooled, crf_rules.forward_selection(photos, LABELS))
+    held_out = crf_rules.cross_validated(photos, LABELS, crf_rules.forward_selection)
+    assert held_out.sum() == pooled.sum()
+    assert crf_rules.mean_iou(held_out, LABELS) < crf_rules.mean_iou(chosen, LABELS)
+    np.testing.assert_array_equal(held_out[1], [200, 700, 0])  # class 1: photo 0's 200 fixes lost
