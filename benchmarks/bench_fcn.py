@@ -55,21 +55,24 @@ def score_folder(output_dir: Path, truth_dir: Path, suffix: str):
 
 #: the inference variants scored: (title, which CRF): none, the fixed settings infer_crf.py used before runs
 #: chose their own (``FCN_CRF`` on every pixel), and a run's own choice (``workflows.crf_choice``) among the
-#: candidates of ``choice_params``: "any change": as before runs also chose the changes of class; "wider": the
-#: default's and the fixed kernel, each also with the CRF's class everywhere; "chosen": train.py's default
+#: candidates of ``choice_params``: "any change": as before runs also chose the changes of class; "pooled": the
+#: changes chosen on all validation pixels pooled (the default of 2026-12-07, before each image was left out in
+#: turn); "wider": the default's and the fixed kernel, each also with the CRF's class everywhere; "chosen":
+#: train.py's default
 VARIANTS = (("network", None), ("network + CRF, fixed settings", "fixed"),
             ("network + CRF, run's choice, any change of class", "any change"),
+            ("network + CRF, run's choice, changes chosen on all validation pixels pooled", "pooled"),
             ("network + CRF, run's choice among more candidates", "wider"),
             ("network + CRF, run's choice", "chosen"))
 
 
 def choice_params() -> dict:
     """{variant: CRFChoiceParams} of the run's choices compared; "chosen" (the default) last, as it is stored."""
-    from dl_tools.workflows.crf_choice import CRFChoiceParams
+    from dl_tools.workflows.crf_choice import ANY_CHANGE, POOLED, CRFChoiceParams
     from dl_tools.workflows.fcn_infer import FCN_CRF
 
     default = CRFChoiceParams()
-    return {"any change": CRFChoiceParams(select_changes=False),
+    return {"any change": CRFChoiceParams(changes=ANY_CHANGE), "pooled": CRFChoiceParams(changes=POOLED),
             "wider": CRFChoiceParams(kernels=(*default.kernels, FCN_CRF), accepts=(0.0, *default.accepts)),
             "chosen": default}
 

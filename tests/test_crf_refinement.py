@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from change_counts_helpers import one_photo_carries_a_change
 
 from dl_tools.segmentation.calibration import apply_temperature, fit_temperature, gate_confident
 from dl_tools.segmentation.crf import CRFParams
@@ -151,6 +152,36 @@ def test_select_changes_allows_the_changes_that_help_and_only_those():
     no_help = np.zeros((3, 3, 3), np.int64)
     no_help[0, 0, 0], no_help[1, 1, 1], no_help[2, 2, 2], no_help[0, 0, 1] = 10, 10, 10, 5  # only a bad change
     assert select_changes(no_help, ["a", "b", "c"])[0] == ()
+
+
+def test_choose_changes_keeps_only_the_changes_no_single_photograph_decides():
+    """Known answer on 7 validation photographs (``one_photo_carries_a_change``): pooled, both changes help; with
+    photograph 0 left out, 0 -> 1 only hurts, so STABLE drops it; ANY_CHANGE allows every change; with one
+    photograph, STABLE is POOLED (nothing to leave out)."""
+    from dl_tools.errors import InputError
+    from dl_tools.workflows.crf_choice import (
+        ANY_CHANGE,
+        POOLED,
+        STABLE,
+        CRFChoiceParams,
+        choose_changes,
+        confusion_with_changes,
+    )
+
+    labels = ["a", "b", "c"]
+    photos = one_photo_carries_a_change()
+    assert choose_changes(photos, labels, POOLED)[0] == ((0, 1), (1, 2))
+    stable, iou = choose_changes(photos, labels, STABLE)
+    assert stable == ((1, 2),)
+    allowed = np.eye(3, dtype=bool)
+    allowed[1, 2] = True
+    cm = confusion_with_changes(photos.sum(axis=0), allowed)
+    assert iou == pytest.approx(np.mean(np.diag(cm) / (cm.sum(0) + cm.sum(1) - np.diag(cm))))
+    assert choose_changes(photos, labels, ANY_CHANGE)[0] is None
+    assert choose_changes(photos[:1], labels, STABLE) == choose_changes(photos[:1], labels, POOLED)
+    assert CRFChoiceParams().changes == STABLE
+    with pytest.raises(InputError, match="one of any, pooled, stable"):
+        CRFChoiceParams(changes="some")
 
 
 def test_the_choice_grid_and_its_margin():

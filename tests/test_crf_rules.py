@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from change_counts_helpers import one_photo_carries_a_change
 
 from dl_tools.workflows.crf_choice import confusion_with_changes
 
@@ -26,24 +27,12 @@ def crf_rules():
     sys.modules.pop("crf_rules", None)
 
 
-def _photos():
-    """7 photographs, 100 right pixels of each class. The change 1 -> 2 fixes 10 pixels of class 2 on every photo;
-    the change 0 -> 1 fixes 200 pixels of class 1 on photo 0 only and spoils 15 of class 0 on each of the others:
-    pooled it helps, photo by photo it hurts on six of seven."""
-    photos = np.zeros((7, 3, 3, 3), np.int64)
-    for k in range(3):
-        photos[:, k, k, k] = 100
-    photos[:, 2, 1, 2] = 10
-    photos[0, 1, 0, 1] = 200
-    photos[1:, 0, 0, 1] = 15
-    return photos
-
-
 def test_pooled_selection_takes_the_change_one_photo_carries_the_safer_rules_do_not(crf_rules):
-    photos = _photos()
+    photos = one_photo_carries_a_change()
     pooled = crf_rules.forward_selection(photos, LABELS)
     assert pooled[1, 2] and pooled[0, 1]
-    for rule in (crf_rules.voted(min_helped=lambda p: p // 2 + 1), crf_rules.voted(max_hurt=1), crf_rules.stable(0)):
+    for rule in (crf_rules.voted(min_helped=lambda p: p // 2 + 1), crf_rules.voted(max_hurt=1),
+                 crf_rules.stable_changes, crf_rules.stable(0)):
         allowed = rule(photos, LABELS)
         assert allowed[1, 2] and not allowed[0, 1]
         assert allowed.sum() == 4  # the diagonal and 1 -> 2
@@ -61,7 +50,7 @@ def test_restrict_is_the_same_as_forbidding_the_other_changes(crf_rules):
 
 
 def test_the_photo_gate_and_the_gains_per_photo(crf_rules):
-    photos = _photos()
+    photos = one_photo_carries_a_change()
     allowed = crf_rules.as_allowed([(0, 1)], 3)
     gains = crf_rules.photo_gains(photos, allowed, LABELS)
     assert gains[0] > 0 and (gains[1:] < 0).all()
@@ -71,7 +60,7 @@ def test_the_photo_gate_and_the_gains_per_photo(crf_rules):
 
 def test_cross_validation_scores_each_photo_with_changes_chosen_without_it(crf_rules):
     """Left out, photo 0 loses the change 0 -> 1 that only it carries; the others, left out, keep it and its cost."""
-    photos = _photos()
+    photos = one_photo_carries_a_change()
     pooled = photos.sum(axis=0)
     chosen = confusion_with_changes(pooled, crf_rules.forward_selection(photos, LABELS))
     held_out = crf_rules.cross_validated(photos, LABELS, crf_rules.forward_selection)
