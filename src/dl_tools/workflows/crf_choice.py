@@ -71,7 +71,7 @@ class CRFChoiceParams:
     sure; the gate on the network's own confidence changed nothing measurable there, so it is not tried. The
     changes of class chosen with each validation image left out (STABLE), picked on seeds 0-1 and confirmed on
     seeds 2-3 and 4-5: over the 36 runs a mean gain of +0.017 and a worst run of -0.008, where the pooled
-    selection (POOLED) gained +0.020 and lost up to 0.022.
+    selection (POOLED) gained +0.019 and lost up to 0.022.
     """
 
     kernels: tuple = (dataclasses.replace(FCN_CRF, theta_bilateral=30.0),
