@@ -13,8 +13,8 @@ photographs (seeded), and each fold in turn is the validation set of a run train
 cross-validation, which scores every photograph once and, with K = 2, 3, 6, shows how the score grows with the
 number of training photographs (21, 28, 35).
 
-With ``--save-counts FILE.npz`` (fold mode), every run also keeps, for each of its validation and test photographs
-and each candidate of ``count_grid`` (wider than any run's choice), ``crf_choice.change_counts``'s (N, N, N)
+With ``--save-counts FILE.npz`` (fold mode), every run also keeps, for each of its validation, test and training
+photographs and each candidate of ``count_grid`` (wider than any run's choice), ``crf_choice.change_counts``'s (N, N, N)
 counts (truth x network x CRF): enough to replay any rule that chooses the CRF from validation counts and score
 it on the test photographs without retraining (benchmarks/crf_rules.py). The file is rewritten after each run.
 
@@ -34,6 +34,9 @@ from pathlib import Path
 
 import numpy as np
 from bench_common import REPO, machine, write_report
+
+#: training images joining the validation images in the "training" variant's choice of changes (all of a fold run's)
+TRAINING_IMAGES = 50
 
 
 def score_folder(output_dir: Path, truth_dir: Path, suffix: str):
@@ -57,12 +60,13 @@ def score_folder(output_dir: Path, truth_dir: Path, suffix: str):
 #: chose their own (``FCN_CRF`` on every pixel), and a run's own choice (``workflows.crf_choice``) among the
 #: candidates of ``choice_params``: "any change": as before runs also chose the changes of class; "pooled": the
 #: changes chosen on all validation pixels pooled (the default of 2026-12-07, before each image was left out in
-#: turn); "wider": the default's and the fixed kernel, each also with the CRF's class everywhere; "chosen":
-#: train.py's default
+#: turn); "wider": the default's and the fixed kernel, each also with the CRF's class everywhere; "training": the
+#: changes chosen on the run's training and validation images pooled; "chosen": train.py's default
 VARIANTS = (("network", None), ("network + CRF, fixed settings", "fixed"),
             ("network + CRF, run's choice, any change of class", "any change"),
             ("network + CRF, run's choice, changes chosen on all validation pixels pooled", "pooled"),
             ("network + CRF, run's choice among more candidates", "wider"),
+            ("network + CRF, run's choice, changes chosen on training and validation pixels pooled", "training"),
             ("network + CRF, run's choice", "chosen"))
 
 
@@ -74,6 +78,7 @@ def choice_params() -> dict:
     default = CRFChoiceParams()
     return {"any change": CRFChoiceParams(changes=ANY_CHANGE), "pooled": CRFChoiceParams(changes=POOLED),
             "wider": CRFChoiceParams(kernels=(*default.kernels, FCN_CRF), accepts=(0.0, *default.accepts)),
+            "training": CRFChoiceParams(changes=POOLED, training_images=TRAINING_IMAGES),
             "chosen": default}
 
 
@@ -87,15 +92,16 @@ def count_grid():
 
 
 def photo_counts(run_dir: Path, data: Path) -> dict:
-    """{"val" / "test": (photographs, C, N, N, N) int64 ``change_counts`` of each candidate of ``count_grid``
-    (the temperature fitted on the validation photographs, as ``choose_crf`` fits it), "val_names" / "test_names",
-    "temperature"} of the run ``run_dir`` (its best weights) on its validation and test photographs."""
+    """{"val" / "test" / "train": (photographs, C, N, N, N) int64 ``change_counts`` of each candidate of
+    ``count_grid`` (the temperature fitted on the validation photographs, as ``choose_crf`` fits it), "val_names" /
+    "test_names" / "train_names", "temperature"} of the run ``run_dir`` (its best weights) on its validation, test
+    and training photographs."""
     from dl_tools.workflows.crf_choice import fitted_temperature, image_change_counts, labelled_items
     from dl_tools.workflows.fcn_infer import load_run
     from dl_tools.workflows.fcn_train import find_pairs
 
     run, grid = load_run(run_dir), count_grid()
-    pairs = {split: find_pairs(data, split) for split in ("val", "test")}
+    pairs = {split: find_pairs(data, split) for split in ("val", "test", "train")}
     items = {split: labelled_items(pairs[split], run) for split in pairs}
     temperature = fitted_temperature(items["val"], grid.fit_pixels)
     candidates = grid.candidates(temperature)
@@ -112,8 +118,7 @@ def save_counts(path: Path, runs: dict, labels: list[str]) -> None:
     the grid's "theta", "fit" (temperature fitted, bool), "accept" per candidate, "labels", "variants"."""
     from dl_tools.workflows.crf_choice import FIT
 
-    grid = count_grid()
-    combos = [(k.theta_bilateral, t == FIT, a) for k in grid.kernels for t in grid.temperatures for a in grid.accepts]
+    combos = [(kernel.theta_bilateral, t == FIT, accept) for kernel, t, _, accept in count_grid().grid()]
     arrays = {"theta": np.array([c[0] for c in combos]), "fit": np.array([c[1] for c in combos]),
               "accept": np.array([c[2] for c in combos]), "labels": np.array(labels),
               "variants": np.array([title for title, _ in VARIANTS]), "runs": np.array([f"f{f}_s{s}" for f, s in runs])}

@@ -35,23 +35,30 @@ from dl_tools.workflows.crf_choice import ANY_CHANGE, POOLED, STABLE, choose_cha
 BENCH_DEFAULT, BENCH_ANY = "network + CRF, run's choice", "network + CRF, run's choice, any change of class"
 BENCH_WIDER = "network + CRF, run's choice among more candidates"
 BENCH_POOLED = "network + CRF, run's choice, changes chosen on all validation pixels pooled"
+BENCH_TRAINING = "network + CRF, run's choice, changes chosen on training and validation pixels pooled"
 DEFAULT_RULE = "default (choose_crf): changes picked in every leave-one-photo-out selection"
 POOLED_RULE = "pooled: changes chosen on all validation pixels pooled (the default before)"
 WIDER = "bench_fcn's wider choice (30/60/120 px, T 1/fit, accept 0/0.95)"
+WIDER_STABLE = "bench_fcn's wider choice, leave-one-out changes"
 #: the default's candidates (``CRFChoiceParams()``): kernels (px), fitted temperature or not, acceptances
 DEFAULT_GRID = dict(theta=(30.0, 60.0), fit=(False, True), accept=(0.95,))
 BOOTSTRAP = 2000
+#: the photographs of a run a rule chooses the changes of class on: validation, validation and training, training
+VAL, BOTH, TRAIN = "val", "val+train", "train"
+TRAINING_RULE = "changes chosen on training + validation photos pooled (ranked on validation)"
 
 
 @dataclass(frozen=True)
 class Run:
-    """One run of bench_fcn.py: val / test (photographs, C, N, N, N) counts of the C candidates (``change_counts``:
-    truth x network x CRF), and bench_fcn.py's test mean IoU per variant title."""
+    """One run of bench_fcn.py: val / test / train (photographs, C, N, N, N) counts of the C candidates
+    (``change_counts``: truth x network x CRF; train None in files saved before they were kept), and bench_fcn.py's
+    test mean IoU per variant title."""
 
     name: str
     val: np.ndarray
     test: np.ndarray
     measured: dict
+    train: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,8 @@ def load(path: Path) -> Saved:
     """The runs and candidate grid of a ``bench_fcn.py --save-counts`` file."""
     data = np.load(path)
     variants = list(data["variants"])
-    runs = [Run(name, data[f"{name}_val"], data[f"{name}_test"], dict(zip(variants, data[f"{name}_test_miou"])))
+    runs = [Run(name, data[f"{name}_val"], data[f"{name}_test"], dict(zip(variants, data[f"{name}_test_miou"])),
+                data[f"{name}_train"] if f"{name}_train" in data else None)
             for name in data["runs"]]
     return Saved(runs, list(data["labels"]), data["theta"], data["fit"], data["accept"])
 
@@ -181,7 +189,8 @@ class Rule:
     """A candidate grid (``Saved.candidates``'s filters), how each candidate's changes are chosen, the margin the
     best (pooled validation mean IoU) must beat the network by, and an optional check of the best on the photos.
     With ``cross_validate`` the candidates are ranked, and compared with the network, by ``cross_validated``'s mean
-    IoU instead (their changes are then chosen on all validation photographs)."""
+    IoU instead (their changes are then chosen on all validation photographs). ``photos`` says which photographs
+    of the run the changes are chosen on: VAL, BOTH (validation and training) or TRAIN; ranking is on validation."""
 
     name: str
     grid: dict
@@ -189,14 +198,18 @@ class Rule:
     min_gain: float = 0.0
     gate: Callable | None = None
     cross_validate: bool = False
+    photos: str = "val"
 
-    def choose(self, saved: Saved, val: np.ndarray) -> tuple[int | None, np.ndarray | None]:
-        """(candidate index, allowed (N, N)) of the run whose validation counts are ``val``, or (None, None): as
-        ``choose_crf`` does, the candidate of highest pooled mean IoU, when it beats the network by > min_gain."""
+    def choose(self, saved: Saved, run: Run) -> tuple[int | None, np.ndarray | None]:
+        """(candidate index, allowed (N, N)) of ``run``, chosen from its validation (and with ``training``, its
+        training) counts, or (None, None): as ``choose_crf`` does, the candidate of highest pooled validation mean
+        IoU, when it beats the network by > min_gain."""
         candidates = saved.candidates(**self.grid)
+        val = run.val
+        choosing = {VAL: val, BOTH: np.concatenate([val, run.train]), TRAIN: run.train}[self.photos]
         pooled = val.sum(axis=0)
         network = mean_iou(network_confusion(pooled[candidates[0]]), saved.labels)
-        allowed = [self.changes(val[:, c], saved.labels) for c in candidates]
+        allowed = [self.changes(choosing[:, c], saved.labels) for c in candidates]
         if self.cross_validate:
             ious = [mean_iou(cross_validated(val[:, c], saved.labels, self.changes), saved.labels)
                     for c in candidates]
@@ -242,6 +255,7 @@ def rules() -> list[Rule]:
         Rule("kernel 30 only (T 1/fit, accept 0.95)", {**default, "theta": (30.0,)}, pooled),
         Rule("kernel 30 only, T 1, accept 0.99", {"theta": (30.0,), "fit": (False,), "accept": (0.99,)}, pooled),
         Rule(WIDER, {**default, "theta": (30.0, 60.0, 120.0), "accept": (0.0, 0.95)}, pooled),
+        Rule(WIDER_STABLE, {**default, "theta": (30.0, 60.0, 120.0), "accept": (0.0, 0.95)}),
         Rule("whole grid (30/60/120 px, T 1/fit, accept 0/0.9/0.95/0.99)", {}, pooled),
         Rule("whole grid + leave-one-out changes", {}),
         Rule("whole grid + changes each hurting no val photo", {}, voted(max_hurt=0)),
@@ -249,14 +263,19 @@ def rules() -> list[Rule]:
         Rule("cross-validation, whole grid", {}, pooled, cross_validate=True),
         Rule("cross-validation + leave-one-out changes", default, cross_validate=True),
         Rule("cross-validation + leave-one-out changes, whole grid", {}, cross_validate=True),
+        Rule(TRAINING_RULE, default, pooled, photos=BOTH),
+        Rule("leave-one-out changes on training + validation photos", default, photos=BOTH),
+        Rule("changes chosen on training photos only (pooled)", default, pooled, photos=TRAIN),
     ]
 
 
-def evaluate(saved: Saved, rule: Rule) -> tuple[list[float], int]:
-    """(test gain per run, runs using a CRF) of ``rule``."""
+def evaluate(saved: Saved, rule: Rule) -> tuple[list[float], int] | None:
+    """(test gain per run, runs using a CRF) of ``rule``; None for a rule needing training counts the file lacks."""
+    if rule.photos != VAL and any(run.train is None for run in saved.runs):
+        return None
     gains, used = [], 0
     for run in saved.runs:
-        candidate, allowed = rule.choose(saved, run.val)
+        candidate, allowed = rule.choose(saved, run)
         gains.append(scored_gain(saved, run, candidate, allowed))
         used += candidate is not None
     return gains, used
@@ -271,10 +290,13 @@ def check(saved: Saved, table: dict) -> list[str]:
     lines.append(f"network test mean IoU from the counts vs bench_fcn.py's: largest difference "
                  f"{np.max(np.abs(np.subtract(network, measured_network))):.4f}")
     has_pooled = all(BENCH_POOLED in run.measured for run in saved.runs)
-    pairs = [(POOLED_RULE,
-              BENCH_POOLED if has_pooled else BENCH_DEFAULT), ("any change", BENCH_ANY), (WIDER, BENCH_WIDER)]
-    if has_pooled:  # saved after the default became STABLE
+    # files saved before the default became STABLE have no pooled row: their default (and wider) choice was pooled
+    pairs = [(POOLED_RULE, BENCH_POOLED if has_pooled else BENCH_DEFAULT), ("any change", BENCH_ANY),
+             (WIDER_STABLE if has_pooled else WIDER, BENCH_WIDER)]
+    if has_pooled:
         pairs.insert(0, (DEFAULT_RULE, BENCH_DEFAULT))
+    if all(BENCH_TRAINING in run.measured for run in saved.runs):
+        pairs.append((TRAINING_RULE, BENCH_TRAINING))
     for name, title in pairs:
         measured = [run.measured[title] - run.measured["network"] for run in saved.runs]
         difference = np.max(np.abs(np.subtract(table[name][0], measured)))
@@ -296,7 +318,11 @@ def main(argv=None) -> int:
     lines = [f"CRF choice rules replayed on {args.counts.name}: {len(saved.runs)} runs ({names}); gain = the CRF's "
              "test mean IoU minus the network's (all test pixels of a run pooled); chosen on validation only.", "",
              "| rule | mean gain | worst run | gains per run | runs with a CRF |", "|---|---|---|---|---|"]
-    for name, (gains, used) in table.items():
+    for name, result in table.items():
+        if result is None:
+            lines.append(f"| {name} | needs the training photographs' counts (saved since 2026-12-07 evening) | | | |")
+            continue
+        gains, used = result
         lines.append(f"| {name} | {np.mean(gains):+.3f} | {min(gains):+.3f} | "
                      f"{' '.join(f'{g:+.3f}' for g in gains)} | {used} of {len(gains)} |")
     lines += ["", *check(saved, table)]

@@ -219,3 +219,34 @@ def test_a_refinement_refuses_a_bad_temperature_or_gate():
         Refinement(CRFParams(), changes=((1, 1),))
     with pytest.raises(InputError, match="--crf-accept"):
         Refinement(CRFParams(), accept=1.5)
+
+
+def test_training_images_join_the_choice_of_changes_but_not_the_ranking():
+    """Known answer: on the 7 validation photographs (``one_photo_carries_a_change``) the pooled choice allows 0 -> 1
+    and 1 -> 2; on 20 training photographs 0 -> 1 spoils 30 pixels of class 0 each and 1 -> 2 fixes 10 of class 2,
+    so with them only 1 -> 2 is allowed. The IoU returned is the validation images' alone, with those changes."""
+    from dl_tools.workflows.crf_choice import POOLED, confusion_with_changes, with_changes
+
+    labels = ["a", "b", "c"]
+    val = one_photo_carries_a_change()[:, None]  # (P, C = 1, N, N, N)
+    training = np.zeros((20, 1, 3, 3, 3), np.int64)
+    for k in range(3):
+        training[:, 0, k, k, k] = 100
+    training[:, 0, 0, 0, 1] = 30
+    training[:, 0, 2, 1, 2] = 10
+    candidate = Refinement(CRFParams())
+    alone, _ = with_changes([candidate], val, training[:0], labels, POOLED)
+    assert alone[0].changes == ((0, 1), (1, 2))
+    (chosen,), (iou,) = with_changes([candidate], val, training, labels, POOLED)
+    assert chosen.changes == ((1, 2),) and chosen.crf == candidate.crf
+    cm = confusion_with_changes(val[:, 0].sum(axis=0), chosen.allowed(3))
+    assert iou == pytest.approx(np.mean(np.diag(cm) / (cm.sum(0) + cm.sum(1) - np.diag(cm))))
+
+
+def test_evenly_spaced_keeps_the_ends_and_never_repeats():
+    from dl_tools.workflows.crf_choice import evenly_spaced
+
+    assert evenly_spaced(list(range(10)), 3) == [0, 4, 9]  # 4.5 rounds to even
+    assert evenly_spaced(list(range(3)), 2) == [0, 2]
+    assert evenly_spaced(list(range(4)), 10) == [0, 1, 2, 3]
+    assert evenly_spaced(list(range(5)), 5) == list(range(5))

@@ -700,3 +700,31 @@ def test_choose_crf_refuses_a_run_it_cannot_choose_for_and_changes_nothing(train
         assert proc.returncode == 2, proc.stderr
         assert "--data-dir" not in _one_line_error(proc.stderr, *named)
         assert _tree(run) == before
+
+
+def test_choose_crf_takes_training_images_into_the_choice_of_changes_and_does_without_them(trained, tmp_path,
+                                                                                           caplog):
+    """With ``training_images`` the run's training images join the choice of the changes of class (logged), the
+    ranking stays on validation (same network score, same number of validation images); when the training images
+    are gone the choice is made on validation alone, with a warning, as with ``training_images=0``."""
+    import logging
+
+    from dl_tools.workflows.crf_choice import CRFChoiceParams, choose_crf
+    from dl_tools.workflows.fcn_train import find_pairs
+
+    root, _ = trained
+    caplog.set_level(logging.INFO, logger="dl_tools")
+    alone = choose_crf(_damaged_run(root, "run_val_only", lambda s, _: s), CRFChoiceParams(training_images=0))
+    assert "and 0 training images" in caplog.text
+    both = choose_crf(_damaged_run(root, "run_with_training", lambda s, _: s), CRFChoiceParams(training_images=5))
+    labelled = len(find_pairs(root / "data", "train"))  # the training images with a label image
+    assert 1 < labelled < 5 and f"and {labelled} training images" in caplog.text
+    assert (both.network_mean_iou, both.n_images) == (alone.network_mean_iou, alone.n_images)
+    gone = tmp_path / "no_train"
+    shutil.copytree(root / "data", gone)
+    shutil.rmtree(gone / "samples" / "RGB" / "train")
+    caplog.clear()
+    fallback = choose_crf(_damaged_run(root, "run_no_train", lambda s, _: s | {"data_dir": str(gone)}),
+                          CRFChoiceParams(training_images=5))
+    assert "chosen on the validation images alone" in caplog.text and "samples/RGB/train" in caplog.text
+    assert fallback.record() == alone.record()

@@ -65,6 +65,9 @@ class CRFChoiceParams:
                    ``choose_changes``): ANY_CHANGE, POOLED or STABLE.
     min_gain     : validation mean IoU a candidate must add to the network's, more than this, to be used.
     fit_pixels   : validation pixels sampled (on the network grid) to fit the temperature.
+    training_images : at most this many of the run's training images (evenly spaced in name order) join the
+                   validation images in choosing the changes of class (``changes``' rule on both); the candidate is
+                   still ranked, and compared with the network, on the validation images alone. 0: validation only.
 
     The defaults were measured over 6 folds x 2 seeds of the 42 demo photographs (docs/benchmarks.md, issue 20):
     the two smaller colour kernels, with and without calibration, the CRF's class only where it is at least 95 %
@@ -82,22 +85,29 @@ class CRFChoiceParams:
     changes: str = STABLE
     min_gain: float = 0.0
     fit_pixels: int = 200_000
+    training_images: int = 0
 
     def __post_init__(self):
         if self.changes not in CHANGE_RULES:
             raise InputError(f"the rule choosing the CRF's changes of class must be one of {', '.join(CHANGE_RULES)}, "
                              f"got {self.changes!r}")
+        if self.training_images < 0:
+            raise InputError(f"the number of training images choosing the CRF's changes of class must be 0 or more, "
+                             f"got {self.training_images}")
+
+    def grid(self) -> list[tuple]:
+        """(kernel, temperature or FIT, gate, accept) of every candidate, in the order ``candidates`` gives them."""
+        return [(kernel, t, gate, accept) for kernel in self.kernels for t in self.temperatures
+                for gate in self.gates for accept in self.accepts]
 
     def candidates(self, temperature: float) -> list[Refinement]:
         """Every Refinement of the grid, with "fit" replaced by ``temperature``."""
         return [Refinement(kernel, temperature if t == FIT else float(t), gate, accept)
-                for kernel in self.kernels for t in self.temperatures for gate in self.gates
-                for accept in self.accepts]
+                for kernel, t, gate, accept in self.grid()]
 
 
-def _validation(run_dir: Path, settings: dict, run) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(image (H, W, 3) uint8, labels (H, W) uint8 with 255 = none, network probabilities (h, w, N)) of every
-    validation image of the run's data folder."""
+def _pairs_of(run_dir: Path, settings: dict, split: str) -> list[tuple[Path, Path]]:
+    """(sample, label image) pairs of ``split`` ("val" or "train") of the run's data folder."""
     data_dir = settings.get("data_dir")
     where = f"the run's data folder ({run_dir / RUN_SETTINGS}, \"data_dir\")"
     if not data_dir:
@@ -107,14 +117,40 @@ def _validation(run_dir: Path, settings: dict, run) -> list[tuple[np.ndarray, np
         raise InputError(f"--name: {where} {data_dir} is gone; the CRF is chosen on the run's validation images: "
                          "give them back, or give the CRF settings (--crf-...) to infer_crf.py")
     try:
-        pairs = find_pairs(data_dir, "val")
+        return find_pairs(data_dir, split)
     except InputError as exc:  # its message names train.py's --data-dir
         raise InputError(str(exc).replace("--data-dir:", f"--name: {where}:", 1)) from None
-    items = labelled_items(pairs, run)
+
+
+def _validation(run_dir: Path, settings: dict, run) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(image (H, W, 3) uint8, labels (H, W) uint8 with 255 = none, network probabilities (h, w, N)) of every
+    validation image of the run's data folder."""
+    data_dir = settings.get("data_dir")
+    items = labelled_items(_pairs_of(run_dir, settings, "val"), run)
     if all((labels == LABEL_NODATA).all() for _, labels, _ in items):
         raise InputError(f"--name: no validation label image under {data_dir} has a labelled pixel (all no data, "
                          f"{LABEL_NODATA}); label them (semseg_fullyconv/make_labels.py) before choosing the CRF")
     return items
+
+
+def _training_pairs(run_dir: Path, settings: dict, at_most: int) -> list[tuple[Path, Path]]:
+    """Up to ``at_most`` (sample, label image) pairs of the run's training images (``evenly_spaced``); none, with a
+    warning, when they are gone (the changes of class are then chosen on the validation images alone)."""
+    if not at_most:
+        return []
+    try:
+        pairs = _pairs_of(run_dir, settings, "train")
+    except InputError as exc:
+        log.warning("the CRF's changes of class are chosen on the validation images alone: %s", exc)
+        return []
+    return evenly_spaced(pairs, at_most)
+
+
+def evenly_spaced(items: list, at_most: int) -> list:
+    """``at_most`` of ``items`` spread evenly over the list (first and last included), or all of them."""
+    if len(items) <= at_most:
+        return list(items)
+    return [items[i] for i in np.unique(np.linspace(0, len(items) - 1, at_most).round().astype(int))]
 
 
 def labelled_items(pairs: list[tuple[Path, Path]], run) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -156,14 +192,17 @@ def choose_crf(run_dir: str | Path, params: CRFChoiceParams = CRFChoiceParams())
     run = load_run(run_dir)
     n = len(run.labels)
     items = _validation(run_dir, settings, run)
+    training = _training_pairs(run_dir, settings, params.training_images)
     temperature = fitted_temperature(items, params.fit_pixels) if FIT in params.temperatures else 1.0
     candidates = params.candidates(temperature)
     photos = np.stack([image_change_counts(image, labels, probs, candidates, n)
                        for image, labels, probs in progress(items, desc="choosing the CRF", unit="image")])
+    trained_on = [image_change_counts(*labelled_items([pair], run)[0], candidates, n)  # one image in memory at a time
+                  for pair in progress(training, desc="choosing the CRF's changes on training images", unit="image")]
+    log.info("CRF candidates scored on %d validation images; their changes of class chosen on those and %d "
+             "training images", len(items), len(trained_on))
     network_iou = _mean_iou(photos[:, 0].sum(axis=(0, 3)), run.labels)
-    selected = [choose_changes(photos[:, c], run.labels, params.changes) for c in range(len(candidates))]
-    candidates = [dataclasses.replace(r, changes=changes) for r, (changes, _) in zip(candidates, selected)]
-    ious = [iou for _, iou in selected]
+    candidates, ious = with_changes(candidates, photos, np.array(trained_on), run.labels, params.changes)
     best = int(np.nanargmax(ious))
     chosen = candidates[best] if ious[best] - network_iou > params.min_gain else None
     choice = CRFChoice(chosen, float(network_iou), float(ious[best]), len(items), len(candidates), params.min_gain)
@@ -171,6 +210,20 @@ def choose_crf(run_dir: str | Path, params: CRFChoiceParams = CRFChoiceParams())
     write_text_atomic(run_dir / RUN_SETTINGS, json.dumps(settings, indent=1))
     set_crf_choice(run_dir, choice.record(), choice.summary())
     return choice
+
+
+def with_changes(candidates: list[Refinement], photos: np.ndarray, training: np.ndarray, labels: list[str],
+                 rule: str) -> tuple[list[Refinement], list[float]]:
+    """The C ``candidates`` with the changes of class ``rule`` chooses for each (``choose_changes``) on the
+    validation and training images together, and the validation mean IoU of each with its changes (pixels pooled).
+    ``photos``: (P, C, N, N, N) ``image_change_counts`` of the P validation images; ``training``: those of the
+    training images, (T, C, N, N, N), T may be 0."""
+    choosing = np.concatenate([photos, training]) if len(training) else photos
+    n = len(labels)
+    chosen = [dataclasses.replace(r, changes=choose_changes(choosing[:, c], labels, rule)[0])
+              for c, r in enumerate(candidates)]
+    return chosen, [_mean_iou(confusion_with_changes(photos[:, c].sum(axis=0), r.allowed(n)), labels)
+                    for c, r in enumerate(chosen)]
 
 
 def image_change_counts(image: np.ndarray, labels: np.ndarray, probs: np.ndarray, candidates: list[Refinement],
