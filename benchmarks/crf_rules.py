@@ -1,22 +1,24 @@
 """Compare rules that choose a run's CRF, offline, on the counts ``bench_fcn.py --folds K --save-counts FILE.npz``
-saved (issue 20): each rule chooses from the run's validation photographs only (a candidate of the saved grid, the
-changes of class it may make, or no CRF), and is scored on the run's test photographs, all their pixels pooled,
+saved (issue 20): each rule chooses from the run's validation (and some from its training) photographs only (a
+candidate of the saved grid, the changes of class it may make, or no CRF), and is scored on the run's test
+photographs, which no rule sees, all their pixels pooled,
 as bench_fcn.py scores them: the gain is the CRF's test mean IoU minus the network's.
 
 Prints a Markdown table (mean gain, worst run, the gains per run, the runs using a CRF) and writes it to
-bench_out/crf_rules.md. The rules "default", "pooled", "any change" and "bench_fcn's wider choice" replay
-``crf_choice.choose_crf`` (train.py's default, with ``changes=POOLED`` and ``ANY_CHANGE``, and bench_fcn.py's wider
-grid); their gains are checked against the ones bench_fcn.py measured by running infer_crf.py on the same runs (its
-rows "network + CRF, run's choice", "..., changes chosen on all validation pixels pooled", "..., any change of
-class" and "... among more candidates"; in files saved before the pooled row existed, the run's choice was the
-pooled one).
+bench_out/crf_rules.md. Rules marked "training + validation" choose the changes of class on the run's training
+photographs too (files saved since the evening of 2026-12-07 keep their counts; older files say so in the table).
+The rules of train.py's default and of the variants bench_fcn.py scored are checked against the gains bench_fcn.py
+measured by running infer_crf.py on the same runs; which rule a row title such as "network + CRF, run's choice"
+stood for depends on when the file was saved (``check``).
 
     python benchmarks/crf_rules.py FILE.npz
 
 benchmarks/data/crf_counts_folds6_seeds01.npz holds the counts of ``bench_fcn.py --folds 6 --seeds 0 1
---save-counts`` (commit 60bd966, 2026-12-07), crf_counts_folds6_seeds23.npz those of ``--seeds 2 3`` (the same
-code). Many rules were compared on the 12 runs of seeds 0 and 1; the one adopted (STABLE) was confirmed on seeds 2
-and 3.
+--save-counts`` (2026-12-07, validation, test and training photographs; the default then was the leave-one-out
+rule), crf_counts_folds6_seeds23.npz those of ``--seeds 2 3``; crf_rules_folds6_seeds01.md and ..._seeds23.md
+their tables. Rules were compared on the 12 runs of seeds 0 and 1; the ones adopted (the leave-one-out rule in the
+afternoon, the changes chosen on training and validation photographs in the evening) were then confirmed on seeds
+2 and 3.
 """
 
 from __future__ import annotations
@@ -36,16 +38,18 @@ BENCH_DEFAULT, BENCH_ANY = "network + CRF, run's choice", "network + CRF, run's 
 BENCH_WIDER = "network + CRF, run's choice among more candidates"
 BENCH_POOLED = "network + CRF, run's choice, changes chosen on all validation pixels pooled"
 BENCH_TRAINING = "network + CRF, run's choice, changes chosen on training and validation pixels pooled"
-DEFAULT_RULE = "default (choose_crf): changes picked in every leave-one-photo-out selection"
-POOLED_RULE = "pooled: changes chosen on all validation pixels pooled (the default before)"
+BENCH_STABLE = "network + CRF, run's choice, changes picked with each validation photograph left out"
+DEFAULT_RULE = "default (choose_crf): changes chosen on training + validation photos pooled (ranked on validation)"
+STABLE_RULE = "changes picked in every leave-one-photo-out selection on validation (the default of that afternoon)"
+POOLED_RULE = "pooled: changes chosen on all validation pixels pooled (the default of the morning of 2026-12-07)"
 WIDER = "bench_fcn's wider choice (30/60/120 px, T 1/fit, accept 0/0.95)"
 WIDER_STABLE = "bench_fcn's wider choice, leave-one-out changes"
+WIDER_TRAINING = "bench_fcn's wider choice, changes chosen on training + validation photos"
 #: the default's candidates (``CRFChoiceParams()``): kernels (px), fitted temperature or not, acceptances
 DEFAULT_GRID = dict(theta=(30.0, 60.0), fit=(False, True), accept=(0.95,))
 BOOTSTRAP = 2000
 #: the photographs of a run a rule chooses the changes of class on: validation, validation and training, training
 VAL, BOTH, TRAIN = "val", "val+train", "train"
-TRAINING_RULE = "changes chosen on training + validation photos pooled (ranked on validation)"
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,8 @@ class Rule:
         IoU, when it beats the network by > min_gain."""
         candidates = saved.candidates(**self.grid)
         val = run.val
-        choosing = {VAL: val, BOTH: np.concatenate([val, run.train]), TRAIN: run.train}[self.photos]
+        choosing = {VAL: lambda: val, TRAIN: lambda: run.train, BOTH: lambda: np.concatenate([val, run.train])}[
+            self.photos]()
         pooled = val.sum(axis=0)
         network = mean_iou(network_confusion(pooled[candidates[0]]), saved.labels)
         allowed = [self.changes(choosing[:, c], saved.labels) for c in candidates]
@@ -237,7 +242,8 @@ def rules() -> list[Rule]:
     """The rules compared; those after the first two choose their changes as the pooled rule does unless named."""
     default, pooled = DEFAULT_GRID, forward_selection
     return [
-        Rule(DEFAULT_RULE, default),
+        Rule(DEFAULT_RULE, default, pooled, photos=BOTH),
+        Rule(STABLE_RULE, default),
         Rule(POOLED_RULE, default, pooled),
         Rule("any change", default, every_change),
         Rule("min gain 0.005", default, pooled, min_gain=0.005),
@@ -256,6 +262,7 @@ def rules() -> list[Rule]:
         Rule("kernel 30 only, T 1, accept 0.99", {"theta": (30.0,), "fit": (False,), "accept": (0.99,)}, pooled),
         Rule(WIDER, {**default, "theta": (30.0, 60.0, 120.0), "accept": (0.0, 0.95)}, pooled),
         Rule(WIDER_STABLE, {**default, "theta": (30.0, 60.0, 120.0), "accept": (0.0, 0.95)}),
+        Rule(WIDER_TRAINING, {**default, "theta": (30.0, 60.0, 120.0), "accept": (0.0, 0.95)}, pooled, photos=BOTH),
         Rule("whole grid (30/60/120 px, T 1/fit, accept 0/0.9/0.95/0.99)", {}, pooled),
         Rule("whole grid + leave-one-out changes", {}),
         Rule("whole grid + changes each hurting no val photo", {}, voted(max_hurt=0)),
@@ -263,7 +270,6 @@ def rules() -> list[Rule]:
         Rule("cross-validation, whole grid", {}, pooled, cross_validate=True),
         Rule("cross-validation + leave-one-out changes", default, cross_validate=True),
         Rule("cross-validation + leave-one-out changes, whole grid", {}, cross_validate=True),
-        Rule(TRAINING_RULE, default, pooled, photos=BOTH),
         Rule("leave-one-out changes on training + validation photos", default, photos=BOTH),
         Rule("changes chosen on training photos only (pooled)", default, pooled, photos=TRAIN),
     ]
@@ -289,14 +295,17 @@ def check(saved: Saved, table: dict) -> list[str]:
     measured_network = [run.measured["network"] for run in saved.runs]
     lines.append(f"network test mean IoU from the counts vs bench_fcn.py's: largest difference "
                  f"{np.max(np.abs(np.subtract(network, measured_network))):.4f}")
-    has_pooled = all(BENCH_POOLED in run.measured for run in saved.runs)
-    # files saved before the default became STABLE have no pooled row: their default (and wider) choice was pooled
-    pairs = [(POOLED_RULE, BENCH_POOLED if has_pooled else BENCH_DEFAULT), ("any change", BENCH_ANY),
-             (WIDER_STABLE if has_pooled else WIDER, BENCH_WIDER)]
-    if has_pooled:
-        pairs.insert(0, (DEFAULT_RULE, BENCH_DEFAULT))
-    if all(BENCH_TRAINING in run.measured for run in saved.runs):
-        pairs.append((TRAINING_RULE, BENCH_TRAINING))
+    titles = set.intersection(*(set(run.measured) for run in saved.runs))
+    if BENCH_STABLE in titles:  # saved since the default chooses the changes on the training photographs too
+        pairs = [(DEFAULT_RULE, BENCH_DEFAULT), (STABLE_RULE, BENCH_STABLE), (POOLED_RULE, BENCH_POOLED),
+                 (WIDER_TRAINING, BENCH_WIDER)]
+    elif BENCH_POOLED in titles:  # the default was STABLE (and the training photographs' rule a variant of its own)
+        pairs = [(STABLE_RULE, BENCH_DEFAULT), (POOLED_RULE, BENCH_POOLED), (WIDER_STABLE, BENCH_WIDER)]
+        if BENCH_TRAINING in titles:
+            pairs.append((DEFAULT_RULE, BENCH_TRAINING))
+    else:  # the default was POOLED
+        pairs = [(POOLED_RULE, BENCH_DEFAULT), (WIDER, BENCH_WIDER)]
+    pairs.append(("any change", BENCH_ANY))
     for name, title in pairs:
         measured = [run.measured[title] - run.measured["network"] for run in saved.runs]
         difference = np.max(np.abs(np.subtract(table[name][0], measured)))

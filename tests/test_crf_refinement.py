@@ -179,7 +179,7 @@ def test_choose_changes_keeps_only_the_changes_no_single_photograph_decides():
     assert iou == pytest.approx(np.mean(np.diag(cm) / (cm.sum(0) + cm.sum(1) - np.diag(cm))))
     assert choose_changes(photos, labels, ANY_CHANGE)[0] is None
     assert choose_changes(photos[:1], labels, STABLE) == choose_changes(photos[:1], labels, POOLED)
-    assert CRFChoiceParams().changes == STABLE
+    assert (CRFChoiceParams().changes, CRFChoiceParams().training_images) == (POOLED, 50)
     with pytest.raises(InputError, match="one of any, pooled, stable"):
         CRFChoiceParams(changes="some")
 

@@ -67,3 +67,24 @@ def test_cross_validation_scores_each_photo_with_changes_chosen_without_it(crf_r
     assert held_out.sum() == pooled.sum()
     assert crf_rules.mean_iou(held_out, LABELS) < crf_rules.mean_iou(chosen, LABELS)
     np.testing.assert_array_equal(held_out[1], [200, 700, 0])  # class 1: photo 0's 200 fixes lost
+
+
+def test_a_rule_on_training_and_validation_photos_and_a_file_without_training_counts(crf_rules):
+    """Known answer: the validation photographs pooled allow 0 -> 1 (photo 0 carries it); 20 training photographs
+    on which 0 -> 1 spoils 30 pixels of class 0 each take it away. Runs saved without training counts cannot be
+    replayed with such a rule (None), the validation-only rules still can."""
+    val = one_photo_carries_a_change()[:, None]  # one candidate
+    train = np.zeros((20, 1, 3, 3, 3), np.int64)
+    for k in range(3):
+        train[:, 0, k, k, k] = 100
+    train[:, 0, 0, 0, 1] = 30
+    saved = crf_rules.Saved([crf_rules.Run("f0_s0", val, val, {}, train)], LABELS, np.array([30.0]),
+                            np.array([False]), np.array([0.95]))
+    both = crf_rules.Rule("both", {}, crf_rules.forward_selection, photos=crf_rules.BOTH)
+    alone = crf_rules.Rule("val", {}, crf_rules.forward_selection)
+    assert alone.choose(saved, saved.runs[0])[1][0, 1]
+    candidate, allowed = both.choose(saved, saved.runs[0])
+    assert candidate == 0 and allowed[1, 2] and not allowed[0, 1]
+    untrained = crf_rules.Saved([crf_rules.Run("f0_s0", val, val, {})], *[getattr(saved, f) for f in
+                                                                          ("labels", "theta", "fit", "accept")])
+    assert crf_rules.evaluate(untrained, both) is None and crf_rules.evaluate(untrained, alone)[1] == 1
