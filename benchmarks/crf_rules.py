@@ -202,16 +202,15 @@ class Rule:
     min_gain: float = 0.0
     gate: Callable | None = None
     cross_validate: bool = False
-    photos: str = "val"
+    photos: str = VAL
 
     def choose(self, saved: Saved, run: Run) -> tuple[int | None, np.ndarray | None]:
-        """(candidate index, allowed (N, N)) of ``run``, chosen from its validation (and with ``training``, its
-        training) counts, or (None, None): as ``choose_crf`` does, the candidate of highest pooled validation mean
-        IoU, when it beats the network by > min_gain."""
+        """(candidate index, allowed (N, N)) of ``run``, its changes chosen on the counts ``photos`` names, or
+        (None, None): as ``choose_crf`` does, the candidate of highest pooled validation mean IoU, when it beats the
+        network by > min_gain."""
         candidates = saved.candidates(**self.grid)
         val = run.val
-        choosing = {VAL: lambda: val, TRAIN: lambda: run.train, BOTH: lambda: np.concatenate([val, run.train])}[
-            self.photos]()
+        choosing = np.concatenate({VAL: (val,), TRAIN: (run.train,), BOTH: (val, run.train)}[self.photos])
         pooled = val.sum(axis=0)
         network = mean_iou(network_confusion(pooled[candidates[0]]), saved.labels)
         allowed = [self.changes(choosing[:, c], saved.labels) for c in candidates]

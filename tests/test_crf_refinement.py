@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from change_counts_helpers import one_photo_carries_a_change
+from change_counts_helpers import one_photo_carries_a_change, training_photos_against_the_first_change
 
 from dl_tools.segmentation.calibration import apply_temperature, fit_temperature, gate_confident
 from dl_tools.segmentation.crf import CRFParams
@@ -229,11 +229,7 @@ def test_training_images_join_the_choice_of_changes_but_not_the_ranking():
 
     labels = ["a", "b", "c"]
     val = one_photo_carries_a_change()[:, None]  # (P, C = 1, N, N, N)
-    training = np.zeros((20, 1, 3, 3, 3), np.int64)
-    for k in range(3):
-        training[:, 0, k, k, k] = 100
-    training[:, 0, 0, 0, 1] = 30
-    training[:, 0, 2, 1, 2] = 10
+    training = training_photos_against_the_first_change()[:, None]
     candidate = Refinement(CRFParams())
     alone, _ = with_changes([candidate], val, training[:0], labels, POOLED)
     assert alone[0].changes == ((0, 1), (1, 2))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from change_counts_helpers import one_photo_carries_a_change
+from change_counts_helpers import one_photo_carries_a_change, training_photos_against_the_first_change
 
 from dl_tools.workflows.crf_choice import confusion_with_changes
 
@@ -71,13 +71,11 @@ def test_cross_validation_scores_each_photo_with_changes_chosen_without_it(crf_r
 
 def test_a_rule_on_training_and_validation_photos_and_a_file_without_training_counts(crf_rules):
     """Known answer: the validation photographs pooled allow 0 -> 1 (photo 0 carries it); 20 training photographs
-    on which 0 -> 1 spoils 30 pixels of class 0 each take it away. Runs saved without training counts cannot be
-    replayed with such a rule (None), the validation-only rules still can."""
+    on which 0 -> 1 spoils 30 pixels of class 0 each (``training_photos_against_the_first_change``) take it away.
+    Runs saved without training counts cannot be replayed with such a rule (None), the validation-only rules
+    still can."""
     val = one_photo_carries_a_change()[:, None]  # one candidate
-    train = np.zeros((20, 1, 3, 3, 3), np.int64)
-    for k in range(3):
-        train[:, 0, k, k, k] = 100
-    train[:, 0, 0, 0, 1] = 30
+    train = training_photos_against_the_first_change()[:, None]
     saved = crf_rules.Saved([crf_rules.Run("f0_s0", val, val, {}, train)], LABELS, np.array([30.0]),
                             np.array([False]), np.array([0.95]))
     both = crf_rules.Rule("both", {}, crf_rules.forward_selection, photos=crf_rules.BOTH)

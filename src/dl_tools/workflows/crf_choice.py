@@ -261,10 +261,11 @@ def confusion_with_changes(counts: np.ndarray, allowed: np.ndarray) -> np.ndarra
     return (counts * allowed).sum(axis=1) + (counts * ~allowed).sum(axis=2)
 
 
-def choose_changes(photos: np.ndarray, labels: list[str], rule: str = STABLE
+def choose_changes(photos: np.ndarray, labels: list[str], rule: str
                    ) -> tuple[tuple[tuple[int, int], ...] | None, float]:
-    """The changes of class one candidate may make, by ``rule`` (``CHANGE_RULES``), and the validation mean IoU
-    with them (all pixels pooled). ``photos``: (P, N, N, N) ``change_counts`` of the P validation images.
+    """The changes of class one candidate may make, by ``rule`` (``CHANGE_RULES``), and the mean IoU of the
+    ``photos`` with them (all pixels pooled). ``photos``: (P, N, N, N) ``change_counts`` of the P images the
+    changes are chosen on (``with_changes``: validation and training).
 
     ANY_CHANGE: every change (None); POOLED: ``select_changes`` on all pixels pooled; STABLE: the changes
     ``select_changes`` makes on the pixels of every P - 1 of the images (each image left out in turn), so that no
