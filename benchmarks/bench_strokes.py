@@ -130,11 +130,13 @@ def strokes_method(scale: float):
     return lambda image, sparse: label_from_strokes(image, sparse, 3, params)[0]
 
 
-def prior_method(probs: np.ndarray, scale: float, prior_params=None):
+def prior_method(evidence, scale: float, prior_params=None):
+    """``compute`` of the prior's engine with a model's ``labelling.prior.ModelEvidence``."""
     from dl_tools.labelling.prior import label_with_prior, prior_crf_params
 
     params = prior_crf_params(scale)
-    return lambda image, sparse: label_with_prior(image, sparse, probs, probs.shape[2], params, prior_params)[0]
+    return lambda image, sparse: label_with_prior(image, sparse, evidence.probs, evidence.probs.shape[2], params,
+                                                  prior_params, evidence.features)[0]
 
 
 def doodler_method(image: np.ndarray, sparse: np.ndarray) -> np.ndarray:
@@ -166,9 +168,9 @@ def run_method(method: str, items: list, priors: dict, scale: float, prior_param
             compute = doodler_method
         else:
             started = time.perf_counter()
-            probs = priors[method].probabilities(image, scale)
+            evidence = priors[method].evidence(image, scale)
             prior_seconds = time.perf_counter() - started
-            compute = prior_method(probs, scale, prior_params or priors[method].weighting)
+            compute = prior_method(evidence, scale, prior_params or priors[method].weighting)
         trace = simulate(image, truth, compute, seed=index, first_strokes=first_strokes)
         trace.image, trace.prior_seconds = name, prior_seconds
         traces.append(trace)
@@ -228,9 +230,9 @@ def big_recompute(items: list, priors: dict, methods: list[str], scale: float) -
             compute = strokes_method(scale)
         else:
             started = time.perf_counter()
-            probs = priors[method].probabilities(big_image, scale)
+            evidence = priors[method].evidence(big_image, scale)
             prior_seconds = f"{time.perf_counter() - started:.1f}"
-            compute = prior_method(probs, scale, priors[method].weighting)
+            compute = prior_method(evidence, scale, priors[method].weighting)
         started = time.perf_counter()
         compute(big_image, sparse)
         lines.append(f"| {method} | {prior_seconds} | {time.perf_counter() - started:.1f} |")
@@ -243,7 +245,7 @@ def ceiling(items: list, scale: float) -> list[str]:
     true labels as the model's probabilities (one-hot) and no stroke, with the default weighting and with the model
     fully trusted (weight 1); and of the truth alone brought to the CRF grid and back (the grid's own limit)."""
     from dl_tools.arrays.resize import resize_image
-    from dl_tools.labelling.prior import PriorParams
+    from dl_tools.labelling.prior import ModelEvidence, PriorParams
     from dl_tools.segmentation.crf import scaled_shape, upsample_argmax
 
     lines = ["| image | truth on the CRF grid and back | proposal of a perfect model (default weighting) | "
@@ -252,25 +254,23 @@ def ceiling(items: list, scale: float) -> list[str]:
         onehot = np.eye(3, dtype=np.float32)[truth]  # the demo's 3 classes, as strokes_method
         grid = upsample_argmax(resize_image(onehot, scaled_shape(truth.shape, scale)), truth.shape)
         empty = np.zeros(truth.shape, np.uint8)
-        default = prior_method(onehot, scale)(image, empty)
-        trusted = prior_method(onehot, scale, PriorParams(weight=1.0))(image, empty)
+        default = prior_method(ModelEvidence(onehot), scale)(image, empty)
+        trusted = prior_method(ModelEvidence(onehot), scale, PriorParams(weight=1.0))(image, empty)
         lines.append(f"| {name[:32]} | {np.mean(grid == truth):.3f} | {np.mean(default == truth):.3f} | "
                      f"{np.mean(trusted == truth):.3f} |")
         print(lines[-1], flush=True)
     return lines
 
 
-#: Weighting variants of ``--select``: (name, PriorParams fields), on the raw tile probabilities and with
-#: prior_crf_params. Those measured before, with the first strokes (2026-12-03), and those of
-#: a takeover by a lower weight (commit b3b7a60) are in docs/experiments.md and in this file's history.
+#: Weighting variants of ``--select``: (name, PriorParams fields, ``refit`` given as RefitParams fields or None),
+#: with prior_crf_params. Those measured before
+#: (2026-12-03 and 2026-12-07: the weight, floor, reach and lift of the first stage) are in docs/experiments.md
+#: and in this file's history.
 VARIANTS = [
-    ("weight 0.1, reach 0.05, lift 0 (the weighting before)", dict(weight=0.1, reach=0.05, corrected_lift=0.0)),
-    ("weight 0.3, reach 0.05, lift 0.9", dict(weight=0.3, reach=0.05, corrected_lift=0.9)),
-    ("weight 1, reach 0.05, lift 0.9", dict(weight=1.0, reach=0.05, corrected_lift=0.9)),
-    ("weight 0.1, reach 0.05, lift 1", dict(weight=0.1, reach=0.05, corrected_lift=1.0)),
-    ("weight 0.3, reach 0.05, lift 0.8", dict(weight=0.3, reach=0.05, corrected_lift=0.8)),
-    ("weight 0.3, reach 0.05, lift 0.97", dict(weight=0.3, reach=0.05, corrected_lift=0.97)),
-    ("weight 0.5, reach 0.05, lift 0.9", dict(weight=0.5, reach=0.05, corrected_lift=0.9)),
+    ("no refit (the engine before)", dict(refit=None)),
+    ("refit: shrinkage 0.1, strokes share 1", dict(refit=dict(shrinkage=0.1))),
+    ("refit: shrinkage 0.01, strokes share 1", dict(refit=dict(shrinkage=0.01))),
+    ("refit: shrinkage 0.1, strokes share 2", dict(refit=dict(shrinkage=0.1, stroke_share=2.0))),
 ]
 
 
@@ -288,11 +288,14 @@ def select(demo_run: Path, labels: list[str], scale: float, n_images: int | None
     """The ``VARIANTS`` numbered ``variants`` (0-based) of ``source``'s prior's weighting on images it did not train
     on (module doc)."""
     from dl_tools.labelling.prior import PriorParams
+    from dl_tools.labelling.refit import RefitParams
 
     items = [(p.stem, *read_item(p, labels)) for p in selection_images(demo_run, source)[:n_images]]
     prior = load_priors(demo_run, labels, [source])[source]
     rows = {"strokes only (default engine, first strokes)": run_method("strokes", items, {}, scale)}
     for name, fields in (VARIANTS[i] for i in variants):
+        refit = fields.get("refit")
+        fields = {**fields, "refit": None if refit is None else RefitParams(**refit)}
         rows[name] = run_method(source, items, {source: prior}, scale, PriorParams(**fields), first_strokes=False)
     text = [f"Prior weighting variants ({machine()}); {source} prior, from the proposal, {len(items)} images it did "
             f"not train on, -s {scale}.", "", *table(rows, per_image=False)]

@@ -17,6 +17,7 @@ from dl_tools.errors import InputError
 from dl_tools.io.images import read_raw, write_image
 from dl_tools.io.mat import read_label_mat
 from dl_tools.labelling import web_app
+from dl_tools.labelling.prior import ModelEvidence
 from dl_tools.labelling.web_jobs import Jobs
 from dl_tools.workflows.folder_runs import is_dl_tools_output
 from dl_tools.workflows.label import LabelParams
@@ -391,12 +392,12 @@ def test_a_model_prior_reaches_the_compute_and_is_shown_at_once(folder, quadrant
     seen = []
 
     class Model:
-        def probabilities(self, image, scale=1.0):
-            return prior
+        def evidence(self, image, scale=1.0):
+            return ModelEvidence(prior)
 
-    def label_with_prior(image, sparse, probs, n_classes, crf):
-        seen.append((probs is prior, n_classes, int(sparse.max())))
-        return np.argmax(probs, axis=2).astype(np.uint8), probs
+    def label_with_prior(image, sparse, evidence, n_classes, crf):
+        seen.append((evidence.probs is prior, n_classes, int(sparse.max())))
+        return np.argmax(evidence.probs, axis=2).astype(np.uint8), evidence.probs
 
     labeller, client = open_labeller(folder, prior_source=Model(), label_with_prior=label_with_prior)
     client.get(f"/api/images/{NAME}/display.jpg")

@@ -18,13 +18,14 @@ The probabilities come from ``workflows.prior`` (a step-4 model through the hybr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..arrays.resize import resize_image
 from ..errors import InputError
 from ..segmentation.crf import CRFParams, check_strokes, crf_from_probs, fraction_probs, scaled_shape, stroke_fractions
+from .refit import RefitParams
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class PriorParams:
                   this share of its most likely class's: 1 = the model no longer prefers its class to the stroke's
                   there (the CRF's colour kernel alone decides between the two); 0 = a correction counts only near
                   the stroke (``reach``).
+    refit       : how the model's features learn from the corrections (``labelling.refit``); None = never.
     """
 
     weight: float = 0.3
@@ -52,6 +54,7 @@ class PriorParams:
     stroke_prob: float = 0.99
     reach: float = 0.05
     corrected_lift: float = 0.9
+    refit: RefitParams | None = field(default_factory=RefitParams)
 
     def __post_init__(self):
         if not 0.0 < self.weight <= 1.0:
@@ -64,6 +67,23 @@ class PriorParams:
             raise InputError(f"the strokes' reach must not be negative, got {self.reach}")
         if not 0.0 <= self.corrected_lift <= 1.0:
             raise InputError(f"the lift of a correction's class must be in [0, 1], got {self.corrected_lift}")
+
+
+@dataclass(frozen=True)
+class ModelEvidence:
+    """What a model gives the labeller for one image (``workflows.prior``): ``probs`` (h, w, N) float32 class
+    probabilities in the labelling's order, and ``features`` (h', w', D) float32 per-pixel features (``models.
+    dense_features``) or None; both on any grid (the labelling's, the image times -s, when they come from
+    ``workflows.prior``)."""
+
+    probs: np.ndarray
+    features: np.ndarray | None = None
+
+    def proposal(self, shape: tuple[int, int]) -> np.ndarray:
+        """(H, W) uint8 the model's most likely class, brought to ``shape`` (nearest neighbour)."""
+        from ..arrays.resize import resize_labels
+
+        return resize_labels(np.argmax(self.probs, axis=2).astype(np.uint8), shape)
 
 
 def prior_crf_params(scale: float) -> CRFParams:
@@ -126,7 +146,8 @@ def stroke_distance_factor(stroked: np.ndarray, reach: float) -> np.ndarray:
 
 
 def label_with_prior(image: np.ndarray, sparse: np.ndarray, prior_probs: np.ndarray, n_classes: int,
-                     params: CRFParams, prior: PriorParams | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     params: CRFParams, prior: PriorParams | None = None,
+                     features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Dense labels from a model's probabilities and (possibly no) strokes, the shape contract of
     ``labelling.engine.label_from_strokes``.
 
@@ -134,6 +155,8 @@ def label_with_prior(image: np.ndarray, sparse: np.ndarray, prior_probs: np.ndar
     prior_probs : (h, w, N) float model probabilities, classes in the labelling's order, on any grid (e.g. the
                   image's (H, W), or that times ``params.scale``).
     params      : the CRF settings (``params.scale`` is the CRF grid; ``gt_prob`` is not used: see ``prior``).
+    features    : (h'', w'', D) float per-pixel features of the model on any grid (``workflows.prior``), or None:
+                  with features and strokes, the labels are refitted to the corrections (``labelling.refit``).
     Returns (label_image (H, W) uint8 0-based, marginals (h', w', N) float32 on the grid (H, W) times
     ``params.scale``). Stroke pixels keep their stroke's class in ``label_image``.
     """
@@ -145,8 +168,29 @@ def label_with_prior(image: np.ndarray, sparse: np.ndarray, prior_probs: np.ndar
     grid = scaled_shape(image.shape[:2], params.scale)
     label_image, marginals = crf_from_probs(image, prior_unary(prior_probs, sparse, grid, prior), params)
     stroked = sparse > 0
+    if features is not None and prior.refit is not None and stroked.any():
+        label_image, marginals = _refitted(image, sparse, prior_probs, features, marginals.argmax(axis=2), prior,
+                                             params.scale)
     label_image[stroked] = sparse[stroked] - 1
     return label_image, marginals
+
+
+def _refitted(image: np.ndarray, sparse: np.ndarray, prior_probs: np.ndarray, features: np.ndarray,
+              first_labels: np.ndarray, prior: PriorParams, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """The second stage of ``label_with_prior``: the classifier refitted to the (h, w) ``first_labels`` and the
+    strokes (``labelling.refit.refit_probs``), through the gentle CRF with the strokes as evidence."""
+    from .refit import pixel_features, refit_crf_params, refit_probs
+
+    n_classes, grid = prior_probs.shape[2], first_labels.shape
+    model = resize_image(np.asarray(prior_probs, dtype=np.float32), grid).reshape(grid + (n_classes,))
+    cells = pixel_features(resize_image(image, grid), resize_image(np.asarray(features, np.float32), grid)
+                           .reshape(grid + (-1,)), model)
+    fractions = stroke_fractions(sparse, n_classes, grid)
+    stroke_classes = np.where(fractions.sum(axis=2) > 0.5, fractions.argmax(axis=2), -1)
+    probs = refit_probs(cells, first_labels, stroke_classes, n_classes, prior.refit)
+    second = PriorParams(weight=1.0, floor=prior.refit.floor, stroke_prob=prior.stroke_prob, reach=0.0,
+                         corrected_lift=0.0, refit=None)
+    return crf_from_probs(image, prior_unary(probs, sparse, grid, second), refit_crf_params(scale))
 
 
 def mean_entropy(probs: np.ndarray) -> float:

@@ -39,7 +39,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from ..file_contract import WEB_PAGE
 from .session import CLASS_KEYS, ERASER
 from .stroke_history import StrokeHistory
 from .web_jobs import Jobs
+
+if TYPE_CHECKING:
+    from .prior import ModelEvidence
 
 #: Longest side, in pixels, of the copy of an image the page shows (strokes are mapped back to full size).
 DISPLAY_SIDE = 2048
@@ -68,8 +71,9 @@ STROKE_ALPHA = 230
 
 class Backend(Protocol):
     """What the app asks of the labelling step (``workflows.label_web``), which alone knows step 2's engine and
-    writers. ``image`` (H, W, 3) uint8 RGB; ``sparse`` (H, W) uint8, 0 = none, k = class k-1; ``prior`` (h, w, N)
-    float32 per-class probabilities of a model (on the image's grid or a coarser one), or None."""
+    writers. ``image`` (H, W, 3) uint8 RGB; ``sparse`` (H, W) uint8, 0 = none, k = class k-1; ``prior`` what a model
+    gives for the image (``labelling.prior.ModelEvidence``: its per-class probabilities and, when it has them, its
+    per-pixel features, on the image's grid or a coarser one), or None."""
 
     labels: list[str]
     colors: np.ndarray
@@ -80,9 +84,9 @@ class Backend(Protocol):
 
     def open_history(self, path: Path, shape: tuple[int, int]) -> StrokeHistory: ...
 
-    def prior(self, path: Path, image: np.ndarray) -> np.ndarray | None: ...
+    def prior(self, path: Path, image: np.ndarray) -> ModelEvidence | None: ...
 
-    def compute(self, path: Path, image: np.ndarray, sparse: np.ndarray, prior: np.ndarray | None) -> Any: ...
+    def compute(self, path: Path, image: np.ndarray, sparse: np.ndarray, prior: ModelEvidence | None) -> Any: ...
     # returns an object with ``label_image`` ((H, W) uint8) and ``warnings`` (list of str)
 
     def is_labelled(self, path: Path) -> bool: ...  # its <name>_mres.mat exists
@@ -168,8 +172,8 @@ class WebLabeller:
                 self._states[name] = _ImageState(path, shape, self.backend.open_history(path, shape))
             return self._states[name]
 
-    def pixels(self, state: _ImageState) -> tuple[np.ndarray, np.ndarray | None]:
-        """The (H, W, 3) uint8 image and the model's (H, W, N) prior (None without a model), read and computed
+    def pixels(self, state: _ImageState) -> tuple[np.ndarray, ModelEvidence | None]:
+        """The (H, W, 3) uint8 image and the model's evidence (None without a model), read and computed
         once and kept while among the ``CACHED_IMAGES`` used last."""
         name = state.path.name
         with self._lock:
@@ -179,9 +183,7 @@ class WebLabeller:
         image = self.backend.read_image(state.path)
         prior = self.backend.prior(state.path, image)
         if prior is not None and state.proposal is None:
-            from ..arrays.resize import resize_labels
-
-            state.proposal = resize_labels(np.argmax(prior, axis=2).astype(np.uint8), image.shape[:2])
+            state.proposal = prior.proposal(image.shape[:2])
         with self._lock:
             self._pixels[name] = image, prior
             while len(self._pixels) > CACHED_IMAGES:

@@ -61,7 +61,7 @@ def bilinear_kernel(factor: int, n_channels: int) -> np.ndarray:
     return kernel
 
 
-def _preprocess_layer(mode: str):
+def preprocess_layer(mode: str):
     """A Keras layer mapping RGB 0-255 to the backbone's input range ("tf": [-1, 1]; "caffe": BGR minus means)."""
     import keras
 
@@ -191,7 +191,7 @@ def build_fcn(n_classes: int, image_shape: tuple[int, int], backbone: str = "mob
     image_shape = (int(image_shape[0]), int(image_shape[1]))
     extractor, mode = backbone_extractor(backbone, image_shape, pretrained, seed, cache_dir, train_backbone)
     inputs = keras.Input(image_shape + (3,), name="image")
-    x = _preprocess_layer(mode)(inputs)
+    x = preprocess_layer(mode)(inputs)
     stride8, stride16, stride32 = extractor(x)
     stride32 = keras.layers.Dropout(dropout, seed=seed, name="dropout")(stride32)
 

@@ -32,6 +32,7 @@ from .windowed import WindowedParams, is_large
 
 if TYPE_CHECKING:
     from ..io.geotiff import GeoInfo
+    from ..labelling.prior import ModelEvidence
     from .prior import HybridPrior, PriorFiles, RunPrior
 
 log = logging.getLogger(__name__)
@@ -299,7 +300,7 @@ class _Job:
     annotate: Callable | None = None
     user: str | None = None
     prior: HybridPrior | RunPrior | None = None
-    prior_probs: np.ndarray | None = None  # the prior's (h, w, N) probabilities, once computed
+    evidence: ModelEvidence | None = None  # the prior's probabilities and features, once computed
 
 
 @dataclass
@@ -425,22 +426,22 @@ def _compute_with_prior(job: _Job, image: np.ndarray, sparse: np.ndarray, params
     started = time.perf_counter()
     label_image, marginals, crf_params = _fuse_with_prior(job, image, sparse, params.scale)
     compute_seconds = time.perf_counter() - started
-    prior = f"{job.prior.description}, mean entropy of its probabilities {mean_entropy(job.prior_probs):.3f} (0-1)"
+    prior = f"{job.prior.description}, mean entropy of its probabilities {mean_entropy(job.evidence.probs):.3f} (0-1)"
     return _Labels(label_image, marginals, sparse, "prior", crf_params, n_windows, annotation_seconds,
                    compute_seconds, warnings, prior)
 
 
 def _fuse_with_prior(job: _Job, image: np.ndarray, sparse: np.ndarray,
                      scale: float) -> tuple[np.ndarray, np.ndarray, CRFParams]:
-    """``labelling.prior.label_with_prior`` of the (H, W) strokes ``sparse`` with the model's probabilities
-    (computed once per job): (label_image (H, W), marginals (h, w, N), the CRF settings)."""
+    """``labelling.prior.label_with_prior`` of the (H, W) strokes ``sparse`` with the model's probabilities and
+    features (computed once per job): (label_image (H, W), marginals (h, w, N), the CRF settings)."""
     from ..labelling.prior import label_with_prior, prior_crf_params
 
-    if job.prior_probs is None:
-        job.prior_probs = job.prior.probabilities(image, scale)
+    if job.evidence is None:
+        job.evidence = job.prior.evidence(image, scale)
     crf_params = prior_crf_params(scale)
-    label_image, marginals = label_with_prior(image, sparse, job.prior_probs, len(job.labels), crf_params,
-                                              job.prior.weighting)
+    label_image, marginals = label_with_prior(image, sparse, job.evidence.probs, len(job.labels), crf_params,
+                                              job.prior.weighting, job.evidence.features)
     return label_image, marginals, crf_params
 
 

@@ -8,9 +8,10 @@ image are kept in ``<name>_scribbles.png`` and ``<name>_scribbles.json`` (``labe
 output folder.
 
 A model's proposal plugs in through ``StepBackend(prior_source=..., label_with_prior=...)``: an object whose
-``probabilities(image)`` gives (H, W, N) float32 per-class probabilities in the order of the labels file, and the
-function that combines them with the strokes, ``label_with_prior(image, sparse, prior, n_classes, crf_params) ->
-(label_image, probs)``; the page then opens each image with the model's labels shown.
+``evidence(image, scale)`` gives its ``labelling.prior.ModelEvidence`` (per-class probabilities in the order of the
+labels file, and per-pixel features when it has them), and the function that combines them with the strokes,
+``label_with_prior(image, sparse, evidence, n_classes, crf_params) -> (label_image, probs)``; the page then opens
+each image with the model's labels shown.
 """
 
 from __future__ import annotations
@@ -131,11 +132,11 @@ class StepBackend:
     def is_labelled(self, path: Path) -> bool:
         return output_paths(path, self.outdir, False)["mat"].exists()
 
-    def prior(self, path: Path, image: np.ndarray) -> np.ndarray | None:
-        """The model's (h, w, N) probabilities on the labelling's grid (the image times -s), or None."""
-        return None if self.prior_source is None else self.prior_source.probabilities(image, self.params.scale)
+    def prior(self, path: Path, image: np.ndarray):
+        """The model's ``ModelEvidence`` on the labelling's grid (the image times -s), or None."""
+        return None if self.prior_source is None else self.prior_source.evidence(image, self.params.scale)
 
-    def compute(self, path: Path, image: np.ndarray, sparse: np.ndarray, prior: np.ndarray | None) -> _Labels:
+    def compute(self, path: Path, image: np.ndarray, sparse: np.ndarray, prior) -> _Labels:
         """Step 2's computation of the labels of ``sparse`` (with the model's ``prior`` when there is one)."""
         job = self._job(path, image.shape[:2], sparse)
         if prior is None:
@@ -177,13 +178,15 @@ def web_images(input_dir: str | Path) -> list[Path]:
 
 def model_prior(prior, labels: list[str], params: LabelParams) -> dict:
     """``StepBackend``'s prior_source and label_with_prior for the model of ``prior`` (``workflows.prior``): the
-    model loaded once, its probabilities the CRF's prior with the measured weighting (``labelling.prior``)."""
+    model loaded once, its probabilities the CRF's prior with the measured weighting, its features refitted to the
+    corrections (``labelling.prior``)."""
     from ..labelling.prior import label_with_prior, prior_crf_params
 
     source = prior.load(labels)
 
-    def fuse(image, sparse, probs, n_classes, crf_params):
-        return label_with_prior(image, sparse, probs, n_classes, prior_crf_params(params.scale), source.weighting)
+    def fuse(image, sparse, evidence, n_classes, crf_params):
+        return label_with_prior(image, sparse, evidence.probs, n_classes, prior_crf_params(params.scale),
+                                source.weighting, evidence.features)
 
     return {"prior_source": source, "label_with_prior": fuse, "prior_files": prior}
 

@@ -8,20 +8,27 @@ classes in the labelling's order (``labelling.prior`` combines them with the str
 
 ``PriorFiles`` checks the flags and ``PriorFiles.load`` builds one of them. Both have ``labels`` (the labelling's
 class names), ``description`` (for reports), ``weighting`` (the ``labelling.prior.PriorParams`` measured for that
-kind of model: pass it to ``label_with_prior``) and ``probabilities(image, scale) -> (h, w, N) float32``.
+kind of model: pass it to ``label_with_prior``), ``probabilities(image, scale) -> (h, w, N) float32``,
+``features(image, scale) -> (h, w, D) float32`` (per-pixel features the labeller refits to a person's corrections,
+``labelling.refit``: the step-8 network's own, or the ImageNet MobileNetV2's for a step-4 model, whose tile
+classifier has none at pixel level; ``models.dense_features``) and ``evidence(image, scale)``, both together as a
+``labelling.prior.ModelEvidence``. ``(h, w)`` is the image's (H, W) times ``scale``.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
-from ..labelling.prior import PriorParams, class_order
+from ..labelling.prior import ModelEvidence, PriorParams, class_order
 from ..segmentation.crf import scaled_shape
 from ..segmentation.hybrid import HybridParams, hybrid_probs
+
+log = logging.getLogger(__name__)
 
 #: The hybrid method's settings for a prior: every tile (DECIM 1) and every tile used (PROB_THRES 0: the tile's
 #: probabilities carry its confidence); the tile size is the model's input and SCALE the labelling's -s.
@@ -38,7 +45,39 @@ def _rename_flag(exc: InputError, flag: str) -> InputError:
     return InputError(f"{flag} {message}")
 
 
-class HybridPrior:
+class _Prior:
+    """What both kinds of prior share: features of the image on the labelling's grid, and both maps at once."""
+
+    _features = None  # the models.dense_features.DenseFeatures of this model once built; False: none to be had
+
+    def _dense_features(self):  # builds this model's DenseFeatures; InputError when its weights cannot be had
+        raise NotImplementedError
+
+    def features(self, image: np.ndarray, scale: float = 1.0) -> np.ndarray | None:
+        """(h, w, D) float32 per-pixel features of an (H, W, 3) uint8 image, computed on the image brought to
+        (h, w) = (H, W) times ``scale`` (``models.dense_features``); None, with one warning, when the backbone's
+        weights cannot be had (the labels then come from the first stage alone)."""
+        from ..arrays.resize import resize_image
+
+        if self._features is None:
+            try:
+                self._features = self._dense_features()
+            except InputError as exc:
+                log.warning("%s; labelling goes on without refitting the model to your corrections", exc)
+                self._features = False
+        if self._features is False:
+            return None
+        return self._features(resize_image(self._network_input(image), scaled_shape(image.shape[:2], scale)))
+
+    def _network_input(self, image: np.ndarray) -> np.ndarray:
+        return image
+
+    def evidence(self, image: np.ndarray, scale: float = 1.0) -> ModelEvidence:
+        """The model's ``probabilities`` and ``features`` of an (H, W, 3) uint8 image, both at (H, W) x ``scale``."""
+        return ModelEvidence(self.probabilities(image, scale), self.features(image, scale))
+
+
+class HybridPrior(_Prior):
     """A step-4 frozen classifier (``.pb``) whose tile probabilities, through the hybrid method, are the prior;
     ``refine_with_crf``: refined by the hybrid's CRF first (``segmentation.hybrid.hybrid_probs``; measured worse:
     its marginals are near one-hot, so strokes cannot move them; docs/experiments.md)."""
@@ -72,8 +111,13 @@ class HybridPrior:
         params.check_size(image.shape[:2], "label it without --prior, or give a model trained on smaller tiles")
         return hybrid_probs(image, self.classifier, params, self.refine_with_crf)[:, :, self.order]
 
+    def _dense_features(self):
+        from ..models.dense_features import IMAGENET_TILE, DenseFeatures, imagenet_feature_taps
 
-class RunPrior:
+        return DenseFeatures(imagenet_feature_taps(IMAGENET_TILE), IMAGENET_TILE)
+
+
+class RunPrior(_Prior):
     """A step-8 training run whose network's softmax probabilities are the prior."""
 
     def __init__(self, run_dir: Path, labels: list[str], checkpoint: str = "best"):
@@ -99,6 +143,16 @@ class RunPrior:
 
         probs = predict_probs(self.run, image)[:, :, self.order]
         return resize_image(probs, scaled_shape(image.shape[:2], scale))
+
+    def _dense_features(self):
+        from ..models.dense_features import DenseFeatures, fcn_feature_taps
+
+        return DenseFeatures(fcn_feature_taps(self.run.model), self.run.tile_shape)
+
+    def _network_input(self, image: np.ndarray) -> np.ndarray:
+        from ..arrays.color import standardise_channels
+
+        return standardise_channels(image) if self.run.standardise else image
 
 
 @dataclass(frozen=True)
