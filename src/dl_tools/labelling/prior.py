@@ -178,16 +178,22 @@ def label_with_prior(image: np.ndarray, sparse: np.ndarray, prior_probs: np.ndar
 def _refitted(image: np.ndarray, sparse: np.ndarray, prior_probs: np.ndarray, features: np.ndarray,
               first_labels: np.ndarray, prior: PriorParams, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """The second stage of ``label_with_prior``: the classifier refitted to the (h, w) ``first_labels`` and the
-    strokes (``labelling.refit.refit_probs``), through the gentle CRF with the strokes as evidence."""
-    from .refit import pixel_features, refit_crf_params, refit_probs
+    strokes (``labelling.refit.refit_probs``, on a grid of at most ``RefitParams.max_cells`` cells, its
+    probabilities brought back to (h, w)), through the gentle CRF with the strokes as evidence."""
+    from ..arrays.resize import resize_labels
+    from .refit import pixel_features, refit_crf_params, refit_grid, refit_probs
 
     n_classes, grid = prior_probs.shape[2], first_labels.shape
-    model = resize_image(np.asarray(prior_probs, dtype=np.float32), grid).reshape(grid + (n_classes,))
-    cells = pixel_features(resize_image(image, grid), resize_image(np.asarray(features, np.float32), grid)
-                           .reshape(grid + (-1,)), model)
-    fractions = stroke_fractions(sparse, n_classes, grid)
+    work = refit_grid(grid, prior.refit.max_cells)
+
+    def on_work_grid(maps: np.ndarray) -> np.ndarray:
+        return resize_image(np.asarray(maps, dtype=np.float32), work).reshape(work + (maps.shape[2],))
+
+    model = on_work_grid(prior_probs)
+    cells = pixel_features(resize_image(image, work), on_work_grid(features), model, prior.refit.position)
+    fractions = stroke_fractions(sparse, n_classes, work)
     stroke_classes = np.where(fractions.sum(axis=2) > 0.5, fractions.argmax(axis=2), -1)
-    probs = refit_probs(cells, first_labels, stroke_classes, n_classes, prior.refit)
+    probs = refit_probs(cells, resize_labels(first_labels, work), stroke_classes, n_classes, prior.refit)
     second = PriorParams(weight=1.0, floor=prior.refit.floor, stroke_prob=prior.stroke_prob, reach=0.0,
                          corrected_lift=0.0, refit=None)
     return crf_from_probs(image, prior_unary(probs, sparse, grid, second), refit_crf_params(scale))

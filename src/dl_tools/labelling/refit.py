@@ -34,12 +34,17 @@ class RefitParams:
     shrinkage    : shrinkage of the classes' shared covariance towards a multiple of the identity, in [0, 1].
     floor        : share of the uniform distribution mixed into the classifier's probabilities before the gentle
                    CRF, in [0, 1) (``PriorParams.floor``; the classifier is trusted fully otherwise: weight 1).
+    position     : weight of the cell's row and column (standardised) among the features, >= 0; 0 = not used.
+    max_cells    : the classifier works on the CRF grid reduced to at most this many cells (``refit_grid``), its
+                   probabilities then brought back; bounds the time and memory of a refit on a large photograph.
     """
 
     samples: int = 4000
     stroke_share: float = 1.0
     shrinkage: float = 0.1
     floor: float = 0.01
+    position: float = 0.0
+    max_cells: int = 300_000
 
     def __post_init__(self):
         if self.samples < 1:
@@ -50,6 +55,10 @@ class RefitParams:
             raise InputError(f"the refit's shrinkage must be in [0, 1], got {self.shrinkage}")
         if not 0.0 <= self.floor < 1.0:
             raise InputError(f"the refit's floor must be in [0, 1), got {self.floor}")
+        if self.max_cells < 1:
+            raise InputError(f"the refit's max_cells must be at least 1, got {self.max_cells}")
+        if self.position < 0:
+            raise InputError(f"the refit's position weight must not be negative, got {self.position}")
 
 
 def refit_crf_params(scale: float):
@@ -60,17 +69,36 @@ def refit_crf_params(scale: float):
     return default_crf_params("classifier", scale)
 
 
-def pixel_features(image_grid: np.ndarray, features: np.ndarray, model_probs: np.ndarray) -> np.ndarray:
-    """(h * w, D + 3 + N) float64 standardised features of every cell of the CRF grid: the model's ``features``
-    (h, w, D), the colour of ``image_grid`` ((h, w, 3) uint8 RGB on the grid) in CIELAB, and the log of the model's
-    (h, w, N) probabilities; each column scaled to zero mean and unit variance (constant columns stay 0)."""
+def refit_grid(grid: tuple[int, int], max_cells: int) -> tuple[int, int]:
+    """(h, w) ``grid`` scaled down, keeping its aspect, to at most ``max_cells`` cells (unchanged when it has no
+    more); each side at least 1."""
+    h, w = grid
+    if h * w <= max_cells:
+        return h, w
+    rows = max(1, int(h * (max_cells / (h * w)) ** 0.5))
+    return rows, max(1, min(w, max_cells // rows))
+
+
+def pixel_features(image_grid: np.ndarray, features: np.ndarray, model_probs: np.ndarray,
+                   position: float = 0.0) -> np.ndarray:
+    """(h * w, D + 3 + N [+ 2]) float32 standardised features of every cell of the CRF grid: the model's
+    ``features`` (h, w, D), the colour of ``image_grid`` ((h, w, 3) uint8 RGB on the grid) in CIELAB, and the log of
+    the model's (h, w, N) probabilities; each column scaled to zero mean and unit variance (constant columns stay
+    0); with ``position`` > 0, the cell's row and column too, so scaled and times ``position``."""
     import cv2
 
     lab = cv2.cvtColor(image_grid, cv2.COLOR_RGB2LAB).astype(np.float32)
-    stacked = np.concatenate([features, lab, np.log(np.clip(model_probs, 1e-3, 1.0))], axis=2)
-    flat = stacked.reshape(-1, stacked.shape[2]).astype(np.float64)
-    spread = flat.std(axis=0)
-    return (flat - flat.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+    maps = [features, lab, np.log(np.clip(model_probs, 1e-3, 1.0))]
+    if position > 0:
+        maps.append(np.stack(np.indices(features.shape[:2]), axis=2))
+    stacked = np.concatenate(maps, axis=2)
+    flat = stacked.reshape(-1, stacked.shape[2]).astype(np.float32)
+    spread = flat.std(axis=0, dtype=np.float64)
+    flat -= flat.mean(axis=0, dtype=np.float64).astype(np.float32)
+    flat /= np.where(spread > 0, spread, 1.0).astype(np.float32)
+    if position > 0:
+        flat[:, -2:] *= position
+    return flat
 
 
 def refit_probs(features: np.ndarray, first_labels: np.ndarray, stroke_classes: np.ndarray, n_classes: int,
