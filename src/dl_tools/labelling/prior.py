@@ -9,9 +9,13 @@ pixels and, through the CRF's colour kernel, in the similar-looking pixels aroun
 stroke of another class than the model's where it is drawn is a correction: the person says the proposal is wrong
 there, so over the whole segment of the model's labels that holds it (a connected region of one class of the
 model's most likely class) the model stops preferring its class to the stroke's (``PriorParams.corrected_lift``),
-and the CRF's colour kernel carries the stroke's class over the pixels of that segment that look like it. All of
-it follows from the strokes and the model's probabilities alone, so the scripted mode and the web labeller give the
-same labels for the same strokes, whatever the order they were drawn in.
+and the CRF's colour kernel carries the stroke's class over the pixels of that segment that look like it. When the model
+also gives its per-pixel features (``ModelEvidence``), those labels and the strokes are the training examples of a
+classifier on the features, refitted at every compute, whose probabilities go through a gentler CRF
+(``labelling.refit``): it carries each correction on to the pixels the model sees alike, where colour edges would
+have stopped it. All of it follows from the strokes and the model's probabilities and features alone, so the
+scripted mode and the web labeller give the same labels for the same strokes, whatever the order they were drawn
+in.
 
 The probabilities come from ``workflows.prior`` (a step-4 model through the hybrid method, or a step-8 run).
 """
