@@ -149,6 +149,7 @@ def test_a_prior_without_features_warns_once_and_still_proposes(quadrants, caplo
 
     class NoBackbone(_Prior):
         built = 0
+        weighting = PriorParams()
 
         def probabilities(self, image, scale=1.0):
             return np.full(image.shape[:2] + (4,), 0.25, np.float32)
@@ -197,3 +198,23 @@ def test_resize_image_takes_more_than_four_channels_alike_each_channel():
         assert resized.shape == shape + (9,) and resized.dtype == np.float32
         for channel in (0, 5, 8):
             np.testing.assert_allclose(resized[:, :, channel], resize_image(maps[:, :, channel], shape), atol=1e-6)
+
+
+def test_a_prior_s_features_are_on_the_refit_s_grid_and_none_without_a_refit(quadrants):
+    from dl_tools.workflows.prior import _Prior
+
+    class Shapes(_Prior):
+        weighting = PriorParams(refit=RefitParams(max_cells=600))
+
+        def probabilities(self, image, scale=1.0):
+            return np.full(image.shape[:2] + (4,), 0.25, np.float32)
+
+        def _dense_features(self):
+            return lambda image: np.zeros(image.shape[:2] + (2,), np.float32)
+
+    image, _ = quadrants
+    prior = Shapes()
+    assert prior.features(image, 0.25).shape == (20, 30, 2)  # the 20 x 30 grid of -s 0.25: 600 cells
+    assert prior.features(image, 1.0).shape == (20, 30, 2)  # the 80 x 120 grid, reduced to 600 cells
+    prior.weighting = PriorParams(refit=None)
+    assert prior.features(image, 1.0) is None

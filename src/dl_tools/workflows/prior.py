@@ -55,10 +55,16 @@ class _Prior:
 
     def features(self, image: np.ndarray, scale: float = 1.0) -> np.ndarray | None:
         """(h, w, D) float32 per-pixel features of an (H, W, 3) uint8 image, computed on the image brought to
-        (h, w) = (H, W) times ``scale`` (``models.dense_features``); None, with one warning, when the backbone's
-        weights cannot be had (the labels then come from the first stage alone)."""
+        (H, W) times ``scale``, reduced to the refit's grid (at most ``RefitParams.max_cells`` cells: finer features
+        would be reduced by the refit anyway; ``models.dense_features``); None when the weighting has no refit, and
+        None with one warning when the backbone's weights cannot be had (the labels then come from the first stage
+        alone)."""
         from ..arrays.resize import resize_image
+        from ..labelling.refit import refit_grid
 
+        refit = self.weighting.refit
+        if refit is None:
+            return None
         if self._features is None:
             try:
                 self._features = self._dense_features()
@@ -67,7 +73,8 @@ class _Prior:
                 self._features = False
         if self._features is False:
             return None
-        return self._features(resize_image(self._network_input(image), scaled_shape(image.shape[:2], scale)))
+        work = refit_grid(scaled_shape(image.shape[:2], scale), refit.max_cells)
+        return self._features(resize_image(self._network_input(image), work))
 
     def _network_input(self, image: np.ndarray) -> np.ndarray:
         return image
