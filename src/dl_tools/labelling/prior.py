@@ -9,9 +9,9 @@ pixels and, through the CRF's colour kernel, in the similar-looking pixels aroun
 stroke of another class than the model's where it is drawn is a correction: the person says the proposal is wrong
 there, so over the whole segment of the model's labels that holds it (a connected region of one class of the
 model's most likely class) the model stops preferring its class to the stroke's (``PriorParams.corrected_lift``),
-and the CRF's colour kernel carries the stroke's class over the pixels of that segment that look like it. When the model
-also gives its per-pixel features (``ModelEvidence``), those labels and the strokes are the training examples of a
-classifier on the features, refitted at every compute, whose probabilities go through a gentler CRF
+and the CRF's colour kernel carries the stroke's class over the pixels of that segment that look like it.
+When the model also gives its per-pixel features (``ModelEvidence``), those labels and the strokes are the training
+examples of a classifier on the features, refitted at every compute, whose probabilities go through a gentler CRF
 (``labelling.refit``): it carries each correction on to the pixels the model sees alike, where colour edges would
 have stopped it. All of it follows from the strokes and the model's probabilities and features alone, so the
 scripted mode and the web labeller give the same labels for the same strokes, whatever the order they were drawn
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..arrays.resize import resize_image
+from ..arrays.resize import resize_image, resize_labels
 from ..errors import InputError
 from ..segmentation.crf import CRFParams, check_strokes, crf_from_probs, fraction_probs, scaled_shape, stroke_fractions
 from .refit import RefitParams
@@ -85,8 +85,6 @@ class ModelEvidence:
 
     def proposal(self, shape: tuple[int, int]) -> np.ndarray:
         """(H, W) uint8 the model's most likely class, brought to ``shape`` (nearest neighbour)."""
-        from ..arrays.resize import resize_labels
-
         return resize_labels(np.argmax(self.probs, axis=2).astype(np.uint8), shape)
 
 
@@ -184,7 +182,6 @@ def _refitted(image: np.ndarray, sparse: np.ndarray, prior_probs: np.ndarray, fe
     """The second stage of ``label_with_prior``: the classifier refitted to the (h, w) ``first_labels`` and the
     strokes (``labelling.refit.refit_probs``, on a grid of at most ``RefitParams.max_cells`` cells, its
     probabilities brought back to (h, w)), through the gentle CRF with the strokes as evidence."""
-    from ..arrays.resize import resize_labels
     from .refit import pixel_features, refit_crf_params, refit_grid, refit_probs
 
     n_classes, grid = prior_probs.shape[2], first_labels.shape
