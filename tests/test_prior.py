@@ -280,6 +280,7 @@ def test_scripted_prior_writes_step2_outputs(labelling, tiny_model, quadrants):
     assert (label_file.label_image == truth).mean() > 0.95
     report = (out / "image_report.txt").read_text()
     assert "Prior: step-4 model" in report and "mean entropy" in report and "--engine" not in report
+    assert "refitted to the strokes" in report  # "not refitted ..." where the ImageNet weights cannot be had
 
 
 def test_scripted_prior_run_with_no_stroke_writes_the_model_labels(labelling, tiny_run):
@@ -287,7 +288,16 @@ def test_scripted_prior_run_with_no_stroke_writes_the_model_labels(labelling, ti
 
     assert main([str(a) for a in _label_args(labelling, "none.png")] + ["--prior-run", str(tiny_run), "-q"]) == 0
     assert read_label_mat(labelling / "out" / "image_mres.mat").label_image.shape == (80, 120)
-    assert "Prior: step-8 run" in (labelling / "out" / "image_report.txt").read_text()
+    report = (labelling / "out" / "image_report.txt").read_text()
+    assert "Prior: step-8 run" in report and "no stroke: the model's labels" in report
+
+
+def test_scripted_prior_run_refits_to_the_strokes_on_the_network_s_features(labelling, tiny_run):
+    from dl_tools.cli.label_1image_crf import main
+
+    assert main([str(a) for a in _label_args(labelling)] + ["--prior-run", str(tiny_run), "-q"]) == 0
+    report = (labelling / "out" / "image_report.txt").read_text()
+    assert "refitted to the strokes on the model's per-pixel features" in report
 
 
 def test_the_opencv_labeller_shows_the_model_proposal_under_the_strokes(labelling, tiny_model, quadrants):

@@ -426,9 +426,19 @@ def _compute_with_prior(job: _Job, image: np.ndarray, sparse: np.ndarray, params
     started = time.perf_counter()
     label_image, marginals, crf_params = _fuse_with_prior(job, image, sparse, params.scale)
     compute_seconds = time.perf_counter() - started
-    prior = f"{job.prior.description}, mean entropy of its probabilities {mean_entropy(job.evidence.probs):.3f} (0-1)"
+    prior = (f"{job.prior.description}, mean entropy of its probabilities {mean_entropy(job.evidence.probs):.3f} "
+             f"(0-1); {_refit_note(job, sparse)}")
     return _Labels(label_image, marginals, sparse, "prior", crf_params, n_windows, annotation_seconds,
                    compute_seconds, warnings, prior)
+
+
+def _refit_note(job: _Job, sparse: np.ndarray) -> str:
+    """How the labels of ``sparse`` came from the model, for the report (``labelling.refit``)."""
+    if not np.any(sparse):
+        return "no stroke: the model's labels"
+    if job.evidence.features is None or job.prior.weighting.refit is None:
+        return "not refitted to the strokes (no per-pixel features of the model)"
+    return "refitted to the strokes on the model's per-pixel features"
 
 
 def _fuse_with_prior(job: _Job, image: np.ndarray, sparse: np.ndarray,
