@@ -27,7 +27,7 @@ from ..errors import InputError
 class RefitParams:
     """How the per-image classifier is refitted to the corrections (chosen by measurement).
 
-    samples      : pixels of the first labels drawn (evenly, with a fixed seed) as its training examples, >= 1.
+    samples      : cells of the first labels drawn at random (fixed seed, no repeats) as its training examples, >= 1.
     stroke_share : weight of the stroked pixels against those examples, > 0: as many stroked pixels (drawn with
                    replacement) as ``stroke_share`` x ``samples`` join them, so 1 = the strokes count as much as
                    the first labels, whatever their size.
