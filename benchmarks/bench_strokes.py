@@ -132,11 +132,10 @@ def strokes_method(scale: float):
 
 def prior_method(evidence, scale: float, prior_params=None):
     """``compute`` of the prior's engine with a model's ``labelling.prior.ModelEvidence``."""
-    from dl_tools.labelling.prior import label_with_prior, prior_crf_params
+    from dl_tools.labelling.prior import label_with_evidence, prior_crf_params
 
     params = prior_crf_params(scale)
-    return lambda image, sparse: label_with_prior(image, sparse, evidence.probs, evidence.probs.shape[2], params,
-                                                  prior_params, evidence.features)[0]
+    return lambda image, sparse: label_with_evidence(image, sparse, evidence, params, prior_params)[0]
 
 
 def doodler_method(image: np.ndarray, sparse: np.ndarray) -> np.ndarray:

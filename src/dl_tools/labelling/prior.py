@@ -96,22 +96,24 @@ def prior_crf_params(scale: float) -> CRFParams:
     return default_crf_params("strokes", scale)
 
 
-def prior_unary(prior_probs: np.ndarray, sparse: np.ndarray, grid: tuple[int, int], prior: PriorParams) -> np.ndarray:
-    """(h, w, N) float32 probabilities (rows summing to 1) on the CRF ``grid``: the softened model probabilities
+def prior_unary(prior_probs: np.ndarray, fractions: np.ndarray, prior: PriorParams) -> np.ndarray:
+    """(h, w, N) float32 probabilities (rows summing to 1) on the CRF grid: the softened model probabilities
     (``PriorParams``: weight, floor, giving way near the strokes and to the strokes' classes over the segments they
     correct) times the strokes' evidence (``segmentation.crf.fraction_probs``).
 
-    prior_probs : (h', w', N) model probabilities on any grid (resized bilinearly to ``grid``).
-    sparse      : (H, W) strokes, 0 = none, k = class k-1 (area-averaged to ``grid``).
+    prior_probs : (h', w', N) model probabilities on any grid (resized bilinearly to the CRF grid).
+    fractions   : (h, w, N) per-class area fractions of the strokes on the CRF grid
+                  (``segmentation.crf.stroke_fractions``).
     """
-    n_classes = prior_probs.shape[2]
+    n_classes, grid = prior_probs.shape[2], fractions.shape[:2]
     model = resize_image(np.asarray(prior_probs, dtype=np.float32), grid)
     if model.ndim == 2:  # cv2 drops a single channel
         model = model[:, :, None]
     model = (1.0 - prior.floor) * np.clip(model, 0.0, 1.0) + prior.floor / n_classes
-    fractions = stroke_fractions(sparse, n_classes, grid)
-    corrected = corrected_segments(np.argmax(model, axis=2), fractions)
-    model = np.where(corrected, np.maximum(model, prior.corrected_lift * model.max(axis=2, keepdims=True)), model)
+    if prior.corrected_lift > 0:  # a lift of 0 leaves every probability as it is
+        corrected = corrected_segments(np.argmax(model, axis=2), fractions)
+        model = np.where(corrected, np.maximum(model, prior.corrected_lift * model.max(axis=2, keepdims=True)),
+                         model)
     weight = prior.weight * stroke_distance_factor(fractions.sum(axis=2) > 0, prior.reach)
     unary = np.power(np.maximum(model, 1e-6), weight[:, :, None]) * fraction_probs(fractions, prior.stroke_prob)
     return (unary / unary.sum(axis=2, keepdims=True)).astype(np.float32)
@@ -167,21 +169,30 @@ def label_with_prior(image: np.ndarray, sparse: np.ndarray, prior_probs: np.ndar
     prior_probs = np.asarray(prior_probs)
     if prior_probs.ndim != 3 or prior_probs.shape[2] != n_classes:
         raise ValueError(f"prior_probs must be (h, w, {n_classes}), got {prior_probs.shape}")
-    grid = scaled_shape(image.shape[:2], params.scale)
-    label_image, marginals = crf_from_probs(image, prior_unary(prior_probs, sparse, grid, prior), params)
+    fractions = stroke_fractions(sparse, n_classes, scaled_shape(image.shape[:2], params.scale))
+    label_image, marginals = crf_from_probs(image, prior_unary(prior_probs, fractions, prior), params)
     stroked = sparse > 0
     if features is not None and prior.refit is not None and stroked.any():
-        label_image, marginals = _refitted(image, sparse, prior_probs, features, marginals.argmax(axis=2), prior,
-                                             params.scale)
+        label_image, marginals = _refitted(image, sparse, fractions, prior_probs, features, marginals.argmax(axis=2),
+                                           prior, params.scale)
     label_image[stroked] = sparse[stroked] - 1
     return label_image, marginals
 
 
-def _refitted(image: np.ndarray, sparse: np.ndarray, prior_probs: np.ndarray, features: np.ndarray,
-              first_labels: np.ndarray, prior: PriorParams, scale: float) -> tuple[np.ndarray, np.ndarray]:
+def label_with_evidence(image: np.ndarray, sparse: np.ndarray, evidence: ModelEvidence, params: CRFParams,
+                        prior: PriorParams | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``label_with_prior`` with what a model gives for the image (``ModelEvidence``): its N-class probabilities
+    and, when it has them, its features."""
+    return label_with_prior(image, sparse, evidence.probs, evidence.probs.shape[2], params, prior, evidence.features)
+
+
+def _refitted(image: np.ndarray, sparse: np.ndarray, fractions: np.ndarray, prior_probs: np.ndarray,
+              features: np.ndarray, first_labels: np.ndarray, prior: PriorParams,
+              scale: float) -> tuple[np.ndarray, np.ndarray]:
     """The second stage of ``label_with_prior``: the classifier refitted to the (h, w) ``first_labels`` and the
     strokes (``labelling.refit.refit_probs``, on a grid of at most ``RefitParams.max_cells`` cells, its
-    probabilities brought back to (h, w)), through the gentle CRF with the strokes as evidence."""
+    probabilities brought back to (h, w)), through the gentle CRF with the strokes (``fractions``, (h, w, N)) as
+    evidence."""
     from .refit import pixel_features, refit_crf_params, refit_grid, refit_probs
 
     n_classes, grid = prior_probs.shape[2], first_labels.shape
@@ -192,12 +203,12 @@ def _refitted(image: np.ndarray, sparse: np.ndarray, prior_probs: np.ndarray, fe
 
     model = on_work_grid(prior_probs)
     cells = pixel_features(resize_image(image, work), on_work_grid(features), model, prior.refit.position)
-    fractions = stroke_fractions(sparse, n_classes, work)
-    stroke_classes = np.where(fractions.sum(axis=2) > 0.5, fractions.argmax(axis=2), -1)
+    on_work = fractions if work == grid else stroke_fractions(sparse, n_classes, work)
+    stroke_classes = np.where(on_work.sum(axis=2) > 0.5, on_work.argmax(axis=2), -1)
     probs = refit_probs(cells, resize_labels(first_labels, work), stroke_classes, n_classes, prior.refit)
     second = PriorParams(weight=1.0, floor=prior.refit.floor, stroke_prob=prior.stroke_prob, reach=0.0,
                          corrected_lift=0.0, refit=None)
-    return crf_from_probs(image, prior_unary(probs, sparse, grid, second), refit_crf_params(scale))
+    return crf_from_probs(image, prior_unary(probs, fractions, second), refit_crf_params(scale))
 
 
 def mean_entropy(probs: np.ndarray) -> float:

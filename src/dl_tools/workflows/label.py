@@ -436,7 +436,7 @@ def _refit_note(job: _Job, sparse: np.ndarray) -> str:
     """How the labels of ``sparse`` came from the model, for the report (``labelling.refit``)."""
     if not np.any(sparse):
         return "no stroke: the model's labels"
-    if job.evidence.features is None or job.prior.weighting.refit is None:
+    if job.evidence.features is None:  # also None when the weighting has no refit (workflows.prior)
         return "not refitted to the strokes (no per-pixel features of the model)"
     return "refitted to the strokes on the model's per-pixel features"
 
@@ -445,13 +445,12 @@ def _fuse_with_prior(job: _Job, image: np.ndarray, sparse: np.ndarray,
                      scale: float) -> tuple[np.ndarray, np.ndarray, CRFParams]:
     """``labelling.prior.label_with_prior`` of the (H, W) strokes ``sparse`` with the model's probabilities and
     features (computed once per job): (label_image (H, W), marginals (h, w, N), the CRF settings)."""
-    from ..labelling.prior import label_with_prior, prior_crf_params
+    from ..labelling.prior import label_with_evidence, prior_crf_params
 
     if job.evidence is None:
         job.evidence = job.prior.evidence(image, scale)
     crf_params = prior_crf_params(scale)
-    label_image, marginals = label_with_prior(image, sparse, job.evidence.probs, len(job.labels), crf_params,
-                                              job.prior.weighting, job.evidence.features)
+    label_image, marginals = label_with_evidence(image, sparse, job.evidence, crf_params, job.prior.weighting)
     return label_image, marginals, crf_params
 
 

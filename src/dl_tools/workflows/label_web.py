@@ -180,13 +180,12 @@ def model_prior(prior, labels: list[str], params: LabelParams) -> dict:
     """``StepBackend``'s prior_source and label_with_prior for the model of ``prior`` (``workflows.prior``): the
     model loaded once, its probabilities the CRF's prior with the measured weighting, its features refitted to the
     corrections (``labelling.prior``)."""
-    from ..labelling.prior import label_with_prior, prior_crf_params
+    from ..labelling.prior import label_with_evidence, prior_crf_params
 
     source = prior.load(labels)
 
     def fuse(image, sparse, evidence, n_classes, crf_params):
-        return label_with_prior(image, sparse, evidence.probs, n_classes, prior_crf_params(params.scale),
-                                source.weighting, evidence.features)
+        return label_with_evidence(image, sparse, evidence, prior_crf_params(params.scale), source.weighting)
 
     return {"prior_source": source, "label_with_prior": fuse, "prior_files": prior}
 
