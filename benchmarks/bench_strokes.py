@@ -12,7 +12,9 @@ The simulated person (dl_tools.labelling.simulated_strokes) follows one of two p
 Both stop at 0.95 pixel accuracy or after 30 strokes. Reported per image and on average: strokes to reach 0.90
 and 0.95 (30 when never reached), the accuracy of the first compute (with the first strokes, or of the proposal)
 and after 5, 10 and 20 strokes (the last accuracy once the person has stopped at 0.95; "-" while the first
-strokes, one per region, are not all drawn yet). Methods, all on the same simulated person:
+strokes, one per region, are not all drawn yet), and the setbacks: the strokes after which the accuracy fell (by
+more than 0.005), where a correction undid more elsewhere than it mended. Methods, all on the same simulated
+person:
 
 - strokes : strokes only, the default engine of step 2 (dl_tools.labelling.engine, ``--engine strokes``);
 - step4   : strokes + the prior of the demo's step-4 model (``--prior MODEL.pb --prior-labels labels.txt``);
@@ -34,7 +36,9 @@ Neither uses the benchmark's 5 images, so the weighting is not tuned on them.
 
     flock /tmp/dl_tools_bench.lock python benchmarks/bench_strokes.py [--demo-run /work/main/demo_run]
         [--methods strokes,step4,step8,doodler] [--doodler-images 2] [--select step4|step8 [--variants 0,2]]
-        [--ceiling]
+        [--ceiling] [--truth-figure NAME]
+
+``--truth-figure NAME`` draws that benchmark image beside its dense truth (docs/images/truth_NAME.jpg).
 
 ``--ceiling`` measures what the prior's engine makes of a perfect model (the true labels as its probabilities, no
 stroke) on the benchmark's images: the accuracy no simulated person can much exceed with that engine.
@@ -60,6 +64,7 @@ MAX_STROKES = 30
 FIRST_STROKES_ONLY = ("strokes", "doodler")
 TARGETS = (0.90, 0.95)
 CHECKPOINTS = (5, 10, 20)
+SETBACK = 0.005  # a stroke after which the accuracy falls by more than this made the labels worse
 BIG = (4912, 7360)  # (H, W) of a 36-megapixel photograph
 STEP4_MODEL, STEP4_LABELS, STEP8_RUN = "obx_mobilenetv2_96_1000_001.pb", "labels.txt", "data_test10"
 
@@ -76,6 +81,11 @@ class Trace:
     def strokes_to(self, target: float) -> int:
         reached = [n for n, acc in self.accuracy.items() if acc >= target]
         return min(reached) if reached else MAX_STROKES
+
+    def setbacks(self, tolerance: float = SETBACK) -> int:
+        """How many strokes made the labels worse: the accuracy fell by more than ``tolerance`` after them."""
+        accuracies = [self.accuracy[n] for n in sorted(self.accuracy)]
+        return sum(after < before - tolerance for before, after in zip(accuracies, accuracies[1:]))
 
     def accuracy_after(self, n: int) -> float | None:
         done = [k for k in self.accuracy if k <= n]
@@ -174,7 +184,7 @@ def run_method(method: str, items: list, priors: dict, scale: float, prior_param
         trace.image, trace.prior_seconds = name, prior_seconds
         traces.append(trace)
         print(f"{method} {name}: {trace.strokes_to(0.90)} / {trace.strokes_to(0.95)} strokes, "
-              f"{max(trace.accuracy.values()):.3f}", flush=True)
+              f"{max(trace.accuracy.values()):.3f}, {trace.setbacks()} setbacks", flush=True)
     return traces
 
 
@@ -184,14 +194,14 @@ def _cell(value: float | None) -> str:
 
 def table(rows: dict[str, list[Trace]], per_image: bool) -> list[str]:
     lines = ["| method | image | strokes to 0.90 | strokes to 0.95 | acc. after 5 | after 10 | after 20 | first "
-             "strokes | acc. of the first compute | recompute s (mean / max) | prior s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "strokes | acc. of the first compute | setbacks | recompute s (mean / max) | prior s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for method, traces in rows.items():
         shown = traces if per_image else []
         for t in shown:
             lines.append(f"| {method} | {t.image[:32]} | {t.strokes_to(0.90)} | {t.strokes_to(0.95)} | "
                          + " | ".join(_cell(t.accuracy_after(n)) for n in CHECKPOINTS)
-                         + f" | {min(t.accuracy)} | {t.accuracy[min(t.accuracy)]:.3f} | "
+                         + f" | {min(t.accuracy)} | {t.accuracy[min(t.accuracy)]:.3f} | {t.setbacks()} | "
                          f"{np.mean(t.recompute):.2f} / {max(t.recompute):.2f} | "
                          f"{t.prior_seconds:.1f} |")
         after = [[t.accuracy_after(n) for t in traces] for n in CHECKPOINTS]
@@ -202,7 +212,8 @@ def table(rows: dict[str, list[Trace]], per_image: bool) -> list[str]:
                      f"**{np.mean([t.strokes_to(0.95) for t in traces]):.1f}** | "
                      + " | ".join(_cell(m) for m in means)
                      + f" | {np.mean([min(t.accuracy) for t in traces]):.1f} | "
-                     f"{np.mean([t.accuracy[min(t.accuracy)] for t in traces]):.3f} | {np.mean(times):.2f} / "
+                     f"{np.mean([t.accuracy[min(t.accuracy)] for t in traces]):.3f} | "
+                     f"{np.mean([t.setbacks() for t in traces]):.1f} | {np.mean(times):.2f} / "
                      f"{max(times):.2f} | {np.mean([t.prior_seconds for t in traces]):.1f} |")
     return lines
 
@@ -266,14 +277,39 @@ def ceiling(items: list, scale: float) -> list[str]:
 #: (2026-12-03 and 2026-12-07: the weight, floor, reach and lift of the first stage) are in docs/experiments.md
 #: and in this file's history.
 VARIANTS = [
-    ("no refit (the engine before)", dict(refit=None)),
-    ("refit: shrinkage 0.1, strokes share 1", dict(refit=dict(shrinkage=0.1))),
-    ("refit: shrinkage 0.01, strokes share 1", dict(refit=dict(shrinkage=0.01))),
-    ("refit: shrinkage 0.1, strokes share 2", dict(refit=dict(shrinkage=0.1, stroke_share=2.0))),
-    ("refit: 8000 samples", dict(refit=dict(samples=8000))),
-    ("refit: position weight 1", dict(refit=dict(position=1.0))),
-    ("refit: position weight 3", dict(refit=dict(position=3.0))),
+    ("no refit, lift over the whole segment (the engine of 2026-12-07)", dict(corrected_reach=0.0, refit=None)),
+    ("refit: shrinkage 0.1, strokes share 1, lift over the whole segment", dict(corrected_reach=0.0, refit=dict())),
+    ("refit: shrinkage 0.01", dict(corrected_reach=0.0, refit=dict(shrinkage=0.01))),
+    ("refit: shrinkage 0.1, strokes share 2", dict(corrected_reach=0.0, refit=dict(stroke_share=2.0))),
+    ("refit: 8000 samples", dict(corrected_reach=0.0, refit=dict(samples=8000))),
+    ("refit: position weight 1", dict(corrected_reach=0.0, refit=dict(position=1.0))),
+    ("refit: position weight 3", dict(corrected_reach=0.0, refit=dict(position=3.0))),
+    ("refit, no lift", dict(corrected_lift=0.0, refit=dict())),
+    ("refit, lift 0.5 over the whole segment", dict(corrected_lift=0.5, corrected_reach=0.0, refit=dict())),
+    ("refit, lift reach 0.1", dict(corrected_reach=0.1, refit=dict())),
+    ("refit, lift reach 0.15", dict(corrected_reach=0.15, refit=dict())),
+    ("refit, lift reach 0.2 (adopted)", dict(refit=dict())),
+    ("refit, lift reach 0.3", dict(corrected_reach=0.3, refit=dict())),
+    ("refit, lift reach 0.4", dict(corrected_reach=0.4, refit=dict())),
+    ("no refit, lift reach 0.2", dict(refit=None)),
 ]
+
+
+def truth_figure(name: str, image: np.ndarray, truth: np.ndarray, labels: list[str], colors: np.ndarray):
+    """A matplotlib Figure: the photograph beside it with its truth (``labels`` in ``colors``) laid over it."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    figure = Figure(figsize=(10, 3.6), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    left.imshow(image)
+    right.imshow((0.45 * image + 0.55 * colors[truth]).astype(np.uint8))
+    for axes, title in ((left, name), (right, "its dense truth")):
+        axes.set_title(title, fontsize=9)
+        axes.set_axis_off()
+    right.legend(handles=[Patch(color=c / 255, label=n) for n, c in zip(labels, colors)], loc="lower right",
+                 fontsize=7)
+    return figure
 
 
 def selection_images(demo_run: Path, source: str) -> list[Path]:
@@ -321,10 +357,20 @@ def main(argv=None) -> int:
                         help="with --select: the numbers of the VARIANTS to measure, 0-based (default all)")
     parser.add_argument("--images", type=int, default=None, help="only the first N images")
     parser.add_argument("--report", default="bench_strokes", help="bench_out/<REPORT>.md (default %(default)s)")
+    parser.add_argument("--truth-figure", metavar="IMAGE",
+                        help="instead, draw this benchmark image (a name) beside its truth into docs/images")
     parser.add_argument("--ceiling", action="store_true",
                         help="instead, what the prior's engine makes of a perfect model on the benchmark's images")
     args = parser.parse_args(argv)
     labels = read_labels(REPO / "demo_data" / "labels" / "obx_labels.txt")
+    if args.truth_figure:
+        from dl_tools.io.text import read_colors
+
+        path = next(p for p in benchmark_images(args.demo_run, False) if p.stem == args.truth_figure)
+        colors = read_colors(REPO / "demo_data" / "labels" / "obx_label_colors.txt")
+        truth_figure(path.stem, *read_item(path, labels), labels, colors).savefig(
+            REPO / "docs" / "images" / f"truth_{path.stem}.jpg", dpi=80, pil_kwargs={"quality": 85})
+        return 0
     if args.ceiling:
         items = [(p.stem, *read_item(p, labels)) for p in benchmark_images(args.demo_run, False)[:args.images]]
         write_report("bench_strokes_ceiling", "\n".join([f"Ceiling of the prior's engine ({machine()}), -s "

@@ -23,6 +23,7 @@ from dl_tools.labelling.prior import (
     label_with_prior,
     mean_entropy,
     prior_crf_params,
+    prior_unary,
 )
 from dl_tools.labelling.simulated_strokes import correction_stroke, region_strokes
 from dl_tools.workflows.prior import PriorFiles, prior_files
@@ -127,6 +128,24 @@ def test_a_correction_stroke_relabels_the_whole_segment_the_prior_got_wrong(quad
     assert (after == truth).all()
     local, _ = label_with_prior(image, sparse, prior, 4, prior_crf_params(1.0), PriorParams(corrected_lift=0.0))
     assert (local[:40, 60:] == 2).mean() > 0.9  # without the lift, the stroke corrects little more than itself
+
+
+def test_a_correction_lifts_its_class_only_within_its_reach():
+    # one segment of class 0 across a (10, 400) grid, a class-1 correction at its left end
+    probs = np.zeros((10, 400, 2), np.float32)
+    probs[:, :, 0], probs[:, :, 1] = 0.9, 0.1
+    fractions = np.zeros_like(probs)
+    fractions[4:6, :3, 1] = 1.0
+    whole, none, near_only = (prior_unary(probs, fractions, PriorParams(reach=0.0, corrected_reach=reach,
+                                                                        corrected_lift=lift))
+                              for reach, lift in ((0.0, 0.9), (0.0, 0.0), (0.1, 0.9)))
+    far, near = np.s_[:, 300:], np.s_[:, 15:25]  # 0.1 x the diagonal is 40 cells
+    assert (whole[far][..., 1] > 0.45).all()  # the whole segment: the model no longer prefers its class
+    assert np.allclose(near_only[far], none[far], atol=1e-3)  # out of reach: as if no correction
+    assert (near_only[near][..., 1] > none[near][..., 1] + 0.08).all()  # near the stroke: lifted
+    assert np.allclose(near_only[near], whole[near], atol=0.03)
+    with pytest.raises(InputError):
+        PriorParams(corrected_reach=-0.1)
 
 
 def test_strokes_of_the_prior_s_own_class_change_nothing_away_from_them(quadrants):

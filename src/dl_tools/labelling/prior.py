@@ -7,9 +7,10 @@ near-certain evidence; the weighting was chosen by measurement (benchmarks/bench
 With no stroke the model's labels come out, cleaned up by the CRF: the proposal. A stroke overrides the model on its
 pixels and, through the CRF's colour kernel, in the similar-looking pixels around it (``PriorParams.reach``). A
 stroke of another class than the model's where it is drawn is a correction: the person says the proposal is wrong
-there, so over the whole segment of the model's labels that holds it (a connected region of one class of the
-model's most likely class) the model stops preferring its class to the stroke's (``PriorParams.corrected_lift``),
-and the CRF's colour kernel carries the stroke's class over the pixels of that segment that look like it.
+there, so over the segment of the model's labels that holds it (a connected region of one class of the model's
+most likely class) the model stops preferring its class to the stroke's (``PriorParams.corrected_lift``), less so
+farther from the stroke (``PriorParams.corrected_reach``), and the CRF's colour kernel carries the stroke's class
+over the pixels of that segment that look like it.
 When the model also gives its per-pixel features (``ModelEvidence``), those labels and the strokes are the training
 examples of a classifier on the features, refitted at every compute, whose probabilities go through a gentler CRF
 (``labelling.refit``): it carries each correction on to the pixels the model sees alike, where colour edges would
@@ -50,6 +51,10 @@ class PriorParams:
                   this share of its most likely class's: 1 = the model no longer prefers its class to the stroke's
                   there (the CRF's colour kernel alone decides between the two); 0 = a correction counts only near
                   the stroke (``reach``).
+    corrected_reach : how far from the correcting stroke that lift reaches, as a fraction of the image's diagonal,
+                  >= 0: the lift is multiplied by exp(-d^2 / (2 r^2)), d the distance to the nearest stroke of its
+                  class and r = corrected_reach x diagonal, so a correction of a segment that spans the photograph
+                  does not hand all of it to the colour kernel; 0 = the whole segment alike.
     refit       : how the model's features learn from the corrections (``labelling.refit``); None = never.
     """
 
@@ -58,6 +63,7 @@ class PriorParams:
     stroke_prob: float = 0.99
     reach: float = 0.05
     corrected_lift: float = 0.9
+    corrected_reach: float = 0.2
     refit: RefitParams | None = field(default_factory=RefitParams)
 
     def __post_init__(self):
@@ -71,6 +77,8 @@ class PriorParams:
             raise InputError(f"the strokes' reach must not be negative, got {self.reach}")
         if not 0.0 <= self.corrected_lift <= 1.0:
             raise InputError(f"the lift of a correction's class must be in [0, 1], got {self.corrected_lift}")
+        if self.corrected_reach < 0.0:
+            raise InputError(f"the reach of a correction's lift must not be negative, got {self.corrected_reach}")
 
 
 @dataclass(frozen=True)
@@ -112,8 +120,12 @@ def prior_unary(prior_probs: np.ndarray, fractions: np.ndarray, prior: PriorPara
     model = (1.0 - prior.floor) * np.clip(model, 0.0, 1.0) + prior.floor / n_classes
     if prior.corrected_lift > 0:  # a lift of 0 leaves every probability as it is
         corrected = corrected_segments(np.argmax(model, axis=2), fractions)
-        model = np.where(corrected, np.maximum(model, prior.corrected_lift * model.max(axis=2, keepdims=True)),
-                         model)
+        lift = prior.corrected_lift * model.max(axis=2)
+        for k in np.flatnonzero(corrected.any(axis=(0, 1))):
+            reaching = lift
+            if prior.corrected_reach > 0:  # fading with the distance from the class's strokes
+                reaching = lift * (1.0 - stroke_distance_factor(fractions[:, :, k] > 0, prior.corrected_reach))
+            model[:, :, k] = np.where(corrected[:, :, k], np.maximum(model[:, :, k], reaching), model[:, :, k])
     weight = prior.weight * stroke_distance_factor(fractions.sum(axis=2) > 0, prior.reach)
     unary = np.power(np.maximum(model, 1e-6), weight[:, :, None]) * fraction_probs(fractions, prior.stroke_prob)
     return (unary / unary.sum(axis=2, keepdims=True)).astype(np.float32)
