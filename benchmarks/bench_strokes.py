@@ -36,7 +36,10 @@ Neither uses the benchmark's 5 images, so the weighting is not tuned on them.
 
     flock /tmp/dl_tools_bench.lock python benchmarks/bench_strokes.py [--demo-run /work/main/demo_run]
         [--methods strokes,step4,step8,doodler] [--doodler-images 2] [--select step4|step8 [--variants 0,2]]
-        [--ceiling] [--truth-figure NAME]
+        [--ceiling] [--persons K] [--truth-figure NAME]
+
+``--persons K`` instead runs K simulated persons who differ only in the random shapes of their strokes (person 0
+is the main table's) and reports each one's mean strokes to 0.95: how much the counts move with chance alone.
 
 ``--truth-figure NAME`` draws that benchmark image beside its dense truth (docs/images/truth_NAME.jpg).
 
@@ -65,6 +68,7 @@ FIRST_STROKES_ONLY = ("strokes", "doodler")
 TARGETS = (0.90, 0.95)
 CHECKPOINTS = (5, 10, 20)
 SETBACK = 0.005  # a stroke after which the accuracy falls by more than this made the labels worse
+PERSON_SEEDS = 1000  # person k draws image i's strokes with the seeds of person 0 for image i + 1000 k
 BIG = (4912, 7360)  # (H, W) of a 36-megapixel photograph
 STEP4_MODEL, STEP4_LABELS, STEP8_RUN = "obx_mobilenetv2_96_1000_001.pb", "labels.txt", "data_test10"
 
@@ -167,7 +171,9 @@ def load_priors(demo_run: Path, labels: list[str], names: list[str]) -> dict:
 
 
 def run_method(method: str, items: list, priors: dict, scale: float, prior_params=None,
-               first_strokes: bool = True) -> list[Trace]:
+               first_strokes: bool = True, person: int = 0) -> list[Trace]:
+    """One ``method`` on every image of ``items``; ``person`` 0 is the benchmark's simulated person, others draw
+    their strokes with other random seeds (``--persons``)."""
     traces = []
     for index, (name, image, truth) in enumerate(items):
         prior_seconds = 0.0
@@ -180,7 +186,7 @@ def run_method(method: str, items: list, priors: dict, scale: float, prior_param
             evidence = priors[method].evidence(image, scale)
             prior_seconds = time.perf_counter() - started
             compute = prior_method(evidence, scale, prior_params or priors[method].weighting)
-        trace = simulate(image, truth, compute, seed=index, first_strokes=first_strokes)
+        trace = simulate(image, truth, compute, seed=index + PERSON_SEEDS * person, first_strokes=first_strokes)
         trace.image, trace.prior_seconds = name, prior_seconds
         traces.append(trace)
         print(f"{method} {name}: {trace.strokes_to(0.90)} / {trace.strokes_to(0.95)} strokes, "
@@ -295,6 +301,22 @@ VARIANTS = [
 ]
 
 
+def persons(items: list, priors: dict, methods: list[str], scale: float, n_persons: int) -> list[str]:
+    """Markdown table: each method's mean strokes to 0.95 (and setbacks per image) for ``n_persons`` simulated
+    persons who differ only in the random shapes of their strokes, each following the method's protocol."""
+    lines = ["| method | " + " | ".join(f"person {k}" for k in range(n_persons)) + " | mean | range |",
+             "|---|" + "---|" * (n_persons + 2)]
+    for method in methods:
+        runs = [run_method(method, items, priors, scale, first_strokes=method in FIRST_STROKES_ONLY, person=k)
+                for k in range(n_persons)]
+        strokes = [float(np.mean([t.strokes_to(TARGETS[-1]) for t in traces])) for traces in runs]
+        setbacks = [float(np.mean([t.setbacks() for t in traces])) for traces in runs]
+        lines.append(f"| {method} | " + " | ".join(f"{n:.1f} ({b:.1f})" for n, b in zip(strokes, setbacks))
+                     + f" | **{np.mean(strokes):.1f}** ({np.mean(setbacks):.1f}) | {min(strokes):.1f}-"
+                     f"{max(strokes):.1f} |")
+    return lines
+
+
 def truth_figure(name: str, image: np.ndarray, truth: np.ndarray, labels: list[str], colors: np.ndarray):
     """A matplotlib Figure: the photograph beside it with its truth (``labels`` in ``colors``) laid over it."""
     from matplotlib.figure import Figure
@@ -357,6 +379,9 @@ def main(argv=None) -> int:
                         help="with --select: the numbers of the VARIANTS to measure, 0-based (default all)")
     parser.add_argument("--images", type=int, default=None, help="only the first N images")
     parser.add_argument("--report", default="bench_strokes", help="bench_out/<REPORT>.md (default %(default)s)")
+    parser.add_argument("--persons", type=int, default=None, metavar="K",
+                        help="instead, the mean strokes to 0.95 of K simulated persons who differ in the random "
+                             "shapes of their strokes (person 0 is the main table's)")
     parser.add_argument("--truth-figure", metavar="IMAGE",
                         help="instead, draw this benchmark image (a name) beside its truth into docs/images")
     parser.add_argument("--ceiling", action="store_true",
@@ -382,6 +407,12 @@ def main(argv=None) -> int:
     methods = args.methods.split(",")
     items = [(p.stem, *read_item(p, labels)) for p in benchmark_images(args.demo_run, False)[:args.images]]
     priors = load_priors(args.demo_run, labels, [m for m in methods if m.startswith("step")])
+    if args.persons:
+        write_report(args.report, "\n".join([
+            f"Strokes to 0.95 (mean of {len(items)} images; setbacks per image in brackets) for {args.persons} "
+            f"simulated persons ({machine()}), -s {args.scale}.", "", *persons(items, priors, methods, args.scale,
+                                                                                args.persons)]))
+        return 0
     rows = {}
     for method in methods:
         rows[method] = run_method(method, items[:args.doodler_images] if method == "doodler" else items, priors,
