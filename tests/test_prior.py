@@ -86,7 +86,8 @@ def test_label_with_prior_refuses_mismatched_inputs(quadrants):
 
 
 @pytest.mark.parametrize("kwargs", [dict(weight=0.0), dict(weight=1.5), dict(floor=1.0), dict(stroke_prob=1.0),
-                                    dict(reach=-0.1), dict(corrected_lift=1.5), dict(corrected_lift=-0.1)])
+                                    dict(reach=-0.1), dict(corrected_lift=1.5), dict(corrected_lift=-0.1),
+                                    dict(corrected_reach=-0.1)])
 def test_prior_params_are_checked(kwargs):
     with pytest.raises(InputError) as refused:
         PriorParams(**kwargs)
@@ -144,8 +145,6 @@ def test_a_correction_lifts_its_class_only_within_its_reach():
     assert np.allclose(near_only[far], none[far], atol=1e-3)  # out of reach: as if no correction
     assert (near_only[near][..., 1] > none[near][..., 1] + 0.08).all()  # near the stroke: lifted
     assert np.allclose(near_only[near], whole[near], atol=0.03)
-    with pytest.raises(InputError):
-        PriorParams(corrected_reach=-0.1)
 
 
 def test_strokes_of_the_prior_s_own_class_change_nothing_away_from_them(quadrants):
