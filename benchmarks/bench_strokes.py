@@ -391,7 +391,11 @@ def main(argv=None) -> int:
     if args.truth_figure:
         from dl_tools.io.text import read_colors
 
-        path = next(p for p in benchmark_images(args.demo_run, False) if p.stem == args.truth_figure)
+        paths = {p.stem: p for p in benchmark_images(args.demo_run, False)}
+        if args.truth_figure not in paths:
+            parser.error(f"--truth-figure: {args.truth_figure} is not a benchmark image; give one of "
+                         f"{', '.join(paths)}")
+        path = paths[args.truth_figure]
         colors = read_colors(REPO / "demo_data" / "labels" / "obx_label_colors.txt")
         truth_figure(path.stem, *read_item(path, labels), labels, colors).savefig(
             REPO / "docs" / "images" / f"truth_{path.stem}.jpg", dpi=80, pil_kwargs={"quality": 85})

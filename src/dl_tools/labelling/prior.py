@@ -29,7 +29,15 @@ import numpy as np
 
 from ..arrays.resize import resize_image, resize_labels
 from ..errors import InputError
-from ..segmentation.crf import CRFParams, check_strokes, crf_from_probs, fraction_probs, scaled_shape, stroke_fractions
+from ..segmentation.crf import (
+    CRFParams,
+    check_strokes,
+    crf_from_probs,
+    crf_marginals,
+    fraction_probs,
+    scaled_shape,
+    stroke_fractions,
+)
 from .refit import RefitParams
 
 
@@ -182,11 +190,14 @@ def label_with_prior(image: np.ndarray, sparse: np.ndarray, prior_probs: np.ndar
     if prior_probs.ndim != 3 or prior_probs.shape[2] != n_classes:
         raise ValueError(f"prior_probs must be (h, w, {n_classes}), got {prior_probs.shape}")
     fractions = stroke_fractions(sparse, n_classes, scaled_shape(image.shape[:2], params.scale))
-    label_image, marginals = crf_from_probs(image, prior_unary(prior_probs, fractions, prior), params)
+    unary = prior_unary(prior_probs, fractions, prior)
     stroked = sparse > 0
-    if features is not None and prior.refit is not None and stroked.any():
-        label_image, marginals = _refitted(image, sparse, fractions, prior_probs, features, marginals.argmax(axis=2),
-                                           prior, params.scale)
+    if features is not None and prior.refit is not None and stroked.any():  # the first stage's labels on its grid
+        first_labels = crf_marginals(image, unary, params).argmax(axis=2)
+        label_image, marginals = _refitted(image, sparse, fractions, prior_probs, features, first_labels, prior,
+                                           params.scale)
+    else:
+        label_image, marginals = crf_from_probs(image, unary, params)
     label_image[stroked] = sparse[stroked] - 1
     return label_image, marginals
 

@@ -1,7 +1,8 @@
 """The fully connected CRF (Krähenbühl & Koltun 2011, pydensecrf) on arrays: dense labels from an image and
 per-class probabilities or sparse labels.
 
-- ``crf_from_probs``: per-class probabilities (e.g. from a network) + image -> refined labels.
+- ``crf_from_probs``: per-class probabilities (e.g. from a network) + image -> refined labels (``crf_marginals``:
+  the CRF's marginals alone, when the full-size labels are not wanted).
 - ``crf_from_labels``: sparse labels (0 = none, k = class k-1) -> dense labels: the legacy labelling recipe
   (reference/legacy_behaviour.md section 1.4): a stroke pixel has probability ``gt_prob`` for its class, other
   pixels a uniform unary, then the CRF.
@@ -149,14 +150,9 @@ def upsample_argmax(probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return label_image
 
 
-def crf_from_probs(image: np.ndarray, probs: np.ndarray, params: CRFParams) -> tuple[np.ndarray, np.ndarray]:
-    """Refine per-class probabilities with a dense CRF.
-
-    image  : (H, W, 3) uint8 RGB.
-    probs  : (H, W, N) float probabilities (rows need not sum to 1), or (h, w, N) on a coarser grid.
-    Returns (label_image (H, W) uint8/uint16 0-based, marginals (h', w', N) float32 on the CRF grid,
-    i.e. (H, W) times ``params.scale``).
-    """
+def crf_marginals(image: np.ndarray, probs: np.ndarray, params: CRFParams) -> np.ndarray:
+    """The dense CRF's (h', w', N) float32 marginals on its grid ((H, W) times ``params.scale``) for an (H, W, 3)
+    uint8 RGB image and (H, W, N) float probabilities (rows need not sum to 1) or (h, w, N) on a coarser grid."""
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
@@ -166,9 +162,20 @@ def crf_from_probs(image: np.ndarray, probs: np.ndarray, params: CRFParams) -> t
     small_probs = resize_image(probs, grid) if probs.shape[:2] != grid else probs
     if small_probs.ndim == 2:  # cv2 drops a single channel
         small_probs = small_probs[:, :, None]
-    marginals = _inference(small_image, small_probs, params)
+    return _inference(small_image, small_probs, params)
+
+
+def crf_from_probs(image: np.ndarray, probs: np.ndarray, params: CRFParams) -> tuple[np.ndarray, np.ndarray]:
+    """Refine per-class probabilities with a dense CRF.
+
+    image  : (H, W, 3) uint8 RGB.
+    probs  : (H, W, N) float probabilities (rows need not sum to 1), or (h, w, N) on a coarser grid.
+    Returns (label_image (H, W) uint8/uint16 0-based, marginals (h', w', N) float32 on the CRF grid,
+    i.e. (H, W) times ``params.scale``: ``crf_marginals``).
+    """
+    marginals = crf_marginals(image, probs, params)
     # bring the marginals back to full size (bilinear), then take the most likely class: exact input shape
-    return upsample_argmax(marginals, image.shape[:2]), marginals
+    return upsample_argmax(marginals, np.asarray(image).shape[:2]), marginals
 
 
 def crf_from_labels(image: np.ndarray, sparse: np.ndarray, n_classes: int,

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..arrays.tiling import WindowPlan, cut_windows, paint_cores, plan_windows
 from ..errors import InputError
-from .crf import CRFParams, crf_from_probs, scaled_shape, unary_from_sparse
+from .crf import CRFParams, crf_from_probs, crf_marginals, scaled_shape, unary_from_sparse
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def hybrid_probs(image: np.ndarray, classifier, params: HybridParams, refine_wit
     painted = lookup[resize_labels(index, grid)]
     if not refine_with_crf:
         return painted
-    return crf_from_probs(image, painted, params.crf_params())[1]
+    return crf_marginals(image, painted, params.crf_params())
 
 
 def segment(image: np.ndarray, classifier, params: HybridParams) -> HybridResult:
