@@ -36,10 +36,19 @@ Neither uses the benchmark's 5 images, so the weighting is not tuned on them.
 
     flock /tmp/dl_tools_bench.lock python benchmarks/bench_strokes.py [--demo-run /work/main/demo_run]
         [--methods strokes,step4,step8,doodler] [--doodler-images 2] [--select step4|step8 [--variants 0,2]]
-        [--ceiling] [--persons K] [--truth-figure NAME]
+        [--ceiling] [--persons K] [--truth-figure NAME] [--folds K [--work DIR] [--max-strokes N]]
 
 ``--persons K`` instead runs K simulated persons who differ only in the random shapes of their strokes (person 0
 is the main table's) and reports each one's mean strokes to 0.95: how much the counts move with chance alone.
+
+``--folds K`` instead measures strokes only and the step-8 prior on every one of the 42 photographs of the step-8
+data (train and val), each with a step-8 run that did not see it: the photographs in the K seeded folds of
+``bench_fcn.py --folds K``; for fold f a run (train.py's defaults, seed 0, 10 epochs) trains on the other folds
+but f + 1, chooses its checkpoint on fold f + 1 and proposes on fold f. Eight times the benchmark's images, at the
+price of K trainings (about 90 s each here). The runs are kept in ``--work`` and resumed when the benchmark is run
+again. ``--max-strokes N`` lets its person go on to N strokes instead of 30 (an image that never reaches the target
+counts N). Writes bench_out/<REPORT>.md, with the ratio of the means (with the prior over strokes only) and its
+paired bootstrap interval over photographs.
 
 ``--truth-figure NAME`` draws that benchmark image beside its dense truth (docs/images/truth_NAME.jpg).
 
@@ -78,13 +87,14 @@ class Trace:
     """One image labelled by one method: accuracy after each stroke count, recompute seconds, prior seconds."""
 
     image: str
+    cap: int = MAX_STROKES  # the person stops after this many strokes
     accuracy: dict[int, float] = field(default_factory=dict)
     recompute: list[float] = field(default_factory=list)
     prior_seconds: float = 0.0
 
     def strokes_to(self, target: float) -> int:
         reached = [n for n, acc in self.accuracy.items() if acc >= target]
-        return min(reached) if reached else MAX_STROKES
+        return min(reached) if reached else self.cap
 
     def setbacks(self, tolerance: float = SETBACK) -> int:
         """How many strokes made the labels worse: the accuracy fell by more than ``tolerance`` after them."""
@@ -96,22 +106,24 @@ class Trace:
         return self.accuracy[max(done)] if done else None
 
 
-def simulate(image: np.ndarray, truth: np.ndarray, compute, seed: int = 0, first_strokes: bool = True) -> Trace:
+def simulate(image: np.ndarray, truth: np.ndarray, compute, seed: int = 0, first_strokes: bool = True,
+             cap: int = MAX_STROKES) -> Trace:
     """Run the simulated person (module doc) with ``compute(image, sparse) -> (H, W) labels``: with
-    ``first_strokes``, one per region first; without, from the labels of no stroke (a model's proposal)."""
+    ``first_strokes``, one per region first; without, from the labels of no stroke (a model's proposal); the
+    person stops at the last target or after ``cap`` strokes."""
     from dl_tools.labelling.simulated_strokes import correction_stroke, region_strokes
 
     if first_strokes:
         sparse, n_strokes = region_strokes(truth, seed=seed)
     else:
         sparse, n_strokes = np.zeros(truth.shape, np.uint8), 0
-    trace = Trace("")
+    trace = Trace("", cap)
     while True:
         started = time.perf_counter()
         label_image = compute(image, sparse)
         trace.recompute.append(time.perf_counter() - started)
         trace.accuracy[n_strokes] = float((label_image == truth).mean())
-        if trace.accuracy[n_strokes] >= TARGETS[-1] or n_strokes >= MAX_STROKES:
+        if trace.accuracy[n_strokes] >= TARGETS[-1] or n_strokes >= cap:
             return trace
         stroke = correction_stroke(truth, label_image, seed=seed + n_strokes)
         if stroke is None:
@@ -127,12 +139,13 @@ def benchmark_images(demo_run: Path, trained_by_step8: bool) -> list[Path]:
     return [p for p in images if (train8 / f"{p.stem}_RGB.jpg").exists() == trained_by_step8]
 
 
-def read_item(path: Path, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(image (H, W, 3) uint8, truth (H, W) 0-based in the order of ``labels``) of a test image."""
+def read_item(path: Path, labels: list[str], truth_path: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(image (H, W, 3) uint8, truth (H, W) 0-based in the order of ``labels``) of a test image; its truth is
+    ``truth_path`` or, by default, the ``_mres.mat`` beside it."""
     from dl_tools.io.images import read_image
     from dl_tools.io.mat import read_label_mat
 
-    truth = read_label_mat(path.with_name(f"{path.stem}_mres.mat"))
+    truth = read_label_mat(truth_path or path.with_name(f"{path.stem}_mres.mat"))
     lookup = np.array([labels.index(name) for name in truth.labels])
     return read_image(path), lookup[truth.label_image]
 
@@ -171,7 +184,7 @@ def load_priors(demo_run: Path, labels: list[str], names: list[str]) -> dict:
 
 
 def run_method(method: str, items: list, priors: dict, scale: float, prior_params=None,
-               first_strokes: bool = True, person: int = 0) -> list[Trace]:
+               first_strokes: bool = True, person: int = 0, cap: int = MAX_STROKES) -> list[Trace]:
     """One ``method`` on every image of ``items``; ``person`` 0 is the benchmark's simulated person, others draw
     their strokes with other random seeds (``--persons``)."""
     traces = []
@@ -186,7 +199,8 @@ def run_method(method: str, items: list, priors: dict, scale: float, prior_param
             evidence = priors[method].evidence(image, scale)
             prior_seconds = time.perf_counter() - started
             compute = prior_method(evidence, scale, prior_params or priors[method].weighting)
-        trace = simulate(image, truth, compute, seed=index + PERSON_SEEDS * person, first_strokes=first_strokes)
+        trace = simulate(image, truth, compute, seed=index + PERSON_SEEDS * person, first_strokes=first_strokes,
+                         cap=cap)
         trace.image, trace.prior_seconds = name, prior_seconds
         traces.append(trace)
         print(f"{method} {name}: {trace.strokes_to(0.90)} / {trace.strokes_to(0.95)} strokes, "
@@ -317,6 +331,71 @@ def persons(items: list, priors: dict, methods: list[str], scale: float, n_perso
     return lines
 
 
+def fold_items(fold_data: Path, labels: list[str]) -> list:
+    """(name, image, truth) of the test photographs of a fold's copy of the step-8 data (``bench_fcn.fold_copies``),
+    sorted."""
+    from dl_tools.file_contract import MANUAL_SUFFIX, sample_name
+
+    truth_dir = fold_data / "labels" / "gtFine" / "test" / "data"
+    return [(sample_name(p), *read_item(p, labels, truth_dir / f"{sample_name(p)}{MANUAL_SUFFIX}"))
+            for p in sorted((fold_data / "samples" / "RGB" / "test" / "data").glob("*"))]
+
+
+def folds(demo_run: Path, labels: list[str], scale: float, k: int, work: Path, cap: int = MAX_STROKES) -> list[str]:
+    """``--folds K`` (module doc): the step-8 data's 42 photographs in the K folds of ``bench_fcn.py --folds`` (the
+    same seeded split); for each fold, a step-8 run (train.py's defaults, seed 0) trained on the other folds but
+    the next (its checkpoint chosen on that one), then strokes only and the run's prior from its proposal on the
+    fold's photographs. A fold's run already in ``work`` (an interrupted benchmark) is resumed, not retrained.
+    Returns the markdown tables: per fold, and every photograph pooled."""
+    from bench_fcn import fold_copies
+
+    from dl_tools.io.run_folder import read_run_history
+    from dl_tools.workflows.fcn_train import FCNTrainParams, train_fcn
+    from dl_tools.workflows.prior import PriorFiles
+
+    rows, lines = {"strokes": [], "step8": []}, []
+    for fold, fold_data in enumerate(fold_copies(demo_run / "demo_data" / "data", work, k)):
+        run = work / f"run{fold}"
+        params = FCNTrainParams(seed=0)
+        trained = len(read_run_history(run).get("loss", [])) if run.is_dir() else 0
+        if trained < params.epochs:  # a resumed run keeps its own classes
+            train_fcn(fold_data, run, None if trained else fold_data / "labeldefs.txt", params, resume=bool(trained),
+                      overwrite=not trained)
+        items = fold_items(fold_data, labels)
+        fold_rows = {"strokes": run_method("strokes", items, {}, scale, cap=cap),
+                     "step8": run_method("step8", items, {"step8": PriorFiles(run=run).load(labels)}, scale,
+                                         first_strokes=False, cap=cap)}
+        for method, traces in fold_rows.items():
+            rows[method] += traces
+            lines.append(f"| {fold} | {method} | {len(traces)} | "
+                         f"{np.mean([t.strokes_to(0.90) for t in traces]):.1f} | "
+                         f"{np.mean([t.strokes_to(0.95) for t in traces]):.1f} | "
+                         + " ".join(str(t.strokes_to(0.95)) for t in traces) + " |")
+    header = ["| fold | method | photographs | strokes to 0.90 | strokes to 0.95 | strokes to 0.95 per photograph |",
+              "|---|---|---|---|---|---|"]
+    ratios = [strokes_ratio([t.strokes_to(target) for t in rows["strokes"]],
+                            [t.strokes_to(target) for t in rows["step8"]]) for target in TARGETS]
+    summary = [f"Strokes with the prior over strokes only, ratio of the means over the {len(rows['strokes'])} "
+               f"photographs (95 % paired bootstrap interval over photographs): to {target:.2f} {r:.2f} ({lo:.2f}"
+               f"-{hi:.2f})" for target, (r, lo, hi) in zip(TARGETS, ratios)]
+    return [*header, *lines, "", *summary, "", *table(rows, per_image=True)]
+
+
+def strokes_ratio(alone: list[int], with_prior: list[int], seed: int = 0) -> tuple[float, float, float]:
+    """mean(with_prior) / mean(alone) of paired per-photograph stroke counts, and its 95 % bootstrap interval over
+    photographs (scipy.stats.bootstrap, paired, BCa, 9999 resamples, seeded)."""
+    from scipy import stats
+
+    def ratio(a, b, axis=-1):
+        return np.mean(b, axis=axis) / np.mean(a, axis=axis)
+
+    alone, with_prior = np.asarray(alone, float), np.asarray(with_prior, float)
+    boot = stats.bootstrap((alone, with_prior), ratio, paired=True, vectorized=True, n_resamples=9999,
+                           random_state=np.random.default_rng(seed))
+    low, high = boot.confidence_interval
+    return float(ratio(alone, with_prior)), float(low), float(high)
+
+
 def truth_figure(name: str, image: np.ndarray, truth: np.ndarray, labels: list[str], colors: np.ndarray):
     """A matplotlib Figure: the photograph beside it with its truth (``labels`` in ``colors``) laid over it."""
     from matplotlib.figure import Figure
@@ -365,6 +444,7 @@ def select(demo_run: Path, labels: list[str], scale: float, n_images: int | None
 
 def main(argv=None) -> int:
     from dl_tools.io.text import read_labels
+    from dl_tools.terminal import progress_shown
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demo-run", type=Path, default=REPO / "demo_run", help="the folder ./run_demo.sh wrote")
@@ -384,6 +464,15 @@ def main(argv=None) -> int:
                              "shapes of their strokes (person 0 is the main table's)")
     parser.add_argument("--truth-figure", metavar="IMAGE",
                         help="instead, draw this benchmark image (a name) beside its truth into docs/images")
+    parser.add_argument("--folds", type=int, default=None, metavar="K",
+                        help="instead, strokes only and a step-8 prior trained without them on all 42 photographs "
+                             "of the step-8 data, in K folds (module doc)")
+    parser.add_argument("--work", type=Path, default=REPO / "bench_out" / "strokes_folds",
+                        help="with --folds: where the folds' data and runs are kept (default %(default)s; a run "
+                             "found there is resumed)")
+    parser.add_argument("--max-strokes", type=int, default=MAX_STROKES,
+                        help="with --folds: the person stops after this many strokes, the count of an image that "
+                             "never reaches the target (default %(default)s, the benchmark's)")
     parser.add_argument("--ceiling", action="store_true",
                         help="instead, what the prior's engine makes of a perfect model on the benchmark's images")
     args = parser.parse_args(argv)
@@ -399,6 +488,20 @@ def main(argv=None) -> int:
         colors = read_colors(REPO / "demo_data" / "labels" / "obx_label_colors.txt")
         truth_figure(path.stem, *read_item(path, labels), labels, colors).savefig(
             REPO / "docs" / "images" / f"truth_{path.stem}.jpg", dpi=80, pil_kwargs={"quality": 85})
+        return 0
+    if args.max_strokes != MAX_STROKES and args.folds is None:
+        parser.error("--max-strokes: give --folds too (the benchmark's own tables stop at 30 strokes)")
+    if args.folds is not None:
+        if args.folds < 2:
+            parser.error("--folds: give 2 or more folds")
+        if args.max_strokes < 1:
+            parser.error("--max-strokes: give 1 or more strokes")
+        with progress_shown(False):
+            tables = folds(args.demo_run, labels, args.scale, args.folds, args.work, args.max_strokes)
+        write_report(args.report, "\n".join([
+            f"Strokes needed, {args.folds}-fold cross-validation of the step-8 prior over the 42 photographs of "
+            f"the step-8 data ({machine()}), -s {args.scale}, at most {args.max_strokes} strokes per image.", "",
+            *tables]))
         return 0
     if args.ceiling:
         items = [(p.stem, *read_item(p, labels)) for p in benchmark_images(args.demo_run, False)[:args.images]]
