@@ -516,11 +516,11 @@ def main(argv=None) -> int:
     if args.max_strokes != MAX_STROKES and args.folds is None and not args.held_out_step4:
         parser.error("--max-strokes: give --folds or --held-out-step4 too (the benchmark's own tables stop at 30 "
                      "strokes)")
+    if args.max_strokes < 1:
+        parser.error("--max-strokes: give 1 or more strokes")
     if args.folds is not None:
         if args.folds < 2:
             parser.error("--folds: give 2 or more folds")
-        if args.max_strokes < 1:
-            parser.error("--max-strokes: give 1 or more strokes")
         with progress_shown(False):
             tables = folds(args.demo_run, labels, args.scale, args.folds, args.work, args.max_strokes)
         write_report(args.report, "\n".join([
