@@ -148,10 +148,11 @@ def benchmark_images(demo_run: Path, trained_by_step8: bool) -> list[Path]:
 def read_item(path: Path, labels: list[str], truth_path: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(image (H, W, 3) uint8, truth (H, W) 0-based in the order of ``labels``) of a test image; its truth is
     ``truth_path`` or, by default, the ``_mres.mat`` beside it."""
+    from dl_tools.file_contract import MANUAL_SUFFIX
     from dl_tools.io.images import read_image
     from dl_tools.io.mat import read_label_mat
 
-    truth = read_label_mat(truth_path or path.with_name(f"{path.stem}_mres.mat"))
+    truth = read_label_mat(truth_path or path.with_name(f"{path.stem}{MANUAL_SUFFIX}"))
     lookup = np.array([labels.index(name) for name in truth.labels])
     return read_image(path), lookup[truth.label_image]
 
@@ -364,9 +365,8 @@ def folds(demo_run: Path, labels: list[str], scale: float, k: int, work: Path, c
         run = work / f"run{fold}"
         params = FCNTrainParams(seed=0)
         trained = len(read_run_history(run).get("loss", [])) if run.is_dir() else 0
-        if trained < params.epochs:  # a resumed run keeps its own classes
-            train_fcn(fold_data, run, None if trained else fold_data / "labeldefs.txt", params, resume=bool(trained),
-                      overwrite=not trained)
+        if trained < params.epochs:  # classes: the fold's labeldefs.txt, or a resumed run's own
+            train_fcn(fold_data, run, None, params, resume=bool(trained), overwrite=not trained)
         items = fold_items(fold_data, labels)
         fold_rows = {"strokes": run_method("strokes", items, {}, scale, cap=cap),
                      "step8": run_method("step8", items, {"step8": PriorFiles(run=run).load(labels)}, scale,
